@@ -101,8 +101,8 @@ class Sweep:
         for u in units:
             rec = self.load(u)
             df = pd.DataFrame(rec["rows"])
-            for c in reversed(list(config_columns)):
-                df.insert(0, c, [u.config[c]] * len(df) if len(df) else [])
+            for c in reversed([c for c in config_columns if c not in df.columns]):
+                df.insert(0, c, [u.config[c]] * len(df))
             frames.append(df)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

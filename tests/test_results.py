@@ -1,0 +1,47 @@
+import json
+
+import pandas as pd
+import pytest
+
+from scalinglaws.results import (ResultStore, atomic_write_json, available_profiles, config_hash, open_store,
+                                 provenance)
+from scalinglaws.validation import ParameterError
+
+
+def test_store_roundtrip_and_best_profile(tmp_path):
+    df = pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25]})
+    for prof in ("smoke", "cpu"):
+        st = ResultStore("demo", prof, root=tmp_path)
+        st.write("t", df.assign(p=prof))
+    # only a store with provenance counts as a complete run
+    assert available_profiles("demo", tmp_path) == []
+    ResultStore("demo", "smoke", root=tmp_path).write_provenance(provenance({"x": 1}, 1.0))
+    assert open_store("demo", "best", tmp_path).profile == "smoke"
+    ResultStore("demo", "cpu", root=tmp_path).write_provenance(provenance({"x": 2}, 2.0))
+    best = open_store("demo", "best", tmp_path)
+    assert best.profile == "cpu" and best.read("t")["p"].eq("cpu").all()
+    with pytest.raises(ParameterError):
+        open_store("nothing", "best", tmp_path)
+    with pytest.raises(FileNotFoundError, match="reproduce"):
+        best.read("missing")
+
+
+def test_provenance_fields():
+    rec = provenance({"b": 1, "a": [1, 2]}, 3.14159)
+    for key in ("commit", "date", "device", "versions", "wall_time_s", "config_hash", "config"):
+        assert key in rec
+    assert rec["config_hash"] == config_hash({"a": [1, 2], "b": 1})
+    assert rec["versions"]["torch"]
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    p = tmp_path / "x.json"
+    atomic_write_json(p, {"ok": 1})
+
+    class Boom:
+        def __str__(self):
+            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError):
+        atomic_write_json(p, {"bad": Boom()})
+    assert json.loads(p.read_text()) == {"ok": 1}
+    assert [q.name for q in tmp_path.iterdir()] == ["x.json"]
