@@ -1,0 +1,168 @@
+"""The testbed: pretrain the model ladder on the multi-domain mixture and evaluate every base
+model on every domain's held-out test split.
+
+Units (resumable, keyed by config hash): `pretrain` (one size: train, save a safetensors
+checkpoint) and `eval` (one checkpoint on all domains). Tables written to
+`data/results/testbed/<profile>/`: `ladder` (sizes, parameters, FLOPs, tokens, wall time),
+`curves` (training loss curves), `ce` (per-domain CE in nats/token and bits/byte), `domains`
+(corpus sizes) and `tokenizer` (tokenizer statistics).
+
+Other studies (merging, resource) reuse the base models through `base_checkpoint`, which trains
+a missing one with exactly the same config, so it is trained once per profile.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from scalinglaws import data as D
+from scalinglaws import models as M
+from scalinglaws.paths import work_root
+from scalinglaws.results import ResultStore, provenance
+from scalinglaws.studies import resolve_params
+from scalinglaws.sweep import Sweep, Unit
+from scalinglaws.training import token_budget, train
+from scalinglaws.validation import ParameterError, check_float, check_int, check_subset
+
+STUDY = "testbed"
+
+_COMMON = {"seed": 0, "lr": 3e-3, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weight_decay": 0.1,
+           "grad_clip": 1.0, "domains": list(D.DOMAINS)}
+PROFILES = {
+    # eval_max_docs caps the test documents per domain (None: the whole test split)
+    "smoke": {**_COMMON, "sizes": M.ladder("smoke"), "batch_tokens": 1024, "eval_max_docs": 6},
+    "cpu": {**_COMMON, "sizes": M.ladder("cpu"), "batch_tokens": 8192, "eval_max_docs": None},
+    "gpu": {**_COMMON, "sizes": M.ladder("gpu"), "batch_tokens": 65536, "lr": 2e-3, "eval_max_docs": None},
+}
+
+
+def validate(params: dict) -> dict:
+    check_subset("sizes", params["sizes"], list(M.SIZES))
+    check_subset("domains", params["domains"], list(D.DOMAINS))
+    check_int("seed", params["seed"], minimum=0)
+    check_int("batch_tokens", params["batch_tokens"], minimum=64)
+    check_float("lr", params["lr"], 0.0, 1.0, open_interval=True)
+    check_float("warmup_frac", params["warmup_frac"], 0.0, 1.0)
+    check_float("min_lr_frac", params["min_lr_frac"], 0.0, 1.0)
+    check_float("weight_decay", params["weight_decay"], 0.0)
+    check_float("grad_clip", params["grad_clip"], 0.0)
+    if params["eval_max_docs"] is not None:
+        check_int("eval_max_docs", params["eval_max_docs"], minimum=1)
+    for s in params["sizes"]:
+        if M.get_size(s).context > params["batch_tokens"]:
+            raise ParameterError(f"batch_tokens={params['batch_tokens']} is smaller than the context "
+                                 f"{M.get_size(s).context} of size {s}")
+    return params
+
+
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# ---------------------------------------------------------------------------------------------
+# units
+
+
+def pretrain_unit(size: str, profile: str, params: dict) -> Unit:
+    """The config that identifies one base model (the data's checksums included, so new data
+    means new models)."""
+    keys = ("seed", "lr", "warmup_frac", "min_lr_frac", "weight_decay", "grad_clip", "batch_tokens", "domains")
+    return Unit("pretrain", {"size": size, "profile": profile, "tokens": token_budget(size, profile),
+                             "data": D.checksums(params["domains"], "pretrain"),
+                             **{k: params[k] for k in keys}})
+
+
+def checkpoint_dir(unit: Unit) -> Path:
+    return work_root() / "checkpoints" / unit.kind / f"{unit.config.get('size', 'model')}-{unit.key}"
+
+
+def _pretrain(config: dict) -> dict:
+    size = config["size"]
+    model = M.build_model(size, seed=config["seed"])
+    arrays = {d: D.token_ids(d, "pretrain") for d in config["domains"]}
+    res = train(model, arrays, tokens=config["tokens"], batch_tokens=config["batch_tokens"],
+                lr=config["lr"], warmup_frac=config["warmup_frac"], min_lr_frac=config["min_lr_frac"],
+                weight_decay=config["weight_decay"], grad_clip=config["grad_clip"], seed=config["seed"],
+                weights={d: 1.0 for d in arrays}, device=device(), progress=False)
+    ckpt = checkpoint_dir(Unit("pretrain", config))
+    from scalinglaws.tokenizer import load_tokenizer
+    M.save_checkpoint(model.cpu(), ckpt, meta={"unit": config, "train_loss": res.final_loss},
+                      tokenizer=load_tokenizer())
+    counts = M.count_params(model)
+    return {"size": size, **counts, "flops_per_token": M.flops_per_token(model.config),
+            "tokens": res.tokens, "tokens_per_param": res.tokens / counts["total"], "steps": res.steps,
+            "train_loss": res.final_loss, "wall_s": res.wall_s, "tokens_per_s": res.tokens / res.wall_s,
+            "device": device(), "curve": res.curve.to_dict("records")}
+
+
+def eval_unit(checkpoint_key: str, size: str, split: str, params: dict) -> Unit:
+    return Unit("eval", {"checkpoint": checkpoint_key, "size": size, "split": split,
+                         "domains": params["domains"], "max_docs": params["eval_max_docs"],
+                         "data": D.checksums(params["domains"], split)})
+
+
+def _ensure(sweep: Sweep, units: list[Unit], backend: str = "local") -> list[dict]:
+    """Run pretrain units; a unit whose checkpoint was deleted is run again."""
+    for u in units:
+        if sweep.done(u) and not (checkpoint_dir(u) / "config.json").exists():
+            sweep.record_path(u).unlink()
+    return sweep.run(units, _pretrain, backend=backend, desc="pretrain")
+
+
+def base_checkpoint(size: str, profile: str, params: dict | None = None) -> Path:
+    """Path of the trained base model of `size` at `profile` (trained now if missing)."""
+    params = params or resolve_params(sys.modules[__name__], profile, {})
+    unit = pretrain_unit(size, profile, params)
+    _ensure(Sweep(STUDY, profile), [unit])
+    return checkpoint_dir(unit)
+
+
+def _evaluate(config: dict) -> list[dict]:
+    from scalinglaws.evaluation import evaluate_domains
+    from scalinglaws.tokenizer import load_tokenizer
+    ckpt = next((work_root() / "checkpoints").glob(f"*/*-{config['checkpoint']}"))
+    model = M.load_checkpoint(ckpt, device=device())
+    df = evaluate_domains(model, load_tokenizer(), config["domains"], split=config["split"],
+                          max_docs=config["max_docs"])
+    return df.to_dict("records")
+
+
+# ---------------------------------------------------------------------------------------------
+# the study
+
+
+def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
+    params = resolve_params(sys.modules[__name__], profile, overrides)
+    t0 = time.perf_counter()
+    sweep = Sweep(STUDY, profile)
+    units = [pretrain_unit(s, profile, params) for s in params["sizes"]]
+    pre = _ensure(sweep, units, backend)
+    evals = [eval_unit(u.key, u.config["size"], "test", params) for u in units]
+    ev = sweep.run(evals, _evaluate, backend=backend, desc="eval")
+
+    store = ResultStore(STUDY, profile)
+    ladder = M.ladder_table(profile).set_index("size")
+    rows, curves = [], []
+    for rec in pre:
+        r = dict(rec["rows"][0])
+        for c in r.pop("curve"):
+            curves.append({"size": r["size"], **c})
+        rows.append({**r, "unit": rec["key"]})
+    summary = pd.DataFrame(rows)
+    summary = summary.join(ladder[["d_model", "n_layers", "n_heads", "d_ff", "context"]], on="size")
+    store.write("ladder", summary)
+    store.write("curves", pd.DataFrame(curves))
+    ce = sweep.table(evals, ["size"])
+    store.write("ce", ce)
+    store.write("domains", D.domain_table())
+    from scalinglaws.tokenizer import tokenizer_stats
+    store.write("tokenizer", tokenizer_stats())
+    compute_s = sum(r["wall_s"] for r in pre + ev)
+    store.write_provenance(provenance(params, time.perf_counter() - t0, profile=profile,
+                                      unit_compute_s=round(compute_s, 1), backend=backend))
+    return store
+
