@@ -1,0 +1,41 @@
+"""Study parameters are validated before any compute, and nothing is written on bad input."""
+import pytest
+
+from scalinglaws.cli import main
+from scalinglaws.studies import STUDIES, get_study, resolve_params
+from scalinglaws.validation import ParameterError
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"sizes": ["d99l9"]}, "sizes"),
+    ({"domains": ["poetry"]}, "domains"),
+    ({"lr": -1.0}, "lr"),
+    ({"batch_tokens": 16}, "batch_tokens"),
+    ({"eval_max_docs": 0}, "eval_max_docs"),
+    ({"learning_rate": 1e-3}, "unknown parameter"),
+])
+def test_testbed_rejects_bad_parameters(scratch_roots, overrides, match):
+    res, work = scratch_roots
+    with pytest.raises(ParameterError, match=match):
+        get_study("testbed").run("smoke", **overrides)
+    assert not res.exists() and not work.exists()
+
+
+def test_every_profile_of_every_study_validates():
+    for name in STUDIES:
+        mod = get_study(name)
+        for profile in ("smoke", "cpu", "gpu"):
+            resolve_params(mod, profile, {})
+
+
+@pytest.mark.parametrize("argv", [
+    ["reproduce", "nosuchstudy", "--profile", "smoke"],
+    ["reproduce", "testbed", "--profile", "tpu"],
+    ["reproduce", "testbed", "--profile", "smoke", "--backend", "slurm"],
+])
+def test_reproduce_cli_rejects_bad_arguments(scratch_roots, capsys, argv):
+    res, work = scratch_roots
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and len(err.strip().splitlines()) == 1
+    assert not res.exists() and not work.exists()
