@@ -1,0 +1,446 @@
+"""Model merging: Average, Task Arithmetic, TIES, DARE and DELLA on in-memory state dicts.
+
+Every method is  theta = theta0 + lam * Fuse_i( Psi(v_i) ),  v_i = theta_i - theta0,  i = 1..k,
+a *sparsifier* Psi applied to each task vector and a *consensus rule* Fuse, registered
+mergekit-style in `METHODS` (a new method is one registry entry):
+
+    sparsifier  Psi(v)
+      none       v
+      magnitude  v * [|v| >= t], t = the density-quantile of |v| (TIES trim; top-density kept,
+                 at least one entry). trim_scope="tensor" ranks within each tensor (mergekit),
+                 "model" ranks over the whole task vector of one expert (TIES/merging paper).
+      random     m * v * r, m ~ Bernoulli(1 - p) per entry (DARE)
+      magprune   m_j * v_j * r_j, m_j ~ Bernoulli(1 - p_j) (DELLA MAGPRUNE), with row-wise drop
+                 probabilities p_j = p + eps/2 - eps * rank_j / (n - 1), rank_j = 0 for the
+                 smallest |v_j| of its row (n entries): smallest magnitudes are dropped with
+                 p + eps/2, largest with p - eps/2, the row mean is exactly p. A row is the
+                 trailing dims of a >= 2-D tensor (out-features row of a Linear, one token of an
+                 embedding); a 1-D tensor (norm weight) is a single row. eps = 0 is DARE.
+      rescale r  "inverse" (default, the papers): r_j = 1 / (1 - p_j), so E[Psi(v)] = v;
+                 "l1" (mergekit >= 2025): r = ||v||_1 / ||m*v||_1 for the whole tensor;
+                 "none": r = 1.
+
+    consensus   Fuse
+      mean       (1/k) sum_i Psi(v_i)
+      elect      S = sign(sum_i Psi(v_i)) (S = +1 where the sum is exactly 0, as mergekit);
+                 disjoint mean over the experts whose entry is nonzero with sign S
+                 (0 where none agrees).
+
+Registered methods (defaults from `method_defaults`):
+
+    average          none      + mean,  lam = 1 fixed (plain mean of the experts)
+    task_arithmetic  none      + mean,  lam = 0.8 (the merging paper's c/k convention:
+                     theta0 + lam * (1/k) sum v_i, *not* lam * sum v_i)
+    ties             magnitude + elect, density = 0.2 (TIES paper's top-20%), lam = 1
+                     (the merging paper uses lam in {0.5, 1})
+    dare             random    + mean,  p = 0.2, lam = 1 (merging paper: alpha = c/k, c = 1)
+    dare_ties        random    + elect, p = 0.2, lam = 1
+    della            magprune  + elect, p = 0.5 (DELLA's best drop rate), eps = 0.1 (our
+                     choice: studies should set it), lam = 1 (Drop-Elect-Fuse)
+    della_linear     magprune  + mean,  p = 0.5, eps = 0.1, lam = 1 (DELLA without Elect)
+
+Conventions that differ from mergekit 0.1.5 (checked in tests/test_merge_mergekit.py):
+  * DELLA window: our `eps` is the paper's *full* width; mergekit's `epsilon` is the half-width
+    (eps = 0.14 here == epsilon 0.07 there); mergekit's `density` is our 1 - p.
+  * DARE/DELLA rescale: mergekit's `rescale: true` matches the L1 norm of the whole tensor
+    (our rescale="l1"), not the papers' per-entry 1/(1 - p_j) (our default "inverse").
+  * Normalisation: our `elect` divides by the number of agreeing experts (mergekit
+    `normalize: true`, its default for ties/della); our `mean` divides by k (mergekit
+    `normalize: true` with unit weights; mergekit's default for task_arithmetic/dare_* is
+    `normalize: false`, i.e. lam * sum v_i).
+  * MAGPRUNE rows of a > 2-D tensor: we rank over all trailing dims of each dim-0 slice;
+    mergekit ranks along dim 1 only. Same for 1-D and 2-D tensors (all of a Llama model).
+  * Trim: mergekit trims per tensor with exactly max(1, int(density * n)) entries (argsort);
+    we keep |v| >= the k-th largest magnitude (identical unless magnitudes tie at the
+    threshold, where we keep all tied entries). trim_scope="model" has no mergekit equivalent.
+  * Randomness: mergekit draws masks from torch's global RNG; we draw per tensor from a
+    torch.Generator seeded by (seed, tensor name, expert index), so results do not depend on
+    dict order and expert i's mask does not depend on k. CPU and CUDA streams differ.
+
+Which tensors are merged: every floating-point tensor. Non-floating tensors (int buffers) are
+copied from the base. Tied tensors (one storage under several names in the *base*, e.g.
+`model.embed_tokens.weight` and `lm_head.weight` of a LlamaForCausalLM with
+tie_word_embeddings=True) are merged once, under the alphabetically first name (which also
+seeds its random draws), and the one result tensor is stored under every name, so the output
+stays tied. Experts must agree on tied names (same storage or equal values), else
+ParameterError. A base whose tied weights were copied apart (e.g. `{n: t.clone()}`) is merged
+name by name: the same values for the deterministic methods, independent masks (so the
+copies diverge) for the random ones.
+
+Memory: tensor by tensor, never all tensors of all experts. `mean` keeps one running sum;
+`elect` holds the k sparsified deltas of the current tensor (k * largest tensor * 4 bytes). trim_scope="model"
+first makes one pass per expert to find its global threshold (one float32 copy of |v_i|).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from scalinglaws.validation import ParameterError, check_choice, check_float, check_int
+
+SPARSIFIERS = ("none", "magnitude", "random", "magprune")
+CONSENSUS = ("mean", "elect")
+RESCALES = ("inverse", "l1", "none")
+TRIM_SCOPES = ("tensor", "model")
+
+
+@dataclass(frozen=True)
+class MergeMethod:
+    """One registry entry: a sparsifier, a consensus rule and the default options."""
+    name: str
+    sparsifier: str
+    consensus: str
+    defaults: dict = field(default_factory=dict)
+    mergekit: str = ""          # mergekit merge_method reproducing it (see to_mergekit_yaml)
+    summary: str = ""
+
+
+def _register(*methods: MergeMethod) -> dict[str, MergeMethod]:
+    for m in methods:
+        assert m.sparsifier in SPARSIFIERS and m.consensus in CONSENSUS, m
+    return {m.name: m for m in methods}
+
+
+METHODS: dict[str, MergeMethod] = _register(
+    MergeMethod("average", "none", "mean", {}, "linear",
+                "plain mean of the experts: (1/k) sum theta_i"),
+    MergeMethod("task_arithmetic", "none", "mean", {"lam": 0.8}, "task_arithmetic",
+                "theta0 + lam * (1/k) sum v_i"),
+    MergeMethod("ties", "magnitude", "elect", {"lam": 1.0, "density": 0.2, "trim_scope": "tensor"},
+                "ties", "trim to top-density by |v|, elect sign, disjoint mean, times lam"),
+    MergeMethod("dare", "random", "mean", {"lam": 1.0, "p": 0.2, "rescale": "inverse"},
+                "dare_linear", "drop with prob p, survivors / (1 - p), mean, times lam"),
+    MergeMethod("dare_ties", "random", "elect", {"lam": 1.0, "p": 0.2, "rescale": "inverse"},
+                "dare_ties", "DARE drop, then elect sign and disjoint mean, times lam"),
+    MergeMethod("della", "magprune", "elect",
+                {"lam": 1.0, "p": 0.5, "eps": 0.1, "rescale": "inverse"}, "della",
+                "MAGPRUNE (row-wise rank-dependent drop), elect sign, disjoint mean, times lam"),
+    MergeMethod("della_linear", "magprune", "mean",
+                {"lam": 1.0, "p": 0.5, "eps": 0.1, "rescale": "inverse"}, "della_linear",
+                "MAGPRUNE, then plain mean (DELLA without Elect), times lam"),
+)
+
+
+def method_defaults(name: str) -> dict:
+    """The default options of method `name` (a copy; every key is a valid option)."""
+    return dict(_method(name).defaults)
+
+
+def describe(name: str) -> str:
+    """One paragraph: formula, sparsifier, consensus, defaults and the mergekit counterpart."""
+    m = _method(name)
+    opts = ", ".join(f"{k}={v!r}" for k, v in m.defaults.items()) or "no options"
+    return (f"{m.name}: {m.summary}. theta = theta0 + lam * {m.consensus}_i Psi(v_i) with "
+            f"Psi = {m.sparsifier} sparsifier; defaults: {opts}; mergekit: {m.mergekit}.")
+
+
+def _method(name) -> MergeMethod:
+    check_choice("method", name, METHODS)
+    return METHODS[name]
+
+
+def resolve_options(method: str, options: Mapping) -> dict:
+    """Defaults of `method` updated by `options`, validated; raises ParameterError."""
+    m = _method(method)
+    unknown = sorted(set(options) - set(m.defaults))
+    if unknown:
+        raise ParameterError(f"method {method!r} has no option(s) {unknown}; "
+                             f"allowed: {sorted(m.defaults)}")
+    opts = {**m.defaults, **options}
+    if "lam" in opts:
+        opts["lam"] = check_float("lam", opts["lam"])
+    if "density" in opts:  # density = 1 keeps everything (mergekit's default), so (0, 1]
+        opts["density"] = check_float("density", opts["density"], 0.0, 1.0)
+        if opts["density"] == 0.0:
+            raise ParameterError("density=0.0 must lie in (0, 1]")
+    if "p" in opts:
+        opts["p"] = check_float("p", opts["p"], 0.0, 1.0, open_interval=True)
+    if "eps" in opts:
+        eps = opts["eps"] = check_float("eps", opts["eps"], 0.0)
+        lo, hi = opts["p"] - eps / 2, opts["p"] + eps / 2
+        if lo <= 0 or hi >= 1:
+            raise ParameterError(f"DELLA window p +- eps/2 = [{lo:g}, {hi:g}] must lie inside "
+                                 f"(0, 1) (p={opts['p']}, eps={eps} is the full width)")
+    if "rescale" in opts:
+        check_choice("rescale", opts["rescale"], RESCALES)
+    if "trim_scope" in opts:
+        check_choice("trim_scope", opts["trim_scope"], TRIM_SCOPES)
+    return opts
+
+
+# ---------------------------------------------------------------------------------------------
+# sparsifiers (one expert, one tensor, float32)
+
+def drop_probabilities(v: torch.Tensor, p: float, eps: float) -> torch.Tensor:
+    """MAGPRUNE drop probabilities, shape of v: p + eps/2 - eps * rank / (n - 1) per row.
+
+    rank = 0..n-1 by |v| ascending within each row (rows = dim 0 of a >= 2-D tensor, the trailing
+    dims flattened; a 1-D tensor is one row; a one-entry row gets p).
+    """
+    rows = v.reshape(1, -1) if v.dim() < 2 else v.reshape(v.shape[0], -1)
+    n = rows.shape[1]
+    order = torch.argsort(rows.abs(), dim=1)
+    ranks = torch.empty_like(rows)
+    ranks.scatter_(1, order, torch.arange(n, device=v.device, dtype=v.dtype).expand_as(rows))
+    frac = ranks / (n - 1) if n > 1 else ranks
+    return ((p + eps / 2) - eps * frac).reshape(v.shape)
+
+
+def random_drop(v: torch.Tensor, p, generator: torch.Generator, rescale: str) -> torch.Tensor:
+    """Drop each entry with probability p (scalar or tensor like v) and rescale the survivors.
+
+    Entry j survives iff u_j >= p_j with u = torch.rand(v.shape, generator), so DARE (scalar p)
+    and MAGPRUNE with eps = 0 see the same draws and keep the same entries.
+    """
+    p = torch.as_tensor(p, dtype=v.dtype, device=v.device)
+    keep = torch.rand(v.shape, generator=generator, device=v.device, dtype=v.dtype) >= p
+    if rescale == "inverse":
+        return torch.where(keep, v / (1 - p), 0.0)
+    masked = torch.where(keep, v, 0.0)
+    if rescale == "l1":  # mergekit's rescaled_masked_tensor (norm l1, eps 1e-7)
+        before, after = v.abs().sum(), masked.abs().sum()
+        if before >= 1e-7 and after >= 1e-7:
+            masked = masked * (before / after)
+    return masked
+
+
+def magnitude_threshold(v_abs: torch.Tensor, density: float) -> torch.Tensor:
+    """The k-th largest |v|, k = max(1, int(density * n)) (mergekit's count). Exact.
+
+    Large tensors: a strided sample of ~8k entries brackets the k-th value, one counting pass
+    checks the bracket holds it, and only the bracket is searched (several times faster than
+    top-k or kthvalue over the whole tensor); otherwise an unsorted top-k from the short end.
+    """
+    flat = v_abs.reshape(-1)
+    n = flat.numel()
+    k = max(1, int(density * n))
+    if n > 65536:
+        sample = flat[:: n // 8192].sort(descending=True).values
+        m = sample.numel()
+        c, margin = k / n * m, 4 * math.sqrt(m * (k / n) * (1 - k / n)) + 8
+        i_hi, i_lo = int(c - margin), int(c + margin)
+        hi = sample[i_hi] if i_hi >= 0 else flat.new_tensor(math.inf)
+        lo = sample[i_lo] if i_lo < m else flat.new_tensor(-math.inf)
+        band = flat[(flat <= hi) & (flat >= lo)]
+        r = k - int((flat > hi).sum())  # rank of the k-th largest inside the band
+        if 1 <= r <= band.numel():
+            return torch.kthvalue(band, band.numel() - r + 1).values
+    if k <= n // 2:
+        return torch.topk(flat, k, sorted=False).values.min()
+    return torch.topk(flat, n - k + 1, largest=False, sorted=False).values.max()
+
+
+def trim(v: torch.Tensor, density: float, threshold: torch.Tensor | None = None) -> torch.Tensor:
+    """Keep the entries with |v| >= threshold (default: this tensor's top-density threshold)."""
+    if density >= 1.0:
+        return v
+    a = v.abs()
+    t = magnitude_threshold(a, density) if threshold is None else threshold
+    return torch.where(a >= t, v, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# state-dict plumbing
+
+def _generator(seed: int, name: str, index: int, device: torch.device) -> torch.Generator:
+    """A generator seeded by (seed, tensor name, expert index): independent of dict order."""
+    digest = hashlib.blake2b(f"{seed}/{name}/{index}".encode(), digest_size=8).digest()
+    g = torch.Generator(device=device)
+    g.manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+    return g
+
+
+def _tie_groups(base: Mapping[str, torch.Tensor]) -> list[list[str]]:
+    """Names grouped by shared storage in the base (tied weights), each group sorted."""
+    groups: dict = {}
+    for name, t in base.items():
+        key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape),
+               t.stride(), t.dtype) if t.numel() else (name,)
+        groups.setdefault(key, []).append(name)
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+
+
+def _validate_states(base, experts) -> list[list[str]]:
+    if not isinstance(base, Mapping):
+        raise ParameterError(f"base_state must be a dict of tensors, got {type(base).__name__}")
+    if isinstance(experts, Mapping) or not isinstance(experts, Sequence) or not experts:
+        raise ParameterError("expert_states must be a non-empty list of state dicts")
+    for i, e in enumerate(experts):
+        if not isinstance(e, Mapping):
+            raise ParameterError(f"expert_states[{i}] must be a dict of tensors")
+        missing, extra = sorted(set(base) - set(e)), sorted(set(e) - set(base))
+        if missing or extra:
+            name = (missing or extra)[0]
+            raise ParameterError(f"expert_states[{i}] tensor {name!r} "
+                                 f"{'is missing' if missing else 'is not in the base'} "
+                                 f"({len(missing)} missing, {len(extra)} extra)")
+        for name, b in base.items():
+            t = e[name]
+            if not isinstance(t, torch.Tensor):
+                raise ParameterError(f"expert_states[{i}] tensor {name!r} is not a tensor")
+            if t.shape != b.shape:
+                raise ParameterError(f"expert_states[{i}] tensor {name!r} has shape "
+                                     f"{tuple(t.shape)}, base has {tuple(b.shape)}")
+            if t.is_floating_point() != b.is_floating_point():
+                raise ParameterError(f"expert_states[{i}] tensor {name!r} has dtype {t.dtype}, "
+                                     f"base has {b.dtype}")
+    groups = _tie_groups(base)
+    for group in (g for g in groups if len(g) > 1):
+        for i, e in enumerate(experts):
+            first = e[group[0]]
+            for other in group[1:]:
+                t = e[other]
+                same = t.data_ptr() == first.data_ptr() and t.stride() == first.stride()
+                if not same and not torch.equal(t.to(first.device), first):
+                    raise ParameterError(f"expert_states[{i}] tensor {other!r} differs from "
+                                         f"{group[0]!r}, which the base ties to it")
+    return groups
+
+
+def _model_thresholds(base, experts, names, density) -> list[torch.Tensor]:
+    """Per expert: the top-density magnitude threshold over all its merged tensors."""
+    out = []
+    for e in experts:
+        mags = torch.cat([(e[n].to(base[n].device, torch.float32) - base[n].float()).abs()
+                          .reshape(-1) for n in names])
+        out.append(magnitude_threshold(mags, density))
+        del mags
+    return out
+
+
+def _merge_tensor(name, b, xs, m: MergeMethod, opts, seed, thresholds) -> torch.Tensor:
+    """theta0 + lam * Fuse(Psi(v_i)) for one tensor, computed in float32 whatever the dtype
+    (so random draws, and hence masks, are the same for float16/bfloat16/float32/float64)."""
+    work = torch.float32
+    b = b.to(work)
+    lam = opts.get("lam", 1.0)
+    total = None  # running sum of Psi(v_i): the mean, or the election's sign weight
+    psis = []
+    for i, x in enumerate(xs):
+        v = x.to(b.device, work) - b
+        if m.sparsifier == "magnitude":
+            v = trim(v, opts["density"], None if thresholds is None else thresholds[i])
+        elif m.sparsifier in ("random", "magprune"):
+            g = _generator(seed, name, i, b.device)
+            p = (drop_probabilities(v, opts["p"], opts["eps"]) if m.sparsifier == "magprune"
+                 else opts["p"])
+            v = random_drop(v, p, g, opts["rescale"])
+        if total is None:
+            total = v.clone() if m.consensus == "elect" else v
+        else:
+            total.add_(v)
+        if m.consensus == "elect":  # the mean needs only the running sum
+            psis.append(v)
+    if m.consensus == "mean":
+        fused = total.div_(len(xs))
+    else:
+        # agree_i = Psi(v_i) nonzero with the elected sign s: s * Psi(v_i) > 0, so the disjoint
+        # mean is s * sum_i relu(s * Psi(v_i)) / #{i: s * Psi(v_i) > 0}
+        sign = torch.where(total >= 0, 1.0, -1.0).to(work)
+        count = torch.zeros_like(total)
+        fused = total.zero_()
+        for v in psis:
+            aligned = v.mul_(sign)
+            count.add_(aligned > 0)
+            fused.add_(aligned.clamp_(min=0))
+        del psis
+        fused.mul_(sign).div_(count.clamp_(min=1))
+    return fused.mul_(lam).add_(b) if lam != 1.0 else fused.add_(b)
+
+
+def merge(base_state: Mapping[str, torch.Tensor], expert_states: Sequence[Mapping[str, torch.Tensor]],
+          method: str, *, seed: int = 0, **options) -> dict[str, torch.Tensor]:
+    """Merge `expert_states` (fine-tuned from `base_state`) with `method` (see module docstring).
+
+    Returns a new state dict with the base's names, devices and dtypes. `seed` seeds the random
+    sparsifiers (per tensor name and expert index). All options, names and shapes are validated
+    before any compute; errors are ParameterError naming the method, option or tensor.
+    """
+    m = _method(method)
+    opts = resolve_options(method, options)
+    check_int("seed", seed, minimum=0)
+    groups = _validate_states(base_state, expert_states)
+    floating = [g for g in groups if base_state[g[0]].is_floating_point()]
+    thresholds = None
+    if m.sparsifier == "magnitude" and opts["trim_scope"] == "model" and opts["density"] < 1:
+        thresholds = _model_thresholds(base_state, expert_states, [g[0] for g in floating],
+                                       opts["density"])
+    out: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for group in groups:
+            name, b = group[0], base_state[group[0]]
+            if b.is_floating_point():
+                merged = _merge_tensor(name, b, [e[name] for e in expert_states], m, opts, seed,
+                                       thresholds).to(b.dtype)
+            else:
+                merged = b.clone()
+            for alias in group:
+                out[alias] = merged
+    return {name: out[name] for name in base_state}
+
+
+# ---------------------------------------------------------------------------------------------
+# mergekit configuration
+
+def to_mergekit_yaml(method: str, base_path: str, expert_paths: Sequence[str], **options) -> str:
+    """A mergekit YAML config reproducing `merge(base, experts, method, **options)`.
+
+    Exact (up to float rounding) for average, task_arithmetic and ties with
+    trim_scope="tensor"; for dare*/della* mergekit draws its own masks from the global RNG, and
+    rescale="inverse" (the papers' 1/(1-p_j)) has no mergekit equivalent: `rescale: true`
+    (L1-norm match per tensor) is written instead. The header comments say which.
+    """
+    import yaml
+
+    m = _method(method)
+    opts = resolve_options(method, options)
+    if isinstance(expert_paths, str) or not expert_paths:
+        raise ParameterError("expert_paths must be a non-empty list of model paths")
+    notes = [f"mergekit config for scalinglaws.merge method {method!r} with {opts}"]
+    per_model: dict = {"weight": 1.0}
+    params: dict = {}
+    config: dict = {"merge_method": m.mergekit}
+    if method == "average":
+        notes.append("average = mergekit linear over the experts only (weights 1, normalize): "
+                     "no base_model, which linear would count as one more model")
+        params["normalize"] = True
+    else:
+        config["base_model"] = str(base_path)
+        notes.append("weights 1 with normalize: true divide by k (mean) or, for ties/della/"
+                     "dare_ties, by the number of experts agreeing with the elected sign; "
+                     "mergekit's own default for task_arithmetic/dare_*/della_linear is "
+                     "normalize: false (lambda * sum v_i, not our lambda * mean)")
+        params["normalize"] = True
+        params["lambda"] = opts["lam"]
+    if "density" in opts:
+        per_model["density"] = opts["density"]
+        notes.append("mergekit trims per tensor, keeping exactly max(1, int(density*n)) entries")
+        if opts["trim_scope"] == "model":
+            notes.append("NOT REPRODUCED: trim_scope='model' (top-density over the whole task "
+                         "vector) has no mergekit equivalent; this config trims per tensor")
+    if "p" in opts:
+        per_model["density"] = round(1.0 - opts["p"], 12)
+        notes.append(f"mergekit density = 1 - p = keep probability (p = {opts['p']})")
+        params["rescale"] = opts["rescale"] != "none"
+        if opts["rescale"] == "inverse":
+            notes.append("NOT REPRODUCED: per-entry survivor rescale 1/(1-p_j) of the papers; "
+                         "mergekit's rescale: true matches each tensor's L1 norm instead")
+        notes.append("random masks come from mergekit's global RNG (set --random-seed), not "
+                     "from our per-tensor (seed, name, expert) generators")
+    if "eps" in opts:
+        per_model["epsilon"] = round(opts["eps"] / 2, 12)
+        notes.append(f"mergekit epsilon is the half-width: epsilon = eps/2 = {opts['eps'] / 2:g} "
+                     f"(our eps = {opts['eps']:g} is the full window, drop probabilities "
+                     f"in [p - eps/2, p + eps/2])")
+    if m.consensus == "elect":
+        notes.append("sign election: sign of the sum of sparsified deltas, ties at 0 -> +1 "
+                     "(mergekit consensus 'sum')")
+    config["models"] = [{"model": str(p), "parameters": dict(per_model)} for p in expert_paths]
+    config["parameters"] = params
+    config["dtype"] = "float32"
+    header = "".join(f"# {line}\n" for line in notes)
+    return header + yaml.safe_dump(config, sort_keys=False)
