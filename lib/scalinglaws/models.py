@@ -1,0 +1,227 @@
+"""The model family: a ladder of small Llama-style decoders per profile, and safetensors checkpoints.
+
+Every model is a `transformers.LlamaForCausalLM` (pre-norm RMSNorm, RoPE, SwiGLU MLP, no biases,
+tied input/output embeddings, vocabulary 4096), so checkpoints load with
+`AutoModelForCausalLM.from_pretrained` and with lm-eval's `hf` model, and mergekit can merge them.
+
+Sizes are named `d{d_model}l{n_layers}`. The MLP width follows Llama: d_ff = 8/3 d_model rounded up
+to a multiple of 16; heads have 8 (smoke), 16 (cpu) or 32-64 (gpu)
+dimensions.
+
+Parameter counts (no biases, n_kv_heads = n_heads, tied embeddings, V = vocab, d = d_model,
+L = n_layers, f = d_ff):
+
+    embedding      = V d                       (shared by the input lookup and the LM head)
+    non_embedding  = L (4 d^2 + 3 d f + 2 d) + d
+                     (q, k, v, o projections; gate, up, down; two RMSNorms per block; final norm)
+
+`non_embedding` is Kaplan et al.'s N; scaling fits use it (and report the total alongside).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from scalinglaws.validation import ParameterError, check_choice, check_int, check_profile
+
+VOCAB_SIZE = 4096
+EOS_ID = 0  # `<|endoftext|>` is the tokenizer's first special token (eos = bos = pad)
+
+
+@dataclass(frozen=True)
+class Size:
+    d_model: int
+    n_layers: int
+    n_heads: int
+    d_ff: int
+    context: int
+
+    @property
+    def name(self) -> str:
+        return f"d{self.d_model}l{self.n_layers}"
+
+
+def _ff(d: int, multiple: int = 16) -> int:
+    """Llama's SwiGLU width: 8/3 d (same FLOPs as a 4d GELU MLP), rounded up to `multiple`."""
+    return multiple * math.ceil(8 * d / 3 / multiple)
+
+
+def _size(d, layers, head_dim, context):
+    return Size(d, layers, d // head_dim, _ff(d), context)
+
+
+# Non-embedding parameters: smoke 3.4K / 14.5K; cpu 26.8K .. 804K (30x);
+# gpu 665K .. 25.3M (38x). See `ladder_table`. Names are unique across profiles.
+LADDERS: dict[str, list[Size]] = {
+    "smoke": [_size(16, 1, 8, 64), _size(24, 2, 8, 64)],
+    "cpu": [_size(32, 2, 16, 128), _size(48, 3, 16, 128), _size(64, 4, 16, 128),
+            _size(96, 4, 16, 128), _size(128, 4, 16, 128)],
+    "gpu": [_size(96, 6, 32, 512), _size(128, 6, 32, 512), _size(192, 6, 32, 512),
+            _size(256, 8, 64, 512), _size(384, 8, 64, 512), _size(512, 8, 64, 512)],
+}
+SIZES: dict[str, Size] = {s.name: s for ladder in LADDERS.values() for s in ladder}
+assert len(SIZES) == sum(map(len, LADDERS.values())), "size names must be unique"
+
+
+def ladder(profile: str) -> list[str]:
+    """Size names of a profile's ladder, smallest first."""
+    return [s.name for s in LADDERS[check_profile(profile)]]
+
+
+def get_size(size: str | Size) -> Size:
+    if isinstance(size, Size):
+        return size
+    return SIZES[check_choice("size", size, list(SIZES))]
+
+
+def model_config(size: str | Size, vocab_size: int = VOCAB_SIZE, context: int | None = None,
+                 eos_token_id: int = EOS_ID):
+    """`LlamaConfig` of a named size. `vocab_size`/`context` overrides serve tests and toy runs."""
+    from transformers import LlamaConfig
+
+    s = get_size(size)
+    check_int("vocab_size", vocab_size, minimum=2)
+    ctx = s.context if context is None else check_int("context", context, minimum=2)
+    return LlamaConfig(
+        vocab_size=vocab_size, hidden_size=s.d_model, intermediate_size=s.d_ff,
+        num_hidden_layers=s.n_layers, num_attention_heads=s.n_heads, num_key_value_heads=s.n_heads,
+        max_position_embeddings=ctx, hidden_act="silu", rms_norm_eps=1e-5,
+        tie_word_embeddings=True, attention_bias=False, mlp_bias=False,
+        bos_token_id=eos_token_id, eos_token_id=eos_token_id, pad_token_id=eos_token_id,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        initializer_range=0.02, use_cache=False,
+    )
+
+
+def build_model(size: str | Size, seed: int = 0, **config_overrides):
+    """A freshly initialised model; the same (size, seed) gives bit-identical weights.
+    The global RNG is left untouched (init runs inside `torch.random.fork_rng`)."""
+    from transformers import LlamaForCausalLM
+
+    check_int("seed", seed, minimum=0)
+    config = model_config(size, **config_overrides)
+    config._attn_implementation = "sdpa"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    return model
+
+
+def _config_of(model_or_config):
+    return getattr(model_or_config, "config", model_or_config)
+
+
+def param_formula(config) -> dict:
+    """Parameter counts from the formula in the module docstring (no model built)."""
+    d, f, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    hd = getattr(config, "head_dim", None) or d // config.num_attention_heads
+    kv = config.num_key_value_heads * hd
+    attn = d * config.num_attention_heads * hd * 2 + d * kv * 2  # q, o; k, v
+    non_emb = n * (attn + 3 * d * f + 2 * d) + d
+    emb = config.vocab_size * d * (1 if config.tie_word_embeddings else 2)
+    return {"total": non_emb + emb, "non_embedding": non_emb, "embedding": emb}
+
+
+def count_params(model_or_config) -> dict:
+    """{'total', 'non_embedding', 'embedding'}: counted on a model's tensors (tied weights once),
+    or from the formula when given a config."""
+    if not isinstance(model_or_config, torch.nn.Module):
+        return param_formula(model_or_config)
+    seen, total, emb = set(), 0, 0
+    for name, p in model_or_config.named_parameters(remove_duplicate=False):
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        if "embed_tokens" in name or "lm_head" in name:
+            emb += p.numel()
+    return {"total": total, "non_embedding": total - emb, "embedding": emb}
+
+
+def flops_per_token(config, seq_len: int | None = None) -> float:
+    """Training FLOPs per token (forward + backward), Kaplan et al. 2020 Table 1 style:
+
+        C = 6 (N + V d) + 6 L n_ctx d
+
+    N = non-embedding parameters (each weight: 2 FLOPs forward, 4 backward), V d = the tied LM
+    head's matmul (the input lookup is free, the output projection is not; Chinchilla counts it),
+    6 L n_ctx d = attention scores QK^T and the weighted sum AV (2 L n_ctx d forward, times 3),
+    with n_ctx = seq_len (default: the model context). N includes the RMSNorm gains (a <0.2%
+    overcount); softmax, RoPE and the elementwise ops are neglected.
+    """
+    c = _config_of(config)
+    n_ctx = seq_len or c.max_position_embeddings
+    n = param_formula(c)["non_embedding"]
+    return 6.0 * (n + c.vocab_size * c.hidden_size) + 6.0 * c.num_hidden_layers * n_ctx * c.hidden_size
+
+
+def ladder_table(profile: str) -> pd.DataFrame:
+    """One row per size of the profile: shape, parameter counts and FLOPs per token."""
+    rows = []
+    for s in LADDERS[check_profile(profile)]:
+        cfg = model_config(s)
+        rows.append({"size": s.name, **asdict(s), **param_formula(cfg),
+                     "flops_per_token": flops_per_token(cfg)})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints: safetensors only (no pickle is ever written or read)
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def save_checkpoint(model, path, meta: dict | None = None, tokenizer=None) -> Path:
+    """Write `model` (safetensors + config.json), `meta.json` and optionally the tokenizer to
+    `path`, atomically: everything goes to a temporary sibling folder that is renamed into place,
+    so a killed run leaves the previous checkpoint (or none), never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        model.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        with open(tmp / "meta.json", "w") as f:
+            json.dump(meta or {}, f, indent=2, sort_keys=True, default=str)
+        bad = [p.name for p in tmp.iterdir() if p.suffix in _PICKLE_SUFFIXES]
+        if bad:
+            raise RuntimeError(f"save_pretrained wrote pickle files {bad}; refusing")
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old.{os.getpid()}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def load_checkpoint(path, device: str = "cpu", dtype=torch.float32):
+    """Load a checkpoint written by `save_checkpoint`; refuses folders containing pickle files."""
+    from transformers import AutoModelForCausalLM
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"no checkpoint at {path} (config.json missing)")
+    bad = [p.name for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES]
+    if bad:
+        raise ParameterError(f"checkpoint {path} contains pickle files {bad}; only safetensors are loaded")
+    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype=dtype)
+    return model.to(device).eval()
+
+
+def load_meta(path) -> dict:
+    with open(Path(path) / "meta.json") as f:
+        return json.load(f)
