@@ -95,7 +95,9 @@ def model_config(size: str | Size, vocab_size: int = VOCAB_SIZE, context: int | 
         num_hidden_layers=s.n_layers, num_attention_heads=s.n_heads, num_key_value_heads=s.n_heads,
         max_position_embeddings=ctx, hidden_act="silu", rms_norm_eps=1e-5,
         tie_word_embeddings=True, attention_bias=False, mlp_bias=False,
-        bos_token_id=eos_token_id, eos_token_id=eos_token_id, pad_token_id=eos_token_id,
+        # pad_token_id=None: with a pad id, nn.Embedding(padding_idx=...) would zero the input-side
+        # gradient of that row, and our pad would be EOS (id 0), which is a real input token.
+        bos_token_id=eos_token_id, eos_token_id=eos_token_id, pad_token_id=None,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
         initializer_range=0.02, use_cache=False,
     )

@@ -71,7 +71,9 @@ def pretrain_unit(size: str, profile: str, params: dict) -> Unit:
     """The config that identifies one base model (the data's checksums included, so new data
     means new models)."""
     keys = ("seed", "lr", "warmup_frac", "min_lr_frac", "weight_decay", "grad_clip", "batch_tokens", "domains")
-    return Unit("pretrain", {"size": size, "profile": profile, "tokens": token_budget(size, profile),
+    arch = M.model_config(size).to_diff_dict()  # an architecture change means new models
+    arch.pop("transformers_version", None)
+    return Unit("pretrain", {"size": size, "profile": profile, "tokens": token_budget(size, profile), "arch": arch,
                              "data": D.checksums(params["domains"], "pretrain"),
                              **{k: params[k] for k in keys}})
 

@@ -1,0 +1,188 @@
+"""`python -m scalinglaws plan merging ...`: plan experts, stopping and compute from a merging fit.
+
+    python -m scalinglaws plan merging --profile cpu --method average --scope cross_domain \\
+        --size d64l4 --target 3.9                       # experts for a target loss
+    python -m scalinglaws plan merging ... --size d64l4 --eps 0.01      # when to stop
+    python -m scalinglaws plan merging ... --budget-flops 1e15          # base size vs experts
+    python -m scalinglaws plan merging --fit FIT.json --size d64l4 ...  # from `fit merging --json`
+
+The fit comes from the merging study's stored `fits`/`fit_samples` tables (intervals from the
+bootstrap draws) or from a JSON file (intervals only if it carries draws under "samples").
+Costs use the profile's ladder and token budgets (see `scalinglaws.planning`). Every run also
+prints the floor, the marginal gains and "double the base vs one more expert" at --k experts.
+Exit codes: 0 ok; 2 bad input (one line on stderr).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+import pandas as pd
+
+from scalinglaws import planning as P
+from scalinglaws.validation import ParameterError, check_choice, check_float, check_int, check_profile
+
+
+def _json_safe(x):
+    if isinstance(x, pd.DataFrame):
+        return [_json_safe(r) for r in x.to_dict("records")]
+    if isinstance(x, dict):
+        return {str(k): _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else ("inf" if x > 0 else "-inf" if x < 0 else None)
+    return x
+
+
+def _fmt_iv(est, lo, hi, fmt="{:.4g}"):
+    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
+        return fmt.format(est)
+    return f"{fmt.format(est)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def validate(args) -> dict:
+    """All user inputs checked before anything is read or computed."""
+    from scalinglaws.models import SIZES
+    from scalinglaws.studies.merging import METHOD_VARIANTS
+
+    check_profile(args.profile)
+    if args.fit is None:
+        check_choice("method", args.method, list(METHOD_VARIANTS))
+        P.check_scope(args.scope)
+    if args.size is None and args.n_params is None:
+        raise ParameterError("give --size NAME or --n-params N (the base size to plan for)")
+    if args.size is not None:
+        check_choice("size", args.size, list(SIZES))
+    if args.n_params is not None:
+        check_float("n-params", args.n_params, 0.0, open_interval=True)
+    if args.target is not None:
+        check_float("target", args.target, 0.0, open_interval=True)
+    if args.eps is not None:
+        check_float("eps", args.eps, 0.0, open_interval=True)
+    if args.budget_flops is not None:
+        check_float("budget-flops", args.budget_flops, 0.0, open_interval=True)
+    check_int("k", args.k, minimum=1)
+    check_int("pool", args.pool, minimum=2)
+    if args.max_experts is not None:
+        check_int("max-experts", args.max_experts, minimum=1)
+    check_float("level", args.level, 0.0, 1.0, open_interval=True)
+    return {}
+
+
+def plan(args) -> dict:
+    from scalinglaws.models import count_params, model_config
+
+    validate(args)
+    fit = P.load_fit(args.fit, profile=args.profile, method=args.method, scope=args.scope)
+    cost = P.CostModel.from_profile(args.profile)
+    N = float(args.n_params) if args.n_params is not None else float(
+        count_params(model_config(args.size))["non_embedding"])
+    out = {"fit": {"source": fit.source, "method": fit.method, "scope": fit.scope, "params": fit.params,
+                   "draws": 0 if fit.draws is None else len(fit.draws), "N_range": fit.N_range, **fit.info},
+           "size": args.size, "N": N, "profile": args.profile, "level": args.level}
+    out["stopping"] = P.stopping(fit, N, eps=args.eps, pool=args.pool, level=args.level)
+    if args.target is not None:
+        out["target"] = P.experts_for_target(fit, N, args.target, level=args.level)
+    out["next_step"] = P.double_vs_expert(fit, cost, N, args.k, count_pretraining=not args.no_pretrain_cost,
+                                          level=args.level)
+    if args.budget_flops is not None:
+        out["budget_flops"] = args.budget_flops
+        cap = args.max_experts if args.max_experts is not None else args.pool
+        out["budget"] = P.budget_plan(fit, cost, args.budget_flops, max_experts=cap,
+                                      count_pretraining=not args.no_pretrain_cost, level=args.level)
+    return out
+
+
+def render(out: dict) -> str:
+    f, L = out["fit"], []
+    pct = f"{out['level']:.0%}"
+    L.append(f"merging law {f['source']} (method {f['method']}, scope {f['scope']}; "
+             f"{f['draws']} bootstrap draws, intervals {pct}):")
+    L.append("  L(N, k) = L* + B N^-beta + A0 N^-gamma / (k + b);  "
+             + ", ".join(f"{k}={v:.4g}" for k, v in f["params"].items()))
+    st = out["stopping"]
+    where = f"size {out['size']} " if out["size"] else ""
+    L.append(f"base {where}(N = {out['N']:,.0f} non-embedding parameters)"
+             + ("  [outside the fitted N range: extrapolation]" if st["extrapolated"] else ""))
+    if "target" in out:
+        t = out["target"]
+        L.append(f"target L = {t['target']:.4g}: floor L_inf(N) = "
+                 f"{_fmt_iv(t['floor'], t['floor_lo'], t['floor_hi'])}, amplitude A(N) = {t['amplitude']:.4g}")
+        if t["status"] == "unreachable":
+            L.append(f"  unreachable: the target is below the floor (reachable in "
+                     f"{t['p_reachable']:.0%} of draws)" if not math.isnan(t["p_reachable"])
+                     else "  unreachable: the target is below the floor")
+        else:
+            L.append(f"  experts needed: {t['k_needed']} (k = {_fmt_iv(t['k'], t['k_lo'], t['k_hi'], '{:.3g}')}; "
+                     f"{t['status']}" + ("" if math.isnan(t["p_reachable"])
+                                         else f"; reachable in {t['p_reachable']:.0%} of draws") + ")")
+    if "eps" in st:
+        L.append(f"within eps = {st['eps']:.4g} of the floor: k_eps = "
+                 f"{_fmt_iv(st['k_eps'], st['k_eps_lo'], st['k_eps_hi'], '{:.3g}')} -> {st['k_eps_needed']} experts")
+    tab = st["table"].dropna(axis=1, how="all")
+    L.append(f"marginal gain Delta_k = L(k) - L(k+1) and stopping curve R(k) over a pool of {st['pool']}:")
+    L.append(tab.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    L.append("  R reaches " + ", ".join(f"{lv:.0%} at k = {k}" for lv, k in st["k_at_R"].items()))
+    n = out["next_step"]
+    L.append(f"next step from k = {n['k']} experts: one more expert gains {n['gain_expert']:.4g} for "
+             f"{n['flops_expert']:.3g} FLOPs; doubling the base gains {n['gain_double']:.4g} for "
+             f"{n['flops_double']:.3g} FLOPs")
+    L.append(f"  gain ratio double/expert = {n['gain_ratio']:.3g}; per FLOP = "
+             + _fmt_iv(n["per_flop_ratio"], n.get("per_flop_ratio_lo"), n.get("per_flop_ratio_hi"), "{:.3g}")
+             + f" -> {n['better']}"
+             + (f" (in {n['p_double_better']:.0%} of draws doubling is better)" if "p_double_better" in n else ""))
+    if "budget" in out:
+        b = out["budget"]
+        best = b[b["best"]].iloc[0]
+        L.append(f"budget {out['budget_flops']:.3g} FLOPs: best N = {best['N']:,.0f}" + (f" ({best['size']})" if best["size"] else "")
+                 + f" with k = {int(best['k'])} experts, loss {_fmt_iv(best['loss'], best['loss_lo'], best['loss_hi'])}")
+        cols = ["N", "size", "k", "pretrain_flops", "expert_flops", "total_flops", "loss", "loss_lo", "loss_hi", "p_best"]
+        L.append(b[cols].dropna(axis=1, how="all").to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    return "\n".join(L)
+
+
+def run(args) -> int:
+    out = plan(args)
+    if args.json:
+        json.dump(_json_safe(out), sys.stdout, indent=2)
+        print()
+    else:
+        print(render(out))
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("plan", help="plan with a fitted scaling law",
+                              description="Plan with a fitted scaling law (see `plan merging -h`).")
+    sub = p.add_subparsers(dest="plan_law", required=True)
+    m = sub.add_parser(
+        "merging", help="experts for a target loss, when to stop, base size vs more experts",
+        description="Plan with the merging law L(N, k) = L_inf(N) + A(N)/(k + b): experts needed for a "
+                    "target loss, k_eps, marginal gains and R(k), and FLOP trade-offs. Exit 0: ok; 2: bad input.")
+    m.add_argument("--profile", default="cpu", help="merging study profile (fit tables and cost model; default cpu)")
+    m.add_argument("--method", default="average", help="merge method of the stored fit (default average)")
+    m.add_argument("--scope", default="cross_domain",
+                   help="scope of the stored fit: in_domain, cross_domain, held_out or domain:<name>")
+    m.add_argument("--fit", default=None, metavar="FILE.json",
+                   help="plan from this JSON (from `python -m scalinglaws fit merging ... --json`)")
+    m.add_argument("--size", default=None, help="base size name, e.g. d64l4")
+    m.add_argument("--n-params", type=float, default=None, help="base size as non-embedding parameters N")
+    m.add_argument("--target", type=float, default=None, help="target loss (nats/token)")
+    m.add_argument("--eps", type=float, default=None, help="tolerance above the floor for k_eps")
+    m.add_argument("--budget-flops", type=float, default=None, help="FLOP budget for base + experts")
+    m.add_argument("--k", type=int, default=5, help="experts already merged, for 'double vs one more' (default 5)")
+    m.add_argument("--pool", type=int, default=8, help="pool size for R(k) (default 8, one expert per domain)")
+    m.add_argument("--max-experts", type=int, default=None, help="cap on k in the budget plan (default: --pool)")
+    m.add_argument("--no-pretrain-cost", action="store_true",
+                   help="bases are given: count only fine-tuning FLOPs")
+    m.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    m.add_argument("--json", action="store_true", help="print a JSON object")
+    m.set_defaults(func=run)
