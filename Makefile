@@ -25,7 +25,7 @@ setup: $(STAMP)
 
 # Re-execute every analysis notebook against data/results/ and render _build/html (warnings are errors).
 book: $(STAMP)
-	$(PY) -m jupyter_book build . --path-output . -W -n --keep-going
+	.venv/bin/jupyter-book build . --path-output . -W -n --keep-going
 	@echo "book: file://$(CURDIR)/_build/html/index.html"
 
 # Unit tests, experiment notebooks at smoke (into a scratch results root), book notebooks on those
