@@ -39,3 +39,12 @@ def test_reproduce_cli_rejects_bad_arguments(scratch_roots, capsys, argv):
     err = capsys.readouterr().err
     assert err.startswith("error:") and len(err.strip().splitlines()) == 1
     assert not res.exists() and not work.exists()
+
+
+def test_reproduce_cli_validates_overrides_before_running(scratch_roots, capsys):
+    res, work = scratch_roots
+    assert main(["reproduce", "testbed", "--profile", "smoke", "-p", 'sizes=["d99l9"]']) == 2
+    assert "sizes" in capsys.readouterr().err
+    assert main(["reproduce", "testbed", "--profile", "smoke", "-p", "nonsense"]) == 2
+    assert main(["reproduce", "all", "--profile", "smoke", "-p", "seed=1"]) == 2
+    assert not res.exists() and not work.exists()

@@ -6,6 +6,7 @@ executed copy saved under `_build/reproduce/`; its tables land in `data/results/
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -19,6 +20,8 @@ def register(sub) -> None:
     p.add_argument("study", help=f"one of {list(STUDIES)} or 'all'")
     p.add_argument("--profile", default="cpu", help=f"one of {list(PROFILES)} (default cpu)")
     p.add_argument("--backend", default="local", help="sweep backend: local or ray")
+    p.add_argument("-p", "--param", nargs="+", default=[], metavar="NAME=VALUE",
+                   help="override a profile parameter; VALUE is JSON (e.g. sizes='[\"d32l2\"]' lr=1e-3)")
     p.add_argument("--no-notebook", action="store_true",
                    help="call the study's run() directly instead of executing its notebook")
     p.set_defaults(func=_reproduce)
@@ -28,18 +31,35 @@ def _reproduce(args) -> int:
     names = list(STUDIES) if args.study == "all" else [check_choice("study", args.study, STUDIES)]
     check_choice("profile", args.profile, PROFILES)
     check_choice("backend", args.backend, ("local", "ray"))
+    overrides = parse_overrides(args.param)
+    if overrides and len(names) > 1:
+        raise ParameterError("--param applies to one study; name it instead of 'all'")
     for name in names:  # validate everything before running anything
         if not (REPO_ROOT / "notebooks" / f"{name}.ipynb").exists():
             raise ParameterError(f"study {name!r} has no notebook notebooks/{name}.ipynb")
-        resolve_params(get_study(name), args.profile, {})
+        resolve_params(get_study(name), args.profile, overrides)
     for name in names:
         t0 = time.perf_counter()
         if args.no_notebook:
-            get_study(name).run(args.profile, backend=args.backend)
+            get_study(name).run(args.profile, backend=args.backend, **overrides)
         else:
-            run_notebook(name, args.profile, backend=args.backend)
+            run_notebook(name, args.profile, backend=args.backend, overrides=overrides)
         print(f"{name} @ {args.profile}: done in {time.perf_counter() - t0:.0f} s")
     return 0
+
+
+def parse_overrides(pairs) -> dict:
+    """NAME=VALUE pairs; VALUE is read as JSON, or kept as a string when it is not JSON."""
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ParameterError(f"--param {pair!r} is not NAME=VALUE")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
 
 
 def run_notebook(study: str, profile: str, **params) -> Path:
