@@ -28,6 +28,11 @@ def config_hash(config) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _publish(tmp: str, path: Path) -> None:
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be read by everyone
+    os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and rename: readers never see half a file,
     and a process killed mid-write leaves the old file (or none) behind."""
@@ -39,7 +44,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -56,7 +61,7 @@ def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
     os.close(fd)
     try:
         df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -1,0 +1,198 @@
+"""Resource-model study: neuron counting, attribution statistics, validation, smoke run + resume."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scalinglaws import resource_toy as rt
+from scalinglaws.validation import ParameterError
+
+
+def _block(w, b, a, c=0.0):
+    """A hand-built batched one-hidden-layer block (B = 1, 1-D in and out)."""
+    W1 = torch.tensor(w, dtype=torch.float32).view(1, 1, -1)
+    b1 = torch.tensor(b, dtype=torch.float32).view(1, 1, -1)
+    W2 = torch.tensor(a, dtype=torch.float32).view(1, -1, 1)
+    b2 = torch.tensor([c], dtype=torch.float32).view(1, 1, 1)
+    return [W1, b1, W2, b2]
+
+
+def test_weight_threshold_count_on_hand_built_network():
+    # magnitudes sqrt(||(w,b)|| |a|): sqrt(5*1)=2.24, 0, sqrt(1e-5*1e-5)=1e-5, sqrt(2*1e-8)=1.41e-4
+    blk = _block([3.0, 0.0, 1e-5, 2.0], [4.0, 0.0, 0.0, 0.0], [1.0, 5.0, 1e-5, 1e-8])
+    mag = rt.neuron_magnitude(blk)
+    np.testing.assert_allclose(mag[0].numpy(), [math.sqrt(5), 0.0, 1e-5, math.sqrt(2e-8)], rtol=1e-5)
+    assert rt.count_allocated(mag, 1e-3).tolist() == [1]
+    assert rt.count_allocated(mag, 1e-4).tolist() == [2]
+    assert rt.count_allocated(mag, 1e-6).tolist() == [3]
+    # ReLU rescaling (w, b) -> t (w, b), a -> a / t leaves the function and the magnitude unchanged
+    blk2 = _block([30.0, 0.0, 1e-4, 20.0], [40.0, 0.0, 0.0, 0.0], [0.1, 5.0, 1e-6, 1e-9])
+    np.testing.assert_allclose(rt.neuron_magnitude(blk2).numpy(), mag.numpy(), rtol=1e-5)
+
+
+def test_ablation_deltas_match_brute_force_removal():
+    g = torch.Generator().manual_seed(0)
+    blk = [p.detach() for p in rt.init_block(2, 1, 6, 1, g)]
+    x = rt.grid(200, 2)
+    y = x ** 2
+    h = rt.hidden(blk, x, torch.relu)
+    pred = torch.baddbmm(blk[3], h, blk[2])
+    base = (pred - y).pow(2).mean(1)[:, 0]
+    delta = rt.ablation_deltas(h, blk[2], pred - y, torch.ones(1))[:, :, 0]
+    for j in range(6):
+        W2 = blk[2].clone()
+        W2[:, j] = 0
+        removed = (torch.baddbmm(blk[3], h, W2) - y).pow(2).mean(1)[:, 0]
+        np.testing.assert_allclose(delta[:, j].numpy(), (removed - base).numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_ablation_ignores_dead_neurons_that_the_weight_count_includes():
+    # neuron 2 is relu(x - 5): zero on [-1, 1] although its weights are large
+    blk = _block([1.0, 1.0], [0.0, -5.0], [1.0, 3.0])
+    x = rt.grid(256, 1)
+    y = torch.relu(x) + 0.1 * x.abs()  # the live neuron explains most of y
+    h = rt.hidden(blk, x, torch.relu)
+    pred = torch.baddbmm(blk[3], h, blk[2])
+    loss = (pred - y).pow(2).mean(1)[:, 0]
+    delta = rt.ablation_deltas(h, blk[2], pred - y, torch.ones(1))[:, :, 0]
+    assert rt.count_allocated(rt.neuron_magnitude(blk), 1e-3).item() == 2
+    assert delta[0, 1].item() == 0.0
+    assert rt.count_by_ablation(delta, loss, 0.01).item() == 1
+
+
+def test_prox_group_lasso_is_group_soft_thresholding():
+    blk = _block([3.0, 0.1], [0.0, 0.0], [4.0, 0.1])  # group norms 5 and 0.1414
+    rt.prox_group_lasso(blk, torch.tensor([[1.0]]))
+    np.testing.assert_allclose(blk[0][0, 0].numpy(), [3.0 * 0.8, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(blk[2][0, :, 0].numpy(), [4.0 * 0.8, 0.0], rtol=1e-6)
+
+
+def test_regulariser_controls_allocation():
+    rows = rt.train_single("square", 16, [0.0, 1.0], [0], steps=300, refit_steps=50)
+    free, sparse = rows
+    assert free["neurons_w0.001"] == 16
+    assert sparse["neurons_w0.001"] < 16
+    assert sparse["neurons_ablation"] <= sparse["neurons_w0.001"]
+    assert free["loss"] < 0.05  # it did learn y = x^2 (variance-normalised MSE)
+
+
+def test_runs_are_deterministic_and_independent_of_batch_mates():
+    a = rt.train_single("sine", 8, [0.1], [3], steps=60, refit_steps=10)
+    b = rt.train_single("sine", 8, [0.0, 0.1], [3], steps=60, refit_steps=10)[1]
+    assert a[0]["neurons_w0.001"] == b["neurons_w0.001"]
+    assert a[0]["loss"] == pytest.approx(b["loss"], rel=1e-4)
+
+
+def test_composites_report_consistent_attribution():
+    for kind in rt.COMPOSITIONS:
+        rows = rt.train_composite(kind, ("square", "sine"), 6, [0.0], [0], steps=50, refit_steps=0)
+        r = rows[0]
+        assert r["neurons_1"] + r["neurons_2"] == pytest.approx(r["neurons"], abs=1e-4)
+        assert r["loss"] == pytest.approx(r["loss_1"] + r["loss_2"], rel=1e-6)
+    assert rows[0]["neurons"] == 12  # series: two blocks of 6, none pruned at lambda = 0
+
+
+def test_share_trend_detects_constant_and_drifting_shares():
+    rng = np.random.default_rng(0)
+    N = np.repeat([8, 16, 32, 64, 128], 20).astype(float)
+    const = pd.DataFrame({"neurons": N, "share_1": 0.4 + 0.02 * rng.standard_normal(len(N))})
+    s = rt.share_trend(const, boot=300)
+    assert s["slope_lo"] < 0 < s["slope_hi"] and abs(s["mean"] - 0.4) < 0.01
+    drift = const.assign(share_1=const["share_1"] + 0.05 * np.log2(N))
+    d = rt.share_trend(drift, boot=300)
+    assert d["slope_lo"] > 0.03 and d["slope"] == pytest.approx(0.05, abs=0.01)
+
+
+def test_fit_additive_recovers_known_constants():
+    rng = np.random.default_rng(1)
+    N1 = rng.integers(2, 60, 80).astype(float)
+    N2 = rng.integers(2, 60, 80).astype(float)
+    df = pd.DataFrame({"neurons_1": N1, "neurons_2": N2,
+                       "loss": (2 / N1 + 3 / N2) * np.exp(0.01 * rng.standard_normal(80))})
+    fixed = rt.fit_additive(df, free_exponents=False, boot=50)
+    assert fixed["params"]["c1"] == pytest.approx(2, rel=0.03) and fixed["params"]["c2"] == pytest.approx(3, rel=0.03)
+    free = rt.fit_additive(df, free_exponents=True, boot=50)
+    assert free["params"]["a1"] == pytest.approx(1, abs=0.05) and free["params"]["a2"] == pytest.approx(1, abs=0.05)
+    assert free["r2_log"] > 0.99
+
+
+def test_lm_ladders_and_token_rule():
+    from scalinglaws.resource_lm import ladder_sizes, token_rule
+    rows = ladder_sizes([16, 32, 64], fixed_depth=2, depth_ratio=16, head_dim=8, context=64)
+    assert [(r["ladder"], r["n_layers"]) for r in rows] == [("width", 2)] * 3 + [("depth", 1), ("depth", 2), ("depth", 4)]
+    assert token_rule(10_000, 20, 1024, 10**9, 1024) == 199_680  # 20 N = 200000 rounded down to whole batches (195 x 1024)
+    assert token_rule(10, 20, 4096, 10**9, 1024) == 4096          # the floor
+    assert token_rule(10**9, 20, 4096, 65536, 1024) == 65536      # the cap
+
+
+def test_reference_frame_is_epochs_240_points():
+    from scalinglaws.studies.resource import reference_frame
+    from scalinglaws.paths import REPO_ROOT
+    raw = pd.read_csv(REPO_ROOT / "data/reference/chinchilla_svg_extracted_data.csv")
+    df = reference_frame()
+    assert len(raw) == 245 and len(df) == 240
+    assert df["loss"].max() <= raw["loss"].nlargest(5).min()  # the five highest-loss points are dropped
+    kept = raw.sort_values("loss").iloc[:240]
+    np.testing.assert_allclose(6 * df["N"] * df["D"], kept["Training FLOP"].to_numpy(), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- the study
+
+@pytest.mark.parametrize("override", [
+    {"widths": [0, 8]}, {"widths": [8]}, {"widths": "8"}, {"widths": [8, 8]}, {"widths": [4, 8.5]},
+    {"thresholds": [1e-3, -1.0]}, {"threshold": 2.0}, {"threshold": 0.5}, {"tasks": ["cube"]},
+    {"composite_tasks": ["square"]}, {"activations": ["gelu"]}, {"regs": [-0.1]}, {"lm_widths": [20]},
+    {"compositions": ["diagonal"]}, {"lm_domains": ["poetry"]}, {"seeds": 0}, {"no_such_param": 1},
+])
+def test_bad_parameters_raise_and_write_nothing(override, scratch_roots):
+    from scalinglaws.studies import resource
+    res, work = scratch_roots
+    with pytest.raises(ParameterError):
+        resource.run("smoke", **override)
+    assert not res.exists() and not work.exists()
+
+
+def test_bad_profile_raises(scratch_roots):
+    from scalinglaws.studies import resource
+    with pytest.raises(ParameterError, match="profile"):
+        resource.run("huge")
+    assert not scratch_roots[0].exists()
+
+
+def test_smoke_run_end_to_end_and_resume(scratch_roots, monkeypatch):
+    from scalinglaws import paths
+    from scalinglaws.results import open_store
+    from scalinglaws.studies import resource
+    from scalinglaws.sweep import Sweep
+
+    res, work = scratch_roots
+    shared_tokens = paths.WORK_DIR / "tokens"  # reuse the tokenised corpora cache (it is keyed by content)
+    if shared_tokens.exists():
+        work.mkdir(parents=True)
+        (work / "tokens").symlink_to(shared_tokens)
+    store = resource.run("smoke")
+    assert set(store.tables()) >= {"single", "composite", "lm_ladders", "fits", "shares", "additive"}
+    prov = store.provenance()
+    assert prov["config"]["tasks"] == ["square"] and prov["wall_time_s"] > 0
+    single = store.read("single")
+    p = resource.PROFILES["smoke"]
+    n_nets = len(p["tasks"]) * len(p["activations"]) * len(p["widths"]) * len(p["regs"]) * p["seeds"]
+    assert len(single) == n_nets * (len(p["thresholds"]) + 1)
+    assert set(single["method"]) == {"weight", "ablation"}
+    w = single[single["method"] == "weight"]
+    assert (w["neurons"] <= w["width"]).all()
+    fits = store.read("fits")
+    assert {"single", "composite", "lm", "chinchilla"} <= set(fits["part"])
+    assert fits[(fits["part"] == "single") & (fits["param"] == "exponent")]["value"].lt(0).all()
+    lm = store.read("lm_ladders")
+    assert set(lm["ladder"]) == {"width", "depth"} and lm["loss"].between(1, 10).all()
+    assert open_store("resource", "best").profile == "smoke"
+
+    calls = []
+    monkeypatch.setattr(Sweep, "_save", lambda self, *a, **k: calls.append(a))
+    before = store.read("single")
+    resource.run("smoke")
+    assert calls == []  # every unit was already done
+    pd.testing.assert_frame_equal(store.read("single"), before)
