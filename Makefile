@@ -35,7 +35,7 @@ test: $(STAMP)
 	SCALINGLAWS_RESULTS=$(TEST_RESULTS) SCALINGLAWS_WORK=$(TEST_WORK) \
 	  $(PY) -m pytest tests
 	SCALINGLAWS_RESULTS=$(TEST_RESULTS) SCALINGLAWS_WORK=$(TEST_WORK) \
-	  $(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks/testbed.ipynb notebooks/resource.ipynb notebooks/merging.ipynb book/
+	  $(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks/ book/
 	$(MAKE) book
 
 test-fast: $(STAMP)
