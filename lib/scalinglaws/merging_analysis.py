@@ -1,0 +1,333 @@
+"""Analysis of the merging sweep: CE curves, the floor + tail law, extrapolation, variance, R(k).
+
+Input is the `merges` table of the merging study: one row per (size, N, method, subset, k,
+eval_domain) with the merged model's CE on that domain and `in_subset` (the domain's expert is in
+the merge). From it, for each (method, size, k):
+
+    in-domain CE     L_in(k)  = mean_d  mean_{S: |S| = k, d in S}     CE_d(S)
+    held-out CE      L_out(k) = mean_d  mean_{S: |S| = k, d not in S} CE_d(S)     (k < M)
+    cross-domain CE  L_x(k)   = mean_S  mean_{all M domains d}        CE_d(S)
+    per domain       L_d(k)   = mean_{S: |S| = k, d in S} CE_d(S)     (scope "domain:<d>")
+
+(means over the subsets that were merged: all C(M, k) or the permutation prefixes).
+Across-subset variance (scope "variance"): Var_S[ mean_d CE_d(S) ] over the k-subsets, which is 0
+at k = M (one subset) by construction, so k = M is left out of its fit. Subsets of one pool of M
+experts are drawn without replacement, so even i.i.d. experts give Var = (sigma^2 / k)(M - k)/(M - 1);
+scope "variance_fpc" fits Var * (M - 1)/(M - k), the infinite-pool variance the law describes.
+
+The law (Wang et al. 2025), fitted jointly over (N, k) with weights proportional to k:
+
+    L(N, k) = L* + B N^-beta + A0 N^-gamma / (k + b)         (law "merging" in scalinglaws.laws)
+
+Stopping curve: R(k) = (L(1) - env(k)) / (L(1) - min_j L(j)), env the running minimum;
+k80 / k90 = the smallest k with R >= 0.8 / 0.9.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from scalinglaws.laws import get_law, k_at, stopping_curve
+from scalinglaws.validation import ParameterError
+
+LAW = "merging"
+MACRO_SCOPES = ("in_domain", "cross_domain", "held_out")
+KEYS = ["method", "size", "N", "k"]
+
+
+def _require(df: pd.DataFrame, cols, what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ParameterError(f"{what} lacks column(s) {missing}; has {list(df.columns)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# curves
+
+
+def model_losses(merges: pd.DataFrame) -> pd.DataFrame:
+    """One row per merged model: method, size, N, subset, k, ce_cross (mean CE over all domains)
+    and ce_in (mean CE over the domains of its own experts)."""
+    _require(merges, KEYS + ["subset", "eval_domain", "in_subset", "ce"], "merges")
+    g = merges.groupby(KEYS + ["subset"], sort=True)
+    out = g["ce"].mean().rename("ce_cross").to_frame()
+    out["ce_in"] = merges[merges["in_subset"]].groupby(KEYS + ["subset"])["ce"].mean()
+    return out.reset_index()
+
+
+def curves(merges: pd.DataFrame) -> pd.DataFrame:
+    """Mean CE per (method, size, N, k, scope): scopes in_domain, held_out, cross_domain and
+    domain:<d> (in-domain CE of domain d). Columns: method, size, N, k, scope, ce, n_subsets."""
+    _require(merges, KEYS + ["subset", "eval_domain", "in_subset", "ce"], "merges")
+    frames = []
+    # per domain and side (in / out): mean over subsets
+    per = (merges.groupby(KEYS + ["eval_domain", "in_subset"])
+           .agg(ce=("ce", "mean"), n_subsets=("subset", "nunique")).reset_index())
+    for flag, scope in ((True, "in_domain"), (False, "held_out")):
+        part = per[per["in_subset"] == flag]
+        macro = part.groupby(KEYS).agg(ce=("ce", "mean"), n_subsets=("n_subsets", "min")).reset_index()
+        frames.append(macro.assign(scope=scope))
+    dom = per[per["in_subset"]].copy()
+    dom["scope"] = "domain:" + dom["eval_domain"]
+    frames.append(dom[KEYS + ["scope", "ce", "n_subsets"]])
+    models = model_losses(merges)
+    cross = models.groupby(KEYS).agg(ce=("ce_cross", "mean"), n_subsets=("subset", "nunique")).reset_index()
+    frames.append(cross.assign(scope="cross_domain"))
+    out = pd.concat(frames, ignore_index=True)[KEYS + ["scope", "ce", "n_subsets"]]
+    return out.sort_values(["method", "scope", "N", "k"]).reset_index(drop=True)
+
+
+def variance_curves(merges: pd.DataFrame) -> pd.DataFrame:
+    """Across-subset spread per (method, size, N, k): var / sd of the cross-domain CE of the merged
+    models (scope cross_domain) and the macro average over domains d of the variance of CE_d over
+    the subsets containing d (scope in_domain). var uses ddof=1; NaN where one subset exists."""
+    models = model_losses(merges)
+    cross = (models.groupby(KEYS)["ce_cross"].agg(var=lambda x: x.var(ddof=1), n_subsets="count")
+             .reset_index().assign(scope="cross_domain"))
+    ins = merges[merges["in_subset"]]
+    per = ins.groupby(KEYS + ["eval_domain"])["ce"].agg(var=lambda x: x.var(ddof=1), n="count").reset_index()
+    ind = per.groupby(KEYS).agg(var=("var", "mean"), n_subsets=("n", "min")).reset_index().assign(scope="in_domain")
+    out = pd.concat([cross, ind], ignore_index=True)
+    out["sd"] = np.sqrt(out["var"])
+    return out[KEYS + ["scope", "var", "sd", "n_subsets"]].sort_values(["method", "scope", "N", "k"]).reset_index(drop=True)
+
+
+def fit_points(curves_df: pd.DataFrame, variance_df: pd.DataFrame | None, method: str, scope: str) -> pd.DataFrame:
+    """The (N, k, y) points of one fit: the CE curve of `scope`, or for scope 'variance' the
+    cross-domain across-subset variance (k with a single subset, where it is 0, dropped)."""
+    if scope in ("variance", "variance_fpc"):
+        if variance_df is None:
+            raise ParameterError(f"scope {scope!r} needs the variance curves")
+        v = variance_df[(variance_df["method"] == method) & (variance_df["scope"] == "cross_domain")].copy()
+        if scope == "variance_fpc":  # undo the finite-pool factor (M - k)/(M - 1) of sampling without replacement
+            M = int(v["k"].max())
+            v["var"] = v["var"] * (M - 1) / (M - v["k"]).where(v["k"] < M)
+        v = v[np.isfinite(v["var"]) & (v["var"] > 0)]
+        pts = v.rename(columns={"var": "y"})[["size", "N", "k", "y"]]
+    else:
+        c = curves_df[(curves_df["method"] == method) & (curves_df["scope"] == scope)]
+        pts = c.rename(columns={"ce": "y"})[["size", "N", "k", "y"]]
+    return pts.sort_values(["N", "k"]).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# fits
+
+
+# parameters that scale with y (L = L* + B N^-beta + A0 N^-gamma / (k + b)); beta, gamma, b do not
+AMPLITUDES = ("L_star", "B", "A0")
+
+
+def y_scale(y) -> float:
+    """1 for y of order one (CE: 0.01 <= median <= 100), else a power of ten that brings the
+    median of y near 1 (variances are ~1e-5 nats^2; the fitter converges faster and more reliably
+    on numbers of order one). The law is scale-covariant: fitting c*y gives c*L_star, c*B, c*A0 and
+    the same beta, gamma, b, R^2."""
+    med = float(np.median(np.abs(np.asarray(y, dtype=float))))
+    if not med > 0 or 1e-2 <= med <= 1e2:
+        return 1.0
+    return 10.0 ** (-round(math.log10(med)))
+
+
+def fit_law(points: pd.DataFrame, bootstrap: int = 0, seed: int = 0, scale: float = 1.0):
+    """Weighted fit of the merging law to points (N, k, y), weights w = k (the paper's choice:
+    the spread of a merge of k experts shrinks like 1/k), on y * scale (see `y_scale`; undo with
+    `fit_rows(..., scale)`). Returns a `fitting.FitResult`."""
+    from scalinglaws.fitting import fit
+    _require(points, ["N", "k", "y"], "fit points")
+    return fit(LAW, points.assign(y=points["y"] * scale), columns={"N": "N", "k": "k"}, y="y",
+               weights=points["k"].to_numpy(dtype=float), bootstrap=bootstrap, seed=seed)
+
+
+def fit_rows(method: str, scope: str, res, scale: float = 1.0) -> list[dict]:
+    """Long rows of the `fits` table, one per reported law parameter, in the units of y (a fit on
+    y * scale is divided back: amplitudes, their intervals and the RMSE by scale)."""
+    rows = []
+    for name, est in res.params.items():
+        c = 1.0 / scale if name in AMPLITUDES else 1.0
+        lo, hi = res.ci[name] if res.ci else (math.nan, math.nan)
+        rows.append({"method": method, "scope": scope, "law": res.law.name, "param": name,
+                     "estimate": float(est) * c, "lo": float(lo) * c, "hi": float(hi) * c,
+                     "se": float(res.se[name]) * c if res.se else math.nan, "r2": float(res.r2),
+                     "rmse": float(res.rmse) / scale, "converged": bool(res.converged), "ok": bool(res.ok),
+                     "n_points": int(res.n)})
+    return rows
+
+
+def sample_rows(method: str, scope: str, res, scale: float = 1.0) -> list[dict]:
+    """Rows of the `fit_samples` table: the bootstrap draws (reported parameters, units of y)."""
+    if res.bootstrap is None:
+        return []
+    rows = []
+    for i, r in res.bootstrap.reset_index(drop=True).iterrows():
+        vals = {k: float(v) / (scale if k in AMPLITUDES else 1.0) for k, v in r.items()}
+        rows.append({"method": method, "scope": scope, "draw": int(i), **vals})
+    return rows
+
+
+def params_of(fits: pd.DataFrame, method: str, scope: str) -> dict:
+    """{param: estimate} of one fit from the `fits` table."""
+    f = fits[(fits["method"] == method) & (fits["scope"] == scope)]
+    if f.empty:
+        raise ParameterError(f"no fit for method={method!r} scope={scope!r}")
+    return dict(zip(f["param"], f["estimate"]))
+
+
+def predict(params: dict, N, k) -> np.ndarray:
+    """L(N, k) from reported parameters (L_star, B, beta, A0, gamma, b)."""
+    N, k = np.broadcast_arrays(np.asarray(N, dtype=float), np.asarray(k, dtype=float))
+    return get_law(LAW).predict(params, {"N": N.ravel(), "k": k.ravel()}).reshape(N.shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# extrapolation
+
+
+def three_point(L1: float, L2: float, L4: float) -> dict:
+    """The paper's three-point recipe: solve L(k) = L_inf + A / (k + b) exactly through k = 1, 2, 4.
+
+        r = (L1 - L2) / (L2 - L4) = (4 + b) / (2 (1 + b))   =>   b = (4 - 2r) / (2r - 1)
+        A = (L1 - L2) (1 + b)(2 + b),   L_inf = L1 - A / (1 + b)
+
+    Needs a decreasing curve with 1/2 < r <= 2 (b >= 0). Otherwise (b would be negative or the
+    curve does not fall) b is set to 0 and L_inf, A are the least-squares line of L on 1/k.
+    Returns {'L_inf', 'A', 'b', 'exact'}.
+    """
+    d12, d24 = L1 - L2, L2 - L4
+    if d12 > 0 and d24 > 0:
+        r = d12 / d24
+        if 0.5 < r <= 2.0:
+            b = (4.0 - 2.0 * r) / (2.0 * r - 1.0)
+            A = d12 * (1.0 + b) * (2.0 + b)
+            return {"L_inf": L1 - A / (1.0 + b), "A": A, "b": b, "exact": True}
+    x, y = np.array([1.0, 0.5, 0.25]), np.array([L1, L2, L4])
+    A, L_inf = np.polyfit(x, y, 1)
+    return {"L_inf": float(L_inf), "A": float(A), "b": 0.0, "exact": False}
+
+
+def extrapolate_points(pts: pd.DataFrame, method: str, scope: str, bootstrap: int = 0, seed: int = 0,
+                       k_train=(1, 2, 4)) -> list[dict]:
+    """Measured extrapolation errors of one curve family (points size, N, k, y), as rows with
+    rel_error = (pred - y) / y on held-out points:
+
+    test 'three_point'  per size: `three_point` on k = 1, 2, 4, predict k > 4 (the paper's recipe)
+    test 'joint_k124'   the joint (N, k) law fitted on k in {1, 2, 4} (all sizes), predict k > 4
+    test 'largest_N'    the joint law fitted without the largest N, predict every k at it
+
+    A joint fit with fewer points than law parameters is skipped.
+    """
+    from scalinglaws.fitting import extrapolate
+    n_par = len(get_law(LAW).params)
+    rows = []
+    if pts.empty:
+        return rows
+    kmax = pts["k"].max()
+    for size, g in pts.groupby("size", sort=False):
+        by_k = dict(zip(g["k"], g["y"]))
+        if not all(k in by_k for k in k_train) or kmax <= max(k_train):
+            continue
+        tp = three_point(*(by_k[k] for k in k_train))
+        for _, r in g[g["k"] > max(k_train)].iterrows():
+            pred = tp["L_inf"] + tp["A"] / (r["k"] + tp["b"])
+            rows.append({"method": method, "scope": scope, "test": "three_point", "size": r["size"],
+                         "N": float(r["N"]), "k": int(r["k"]), "y": float(r["y"]), "pred": float(pred),
+                         "lo": math.nan, "hi": math.nan, "rel_error": float((pred - r["y"]) / r["y"])})
+    tests = {"joint_k124": pts["k"].isin(k_train).to_numpy(),
+             "largest_N": (pts["N"] < pts["N"].max()).to_numpy()}
+    for test, mask in tests.items():
+        if mask.all() or mask.sum() < n_par:
+            continue
+        held, _ = extrapolate(LAW, pts.assign(w=pts["k"].astype(float)), mask, columns={"N": "N", "k": "k"},
+                              y="y", weights="w", bootstrap=bootstrap, seed=seed)
+        if test == "joint_k124":  # k = 3 lies inside the fitted range: only k > 4 is extrapolation
+            held = held[held["k"] > max(k_train)]
+        for _, r in held.iterrows():
+            rows.append({"method": method, "scope": scope, "test": test, "size": r["size"],
+                         "N": float(r["N"]), "k": int(r["k"]), "y": float(r["y"]), "pred": float(r["pred"]),
+                         "lo": float(r["lo"]), "hi": float(r["hi"]), "rel_error": float(r["rel_error"])})
+    return rows
+
+
+EXTRAPOLATION_COLUMNS = ["method", "scope", "test", "size", "N", "k", "y", "pred", "lo", "hi", "rel_error"]
+
+
+def extrapolation_table(curves_df: pd.DataFrame, methods, scopes, bootstrap: int = 0,
+                        seed: int = 0) -> pd.DataFrame:
+    """`extrapolate_points` for every method and scope, as one table."""
+    rows = []
+    for method in methods:
+        for scope in scopes:
+            pts = fit_points(curves_df, None, method, scope)
+            rows += extrapolate_points(pts, method, scope, bootstrap, seed)
+    return pd.DataFrame(rows, columns=EXTRAPOLATION_COLUMNS)
+
+
+def extrapolation_summary(extrap: pd.DataFrame) -> pd.DataFrame:
+    """Mean and max |rel_error| (in %) per (method, scope, test)."""
+    e = extrap.assign(abs_pct=100 * extrap["rel_error"].abs())
+    return (e.groupby(["method", "scope", "test"])
+            .agg(mean_abs_pct=("abs_pct", "mean"), max_abs_pct=("abs_pct", "max"), n=("abs_pct", "size"))
+            .reset_index())
+
+
+# ---------------------------------------------------------------------------------------------
+# stopping curve, method comparison
+
+
+def stopping_table(curves_df: pd.DataFrame) -> pd.DataFrame:
+    """R(k), k80, k90 per (method, size, scope) from the mean CE curves (see module docstring).
+    Columns: method, size, N, scope, k, ce, R, k80, k90."""
+    rows = []
+    for (method, size, N, scope), g in curves_df.groupby(["method", "size", "N", "scope"], sort=True):
+        R = stopping_curve(g["k"].to_numpy(), g["ce"].to_numpy())
+        k80, k90 = k_at(R, 0.8), k_at(R, 0.9)
+        ce = dict(zip(g["k"], g["ce"]))
+        for k, r in R.items():
+            rows.append({"method": method, "size": size, "N": N, "scope": scope, "k": int(k),
+                         "ce": float(ce[k]), "R": float(r),
+                         "k80": math.nan if k80 is None else int(k80),
+                         "k90": math.nan if k90 is None else int(k90)})
+    return pd.DataFrame(rows, columns=["method", "size", "N", "scope", "k", "ce", "R", "k80", "k90"])
+
+
+def method_comparison(curves_df: pd.DataFrame, k: int, scope: str = "in_domain",
+                      reference: str = "average") -> pd.DataFrame:
+    """CE of every method at k relative to the reference method, per size:
+    rel = (CE_method - CE_ref) / CE_ref (negative: better than the reference).
+    Columns: size, N, method, ce, ce_ref, rel."""
+    c = curves_df[(curves_df["scope"] == scope) & (curves_df["k"] == k)]
+    ref = c[c["method"] == reference].set_index("size")["ce"]
+    if ref.empty:
+        raise ParameterError(f"no {reference!r} curve at k={k}, scope={scope!r}")
+    out = c[["size", "N", "method", "ce"]].copy()
+    out["ce_ref"] = out["size"].map(ref)
+    out["rel"] = (out["ce"] - out["ce_ref"]) / out["ce_ref"]
+    return out.sort_values(["N", "method"]).reset_index(drop=True)
+
+
+def variance_ratio(variance_df: pd.DataFrame, k: int, scope: str = "cross_domain",
+                   reference: str = "average") -> pd.DataFrame:
+    """Across-subset variance of every method at k relative to the reference:
+    rel = Var_method / Var_ref - 1. Columns: size, N, method, var, var_ref, rel."""
+    v = variance_df[(variance_df["scope"] == scope) & (variance_df["k"] == k)]
+    ref = v[v["method"] == reference].set_index("size")["var"]
+    out = v[["size", "N", "method", "var"]].copy()
+    out["var_ref"] = out["size"].map(ref)
+    out["rel"] = out["var"] / out["var_ref"] - 1.0
+    return out.sort_values(["N", "method"]).reset_index(drop=True)
+
+
+def prefix_vs_full(merges: pd.DataFrame, size: str, prefixes, scope: str = "in_domain") -> pd.DataFrame:
+    """Does the diverse-permutation scheme reproduce full enumeration? For a size whose every
+    subset was merged, the mean curves of `scope` over all subsets and over only the subsets in
+    `prefixes` (subset keys), per method and k. Columns: method, k, ce_all, ce_prefix, rel."""
+    m = merges[merges["size"] == size]
+    full = curves(m)
+    part = curves(m[m["subset"].isin(set(prefixes))])
+    a = full[full["scope"] == scope].set_index(["method", "k"])["ce"].rename("ce_all")
+    b = part[part["scope"] == scope].set_index(["method", "k"])["ce"].rename("ce_prefix")
+    out = pd.concat([a, b], axis=1).dropna().reset_index()
+    out["rel"] = (out["ce_prefix"] - out["ce_all"]) / out["ce_all"]
+    return out
