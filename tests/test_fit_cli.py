@@ -95,3 +95,20 @@ def test_fit_at_a_bound_exits_1(tmp_path, capsys):
     assert code == 1
     d = json.loads(out)
     assert d["ok"] is False and "alpha" in d["on_bound"]
+
+
+def test_parquet_table_with_where_filter(tmp_path, capsys):
+    # a stored-results-like table: two groups, only one of which follows the law
+    rng = np.random.default_rng(1)
+    x = np.logspace(1, 4, 12)
+    good = pd.DataFrame({"group": "a", "x": x, "loss": 2.0 * x ** -0.5 * np.exp(0.002 * rng.standard_normal(12))})
+    bad = pd.DataFrame({"group": "b", "x": x, "loss": rng.uniform(1, 2, 12)})
+    path = tmp_path / "table.parquet"
+    pd.concat([good, bad]).to_parquet(path)
+    code, out, err = run(["fit", "power", str(path), "--where", "group == 'a'", "--bootstrap", "20", "--json"], capsys)
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["n"] == 12 and d["params"]["alpha"] == pytest.approx(0.5, rel=0.02)
+    assert "samples" in d and len(d["samples"]) == 20  # bootstrap draws, for `plan --fit`
+    code, out, err = run(["fit", "power", str(path), "--where", "group == 'zzz'"], capsys)
+    assert code == 2 and "selects no rows" in err

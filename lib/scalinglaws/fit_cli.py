@@ -34,10 +34,22 @@ def _pairs(items, flag):
 def load_table(args) -> tuple[pd.DataFrame, dict]:
     """Read the CSV and apply --derive, --flops-column and --drop-highest-loss; returns (frame, columns)."""
     law = get_law(args.law)
-    try:
-        frame = pd.read_csv(args.file)  # FileNotFoundError propagates: cli.main prints it, exit 2
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ParameterError(f"cannot read {args.file} as CSV: {str(e).splitlines()[0]}") from None
+    try:  # FileNotFoundError propagates: cli.main prints it, exit 2
+        if str(args.file).endswith(".parquet"):  # the study's stored tables, as they are
+            frame = pd.read_parquet(args.file)
+        else:
+            frame = pd.read_csv(args.file)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ParameterError(f"cannot read {args.file} as a table: {str(e).splitlines()[0]}") from None
+    if args.where:
+        try:
+            frame = frame.query(args.where, engine="python").reset_index(drop=True)
+        except Exception as e:  # pandas raises many kinds here; the user needs one line
+            raise ParameterError(f"--where {args.where!r} failed: {str(e).splitlines()[0]}") from None
+        if frame.empty:
+            raise ParameterError(f"--where {args.where!r} selects no rows of {args.file}")
     columns = _pairs(args.columns, "--columns")
     for name, expr in _pairs(args.derive, "--derive").items():
         try:
@@ -96,7 +108,9 @@ def register(subparsers) -> None:
         description="Fit a registered law (Huber loss on log residuals, multi-start L-BFGS-B, bootstrap "
                     "intervals). Exit 0: ok; 1: fitted but not converged or a parameter at a bound; 2: bad input.")
     p.add_argument("law", help=f"one of {sorted(LAWS)}")
-    p.add_argument("file", help="CSV file, one row per observation")
+    p.add_argument("file", help="CSV (or .parquet, e.g. a stored results table), one row per observation")
+    p.add_argument("--where", default=None, metavar="EXPR",
+                   help="keep the rows matching a pandas query, e.g. \"method == 'average' and scope == 'cross_domain'\"")
     p.add_argument("--columns", nargs="+", metavar="NAME=COL", default=[],
                    help='map law inputs to CSV columns, e.g. N="Model Size"')
     p.add_argument("--y", default="loss", help="column of the fitted quantity (default: loss)")

@@ -254,6 +254,20 @@ def _polish(obj: _Objective, x0: np.ndarray, bounds) -> scipy.optimize.OptimizeR
                                    options={"maxiter": 15000, "maxfun": 15000})
 
 
+def _stationary(obj: _Objective, x: np.ndarray, lo: np.ndarray, hi: np.ndarray, pgtol: float = 1e-3) -> bool:
+    """First-order optimality: the projected gradient of the scaled objective is below pgtol (relative).
+    L-BFGS-B reports ABNORMAL_TERMINATION when its line search finds no decrease, which also
+    happens *at* a minimum once the objective is flat to machine precision (near-perfect fits);
+    that is a converged fit, while a line-search failure away from a minimum is not. The
+    objective is scaled by 1/(delta^2 sum w), so its gradient is O(1) away from a minimum; Huber's
+    kinks make 1e-3 the finest level a line search reliably reaches on near-noiseless data."""
+    f, g = obj(torch.as_tensor(x, dtype=DTYPE).reshape(1, -1))
+    g = g[0].numpy().copy()
+    g[(x <= lo) & (g > 0)] = 0.0  # pushing against a bound is allowed there
+    g[(x >= hi) & (g < 0)] = 0.0
+    return bool(np.isfinite(g).all() and np.max(np.abs(g)) <= pgtol * max(1.0, abs(float(f[0]))))
+
+
 def _on_bound(law: Law, x: np.ndarray, rtol: float = 1e-6) -> list[str]:
     out = []
     for name, v in zip(law.params, x):
@@ -429,7 +443,7 @@ def _fit(law, df, columns, y, weights, bootstrap, seed, huber_delta, boot_starts
     polished = [_polish(obj, xs_np[i], bounds) for i in best[:polish]]
     res = min(polished, key=lambda r: r.fun if np.isfinite(r.fun) else math.inf)
     x_best = res.x
-    converged = bool(res.success)
+    converged = bool(res.success) or _stationary(obj, x_best, lo_np, hi_np)
     raw = dict(zip(law.params, map(float, x_best)))
     reported = {k: float(v) for k, v in law.report(raw).items()}
     on_bound = _on_bound(law, x_best)
