@@ -96,7 +96,7 @@ PROFILES = {
               "n_permutations": 4, "eval_tokens": 128, "eval_doc_tokens": 64, "ft_batch_tokens": 512,
               "chunk_size": 16, "theory_tokens": 64,
               "multitask": [[Mo.ladder("smoke")[0], 2]], "bootstrap": 20,
-              "fit_scopes": ["in_domain", "variance"]},
+              "fit_scopes": ["in_domain", "cross_domain", "variance"]},
     # 4 sizes (16.5x in N) x 8 domains x 7 methods; all 255 subsets at the smallest size, 15 diverse
     # permutations (86 distinct prefix sets) above: 3591 merged models. The evaluation set (4
     # documents x 128 tokens per domain, 4096 tokens per model) bounds the cost; see book/merging.
