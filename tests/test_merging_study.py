@@ -143,7 +143,7 @@ def test_multitask_and_fits(smoke):
     assert mt["in_subset"].sum() == k and set(mt["subset"]) == {S.subset_key(range(k))}
     fits = t["fits"]
     assert set(fits["method"]) == set(SMOKE["methods"])
-    assert set(fits["scope"]) == {"in_domain", "variance", "variance_fpc"}
+    assert set(fits["scope"]) == set(SMOKE["fit_scopes"]) | {"variance_fpc"}
     assert (fits.groupby(["method", "scope"]).size() == 6).all()
     fs = t["fit_samples"]
     assert (fs.groupby(["method", "scope"]).size() == SMOKE["bootstrap"]).all()
