@@ -1,8 +1,9 @@
 """Helpers for the book's analysis notebooks: glue computed values into the text.
 
-`myst_nb.glue` stores an object's text/plain repr, which quotes strings ('cpu'). `glue_text`
-formats the value first and glues an object whose repr is exactly that text, so
-`{glue:text}`name`` in a markdown cell renders `cpu`, `0.731` or `1.2M` without quotes.
+myst-nb renders `{glue:text}`name`` by `ast.literal_eval` of the glued object's text/plain repr,
+so a glued string like "3,591" would come out as the tuple "(3, 591)". `glue_text` formats the
+value first and glues an object whose repr is the *quoted* text, which literal_eval turns back
+into exactly that text: `cpu`, `0.731`, `3,591` or `1.2M` render as written.
 """
 from __future__ import annotations
 
@@ -12,13 +13,11 @@ class _Plain:
         self.text = text
 
     def __repr__(self) -> str:
-        return self.text
+        return repr(self.text)
 
 
-def glue_text(name: str, value, fmt: str | None = None) -> str:
-    """Glue `format(value, fmt)` (or str(value)) under `name`; return the text."""
+def glue_text(name: str, value, fmt: str | None = None) -> None:
+    """Glue `format(value, fmt)` (or str(value)) under `name` for `{glue:text}` roles."""
     from myst_nb import glue
 
-    text = format(value, fmt) if fmt else str(value)
-    glue(name, _Plain(text), display=False)
-    return text
+    glue(name, _Plain(format(value, fmt) if fmt else str(value)), display=False)
