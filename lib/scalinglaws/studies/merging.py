@@ -97,10 +97,10 @@ PROFILES = {
               "chunk_size": 16, "theory_tokens": 64,
               "multitask": [[Mo.ladder("smoke")[0], 2]], "bootstrap": 20,
               "fit_scopes": ["in_domain", "cross_domain", "variance"]},
-    # 4 sizes (16.5x in N) x 8 domains x 7 methods; all 255 subsets at the smallest size, 15 diverse
-    # permutations (86 distinct prefix sets) above: 3591 merged models. The evaluation set (4
+    # the 5 cpu sizes (30x in N) x 8 domains x 7 methods; all 255 subsets at the smallest size, 15
+    # diverse permutations (86 distinct prefix sets) above: 4193 merged models. The evaluation set (4
     # documents x 128 tokens per domain, 4096 tokens per model) bounds the cost; see book/merging.
-    "cpu": {**_COMMON, "sizes": ["d32l2", "d48l3", "d64l4", "d96l4"], "full_enumeration": ["d32l2"],
+    "cpu": {**_COMMON, "sizes": Mo.ladder("cpu"), "full_enumeration": ["d32l2"],
             "eval_tokens": 512, "eval_doc_tokens": 128, "ft_batch_tokens": 2048,
             "multitask": [["d32l2", 2], ["d32l2", 4], ["d64l4", 2]]},
     # every gpu size, every subset, a larger evaluation set.
