@@ -21,7 +21,6 @@ import torch
 from scalinglaws.evaluation import evaluate_texts
 from scalinglaws.lmeval import run_lmeval
 from scalinglaws.models import build_model, save_checkpoint
-from scalinglaws.paths import TOKENIZER_DIR
 
 
 def corpus(domain, n_docs):

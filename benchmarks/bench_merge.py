@@ -85,7 +85,7 @@ def bench_memory(args) -> list[dict]:
         moved = (args.k + 2) * P * 4
         bw = copy_bandwidth(moved // 8, args.device, args.repeats)  # same bytes moved
         for method in args.methods:
-            t = timed(lambda: merge(base, experts, method), args.repeats, args.device)
+            t = timed(lambda b=base, e=experts, m=method: merge(b, e, m), args.repeats, args.device)
             rows.append({"size": size, "params": P, "k": args.k, "method": method,
                          "seconds": t, "merges_per_s": 1 / t, "GB_per_s": moved / t / 1e9,
                          "copy_GB_per_s": bw / 1e9, "x_floor": t / (moved / bw)})

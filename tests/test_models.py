@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
-from scalinglaws.models import (LADDERS, SIZES, build_model, count_params, flops_per_token,
+from scalinglaws.models import (SIZES, build_model, count_params, flops_per_token,
                                 ladder, ladder_table, load_checkpoint, load_meta, model_config,
                                 save_checkpoint)
 from scalinglaws.validation import ParameterError

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +93,24 @@ class WindowSampler:
             starts = self.rng.integers(0, len(a) - n + 1, size=len(rows))
             out[rows] = a[starts[:, None] + np.arange(n)]
         return torch.from_numpy(out)
+
+
+def check_schedule(params: dict, prefix: str = "", sizes=()) -> None:
+    """Validate the optimiser/schedule entries of a study's parameters (`{prefix}lr`,
+    `{prefix}warmup_frac`, `{prefix}min_lr_frac`, `{prefix}weight_decay`, `{prefix}grad_clip`,
+    `{prefix}batch_tokens`) before any compute; a batch must hold one context of every size."""
+    from scalinglaws.models import get_size
+
+    check_float(f"{prefix}lr", params[f"{prefix}lr"], 0.0, 1.0, open_interval=True)
+    check_float(f"{prefix}warmup_frac", params[f"{prefix}warmup_frac"], 0.0, 1.0)
+    check_float(f"{prefix}min_lr_frac", params[f"{prefix}min_lr_frac"], 0.0, 1.0)
+    check_float(f"{prefix}weight_decay", params[f"{prefix}weight_decay"], 0.0)
+    check_float(f"{prefix}grad_clip", params[f"{prefix}grad_clip"], 0.0)
+    bt = check_int(f"{prefix}batch_tokens", params[f"{prefix}batch_tokens"], minimum=64)
+    for s in sizes:
+        if get_size(s).context > bt:
+            raise ParameterError(f"{prefix}batch_tokens={bt} is smaller than the context "
+                                 f"{get_size(s).context} of size {s}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,7 +59,8 @@ from scalinglaws.laws import get_law
 from scalinglaws.results import ResultStore, provenance
 from scalinglaws.studies import resolve_params
 from scalinglaws.sweep import Sweep, Unit
-from scalinglaws.validation import ParameterError, check_float, check_int, check_subset
+from scalinglaws.training import check_schedule
+from scalinglaws.validation import ParameterError, check_int, check_subset
 
 STUDY = "merging"
 
@@ -128,16 +129,7 @@ def validate(params: dict) -> dict:
     if bad:
         raise ParameterError(f"full_enumeration has size(s) {bad} that are not in sizes={params['sizes']}")
     check_int("seed", params["seed"], minimum=0)
-    check_float("ft_lr", params["ft_lr"], 0.0, 1.0, open_interval=True)
-    check_float("ft_warmup_frac", params["ft_warmup_frac"], 0.0, 1.0)
-    check_float("ft_min_lr_frac", params["ft_min_lr_frac"], 0.0, 1.0)
-    check_float("ft_weight_decay", params["ft_weight_decay"], 0.0)
-    check_float("ft_grad_clip", params["ft_grad_clip"], 0.0)
-    check_int("ft_batch_tokens", params["ft_batch_tokens"], minimum=64)
-    for s in params["sizes"]:
-        if Mo.get_size(s).context > params["ft_batch_tokens"]:
-            raise ParameterError(f"ft_batch_tokens={params['ft_batch_tokens']} is smaller than the "
-                                 f"context {Mo.get_size(s).context} of size {s}")
+    check_schedule(params, prefix="ft_", sizes=params["sizes"])
     M = len(params["domains"])
     check_int("n_permutations", params["n_permutations"], minimum=2, maximum=math.factorial(M))
     check_int("permutation_candidates", params["permutation_candidates"], minimum=1)
@@ -407,7 +399,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     params = resolve_params(sys.modules[__name__], profile, overrides)
     t0 = time.perf_counter()
     sweep = Sweep(STUDY, profile)
-    domains, M = params["domains"], len(params["domains"])
+    domains = params["domains"]
     tb = _testbed()
     for s in params["sizes"]:  # the testbed's base models (trained now if missing)
         tb.base_checkpoint(s, profile)

@@ -25,8 +25,8 @@ from scalinglaws.paths import work_root
 from scalinglaws.results import ResultStore, provenance
 from scalinglaws.studies import resolve_params
 from scalinglaws.sweep import Sweep, Unit
-from scalinglaws.training import token_budget, train
-from scalinglaws.validation import ParameterError, check_float, check_int, check_subset
+from scalinglaws.training import check_schedule, token_budget, train
+from scalinglaws.validation import check_int, check_subset
 
 STUDY = "testbed"
 
@@ -44,18 +44,9 @@ def validate(params: dict) -> dict:
     check_subset("sizes", params["sizes"], list(M.SIZES))
     check_subset("domains", params["domains"], list(D.DOMAINS))
     check_int("seed", params["seed"], minimum=0)
-    check_int("batch_tokens", params["batch_tokens"], minimum=64)
-    check_float("lr", params["lr"], 0.0, 1.0, open_interval=True)
-    check_float("warmup_frac", params["warmup_frac"], 0.0, 1.0)
-    check_float("min_lr_frac", params["min_lr_frac"], 0.0, 1.0)
-    check_float("weight_decay", params["weight_decay"], 0.0)
-    check_float("grad_clip", params["grad_clip"], 0.0)
+    check_schedule(params, sizes=params["sizes"])
     if params["eval_max_docs"] is not None:
         check_int("eval_max_docs", params["eval_max_docs"], minimum=1)
-    for s in params["sizes"]:
-        if M.get_size(s).context > params["batch_tokens"]:
-            raise ParameterError(f"batch_tokens={params['batch_tokens']} is smaller than the context "
-                                 f"{M.get_size(s).context} of size {s}")
     return params
 
 
