@@ -98,3 +98,29 @@ def test_ray_backend_matches_local(tmp_path, monkeypatch):
     finally:
         ray.shutdown()
     pd.testing.assert_frame_equal(local.table(us, ["i"]), remote.table(us, ["i"]))
+
+
+def test_unit_whose_checkpoint_was_deleted_reruns(tmp_path, monkeypatch):
+    import shutil
+
+    from scalinglaws.sweep import checkpoint_dir, find_checkpoint
+    monkeypatch.setenv("SCALINGLAWS_WORK", str(tmp_path))
+    runs = []
+
+    def fn(config):
+        runs.append(config["size"])
+        d = checkpoint_dir(Unit("train", config))
+        d.mkdir(parents=True)
+        (d / "config.json").write_text("{}")
+        return {"ok": 1}
+
+    sw = Sweep("toy", "smoke", root=tmp_path)
+    u = Unit("train", {"size": "s1"})
+    sw.run([u], fn, checkpoints=True)
+    sw.run([u], fn, checkpoints=True)
+    assert runs == ["s1"] and find_checkpoint(u.key) == checkpoint_dir(u)
+    shutil.rmtree(checkpoint_dir(u))
+    sw.run([u], fn, checkpoints=True)
+    assert runs == ["s1", "s1"]
+    with pytest.raises(FileNotFoundError):
+        find_checkpoint("0" * 16)

@@ -392,7 +392,7 @@ def _merging_checkpoints(profile: str, sizes=None) -> tuple[dict, list[str]]:
     `<work>/checkpoints/*/<size>-<key>`, as every study saves them); bases from
     `scalinglaws.studies.testbed.base_checkpoint`.
     """
-    from scalinglaws.paths import work_root
+    from scalinglaws.sweep import find_checkpoint
     from scalinglaws.results import ResultStore
     from scalinglaws.studies import testbed
 
@@ -401,13 +401,7 @@ def _merging_checkpoints(profile: str, sizes=None) -> tuple[dict, list[str]]:
     for size, grp in experts.groupby("size", sort=False):
         if sizes is not None and size not in sizes:
             continue
-        paths = []
-        for unit in grp["unit"]:
-            hits = sorted((work_root() / "checkpoints").glob(f"*/{size}-{unit}"))
-            if not hits:
-                raise FileNotFoundError(f"expert checkpoint of unit {unit} (size {size}) is missing "
-                                        f"under {work_root() / 'checkpoints'}")
-            paths.append(hits[0])
+        paths = [find_checkpoint(unit) for unit in grp["unit"]]
         out[size] = (testbed.base_checkpoint(size, profile), paths)
     return out, list(dict.fromkeys(experts["domain"]))
 

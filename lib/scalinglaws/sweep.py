@@ -59,12 +59,18 @@ class Sweep:
         return rec
 
     def run(self, units: Sequence[Unit], fn: Callable[[dict], list[dict] | dict],
-            backend: str = "local", desc: str | None = None) -> list[dict]:
-        """Run `fn(unit.config)` for every unit not yet done; return all records in unit order."""
+            backend: str = "local", desc: str | None = None, checkpoints: bool = False) -> list[dict]:
+        """Run `fn(unit.config)` for every unit not yet done; return all records in unit order.
+        With `checkpoints=True` the unit's product is its checkpoint (`checkpoint_dir(unit)`): a
+        unit whose record exists but whose checkpoint was deleted is run again."""
         check_choice("backend", backend, BACKENDS)
         keys = [u.key for u in units]
         if len(set(keys)) != len(keys):
             raise ParameterError("sweep has duplicate units (identical configs)")
+        if checkpoints:
+            for u in units:
+                if self.done(u) and not (checkpoint_dir(u) / "config.json").exists():
+                    self.record_path(u).unlink()
         pending = [u for u in units if not self.done(u)]
         if pending:
             if backend == "local":
@@ -105,6 +111,19 @@ class Sweep:
                 df.insert(0, c, [u.config[c]] * len(df))
             frames.append(df)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def checkpoint_dir(unit: Unit) -> Path:
+    """Where a unit that trains a model keeps its checkpoint (scratch space, regenerable)."""
+    return work_root() / "checkpoints" / unit.kind / f"{unit.config.get('size', 'model')}-{unit.key}"
+
+
+def find_checkpoint(key: str) -> Path:
+    """The checkpoint written by the unit with this key, whatever its kind."""
+    found = sorted((work_root() / "checkpoints").glob(f"*/*-{key}"))
+    if not found:
+        raise FileNotFoundError(f"no checkpoint with unit key {key} under {work_root() / 'checkpoints'}")
+    return found[0]
 
 
 def _timed_call(fn, config):

@@ -95,6 +95,11 @@ class WindowSampler:
         return torch.from_numpy(out)
 
 
+def default_device() -> str:
+    """The device studies train and evaluate on: the GPU when there is one."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def check_schedule(params: dict, prefix: str = "", sizes=()) -> None:
     """Validate the optimiser/schedule entries of a study's parameters (`{prefix}lr`,
     `{prefix}warmup_frac`, `{prefix}min_lr_frac`, `{prefix}weight_decay`, `{prefix}grad_clip`,

@@ -43,13 +43,13 @@ time spent per stage).
 """
 from __future__ import annotations
 
+import copy
 import math
 import sys
 import time
 
 import numpy as np
 import pandas as pd
-import torch
 
 from scalinglaws import data as D
 from scalinglaws import merging_analysis as MA
@@ -58,8 +58,8 @@ from scalinglaws import subsets as S
 from scalinglaws.laws import get_law
 from scalinglaws.results import ResultStore, provenance
 from scalinglaws.studies import resolve_params
-from scalinglaws.sweep import Sweep, Unit
-from scalinglaws.training import check_schedule
+from scalinglaws.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
+from scalinglaws.training import check_schedule, default_device
 from scalinglaws.validation import ParameterError, check_int, check_subset
 
 STUDY = "merging"
@@ -159,10 +159,6 @@ def validate(params: dict) -> dict:
     return params
 
 
-def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 # ---------------------------------------------------------------------------------------------
 # the fixed evaluation set
 
@@ -255,14 +251,6 @@ def base_key(size: str, profile: str) -> str:
     return tb.pretrain_unit(size, profile, resolve_params(tb, profile, {})).key
 
 
-def _checkpoint(key: str):
-    from scalinglaws.paths import work_root
-    found = sorted((work_root() / "checkpoints").glob(f"*/*-{key}"))
-    if not found:
-        raise FileNotFoundError(f"no checkpoint with key {key} under {work_root() / 'checkpoints'}")
-    return found[0]
-
-
 def finetune_unit(size: str, domain: str, profile: str, params: dict) -> Unit:
     from scalinglaws.training import finetune_budget
     keys = ("seed", "ft_lr", "ft_warmup_frac", "ft_min_lr_frac", "ft_weight_decay", "ft_grad_clip",
@@ -274,12 +262,12 @@ def finetune_unit(size: str, domain: str, profile: str, params: dict) -> Unit:
 
 def _train_from_base(config: dict, arrays, tokens: int):
     from scalinglaws.training import train
-    model = Mo.load_checkpoint(_checkpoint(config["base"]), device=device())
+    model = Mo.load_checkpoint(find_checkpoint(config["base"]), device=default_device())
     model.train()
     res = train(model, arrays, tokens=tokens, batch_tokens=config["ft_batch_tokens"], lr=config["ft_lr"],
                 warmup_frac=config["ft_warmup_frac"], min_lr_frac=config["ft_min_lr_frac"],
                 weight_decay=config["ft_weight_decay"], grad_clip=config["ft_grad_clip"],
-                seed=config["seed"], device=device(), progress=False,
+                seed=config["seed"], device=default_device(), progress=False,
                 weights={d: 1.0 for d in arrays})
     return model, res
 
@@ -288,7 +276,7 @@ def _finetune(config: dict) -> dict:
     from scalinglaws.tokenizer import load_tokenizer
     d = config["domain"]
     model, res = _train_from_base(config, {d: D.token_ids(d, "finetune")}, config["tokens"])
-    ckpt = _testbed().checkpoint_dir(Unit("finetune", config))
+    ckpt = checkpoint_dir(Unit("finetune", config))
     Mo.save_checkpoint(model.cpu(), ckpt, meta={"unit": config, "train_loss": res.final_loss},
                        tokenizer=load_tokenizer())
     return {"size": config["size"], "N": Mo.count_params(model)["non_embedding"], "domain": d,
@@ -297,19 +285,14 @@ def _finetune(config: dict) -> dict:
 
 
 def _ensure_experts(sweep: Sweep, units: list[Unit], backend: str) -> list[dict]:
-    """Run finetune units; one whose checkpoint was deleted is run again."""
-    tb = _testbed()
-    for u in units:
-        if sweep.done(u) and not (tb.checkpoint_dir(u) / "config.json").exists():
-            sweep.record_path(u).unlink()
-    return sweep.run(units, _finetune, backend=backend, desc="finetune")
+    return sweep.run(units, _finetune, backend=backend, desc="finetune", checkpoints=True)
 
 
 def _states(config: dict):
     """(work model, base state, expert states) of a unit, loaded once."""
-    base = Mo.load_checkpoint(_checkpoint(config["base"]), device=device())
-    work = Mo.load_checkpoint(_checkpoint(config["base"]), device=device())
-    experts = [Mo.load_checkpoint(_checkpoint(k), device=device()).state_dict() for k in config["experts"]]
+    base = Mo.load_checkpoint(find_checkpoint(config["base"]), device=default_device())
+    work = copy.deepcopy(base)  # the model merged states are loaded into (read the base once)
+    experts = [Mo.load_checkpoint(find_checkpoint(k), device=default_device()).state_dict() for k in config["experts"]]
     return work, base.state_dict(), experts
 
 
@@ -363,7 +346,7 @@ def _multitask(config: dict) -> list[dict]:
 def _theory(config: dict) -> list[dict]:
     """The theory check of one size (`scalinglaws.curvature.theory_table`) on its experts."""
     from scalinglaws.curvature import theory_table
-    ckpts = {config["size"]: (_checkpoint(config["base"]), [_checkpoint(k) for k in config["experts"]])}
+    ckpts = {config["size"]: (find_checkpoint(config["base"]), [find_checkpoint(k) for k in config["experts"]])}
     df = theory_table(config["profile"], checkpoints=ckpts, methods=config["methods"],
                       tokens_per_domain=config["tokens_per_domain"], n_boot=config["n_boot"],
                       seed=config["seed"], domains=config["domains"])

@@ -17,15 +17,13 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from scalinglaws import data as D
 from scalinglaws import models as M
-from scalinglaws.paths import work_root
 from scalinglaws.results import ResultStore, provenance
 from scalinglaws.studies import resolve_params
-from scalinglaws.sweep import Sweep, Unit
-from scalinglaws.training import check_schedule, token_budget, train
+from scalinglaws.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
+from scalinglaws.training import check_schedule, default_device, token_budget, train
 from scalinglaws.validation import check_int, check_subset
 
 STUDY = "testbed"
@@ -50,10 +48,6 @@ def validate(params: dict) -> dict:
     return params
 
 
-def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 # ---------------------------------------------------------------------------------------------
 # units
 
@@ -69,10 +63,6 @@ def pretrain_unit(size: str, profile: str, params: dict) -> Unit:
                              **{k: params[k] for k in keys}})
 
 
-def checkpoint_dir(unit: Unit) -> Path:
-    return work_root() / "checkpoints" / unit.kind / f"{unit.config.get('size', 'model')}-{unit.key}"
-
-
 def _pretrain(config: dict) -> dict:
     size = config["size"]
     model = M.build_model(size, seed=config["seed"])
@@ -80,7 +70,7 @@ def _pretrain(config: dict) -> dict:
     res = train(model, arrays, tokens=config["tokens"], batch_tokens=config["batch_tokens"],
                 lr=config["lr"], warmup_frac=config["warmup_frac"], min_lr_frac=config["min_lr_frac"],
                 weight_decay=config["weight_decay"], grad_clip=config["grad_clip"], seed=config["seed"],
-                weights={d: 1.0 for d in arrays}, device=device(), progress=False)
+                weights={d: 1.0 for d in arrays}, device=default_device(), progress=False)
     ckpt = checkpoint_dir(Unit("pretrain", config))
     from scalinglaws.tokenizer import load_tokenizer
     M.save_checkpoint(model.cpu(), ckpt, meta={"unit": config, "train_loss": res.final_loss},
@@ -89,7 +79,7 @@ def _pretrain(config: dict) -> dict:
     return {"size": size, **counts, "flops_per_token": M.flops_per_token(model.config),
             "tokens": res.tokens, "tokens_per_param": res.tokens / counts["total"], "steps": res.steps,
             "train_loss": res.final_loss, "wall_s": res.wall_s, "tokens_per_s": res.tokens / res.wall_s,
-            "device": device(), "curve": res.curve.to_dict("records")}
+            "device": default_device(), "curve": res.curve.to_dict("records")}
 
 
 def eval_unit(checkpoint_key: str, size: str, split: str, params: dict) -> Unit:
@@ -99,11 +89,7 @@ def eval_unit(checkpoint_key: str, size: str, split: str, params: dict) -> Unit:
 
 
 def _ensure(sweep: Sweep, units: list[Unit], backend: str = "local") -> list[dict]:
-    """Run pretrain units; a unit whose checkpoint was deleted is run again."""
-    for u in units:
-        if sweep.done(u) and not (checkpoint_dir(u) / "config.json").exists():
-            sweep.record_path(u).unlink()
-    return sweep.run(units, _pretrain, backend=backend, desc="pretrain")
+    return sweep.run(units, _pretrain, backend=backend, desc="pretrain", checkpoints=True)
 
 
 def base_checkpoint(size: str, profile: str, params: dict | None = None) -> Path:
@@ -117,8 +103,7 @@ def base_checkpoint(size: str, profile: str, params: dict | None = None) -> Path
 def _evaluate(config: dict) -> list[dict]:
     from scalinglaws.evaluation import evaluate_domains
     from scalinglaws.tokenizer import load_tokenizer
-    ckpt = next((work_root() / "checkpoints").glob(f"*/*-{config['checkpoint']}"))
-    model = M.load_checkpoint(ckpt, device=device())
+    model = M.load_checkpoint(find_checkpoint(config["checkpoint"]), device=default_device())
     df = evaluate_domains(model, load_tokenizer(), config["domains"], split=config["split"],
                           max_docs=config["max_docs"])
     return df.to_dict("records")
