@@ -26,7 +26,7 @@ from scalinglaws.models import build_model, save_checkpoint
 def corpus(domain, n_docs):
     try:
         from scalinglaws import data
-        from scalinglaws.tokenizer import load_tokenizer
+        from scalinglaws.data.tokenizer import load_tokenizer
         return load_tokenizer(), data.load_texts(domain, "test")[:n_docs], f"{domain}/test"
     except Exception as e:  # no prepared data yet: the test suite's toy corpus
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

@@ -19,7 +19,7 @@ import torch
 
 from scalinglaws.fitting import fit
 from scalinglaws.laws import get_law
-from scalinglaws.paths import DATA_DIR
+from scalinglaws.core.paths import DATA_DIR
 
 
 def load():

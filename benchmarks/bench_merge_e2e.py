@@ -39,8 +39,8 @@ from scalinglaws import lmeval
 from scalinglaws.evaluation import evaluate_texts
 from scalinglaws.merge import merge, to_mergekit_yaml
 from scalinglaws.models import build_model, count_params, ladder, load_checkpoint, save_checkpoint
-from scalinglaws.paths import TOKENIZER_DIR
-from scalinglaws.tokenizer import load_tokenizer
+from scalinglaws.core.paths import TOKENIZER_DIR
+from scalinglaws.data.tokenizer import load_tokenizer
 
 BIN = Path(sys.executable).parent
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from scalinglaws.sweep import Sweep, Unit
+from scalinglaws.core.sweep import Sweep, Unit
 
 
 def unit_fn(config):

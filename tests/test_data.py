@@ -12,8 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scalinglaws import cli, corpora, data, paths
-from scalinglaws.validation import ParameterError
+from scalinglaws import cli
+from scalinglaws.data import corpus as data
+from scalinglaws.data import corpora
+from scalinglaws.core import paths
+from scalinglaws.core.validation import ParameterError
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +165,7 @@ def test_sample_is_an_excerpt():
 
 
 def test_cli_verify(monkeypatch, capsys, tmp_path):
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("scalinglaws.data",))  # other commands may be absent
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("scalinglaws.data.cli",))  # other commands may be absent
     assert cli.main(["data", "verify"]) == 0
     out = capsys.readouterr().out
     assert all(re.search(rf"^\s*{d}\s+pretrain", out, re.M) for d in data.DOMAINS)

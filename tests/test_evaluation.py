@@ -5,11 +5,13 @@ import gzip
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from lm_eval import utils as lm_utils
 
 from _toy import toy_texts, toy_tokenizer
+from scalinglaws import evaluation as E
 from scalinglaws.evaluation import encode_texts, evaluate_texts, rolling_windows
 from scalinglaws.models import build_model, save_checkpoint
 
@@ -90,3 +92,19 @@ def test_agrees_with_lm_eval(model, tok, texts, tmp_path):
     assert ours["nll_sum"] == pytest.approx(ref["nll_sum"], rel=1e-4)
     assert ours["bits_per_byte"] == pytest.approx(ref["bits_per_byte"], rel=1e-4)
     assert math.log(ref["byte_perplexity"]) == pytest.approx(ours["nll_sum"] / ours["bytes"], rel=1e-4)
+
+
+def test_document_prefixes_take_the_first_tokens():
+    from scalinglaws import data as D
+    from scalinglaws.data.tokenizer import load_tokenizer
+    docs = E.document_prefixes("math", 300)
+    assert sum(len(d) for d in docs) == 300
+    ids = D.token_ids("math", "test")
+    flat = np.concatenate([np.append(d, 0) for d in docs])[:-1]
+    np.testing.assert_array_equal(flat, ids[: len(flat)])
+    texts = D.load_texts("math", "test")
+    nb = E.token_bytes()
+    tok = load_tokenizer()
+    for doc, text in zip(docs[:-1], texts):  # whole documents: exact UTF-8 byte counts
+        assert tok.decode(doc.tolist()) == text
+        assert nb[doc].sum() == len(text.encode("utf-8"))

@@ -14,7 +14,7 @@ from scalinglaws.laws import get_law
 
 @pytest.fixture(autouse=True)
 def only_fit_command(monkeypatch):
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("scalinglaws.fit_cli",))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("scalinglaws.fitting.cli",))
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import pytest
 import scipy.special
 import torch
 
-from scalinglaws.fitting import _Objective, extrapolate, fit, huber
+from scalinglaws.fitting.fitter import _Objective, extrapolate, fit, huber
 from scalinglaws.laws import LAWS, Law, get_law, register_law
-from scalinglaws.paths import DATA_DIR
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.paths import DATA_DIR
+from scalinglaws.core.validation import ParameterError
 
 REFERENCE_CSV = DATA_DIR / "reference" / "chinchilla_svg_extracted_data.csv"
 

@@ -8,7 +8,7 @@ import torch
 
 from scalinglaws import laws as L
 from scalinglaws.laws import LAWS, Law, get_law
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.validation import ParameterError
 
 RNG = np.random.default_rng(0)
 MERGE = {"L_star": 1.2, "B": 40.0, "beta": 0.3, "A0": 6.0, "gamma": 0.1, "b": 0.4}

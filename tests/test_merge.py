@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from scalinglaws.merge import METHODS, describe, drop_probabilities, merge, method_defaults
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.validation import ParameterError
 
 torch.set_num_threads(1)
 LAM_METHODS = [m for m in METHODS if "lam" in METHODS[m].defaults]

@@ -1,14 +1,14 @@
-"""The merging study at the smoke profile end to end, its validation, and merging_analysis."""
+"""The merging study at the smoke profile end to end, its validation, and its analysis module."""
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaws import merging_analysis as MA
-from scalinglaws import subsets as S
+from scalinglaws.studies.merging import analysis as MA
+from scalinglaws.studies.merging import subsets as S
 from scalinglaws.studies import merging
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.validation import ParameterError
 
 SMOKE = merging.PROFILES["smoke"]
 M = len(SMOKE["domains"])
@@ -155,24 +155,8 @@ def test_multitask_and_fits(smoke):
     assert st["R"].between(0, 1).all()
 
 
-def test_eval_documents_take_the_first_tokens():
-    from scalinglaws import data as D
-    from scalinglaws.tokenizer import load_tokenizer
-    docs = merging.eval_documents("math", 300)
-    assert sum(len(d) for d in docs) == 300
-    ids = D.token_ids("math", "test")
-    flat = np.concatenate([np.append(d, 0) for d in docs])[:-1]
-    np.testing.assert_array_equal(flat, ids[: len(flat)])
-    texts = D.load_texts("math", "test")
-    nb = merging.token_bytes()
-    tok = load_tokenizer()
-    for doc, text in zip(docs[:-1], texts):  # whole documents: exact UTF-8 byte counts
-        assert tok.decode(doc.tolist()) == text
-        assert nb[doc].sum() == len(text.encode("utf-8"))
-
-
 # ---------------------------------------------------------------------------------------------
-# merging_analysis on synthetic tables with known answers
+# studies.merging.analysis on synthetic tables with known answers
 
 
 def _synthetic_merges(M=4, in_ce=1.0, out_ce=2.0, slope=0.1):

@@ -7,10 +7,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
-from scalinglaws.models import (SIZES, build_model, count_params, flops_per_token,
-                                ladder, ladder_table, load_checkpoint, load_meta, model_config,
-                                save_checkpoint)
-from scalinglaws.validation import ParameterError
+from scalinglaws.models import (SIZES, build_model, count_params, flops_per_token, ladder, ladder_table,
+                                load_checkpoint, load_meta, model_config, save_checkpoint)
+from scalinglaws.core.validation import ParameterError
 
 
 def _meta_model(config):

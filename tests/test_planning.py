@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglaws import planning as P
+from scalinglaws.studies.merging import planning as P
 from scalinglaws.cli import main
-from scalinglaws.results import ResultStore
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.results import ResultStore
+from scalinglaws.core.validation import ParameterError
 
 TRUE = {"L_star": 2.0, "B": 10.0, "beta": 0.5, "A0": 5.0, "gamma": 0.2, "b": 0.5}
 

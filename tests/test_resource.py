@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from scalinglaws import resource_toy as rt
-from scalinglaws.validation import ParameterError
+from scalinglaws.studies.resource import toy as rt
+from scalinglaws.core.validation import ParameterError
 
 
 def _block(w, b, a, c=0.0):
@@ -119,7 +119,7 @@ def test_fit_additive_recovers_known_constants():
 
 
 def test_lm_ladders_and_token_rule():
-    from scalinglaws.resource_lm import ladder_sizes, token_rule
+    from scalinglaws.studies.resource.lm import ladder_sizes, token_rule
     rows = ladder_sizes([16, 32, 64], fixed_depth=2, depth_ratio=16, head_dim=8, context=64)
     assert [(r["ladder"], r["n_layers"]) for r in rows] == [("width", 2)] * 3 + [("depth", 1), ("depth", 2), ("depth", 4)]
     assert token_rule(10_000, 20, 1024, 10**9, 1024) == 199_680  # 20 N = 200000 rounded down to whole batches (195 x 1024)
@@ -128,8 +128,8 @@ def test_lm_ladders_and_token_rule():
 
 
 def test_reference_frame_is_epochs_240_points():
-    from scalinglaws.studies.resource import reference_frame
-    from scalinglaws.paths import REPO_ROOT
+    from scalinglaws.studies.resource.study import reference_frame
+    from scalinglaws.core.paths import REPO_ROOT
     raw = pd.read_csv(REPO_ROOT / "data/reference/chinchilla_svg_extracted_data.csv")
     df = reference_frame()
     assert len(raw) == 245 and len(df) == 240
@@ -162,10 +162,10 @@ def test_bad_profile_raises(scratch_roots):
 
 
 def test_smoke_run_end_to_end_and_resume(scratch_roots, monkeypatch):
-    from scalinglaws import paths
-    from scalinglaws.results import open_store
+    from scalinglaws.core import paths
+    from scalinglaws.core.results import open_store
     from scalinglaws.studies import resource
-    from scalinglaws.sweep import Sweep
+    from scalinglaws.core.sweep import Sweep
 
     res, work = scratch_roots
     shared_tokens = paths.WORK_DIR / "tokens"  # reuse the tokenised corpora cache (it is keyed by content)
@@ -185,7 +185,7 @@ def test_smoke_run_end_to_end_and_resume(scratch_roots, monkeypatch):
     assert (w["neurons"] <= w["width"]).all()
     fits = store.read("fits")
     assert {"single", "composite", "lm", "chinchilla"} <= set(fits["part"])
-    assert fits[(fits["part"] == "single") & (fits["param"] == "exponent")]["value"].lt(0).all()
+    assert fits[(fits["part"] == "single") & (fits["param"] == "exponent")]["estimate"].lt(0).all()
     lm = store.read("lm_ladders")
     assert set(lm["ladder"]) == {"width", "depth"} and lm["loss"].between(1, 10).all()
     assert open_store("resource", "best").profile == "smoke"

@@ -3,9 +3,9 @@ import json
 import pandas as pd
 import pytest
 
-from scalinglaws.results import (ResultStore, atomic_write_json, available_profiles, config_hash, open_store,
+from scalinglaws.core.results import (ResultStore, atomic_write_json, available_profiles, config_hash, open_store,
                                  provenance)
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.validation import ParameterError
 
 
 def test_store_roundtrip_and_best_profile(tmp_path):
@@ -27,7 +27,7 @@ def test_store_roundtrip_and_best_profile(tmp_path):
 
 
 def test_provenance_fields():
-    rec = provenance({"b": 1, "a": [1, 2]}, 3.14159)
+    rec = provenance({"b": 1, "a": [1, 2]}, 3.14159, profile="smoke", backend="local", unit_compute_s=2.0)
     for key in ("commit", "date", "device", "versions", "wall_time_s", "config_hash", "config"):
         assert key in rec
     assert rec["config_hash"] == config_hash({"a": [1, 2], "b": 1})

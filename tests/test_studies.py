@@ -2,8 +2,8 @@
 import pytest
 
 from scalinglaws.cli import main
-from scalinglaws.studies import STUDIES, get_study, resolve_params
-from scalinglaws.validation import ParameterError
+from scalinglaws.studies import get_study, resolve_params, study_names
+from scalinglaws.core.validation import ParameterError
 
 
 @pytest.mark.parametrize("overrides, match", [
@@ -22,7 +22,7 @@ def test_testbed_rejects_bad_parameters(scratch_roots, overrides, match):
 
 
 def test_every_profile_of_every_study_validates():
-    for name in STUDIES:
+    for name in study_names():
         mod = get_study(name)
         for profile in ("smoke", "cpu", "gpu"):
             resolve_params(mod, profile, {})

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from scalinglaws import subsets as S
-from scalinglaws.validation import ParameterError
+from scalinglaws.studies.merging import subsets as S
+from scalinglaws.core.validation import ParameterError
 
 
 @pytest.mark.parametrize("M", [1, 2, 5, 8])

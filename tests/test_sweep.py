@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from scalinglaws.sweep import Sweep, Unit
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.sweep import Sweep, Unit
+from scalinglaws.core.validation import ParameterError
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -103,7 +103,7 @@ def test_ray_backend_matches_local(tmp_path, monkeypatch):
 def test_unit_whose_checkpoint_was_deleted_reruns(tmp_path, monkeypatch):
     import shutil
 
-    from scalinglaws.sweep import checkpoint_dir, find_checkpoint
+    from scalinglaws.core.sweep import checkpoint_dir, find_checkpoint
     monkeypatch.setenv("SCALINGLAWS_WORK", str(tmp_path))
     runs = []
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from scalinglaws import data, paths, tokenizer
-from scalinglaws.validation import ParameterError
+from scalinglaws import data
+from scalinglaws.core import paths
+from scalinglaws.data import tokenizer
+from scalinglaws.core.validation import ParameterError
 
 UNICODE = "Zoë's café — naïve “quotes”, 日本語, Ελληνικά, emoji 🎉🧪, tabs\tand  double  spaces\n\n  indented"
 
@@ -35,7 +37,7 @@ def test_autotokenizer_loads_offline():
 
 
 def test_stats_match_an_independent_count():
-    stats = tokenizer.tokenizer_stats("val")
+    stats = data.tokenizer_stats("val")
     assert list(stats["domain"]) == list(data.DOMAINS)
     assert stats["bytes_per_token"].between(1.5, 8).all()
     tok = tokenizer.load_tokenizer()
@@ -60,4 +62,4 @@ def test_train_small_tokenizer(tmp_path):
     with pytest.raises(ParameterError):
         tokenizer.train_tokenizer(texts, vocab_size=70000, out_dir=tmp_path / "bad")
     with pytest.raises(ParameterError):
-        tokenizer.tokenizer_stats("train")
+        data.tokenizer_stats("train")

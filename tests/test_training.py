@@ -10,7 +10,7 @@ import torch
 from scalinglaws.models import build_model, ladder
 from scalinglaws.training import (TrainingDiverged, WindowSampler, finetune_budget, lr_at,
                                   token_budget, train)
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.validation import ParameterError
 
 V = 64
 

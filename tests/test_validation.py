@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from scalinglaws.validation import (ParameterError, check_choice, check_float, check_fraction, check_int,
+from scalinglaws.core.validation import (ParameterError, check_choice, check_float, check_fraction, check_int,
                                     check_profile, check_subset)
 
 

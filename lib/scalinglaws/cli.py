@@ -1,7 +1,8 @@
 """`python -m scalinglaws ...`: what a user does outside notebooks.
 
-Each command group lives beside the code it drives: a module listed in COMMAND_MODULES defines
-`register(subparsers)`, which adds its sub-command(s) and sets `func` (args -> exit code).
+Each command group lives beside the code it drives: a module listed in COMMAND_MODULES, or a study's
+`cli.py` (found by `scalinglaws.studies.study_cli_modules`), defines `register(subparsers)`, which
+adds its sub-command(s) and sets `func` (args -> exit code).
 Errors a user can fix (ParameterError, FileNotFoundError, ValueError from validation) print one
 line and exit non-zero; nothing is written before validation passes.
 """
@@ -11,12 +12,11 @@ import argparse
 import importlib
 import sys
 
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.validation import ParameterError
 
 COMMAND_MODULES = (
-    "scalinglaws.data",          # data build | verify
-    "scalinglaws.fit_cli",       # fit LAW FILE.csv
-    "scalinglaws.plan_cli",      # plan merging ...
+    "scalinglaws.data.cli",      # data build | verify
+    "scalinglaws.fitting.cli",   # fit LAW FILE.csv
     "scalinglaws.studies.cli",   # reproduce STUDY PROFILE
 )
 
@@ -24,7 +24,9 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scalinglaws", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
+    from scalinglaws.studies import study_cli_modules
+
+    for name in (*COMMAND_MODULES, *study_cli_modules()):
         importlib.import_module(name).register(sub)
     return parser
 

@@ -30,7 +30,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalinglaws.validation import check_int
+from scalinglaws import data
+from scalinglaws.core.validation import ParameterError, check_int
+from scalinglaws.data.tokenizer import load_tokenizer
+from scalinglaws.models import EOS_ID
 
 
 def model_context(model) -> int:
@@ -134,8 +137,6 @@ def evaluate_domains(model, tokenizer, domains, split: str = "test", max_docs: i
                      batch_size: int = 32, device=None) -> pd.DataFrame:
     """One row per domain: domain, docs, tokens, bytes, nll_sum, ce (nats/token), bpb.
     `max_docs` keeps the first documents of each split (deterministic)."""
-    from scalinglaws import data
-
     if max_docs is not None:
         check_int("max_docs", max_docs, minimum=1)
     rows = []
@@ -145,3 +146,120 @@ def evaluate_domains(model, tokenizer, domains, split: str = "test", max_docs: i
         rows.append({"domain": domain, "docs": r["docs"], "tokens": r["tokens"], "bytes": r["bytes"],
                      "nll_sum": r["nll_sum"], "ce": r["ce_nats_per_token"], "bpb": r["bits_per_byte"]})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation sets shared by the studies: fixed document prefixes (merging), token windows (theory,
+# resource ladders). Every study builds its held-out set here, so there is one protocol to audit.
+
+
+def token_bytes() -> np.ndarray:
+    """UTF-8 bytes of every token id: byte-level BPE writes each byte as one symbol, so a token's
+    byte count is its string length (special tokens: 0)."""
+    tok = load_tokenizer()
+    special = set(tok.all_special_ids)
+    names = tok.convert_ids_to_tokens(list(range(len(tok))))
+    return np.array([0 if i in special else len(t) for i, t in enumerate(names)], dtype=np.int64)
+
+
+def document_prefixes(domain: str, eval_tokens: int, doc_tokens: int | None = None) -> list[np.ndarray]:
+    """`eval_tokens` tokens of a domain's test split: its documents in file order (split at EOS),
+    each cut to its first `doc_tokens` tokens (None: whole), until `eval_tokens` are reached (the
+    last one cut). The same set for every model of a profile."""
+    ids = data.token_ids(domain, "test").astype(np.int64)
+    eos = np.flatnonzero(ids == EOS_ID)
+    docs, start, used = [], 0, 0
+    cap = doc_tokens or len(ids)
+    for end in list(eos) + [len(ids)]:
+        doc = ids[start:end][: min(cap, eval_tokens - used)]
+        start = end + 1
+        if len(doc):
+            docs.append(doc)
+            used += len(doc)
+        if used >= eval_tokens:
+            break
+    return docs
+
+
+class EvalSet:
+    """Documents of every domain, evaluated together in one call per model."""
+
+    def __init__(self, domains, eval_tokens: int, doc_tokens: int | None = None):
+        self.domains = list(domains)
+        nbytes = token_bytes()
+        self.docs, self.owner, self.tokens, self.bytes = [], [], {}, {}
+        for i, d in enumerate(self.domains):
+            docs = document_prefixes(d, eval_tokens, doc_tokens)
+            self.docs += docs
+            self.owner += [i] * len(docs)
+            self.tokens[d] = int(sum(len(x) for x in docs))
+            self.bytes[d] = int(sum(nbytes[x].sum() for x in docs))
+        self.owner = np.asarray(self.owner)
+
+    def evaluate(self, model, batch_size: int = 64) -> list[dict]:
+        """[{eval_domain, ce (nats/token), bpb, tokens}] for every domain."""
+        nll = evaluate_token_lists(model, self.docs, EOS_ID, batch_size=batch_size)
+        rows = []
+        for i, d in enumerate(self.domains):
+            s = float(nll[self.owner == i].sum())
+            rows.append({"eval_domain": d, "ce": s / self.tokens[d],
+                         "bpb": s / (self.bytes[d] * math.log(2)), "tokens": self.tokens[d]})
+        return rows
+
+
+def sample_windows(domains=None, tokens_per_domain: int = 512, seq_len: int = 128, seed: int = 0,
+                    split: str = "test") -> tuple[torch.Tensor, np.ndarray]:
+    """Random token windows of length seq_len + 1 from each domain's `split`, equally many per
+    domain (the held-out mixture with equal domain weights). Returns (windows (n, seq_len + 1)
+    int64, domain index of each row)."""
+    domains = list(domains or data.DOMAINS)
+    check_int("tokens_per_domain", tokens_per_domain, minimum=1)
+    check_int("seq_len", seq_len, minimum=1)
+    per = max(1, math.ceil(tokens_per_domain / seq_len))
+    rng = np.random.default_rng(seed)
+    rows, groups = [], []
+    for gi, d in enumerate(domains):
+        ids = data.token_ids(d, split).astype(np.int64)
+        if len(ids) < seq_len + 1:
+            raise ParameterError(f"domain {d!r} {split} split has {len(ids)} tokens < seq_len + 1")
+        starts = rng.choice(len(ids) - seq_len, size=per, replace=per > len(ids) - seq_len)
+        rows.extend(ids[s:s + seq_len + 1] for s in starts)
+        groups.extend([gi] * per)
+    return torch.from_numpy(np.stack(rows)), np.asarray(groups)
+
+
+def spaced_windows(arrays, seq_len: int, per_array: int) -> torch.Tensor:
+    """`per_array` evenly spaced windows of seq_len + 1 tokens from each held-out array (fixed)."""
+    out = []
+    for a in arrays:
+        a = np.asarray(a, dtype=np.int64)
+        starts = np.linspace(0, len(a) - seq_len - 1, per_array).astype(np.int64)
+        out.append(np.stack([a[s:s + seq_len + 1] for s in starts]))
+    return torch.from_numpy(np.concatenate(out))
+
+
+@torch.no_grad()
+def window_loss_sums(logits_fn, windows: torch.Tensor, chunk: int = 64) -> np.ndarray:
+    """Per-window sum of next-token cross-entropy (nats), float64; `logits_fn(inputs) -> logits`
+    (a model, or a functional call with other parameters)."""
+    out = []
+    for s in range(0, len(windows), chunk):
+        w = windows[s:s + chunk]
+        z = logits_fn(w[:, :-1])
+        z = (z.logits if hasattr(z, "logits") else z).float()
+        ce = torch.nn.functional.cross_entropy(z.transpose(1, 2), w[:, 1:], reduction="none")
+        out.append(ce.double().sum(1))
+    return torch.cat(out).cpu().numpy()
+
+
+@torch.no_grad()
+def heldout_loss(model, windows: torch.Tensor, batch: int = 64) -> float:
+    """Mean next-token cross-entropy (nats/token) of `model` over the windows."""
+    model.eval()
+    tot, n = 0.0, 0
+    for chunk in windows.split(batch):
+        logits = model(input_ids=chunk[:, :-1]).logits
+        tot += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), chunk[:, 1:].reshape(-1),
+                                                 reduction="sum").item()
+        n += chunk[:, 1:].numel()
+    return tot / n

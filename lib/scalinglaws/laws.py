@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.validation import ParameterError
 
 LN10 = math.log(10.0)
 Grid = Sequence[float] | Callable[[dict, np.ndarray], Sequence[float]]

@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from scalinglaws.paths import CORPORA_DIR, TOKENIZER_DIR
-from scalinglaws.validation import check_int
+from scalinglaws.core.paths import CORPORA_DIR, TOKENIZER_DIR
+from scalinglaws.core.validation import check_int
 
 TASKS_DIR = Path(__file__).parent / "lmeval_tasks"
 TEMPLATE = TASKS_DIR / "scalinglaws_ce_template.yaml"

@@ -80,7 +80,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from scalinglaws.validation import ParameterError, check_choice, check_float, check_int
+from scalinglaws.core.validation import ParameterError, check_choice, check_float, check_int
 
 SPARSIFIERS = ("none", "magnitude", "random", "magprune")
 CONSENSUS = ("mean", "elect")
@@ -123,6 +123,15 @@ METHODS: dict[str, MergeMethod] = _register(
                 {"lam": 1.0, "p": 0.5, "eps": 0.1, "rescale": "inverse"}, "della_linear",
                 "MAGPRUNE, then plain mean (DELLA without Elect), times lam"),
 )
+
+
+def linear_coefficient(name: str, options: Mapping | None = None) -> float | None:
+    """c of a merge that is theta0 + (c/k) sum_i v_i (no sparsifier, plain mean): the case the
+    merging paper's 1/k theory covers (alpha = c/k). None for every other method."""
+    m = _method(name)
+    if m.sparsifier != "none" or m.consensus != "mean":
+        return None
+    return float(resolve_options(name, options or {}).get("lam", 1.0))
 
 
 def method_defaults(name: str) -> dict:

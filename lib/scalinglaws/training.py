@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalinglaws.validation import ParameterError, check_float, check_int, check_profile
+from scalinglaws.core.profiles import FINETUNE_FRACTION, REGISTRY, TOKENS_PER_PARAM
+from scalinglaws.core.validation import ParameterError, check_float, check_int, check_profile
 
 
 class TrainingDiverged(RuntimeError):
@@ -121,17 +122,6 @@ def check_schedule(params: dict, prefix: str = "", sizes=()) -> None:
 # ---------------------------------------------------------------------------------------------
 # budgets
 
-TOKENS_PER_PARAM = 20  # Chinchilla's compute-optimal ratio
-# Per-profile caps keep the whole ladder within the profile's wall-time budget. CPU, measured
-# with benchmarks/bench_train.py (1 thread, tokens per CPU-second): d32l2 17K, d48l3 13K,
-# d64l4 10K, d96l4 7.4K, d128l4 5.8K, i.e. ~540 CPU-s per 1M tokens for the whole cpu ladder:
-# 2M tokens per size ~ 1100 CPU-s ~ 9-10 min on 2 cores.
-PRETRAIN_CAP = {"smoke": 40_960, "cpu": 2_097_152, "gpu": 600_000_000}
-PRETRAIN_FLOOR = {"smoke": 20_000, "cpu": 500_000, "gpu": 20_000_000}
-FINETUNE_FRACTION = 0.05  # of the pretraining budget
-FINETUNE_CAP = {"smoke": 4_096, "cpu": 65_536, "gpu": 20_000_000}
-
-
 def token_budget(size: str, profile: str) -> int:
     """Pretraining tokens for a size:
 
@@ -146,14 +136,15 @@ def token_budget(size: str, profile: str) -> int:
 
     check_profile(profile)
     n = count_params(model_config(size))["total"]
-    d = min(max(TOKENS_PER_PARAM * n, PRETRAIN_FLOOR[profile]), PRETRAIN_CAP[profile])
+    prof = REGISTRY[profile]
+    d = min(max(TOKENS_PER_PARAM * n, prof.pretrain_floor), prof.pretrain_cap)
     return int(d // 1024 * 1024)
 
 
 def finetune_budget(size: str, profile: str) -> int:
     """Fine-tuning tokens per expert: 5% of the pretraining budget, capped per profile
     (an expert specialises a base; it must not retrain it). Multiple of 1024."""
-    d = min(FINETUNE_FRACTION * token_budget(size, profile), FINETUNE_CAP[check_profile(profile)])
+    d = min(FINETUNE_FRACTION * token_budget(size, profile), REGISTRY[check_profile(profile)].finetune_cap)
     return max(1024, int(d // 1024 * 1024))
 
 

@@ -10,14 +10,15 @@ import json
 import time
 from pathlib import Path
 
-from scalinglaws.paths import REPO_ROOT
-from scalinglaws.studies import STUDIES, get_study, resolve_params
-from scalinglaws.validation import PROFILES, ParameterError, check_choice
+from scalinglaws.core.paths import REPO_ROOT
+from scalinglaws.studies import get_study, resolve_params, study_names
+from scalinglaws.core.profiles import PROFILES
+from scalinglaws.core.validation import ParameterError, check_choice
 
 
 def register(sub) -> None:
     p = sub.add_parser("reproduce", help="rerun a study's experiments at a profile (papermill)")
-    p.add_argument("study", help=f"one of {list(STUDIES)} or 'all'")
+    p.add_argument("study", help=f"one of {list(study_names())} or 'all'")
     p.add_argument("--profile", default="cpu", help=f"one of {list(PROFILES)} (default cpu)")
     p.add_argument("--backend", default="local", help="sweep backend: local or ray")
     p.add_argument("-p", "--param", nargs="+", default=[], metavar="NAME=VALUE",
@@ -28,7 +29,7 @@ def register(sub) -> None:
 
 
 def _reproduce(args) -> int:
-    names = list(STUDIES) if args.study == "all" else [check_choice("study", args.study, STUDIES)]
+    names = list(study_names()) if args.study == "all" else [check_choice("study", args.study, study_names())]
     check_choice("profile", args.profile, PROFILES)
     check_choice("backend", args.backend, ("local", "ray"))
     overrides = parse_overrides(args.param)

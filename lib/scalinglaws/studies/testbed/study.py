@@ -20,11 +20,11 @@ import pandas as pd
 
 from scalinglaws import data as D
 from scalinglaws import models as M
-from scalinglaws.results import ResultStore, provenance
+from scalinglaws.core.results import ResultStore, provenance
 from scalinglaws.studies import resolve_params
-from scalinglaws.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
+from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
 from scalinglaws.training import check_schedule, default_device, token_budget, train
-from scalinglaws.validation import check_int, check_subset
+from scalinglaws.core.validation import check_int, check_subset
 
 STUDY = "testbed"
 
@@ -72,7 +72,7 @@ def _pretrain(config: dict) -> dict:
                 weight_decay=config["weight_decay"], grad_clip=config["grad_clip"], seed=config["seed"],
                 weights={d: 1.0 for d in arrays}, device=default_device(), progress=False)
     ckpt = checkpoint_dir(Unit("pretrain", config))
-    from scalinglaws.tokenizer import load_tokenizer
+    from scalinglaws.data.tokenizer import load_tokenizer
     M.save_checkpoint(model.cpu(), ckpt, meta={"unit": config, "train_loss": res.final_loss},
                       tokenizer=load_tokenizer())
     counts = M.count_params(model)
@@ -102,7 +102,7 @@ def base_checkpoint(size: str, profile: str, params: dict | None = None) -> Path
 
 def _evaluate(config: dict) -> list[dict]:
     from scalinglaws.evaluation import evaluate_domains
-    from scalinglaws.tokenizer import load_tokenizer
+    from scalinglaws.data.tokenizer import load_tokenizer
     model = M.load_checkpoint(find_checkpoint(config["checkpoint"]), device=default_device())
     df = evaluate_domains(model, load_tokenizer(), config["domains"], split=config["split"],
                           max_docs=config["max_docs"])
@@ -137,10 +137,10 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     ce = sweep.table(evals, ["size"])
     store.write("ce", ce)
     store.write("domains", D.domain_table())
-    from scalinglaws.tokenizer import tokenizer_stats
+    from scalinglaws.data.tokenizer import tokenizer_stats
     store.write("tokenizer", tokenizer_stats())
     compute_s = sum(r["wall_s"] for r in pre + ev)
     store.write_provenance(provenance(params, time.perf_counter() - t0, profile=profile,
-                                      unit_compute_s=round(compute_s, 1), backend=backend))
+                                      unit_compute_s=compute_s, backend=backend))
     return store
 

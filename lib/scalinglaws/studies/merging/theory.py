@@ -52,9 +52,10 @@ import pandas as pd
 import torch
 from torch.func import functional_call, jvp
 
-from scalinglaws.validation import ParameterError, check_float, check_int
+from scalinglaws.evaluation import sample_windows, window_loss_sums
+from scalinglaws.studies.merging.config import theory_coefficients
+from scalinglaws.core.validation import ParameterError, check_float, check_int
 
-COEFFICIENTS = {"average": 1.0, "task_arithmetic": 0.8}  # c of the linear merges (alpha = c/k)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,29 +113,6 @@ def combine(directions: Sequence[Mapping[str, torch.Tensor]], weights) -> dict[s
     return {n: sum(wi * d[n] for wi, d in zip(w, directions)) for n in directions[0]}
 
 
-def heldout_windows(domains=None, tokens_per_domain: int = 512, seq_len: int = 128, seed: int = 0,
-                    split: str = "test") -> tuple[torch.Tensor, np.ndarray]:
-    """Random token windows of length seq_len + 1 from each domain's `split`, equally many per
-    domain (the held-out mixture with equal domain weights). Returns (windows (n, seq_len + 1)
-    int64, domain index of each row)."""
-    from scalinglaws import data as D
-
-    domains = list(domains or D.DOMAINS)
-    check_int("tokens_per_domain", tokens_per_domain, minimum=1)
-    check_int("seq_len", seq_len, minimum=1)
-    per = max(1, math.ceil(tokens_per_domain / seq_len))
-    rng = np.random.default_rng(seed)
-    rows, groups = [], []
-    for gi, d in enumerate(domains):
-        ids = D.token_ids(d, split).astype(np.int64)
-        if len(ids) < seq_len + 1:
-            raise ParameterError(f"domain {d!r} {split} split has {len(ids)} tokens < seq_len + 1")
-        starts = rng.choice(len(ids) - seq_len, size=per, replace=per > len(ids) - seq_len)
-        rows.extend(ids[s:s + seq_len + 1] for s in starts)
-        groups.extend([gi] * per)
-    return torch.from_numpy(np.stack(rows)), np.asarray(groups)
-
-
 def _as_windows(token_batches) -> torch.Tensor:
     """(n, T + 1) int64 windows from a tensor/array or a list of (b, T + 1) batches."""
     if isinstance(token_batches, (torch.Tensor, np.ndarray)):
@@ -169,16 +147,9 @@ def _logits(model, params, x):
 # ---------------------------------------------------------------------------------------------
 # exact statistics in the span of the task vectors
 
-@torch.no_grad()
 def _token_loss_sums(model, params, windows, chunk):
     """Per-window sum of next-token cross-entropy under `params`."""
-    out = []
-    for s in range(0, len(windows), chunk):
-        w = windows[s:s + chunk]
-        z = _logits(model, params, w[:, :-1])
-        ce = torch.nn.functional.cross_entropy(z.transpose(1, 2), w[:, 1:], reduction="none")
-        out.append(ce.double().sum(1))
-    return torch.cat(out).numpy()
+    return window_loss_sums(lambda x: _logits(model, params, x), windows, chunk)
 
 
 def span_statistics(model, base_params, directions, windows, *, chunk: int = 4,
@@ -312,7 +283,7 @@ def theory_terms(base_model, expert_models_or_states, token_batches, c: float = 
 
     base_model                 a model or a checkpoint folder
     expert_models_or_states    models, state dicts or checkpoint folders (M >= 2)
-    token_batches              (n, T + 1) windows (or a list of batches); e.g. `heldout_windows()[0]`
+    token_batches              (n, T + 1) windows (or a list of batches); e.g. `sample_windows()[0]`
     groups                     optional stratum of each window for the bootstrap (its domain)
     """
     model = _as_model(base_model)
@@ -392,8 +363,8 @@ def _merging_checkpoints(profile: str, sizes=None) -> tuple[dict, list[str]]:
     `<work>/checkpoints/*/<size>-<key>`, as every study saves them); bases from
     `scalinglaws.studies.testbed.base_checkpoint`.
     """
-    from scalinglaws.sweep import find_checkpoint
-    from scalinglaws.results import ResultStore
+    from scalinglaws.core.sweep import find_checkpoint
+    from scalinglaws.core.results import ResultStore
     from scalinglaws.studies import testbed
 
     experts = ResultStore("merging", profile).read("experts")
@@ -422,12 +393,14 @@ def theory_table(profile: str, checkpoints: Mapping | None = None, methods=("ave
     bootstrap resamples windows within each domain.
     """
     from scalinglaws.models import count_params
-    from scalinglaws.validation import check_profile
+    from scalinglaws.core.validation import check_profile
 
     check_profile(profile)
+    coefficients = theory_coefficients()
     for m in methods:
-        if m not in COEFFICIENTS:
-            raise ParameterError(f"method {m!r} has no theory coefficient; known: {sorted(COEFFICIENTS)}")
+        if m not in coefficients:
+            raise ParameterError(f"method {m!r} has no theory coefficient (not a linear merge); "
+                                 f"known: {sorted(coefficients)}")
     check_int("tokens_per_domain", tokens_per_domain, minimum=1)
     if checkpoints is None:
         checkpoints, found = _merging_checkpoints(profile, sizes)
@@ -436,10 +409,10 @@ def theory_table(profile: str, checkpoints: Mapping | None = None, methods=("ave
     for size, (base_path, expert_paths) in dict(checkpoints).items():
         model = _as_model(base_path)
         T = seq_len or int(model.config.max_position_embeddings)
-        windows, groups = heldout_windows(domains, tokens_per_domain, T, seed=seed)
+        windows, groups = sample_windows(domains, tokens_per_domain, T, seed=seed)
         base = base_parameters(model)
         V = task_vectors(base, expert_paths)
-        cs = [COEFFICIENTS[m] for m in methods]
+        cs = [coefficients[m] for m in methods]
         stats = span_statistics(model, base, V, windows, cs=cs)
         for m, c in zip(methods, cs):
             t = terms_from_statistics(stats, c=c, n_boot=n_boot, seed=seed, groups=groups)

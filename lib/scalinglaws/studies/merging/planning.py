@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws import laws
-from scalinglaws.validation import ParameterError, check_float, check_int
+from scalinglaws.core.validation import ParameterError, check_float, check_int
 
 PARAMS = ("L_star", "B", "beta", "A0", "gamma", "b")
 LOSS_SCOPES = ("in_domain", "cross_domain", "held_out")
@@ -151,8 +151,8 @@ def load_fit(source=None, *, profile: str | None = None, method: str = "average"
         return fit_from_dict(source)
     if source is not None:
         return load_fit_file(source)
-    from scalinglaws.results import open_store
-    from scalinglaws.studies.merging import METHOD_VARIANTS
+    from scalinglaws.core.results import open_store
+    from scalinglaws.studies.merging.config import METHOD_VARIANTS
     check_scope(scope)
     if method not in METHOD_VARIANTS:
         raise ParameterError(f"method={method!r} is not one of {list(METHOD_VARIANTS)}")

@@ -21,8 +21,8 @@ import sys
 import numpy as np
 import pandas as pd
 
-from scalinglaws import planning as P
-from scalinglaws.validation import ParameterError, check_choice, check_float, check_int, check_profile
+from scalinglaws.studies.merging import planning as P
+from scalinglaws.core.validation import ParameterError, check_choice, check_float, check_int, check_profile
 
 
 def _json_safe(x):
@@ -49,9 +49,10 @@ def _fmt_iv(est, lo, hi, fmt="{:.4g}"):
 
 
 def validate(args) -> dict:
-    """All user inputs checked before anything is read or computed."""
+    """All user inputs checked before anything is read or computed; returns them as a dict (the
+    plan's inputs, numbers as floats)."""
     from scalinglaws.models import SIZES
-    from scalinglaws.studies.merging import METHOD_VARIANTS
+    from scalinglaws.studies.merging.config import METHOD_VARIANTS
 
     check_profile(args.profile)
     if args.fit is None:
@@ -74,14 +75,15 @@ def validate(args) -> dict:
     if args.max_experts is not None:
         check_int("max-experts", args.max_experts, minimum=1)
     check_float("level", args.level, 0.0, 1.0, open_interval=True)
-    return {}
+    return {k: getattr(args, k) for k in ("profile", "method", "scope", "fit", "size", "n_params", "target", "eps",
+                                          "budget_flops", "k", "pool", "max_experts", "level")}
 
 
 def plan(args) -> dict:
     from scalinglaws.models import count_params, model_config
 
-    validate(args)
-    fit = P.load_fit(args.fit, profile=args.profile, method=args.method, scope=args.scope)
+    v = validate(args)
+    fit = P.load_fit(v["fit"], profile=v["profile"], method=v["method"], scope=v["scope"])
     cost = P.CostModel.from_profile(args.profile)
     N = float(args.n_params) if args.n_params is not None else float(
         count_params(model_config(args.size))["non_embedding"])

@@ -1,14 +1,14 @@
-"""Resource-model study (Song, Liu, Tegmark, Gore 2024; GitHub issue 5; RESEARCH.md section 4).
+"""Resource-model study (Song, Liu, Tegmark, Gore 2024, arXiv 2402.05164).
 
-Parts, each a resumable sweep (`scalinglaws.sweep`), then fits, then provenance last:
+Parts, each a resumable sweep (`scalinglaws.core.sweep`), then fits, then provenance last:
 
-1. single subtask: one-hidden-layer networks on 1-D targets (`resource_toy.TARGETS`), widths x
+1. single subtask: one-hidden-layer networks on 1-D targets (`toy.TARGETS`), widths x
    group-lasso strengths x seeds; loss vs allocated neurons (by weight threshold and by ablation),
    fitted with `fit("power")`: loss = A N^-alpha, the paper's exponent is -alpha = -1;
 2. composites (parallel, series): shares N_1/N vs N (slope per doubling with a bootstrap interval)
    and the additive form l = c1/N1 + c2/N2 by fit;
 3. language models: a width ladder at fixed depth and a ladder whose depth grows with width
-   (`resource_lm`), loss vs non-embedding parameters by `fit("power")`; predictions -1/2 and -1/3;
+   (`lm`), loss vs non-embedding parameters by `fit("power")`; predictions -1/2 and -1/3;
 4. the Chinchilla link: Epoch's alpha refitted on the reference CSV (`fit("chinchilla")`).
 
 Tables (`ResultStore("resource", profile)`): single (tidy: one row per network and counting
@@ -21,10 +21,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from scalinglaws.results import ResultStore, provenance
+from scalinglaws.core.results import ResultStore, provenance
 from scalinglaws.studies import resolve_params
-from scalinglaws.sweep import Sweep, Unit
-from scalinglaws.validation import (ParameterError, check_choice, check_float, check_int, check_profile,
+from scalinglaws.core.sweep import Sweep, Unit
+from scalinglaws.core.threads import torch_threads
+from scalinglaws.core.validation import (ParameterError, check_choice, check_float, check_int, check_profile,
                                     check_subset)
 
 STUDY = "resource"
@@ -66,7 +67,7 @@ PROFILES: dict[str, dict] = {
 def validate(params: dict) -> dict:
     """Check every parameter (ParameterError with one clear message); nothing is computed."""
     from scalinglaws.data import DOMAINS
-    from scalinglaws.resource_toy import ACTIVATIONS, COMPOSITIONS, TARGETS
+    from scalinglaws.studies.resource.toy import ACTIVATIONS, COMPOSITIONS, TARGETS
 
     p = dict(params)
     p["tasks"] = check_subset("tasks", p["tasks"], list(TARGETS))
@@ -128,8 +129,8 @@ def validate(params: dict) -> dict:
 # ----------------------------------------------------------------------------- units
 
 def _single_unit(cfg: dict) -> list[dict]:
-    from scalinglaws.resource_toy import single_thread, train_single
-    with single_thread():
+    from scalinglaws.studies.resource.toy import train_single
+    with torch_threads(1):
         rows = train_single(cfg["task"], cfg["width"], cfg["regs"], range(cfg["seeds"]), activation=cfg["activation"],
                             steps=cfg["steps"], refit_steps=cfg["refit_steps"], lr=cfg["lr"], n_train=cfg["n_train"],
                             n_test=cfg["n_test"], thresholds=cfg["thresholds"], ablation_tol=cfg["ablation_tol"])
@@ -137,8 +138,8 @@ def _single_unit(cfg: dict) -> list[dict]:
 
 
 def _composite_unit(cfg: dict) -> list[dict]:
-    from scalinglaws.resource_toy import single_thread, train_composite
-    with single_thread():
+    from scalinglaws.studies.resource.toy import train_composite
+    with torch_threads(1):
         return train_composite(cfg["kind"], tuple(cfg["tasks"]), cfg["width"], cfg["regs"], range(cfg["seeds"]),
                                activation=cfg["activation"], steps=cfg["steps"], refit_steps=cfg["refit_steps"],
                                lr=cfg["lr"], n_train=cfg["n_train"], n_test=cfg["n_test"],
@@ -149,23 +150,18 @@ _LM_DATA: dict = {}
 
 
 def _lm_unit(cfg: dict) -> dict:
-    import torch
-
     from scalinglaws import data
-    from scalinglaws.resource_lm import heldout_windows, train_rung
+    from scalinglaws.evaluation import spaced_windows
+    from scalinglaws.studies.resource.lm import train_rung
     key = (tuple(cfg["domains"]), cfg["context"], cfg["eval_windows"])
     if key not in _LM_DATA:  # token arrays are cached on disk; keep them in memory across rungs
         arrays = [data.token_ids(d, "pretrain") for d in cfg["domains"]]
         val = [data.token_ids(d, "val") for d in cfg["domains"]]
         _LM_DATA.clear()
-        _LM_DATA[key] = (arrays, heldout_windows(val, cfg["context"], cfg["eval_windows"]))
+        _LM_DATA[key] = (arrays, spaced_windows(val, cfg["context"], cfg["eval_windows"]))
     arrays, windows = _LM_DATA[key]
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)  # bit-reproducible on CPU for a fixed thread count
-    try:
+    with torch_threads(1):  # bit-reproducible on CPU for a fixed thread count
         return train_rung(cfg, arrays, windows)
-    finally:
-        torch.set_num_threads(old)
 
 
 def _toy_common(p: dict) -> dict:
@@ -187,7 +183,7 @@ def composite_units(p: dict) -> list[Unit]:
 
 def lm_units(p: dict) -> tuple[list[Unit], list[dict]]:
     """Unique (d_model, n_layers) rungs and the ladder membership rows pointing at them."""
-    from scalinglaws.resource_lm import ladder_sizes
+    from scalinglaws.studies.resource.lm import ladder_sizes
     members = ladder_sizes(p["lm_widths"], p["lm_fixed_depth"], p["lm_depth_ratio"], p["lm_head_dim"], p["lm_context"])
     units, seen = [], {}
     for m in members:
@@ -245,19 +241,17 @@ def lm_table(recs, units, members) -> pd.DataFrame:
 def _fit_row(res, part, subject, **extra) -> list[dict]:
     """Fit rows: one per parameter, plus the exponent -alpha when the law has alpha."""
     out = []
-    for k, v in res.params.items():
-        lo, hi = res.ci[k] if res.ci else (np.nan, np.nan)
-        out.append({"part": part, "subject": subject, "law": res.law.name, "param": k, "value": float(v),
-                    "lo": float(lo), "hi": float(hi), "r2": float(res.r2), "n": int(res.n), "ok": bool(res.ok),
-                    **extra})
-        if k == "alpha":  # the exponent of loss in the resource, in the paper's sign convention
-            out.append({**out[-1], "param": "exponent", "value": -float(v), "lo": -float(hi), "hi": -float(lo)})
+    for row in res.rows(part=part, subject=subject):
+        out.append({**row, **extra})
+        if row["param"] == "alpha":  # the exponent of loss in the resource, in the paper's sign convention
+            out.append({**out[-1], "param": "exponent", "estimate": -row["estimate"], "lo": -row["hi"],
+                        "hi": -row["lo"], "se": row["se"]})
     return out
 
 
 def fit_tables(single: pd.DataFrame, comp: pd.DataFrame, lm: pd.DataFrame, p: dict) -> tuple[pd.DataFrame, ...]:
     from scalinglaws.fitting import fit
-    from scalinglaws.resource_toy import fit_additive, share_trend
+    from scalinglaws.studies.resource.toy import fit_additive, share_trend
 
     B = p["bootstrap"]
     rows = []
@@ -293,8 +287,8 @@ def fit_tables(single: pd.DataFrame, comp: pd.DataFrame, lm: pd.DataFrame, p: di
                 if not free and k in ("a1", "a2"):
                     continue
                 add_rows.append({"kind": kind, "form": "free exponents" if free else "c1/N1 + c2/N2", "param": k,
-                                 "value": v, "lo": a["ci"][k][0], "hi": a["ci"][k][1], "r2_log": a["r2_log"],
-                                 "rmse_log": a["rmse_log"], "n": a["n"]})
+                                 "estimate": v, "lo": a["ci"][k][0], "hi": a["ci"][k][1], "r2_log": a["r2_log"],
+                                 "rmse_log": a["rmse_log"], "n_points": a["n"]})
     for ladder, g in lm.groupby("ladder", sort=False):
         if len(g) >= 2:
             rows += _fit_row(fit("power", g, columns={"x": "params_non_embedding"}, y="loss", bootstrap=B, seed=0),
@@ -313,7 +307,7 @@ def fit_tables(single: pd.DataFrame, comp: pd.DataFrame, lm: pd.DataFrame, p: di
 def reference_frame() -> pd.DataFrame:
     """Epoch's 240 points: the digitised Chinchilla CSV minus its 5 highest-loss points,
     N = Model Size, D = Training FLOP / (6 N)."""
-    from scalinglaws.paths import REPO_ROOT
+    from scalinglaws.core.paths import REPO_ROOT
     df = pd.read_csv(REPO_ROOT / REFERENCE_CSV)
     df = df.sort_values("loss").iloc[:-5]
     return pd.DataFrame({"N": df["Model Size"].to_numpy(float),
@@ -355,6 +349,6 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
                      ("shares", shares), ("additive", additive)):
         store.write(name, df)
     unit_wall = sum(r["wall_s"] for r in s_recs + c_recs + l_recs)
-    store.write_provenance(provenance(p, time.perf_counter() - t0, profile=profile, unit_wall_s=round(unit_wall, 1),
-                                      units=sum(len(v) for k, v in units.items() if k != "members")))
+    store.write_provenance(provenance(p, time.perf_counter() - t0, profile=profile, backend=backend,
+                                      unit_compute_s=unit_wall, units=sum(len(v) for k, v in units.items() if k != "members")))
     return store

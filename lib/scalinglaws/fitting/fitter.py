@@ -32,8 +32,9 @@ import pandas as pd
 import scipy.optimize
 import torch
 
+from scalinglaws.core.threads import torch_threads
 from scalinglaws.laws import Law, get_law
-from scalinglaws.validation import ParameterError, check_float, check_int
+from scalinglaws.core.validation import ParameterError, check_float, check_int
 
 DTYPE = torch.float64
 
@@ -340,6 +341,22 @@ class FitResult:
             lo, hi = np.nanpercentile(curves, [2.5, 97.5], axis=0)
         return pd.DataFrame({"pred": pred, "lo": lo, "hi": hi}, index=frame.index)
 
+    def rows(self, scale: float = 1.0, amplitudes=(), **keys) -> list[dict]:
+        """Long rows of a study's `fits` table, one per reported parameter: the one schema every
+        study writes (`keys` first, then law, param, estimate, lo, hi, se, r2, rmse, converged, ok,
+        n_points). A fit made on y * scale is reported in y's units: the parameters named in
+        `amplitudes` (those proportional to y), their intervals and the RMSE are divided by scale."""
+        out = []
+        for name, est in self.params.items():
+            c = 1.0 / scale if name in amplitudes else 1.0
+            lo, hi = self.ci[name] if self.ci else (math.nan, math.nan)
+            out.append({**keys, "law": self.law.name, "param": name,
+                        "estimate": float(est) * c, "lo": float(lo) * c, "hi": float(hi) * c,
+                        "se": float(self.se[name]) * c if self.se else math.nan, "r2": float(self.r2),
+                        "rmse": float(self.rmse) / scale, "converged": bool(self.converged), "ok": bool(self.ok),
+                        "n_points": int(self.n)})
+        return out
+
     def to_dict(self) -> dict:
         """JSON-serialisable summary (floats, lists, strings only)."""
         return {
@@ -367,18 +384,6 @@ class FitResult:
 
 
 # ---------------------------------------------------------------------------------------------
-@contextmanager
-def _torch_threads(n: int | None):
-    """Run with n torch intra-op threads, restoring the previous setting afterwards."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def fit(law, df, columns: Mapping | None = None, y: str = "loss", weights=None, bootstrap: int = 1000,
         seed: int = 0, huber_delta: float = 1e-3, boot_starts: int = 4, polish: int = 3,
         maxiter: int = 500, threads: int | None = 1) -> FitResult:
@@ -400,7 +405,7 @@ def fit(law, df, columns: Mapping | None = None, y: str = "loss", weights=None, 
     """
     if threads is not None:
         check_int("threads", threads, minimum=1)
-    with _torch_threads(threads):
+    with torch_threads(threads):
         return _fit(law, df, columns, y, weights, bootstrap, seed, huber_delta, boot_starts, polish, maxiter)
 
 

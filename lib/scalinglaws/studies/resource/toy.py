@@ -32,7 +32,6 @@ All losses are MSE divided by the target's variance (on the test grid), so tasks
 """
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -46,17 +45,6 @@ TARGETS = {
 }
 ACTIVATIONS = {"relu": torch.relu, "silu": torch.nn.functional.silu, "tanh": torch.tanh}
 COMPOSITIONS = ("parallel", "series")
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Run with one intra-op thread: results do not depend on the machine's core count."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # ----------------------------------------------------------------------------- batched layers

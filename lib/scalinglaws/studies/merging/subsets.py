@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from scalinglaws.validation import ParameterError, check_int
+from scalinglaws.core.validation import ParameterError, check_int
 
 Subset = tuple[int, ...]
 

@@ -1,4 +1,4 @@
-"""The merging-theory terms (scalinglaws.curvature) against explicit Jacobian/Hessian computations."""
+"""The merging-theory terms (scalinglaws.studies.merging.theory) against explicit Jacobian/Hessian computations."""
 from __future__ import annotations
 
 import math
@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from scalinglaws import curvature as C
+from scalinglaws.studies.merging import theory as C
 from scalinglaws.models import build_model, save_checkpoint
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.validation import ParameterError
 
 VOCAB, CTX, M = 16, 8, 4
 

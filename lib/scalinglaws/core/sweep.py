@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from scalinglaws.paths import work_root
-from scalinglaws.results import atomic_write_json, config_hash
-from scalinglaws.validation import ParameterError, check_choice
+from scalinglaws.core.paths import work_root
+from scalinglaws.core.results import atomic_write_json, config_hash
+from scalinglaws.core.validation import ParameterError, check_choice
 
 BACKENDS = ("local", "ray")
 

@@ -33,7 +33,7 @@ Units (resumable, `Sweep("merging", profile)`): `finetune` (one expert, checkpoi
 `work_root()/checkpoints/finetune/`), `specialise` (base and experts of one size on every domain),
 `merge_eval` (one size and method, a chunk of subsets: base and experts loaded once),
 `multitask`, `theory` (the curvature prediction of the law's constants for one size,
-`scalinglaws.curvature.theory_table`, on the linear methods), `fit` (one law fit with its
+`scalinglaws.studies.merging.theory.theory_table`, on the linear methods), `fit` (one law fit with its
 bootstrap) and `extrapolate` (the extrapolation tests of one curve family), the last two keyed by
 their data points.
 
@@ -52,29 +52,19 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws import data as D
-from scalinglaws import merging_analysis as MA
+from scalinglaws.studies.merging import analysis as MA
 from scalinglaws import models as Mo
-from scalinglaws import subsets as S
+from scalinglaws.studies.merging import subsets as S
+from scalinglaws.studies.merging.config import METHOD_VARIANTS, theory_coefficients
 from scalinglaws.laws import get_law
-from scalinglaws.results import ResultStore, provenance
+from scalinglaws.core.results import ResultStore, provenance
 from scalinglaws.studies import resolve_params
-from scalinglaws.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
+from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
+from scalinglaws.evaluation import EvalSet
 from scalinglaws.training import check_schedule, default_device
-from scalinglaws.validation import ParameterError, check_int, check_subset
+from scalinglaws.core.validation import ParameterError, check_int, check_subset
 
 STUDY = "merging"
-
-# table name -> (registry method of scalinglaws.merge, options). All options are pinned here so a
-# change of a library default does not silently change a stored result (they enter unit keys).
-METHOD_VARIANTS: dict[str, tuple[str, dict]] = {
-    "average": ("average", {}),
-    "task_arithmetic": ("task_arithmetic", {"lam": 0.8}),
-    "ties_l0.5": ("ties", {"lam": 0.5, "density": 0.2, "trim_scope": "model"}),
-    "ties_l1": ("ties", {"lam": 1.0, "density": 0.2, "trim_scope": "model"}),
-    "dare": ("dare", {"lam": 1.0, "p": 0.2, "rescale": "inverse"}),
-    "della": ("della", {"lam": 1.0, "p": 0.5, "eps": 0.14, "rescale": "inverse"}),
-    "della_linear": ("della_linear", {"lam": 1.0, "p": 0.5, "eps": 0.14, "rescale": "inverse"}),
-}
 
 _COMMON = {
     "domains": list(D.DOMAINS), "methods": list(METHOD_VARIANTS), "seed": 0,
@@ -84,7 +74,7 @@ _COMMON = {
     "n_permutations": 15, "permutation_candidates": 1000, "chunk_size": 64, "eval_batch_size": 64,
     "bootstrap": 1000, "extrapolation_bootstrap": 0,
     "fit_scopes": ["in_domain", "cross_domain", "held_out", "domains", "variance"],
-    # the theory check (scalinglaws.curvature): held-out tokens per domain, 0 to skip it
+    # the theory check (scalinglaws.studies.merging.theory): held-out tokens per domain, 0 to skip it
     "theory_tokens": 512, "theory_bootstrap": 200,
 }
 # what `fit_scopes` may name: the three macro curves, every domain's in-domain curve, the variance
@@ -163,62 +153,6 @@ def validate(params: dict) -> dict:
 # the fixed evaluation set
 
 
-def token_bytes() -> np.ndarray:
-    """UTF-8 bytes of every token id: byte-level BPE writes each byte as one symbol, so a token's
-    byte count is its string length (special tokens: 0)."""
-    from scalinglaws.tokenizer import load_tokenizer
-    tok = load_tokenizer()
-    special = set(tok.all_special_ids)
-    names = tok.convert_ids_to_tokens(list(range(len(tok))))
-    return np.array([0 if i in special else len(t) for i, t in enumerate(names)], dtype=np.int64)
-
-
-def eval_documents(domain: str, eval_tokens: int, doc_tokens: int | None = None) -> list[np.ndarray]:
-    """`eval_tokens` tokens of a domain's test split: its documents in file order (split at EOS),
-    each cut to its first `doc_tokens` tokens (None: whole), until `eval_tokens` are reached (the
-    last one cut). The same set for every model of a profile."""
-    ids = D.token_ids(domain, "test").astype(np.int64)
-    eos = np.flatnonzero(ids == Mo.EOS_ID)
-    docs, start, used = [], 0, 0
-    cap = doc_tokens or len(ids)
-    for end in list(eos) + [len(ids)]:
-        doc = ids[start:end][: min(cap, eval_tokens - used)]
-        start = end + 1
-        if len(doc):
-            docs.append(doc)
-            used += len(doc)
-        if used >= eval_tokens:
-            break
-    return docs
-
-
-class EvalSet:
-    """Documents of every domain, evaluated together in one call per model."""
-
-    def __init__(self, domains, eval_tokens: int, doc_tokens: int | None = None):
-        self.domains = list(domains)
-        nbytes = token_bytes()
-        self.docs, self.owner, self.tokens, self.bytes = [], [], {}, {}
-        for i, d in enumerate(self.domains):
-            docs = eval_documents(d, eval_tokens, doc_tokens)
-            self.docs += docs
-            self.owner += [i] * len(docs)
-            self.tokens[d] = int(sum(len(x) for x in docs))
-            self.bytes[d] = int(sum(nbytes[x].sum() for x in docs))
-        self.owner = np.asarray(self.owner)
-
-    def evaluate(self, model, batch_size: int = 64) -> list[dict]:
-        """[{eval_domain, ce (nats/token), bpb, tokens}] for every domain."""
-        from scalinglaws.evaluation import evaluate_token_lists
-        nll = evaluate_token_lists(model, self.docs, Mo.EOS_ID, batch_size=batch_size)
-        rows = []
-        for i, d in enumerate(self.domains):
-            s = float(nll[self.owner == i].sum())
-            rows.append({"eval_domain": d, "ce": s / self.tokens[d],
-                         "bpb": s / (self.bytes[d] * math.log(2)), "tokens": self.tokens[d]})
-        return rows
-
-
 _EVAL_CACHE: dict = {}
 
 
@@ -273,7 +207,7 @@ def _train_from_base(config: dict, arrays, tokens: int):
 
 
 def _finetune(config: dict) -> dict:
-    from scalinglaws.tokenizer import load_tokenizer
+    from scalinglaws.data.tokenizer import load_tokenizer
     d = config["domain"]
     model, res = _train_from_base(config, {d: D.token_ids(d, "finetune")}, config["tokens"])
     ckpt = checkpoint_dir(Unit("finetune", config))
@@ -344,8 +278,8 @@ def _multitask(config: dict) -> list[dict]:
 
 
 def _theory(config: dict) -> list[dict]:
-    """The theory check of one size (`scalinglaws.curvature.theory_table`) on its experts."""
-    from scalinglaws.curvature import theory_table
+    """The theory check of one size (`scalinglaws.studies.merging.theory.theory_table`) on its experts."""
+    from scalinglaws.studies.merging.theory import theory_table
     ckpts = {config["size"]: (find_checkpoint(config["base"]), [find_checkpoint(k) for k in config["experts"]])}
     df = theory_table(config["profile"], checkpoints=ckpts, methods=config["methods"],
                       tokens_per_domain=config["tokens_per_domain"], n_boot=config["n_boot"],
@@ -432,8 +366,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
         multitask.insert(2, "subset", [S.subset_key(range(k)) for k in multitask["k"]])
 
     # theory check: curvature at the base and task-vector spread (linear merges only)
-    from scalinglaws.curvature import COEFFICIENTS
-    th_methods = [m for m in params["methods"] if m in COEFFICIENTS]
+    th_methods = [m for m in params["methods"] if m in theory_coefficients()]
     th_units = [] if not (params["theory_tokens"] and th_methods) else [
         Unit("theory", {**model_config(s), "profile": profile, "methods": th_methods,
                         "tokens_per_domain": params["theory_tokens"], "n_boot": params["theory_bootstrap"],

@@ -19,18 +19,14 @@ L = n_layers, f = d_ff):
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pandas as pd
 import torch
 
-from scalinglaws.validation import ParameterError, check_choice, check_int, check_profile
+from scalinglaws.core.profiles import REGISTRY
+from scalinglaws.core.validation import ParameterError, check_choice, check_int, check_profile
 
 VOCAB_SIZE = 4096
 EOS_ID = 0  # `<|endoftext|>` is the tokenizer's first special token (eos = bos = pad)
@@ -58,15 +54,11 @@ def _size(d, layers, head_dim, context):
     return Size(d, layers, d // head_dim, _ff(d), context)
 
 
-# Non-embedding parameters: smoke 3.4K / 14.5K; cpu 26.8K .. 804K (30x);
-# gpu 665K .. 25.3M (38x). See `ladder_table`. Names are unique across profiles.
+# The ladders are declared in the profile registry (scalinglaws.core.profiles); names are unique
+# across profiles. See `ladder_table`.
 LADDERS: dict[str, list[Size]] = {
-    "smoke": [_size(16, 1, 8, 64), _size(24, 2, 8, 64)],
-    "cpu": [_size(32, 2, 16, 128), _size(48, 3, 16, 128), _size(64, 4, 16, 128),
-            _size(96, 4, 16, 128), _size(128, 4, 16, 128)],
-    "gpu": [_size(96, 6, 32, 512), _size(128, 6, 32, 512), _size(192, 6, 32, 512),
-            _size(256, 8, 64, 512), _size(384, 8, 64, 512), _size(512, 8, 64, 512)],
-}
+    name: [_size(r.d_model, r.n_layers, r.head_dim, r.context) for r in prof.ladder]
+    for name, prof in REGISTRY.items()}
 SIZES: dict[str, Size] = {s.name: s for ladder in LADDERS.values() for s in ladder}
 assert len(SIZES) == sum(map(len, LADDERS.values())), "size names must be unique"
 
@@ -173,57 +165,3 @@ def ladder_table(profile: str) -> pd.DataFrame:
         rows.append({"size": s.name, **asdict(s), **param_formula(cfg),
                      "flops_per_token": flops_per_token(cfg)})
     return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------------------------
-# checkpoints: safetensors only (no pickle is ever written or read)
-
-_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-
-
-def save_checkpoint(model, path, meta: dict | None = None, tokenizer=None) -> Path:
-    """Write `model` (safetensors + config.json), `meta.json` and optionally the tokenizer to
-    `path`, atomically: everything goes to a temporary sibling folder that is renamed into place,
-    so a killed run leaves the previous checkpoint (or none), never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    try:
-        model.save_pretrained(tmp)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
-        with open(tmp / "meta.json", "w") as f:
-            json.dump(meta or {}, f, indent=2, sort_keys=True, default=str)
-        bad = [p.name for p in tmp.iterdir() if p.suffix in _PICKLE_SUFFIXES]
-        if bad:
-            raise RuntimeError(f"save_pretrained wrote pickle files {bad}; refusing")
-        old = None
-        if path.exists():
-            old = path.with_name(f".{path.name}.old.{os.getpid()}")
-            os.replace(path, old)
-        os.replace(tmp, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return path
-
-
-def load_checkpoint(path, device: str = "cpu", dtype=torch.float32):
-    """Load a checkpoint written by `save_checkpoint`; refuses folders containing pickle files."""
-    from transformers import AutoModelForCausalLM
-
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"no checkpoint at {path} (config.json missing)")
-    bad = [p.name for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES]
-    if bad:
-        raise ParameterError(f"checkpoint {path} contains pickle files {bad}; only safetensors are loaded")
-    model = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True, dtype=dtype)
-    return model.to(device).eval()
-
-
-def load_meta(path) -> dict:
-    with open(Path(path) / "meta.json") as f:
-        return json.load(f)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.laws import get_law, k_at, stopping_curve
-from scalinglaws.validation import ParameterError
+from scalinglaws.core.validation import ParameterError
 
 LAW = "merging"
 MACRO_SCOPES = ("in_domain", "cross_domain", "held_out")
@@ -144,16 +144,7 @@ def fit_law(points: pd.DataFrame, bootstrap: int = 0, seed: int = 0, scale: floa
 def fit_rows(method: str, scope: str, res, scale: float = 1.0) -> list[dict]:
     """Long rows of the `fits` table, one per reported law parameter, in the units of y (a fit on
     y * scale is divided back: amplitudes, their intervals and the RMSE by scale)."""
-    rows = []
-    for name, est in res.params.items():
-        c = 1.0 / scale if name in AMPLITUDES else 1.0
-        lo, hi = res.ci[name] if res.ci else (math.nan, math.nan)
-        rows.append({"method": method, "scope": scope, "law": res.law.name, "param": name,
-                     "estimate": float(est) * c, "lo": float(lo) * c, "hi": float(hi) * c,
-                     "se": float(res.se[name]) * c if res.se else math.nan, "r2": float(res.r2),
-                     "rmse": float(res.rmse) / scale, "converged": bool(res.converged), "ok": bool(res.ok),
-                     "n_points": int(res.n)})
-    return rows
+    return res.rows(scale, AMPLITUDES, method=method, scope=scope)
 
 
 def sample_rows(method: str, scope: str, res, scale: float = 1.0) -> list[dict]:

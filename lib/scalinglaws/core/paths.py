@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]  # lib/scalinglaws/core/paths.py
 DATA_DIR = REPO_ROOT / "data"
 CORPORA_DIR = DATA_DIR / "corpora"
 TOKENIZER_DIR = DATA_DIR / "tokenizer"

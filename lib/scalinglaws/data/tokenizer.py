@@ -16,10 +16,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-import pandas as pd
-
-from scalinglaws import paths
-from scalinglaws.validation import check_choice, check_int
+from scalinglaws.core import paths
+from scalinglaws.core.validation import check_int
 
 EOS = "<|endoftext|>"
 VOCAB_SIZE = 4096
@@ -30,11 +28,11 @@ def tokenizer_dir(data_dir: Path | None = None) -> Path:
     return paths.TOKENIZER_DIR if data_dir is None else Path(data_dir) / "tokenizer"
 
 
-def train_tokenizer(texts_by_domain: dict[str, list[str]] | None = None, vocab_size: int = VOCAB_SIZE,
+def train_tokenizer(texts_by_domain: dict[str, list[str]], vocab_size: int = VOCAB_SIZE,
                     out_dir: Path | None = None, bytes_per_domain: int | None = None):
     """Train byte-level BPE on an equal-bytes mixture and save it to `out_dir`.
 
-    texts_by_domain: domain -> documents (default: every domain's pretrain split).
+    texts_by_domain: domain -> documents (`data build` passes every domain's pretrain split).
     bytes_per_domain: UTF-8 bytes taken from each domain, whole documents in file order
       (default: the smallest domain's total, so every domain contributes the same amount).
     Returns the `PreTrainedTokenizerFast`.
@@ -43,9 +41,6 @@ def train_tokenizer(texts_by_domain: dict[str, list[str]] | None = None, vocab_s
     from transformers import PreTrainedTokenizerFast
 
     check_int("vocab_size", vocab_size, minimum=257, maximum=65535)  # uint16 token ids
-    if texts_by_domain is None:
-        from scalinglaws import data
-        texts_by_domain = {d: data.load_texts(d, "pretrain") for d in data.DOMAINS}
     sizes = {d: sum(len(t.encode("utf-8")) for t in texts) for d, texts in texts_by_domain.items()}
     cap = min(sizes.values()) if bytes_per_domain is None else check_int("bytes_per_domain", bytes_per_domain, 1)
     mixture = []
@@ -105,15 +100,3 @@ def encode_batch(texts: Iterable[str], path: Path | None = None) -> list[list[in
     """Token ids of each text (no special tokens), via the Rust tokenizer (batched, fast)."""
     backend = load_tokenizer(path).backend_tokenizer
     return [e.ids for e in backend.encode_batch(list(texts), add_special_tokens=False)]
-
-
-def tokenizer_stats(split: str = "val", data_dir: Path | None = None) -> pd.DataFrame:
-    """Per domain, on one split: documents, bytes, tokens, bytes per token (compression) and
-    tokens per document, from the token counts recorded in the manifest."""
-    from scalinglaws import data
-    check_choice("split", split, data.SPLITS)
-    table = data.domain_table(data_dir=data_dir)
-    t = table[table["split"] == split][["domain", "documents", "bytes", "tokens"]].reset_index(drop=True)
-    t["bytes_per_token"] = t["bytes"] / t["tokens"]
-    t["tokens_per_document"] = t["tokens"] / t["documents"]
-    return t

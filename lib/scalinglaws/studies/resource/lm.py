@@ -14,10 +14,10 @@ tokens-per-parameter rule r on non-embedding parameters) and is scored by its me
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from scalinglaws.models import Size, _ff, build_model, count_params, model_config
+from scalinglaws.models import Size, build_model, count_params, model_config
+from scalinglaws.models.dense import _ff
 
 
 def lm_size(d_model: int, n_layers: int, head_dim: int, context: int) -> Size:
@@ -40,32 +40,10 @@ def token_rule(non_embedding: int, tokens_per_param: float, min_tokens: int, max
     return max(batch_tokens, int(d // batch_tokens * batch_tokens))
 
 
-def heldout_windows(arrays, seq_len: int, per_array: int) -> torch.Tensor:
-    """`per_array` evenly spaced windows of seq_len + 1 tokens from each held-out array (fixed)."""
-    out = []
-    for a in arrays:
-        a = np.asarray(a, dtype=np.int64)
-        starts = np.linspace(0, len(a) - seq_len - 1, per_array).astype(np.int64)
-        out.append(np.stack([a[s:s + seq_len + 1] for s in starts]))
-    return torch.from_numpy(np.concatenate(out))
-
-
-@torch.no_grad()
-def heldout_loss(model, windows: torch.Tensor, batch: int = 64) -> float:
-    """Mean next-token cross-entropy (nats/token) over the windows."""
-    model.eval()
-    tot, n = 0.0, 0
-    for chunk in windows.split(batch):
-        logits = model(input_ids=chunk[:, :-1]).logits
-        tot += torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), chunk[:, 1:].reshape(-1),
-                                                 reduction="sum").item()
-        n += chunk[:, 1:].numel()
-    return tot / n
-
-
 def train_rung(cfg: dict, train_arrays, windows: torch.Tensor) -> dict:
     """Build, train and score one ladder rung; cfg has d_model, n_layers, head_dim, context, seed,
     tokens_per_param, min_tokens, max_tokens, batch_tokens, lr."""
+    from scalinglaws.evaluation import heldout_loss
     from scalinglaws.training import train
 
     size = lm_size(cfg["d_model"], cfg["n_layers"], cfg["head_dim"], cfg["context"])

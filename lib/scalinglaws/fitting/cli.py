@@ -16,9 +16,9 @@ import time
 
 import pandas as pd
 
-from scalinglaws.fitting import fit
+from scalinglaws.fitting.fitter import fit
 from scalinglaws.laws import LAWS, get_law
-from scalinglaws.validation import ParameterError, check_int
+from scalinglaws.core.validation import ParameterError, check_int
 
 
 def _pairs(items, flag):

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalinglaws.paths import REPO_ROOT, results_root
-from scalinglaws.validation import PROFILES, ParameterError, check_profile
+from scalinglaws.core.paths import REPO_ROOT, results_root
+from scalinglaws.core.profiles import PROFILE_ORDER, PROFILES
+from scalinglaws.core.validation import ParameterError, check_profile
 
-PROFILE_ORDER = ("gpu", "cpu", "smoke")  # best first: the book shows the best one available
 
 
 def config_hash(config) -> str:
@@ -108,13 +108,22 @@ def library_versions() -> dict:
     return out
 
 
-def provenance(config, wall_time_s: float, **extra) -> dict:
+def provenance(config, wall_time_s: float, *, profile: str, backend: str, unit_compute_s: float,
+               **extra) -> dict:
+    """The one provenance schema of every study: who ran what, where, with which code and data.
+
+    wall_time_s is the whole `run` (resumed work excluded, cached units cost ~0); unit_compute_s
+    adds up the recorded wall time of every unit the tables come from (resumed runs included),
+    i.e. what rerunning from scratch costs. `extra` holds study-specific counters."""
     return {
         "commit": git_commit(),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": device_description(),
         "versions": library_versions(),
+        "profile": check_profile(profile),
+        "backend": backend,
         "wall_time_s": round(float(wall_time_s), 3),
+        "unit_compute_s": round(float(unit_compute_s), 1),
         "config_hash": config_hash(config),
         "config": config,
         **extra,

@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-PROFILES = ("smoke", "cpu", "gpu")
+from scalinglaws.core.profiles import PROFILES
+
 
 
 class ParameterError(ValueError):

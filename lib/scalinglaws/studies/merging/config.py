@@ -1,0 +1,33 @@
+"""The merge methods the merging study compares, each pinned to a registry method and its options.
+
+A new method variant is one entry here (and, if it is a new algorithm, one `MergeMethod` in
+`scalinglaws.merge.METHODS`). Whether the 1/k theory applies, and with which c, follows from the
+registry (`merge.linear_coefficient`): nothing else needs an entry.
+"""
+from __future__ import annotations
+
+from scalinglaws.merge import linear_coefficient
+
+# table name -> (registry method of scalinglaws.merge, options). All options are pinned here so a
+# change of a library default does not silently change a stored result (they enter unit keys).
+METHOD_VARIANTS: dict[str, tuple[str, dict]] = {
+    "average": ("average", {}),
+    "task_arithmetic": ("task_arithmetic", {"lam": 0.8}),
+    "ties_l0.5": ("ties", {"lam": 0.5, "density": 0.2, "trim_scope": "model"}),
+    "ties_l1": ("ties", {"lam": 1.0, "density": 0.2, "trim_scope": "model"}),
+    "dare": ("dare", {"lam": 1.0, "p": 0.2, "rescale": "inverse"}),
+    "della": ("della", {"lam": 1.0, "p": 0.5, "eps": 0.14, "rescale": "inverse"}),
+    "della_linear": ("della_linear", {"lam": 1.0, "p": 0.5, "eps": 0.14, "rescale": "inverse"}),
+}
+
+
+def theory_coefficients(variants=None) -> dict[str, float]:
+    """{variant: c} for the variants the 1/k theory covers (linear merges: alpha = c/k)."""
+    names = METHOD_VARIANTS if variants is None else variants
+    out = {}
+    for v in names:
+        method, options = METHOD_VARIANTS[v]
+        c = linear_coefficient(method, options)
+        if c is not None:
+            out[v] = c
+    return out

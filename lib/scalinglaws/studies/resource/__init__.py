@@ -1,0 +1,10 @@
+"""Resource model (Song et al. 2024): toy allocation sweeps, composites, LM width/depth ladders.
+
+    study.py  PROFILES, validate, run, the fit and claims tables
+    toy.py    one-hidden-layer networks with a group-lasso allocation of neurons
+    lm.py     the LM ladders (width at fixed depth; depth with width)
+"""
+from scalinglaws.studies.resource.study import PROFILES, STUDY, run, validate
+
+DEPENDS_ON: tuple[str, ...] = ()
+__all__ = ["DEPENDS_ON", "PROFILES", "STUDY", "run", "validate"]
