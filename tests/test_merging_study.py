@@ -225,3 +225,55 @@ def test_fit_law_recovers_synthetic_constants():
         assert got[name] == pytest.approx(res.params[name] * 1e-5, rel=0.05)
     for name in ("beta", "gamma", "b"):
         assert got[name] == pytest.approx(res.params[name], rel=0.05, abs=0.02)
+
+
+# ---------------------------------------------------------------------------------------------
+# the chapter's functions on the smoke tables (the chapter only formats what they return)
+
+
+def test_chapter_tables_on_smoke(smoke):
+    import matplotlib
+    matplotlib.use("Agg")
+    from scalinglaws.studies.merging import chapter as C
+    from scalinglaws.studies.merging import figures as F
+
+    t = smoke["tables"]
+    P = smoke["store"].provenance()["config"]
+    sizes = C.sizes_of(t["experts"])
+    assert list(sizes) == sorted(sizes)
+    ex = C.specialisation_deltas(t["specialisation"])
+    base = t["specialisation"][t["specialisation"]["expert_domain"] == "base"].set_index(["size", "eval_domain"])["ce"]
+    r = ex.iloc[0]
+    assert r["delta"] == pytest.approx(r["ce"] - base[(r["size"], r["eval_domain"])])
+    assert ex["own"].sum() == len(P["domains"]) * len(sizes)
+
+    q = C.fit_quality(t["fits"])
+    assert q["n_fits"] == t["fits"].groupby(["method", "scope"]).ngroups
+    assert 0 <= q["n_fits_ok"] <= q["n_fits"] and q["r2_min"] <= q["r2_median"]
+    tab = C.fit_parameter_table(t["fits"])
+    assert {"r2", "ok", "n_points"} <= set(tab.columns)
+
+    M = len(P["domains"])
+    first, last = C.endpoint_curves(t["curves"], M)
+    assert set(first.index) == set(sizes.index)
+    cmpr = C.method_comparison_table(t["curves"], M)
+    assert np.allclose(cmpr[cmpr["method"] == "average"]["rel"], 0)
+    med, kt, med_k = C.stopping_tables(t["stopping"])
+    assert med["R"].between(0, 1).all()
+    size, pv = C.permutation_check(t["merges"], t["subsets"], P, M)
+    assert size == P["full_enumeration"][0] and len(pv)
+    mt = C.multitask_table(t["multitask"], t["specialisation"], t["merges"], sizes, P["methods"], P["domains"])
+    assert len(mt) == len(P["multitask"]) and np.isfinite(mt["gap"]).all()
+    cmp = C.theory_vs_fit(t["theory"], t["fits"])
+    if len(cmp):
+        np.testing.assert_allclose(cmp["A_ratio"], cmp["A_fit"] / cmp["A_pred"])
+    tp = C.three_point_table(t["curves"], sizes, P["methods"])
+    assert set(tp.columns) >= {"L_inf", "A", "b"}
+
+    pal = F.palette(P["methods"])
+    for fig in (F.specialisation_heatmap(ex, sizes.index[-1], P["domains"]),
+                F.curves_grid(t["curves"], t["fits"], sizes, P["methods"], M, pal),
+                F.floor_and_amplitude(t["fits"], tp, sizes, P["methods"], pal),
+                F.variance_grid(t["variance"], t["fits"], sizes, P["methods"], M, pal),
+                F.stopping_figure(t["stopping"], med, sizes.index[-1], P["methods"], pal)):
+        assert fig.axes

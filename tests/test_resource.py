@@ -196,3 +196,29 @@ def test_smoke_run_end_to_end_and_resume(scratch_roots, monkeypatch):
     resource.run("smoke")
     assert calls == []  # every unit was already done
     pd.testing.assert_frame_equal(store.read("single"), before)
+
+
+def test_chapter_functions_on_the_stored_cpu_tables():
+    """The chapter's claims table from the shipped cpu results: one row per claim, verdicts that
+    follow from the intervals."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from scalinglaws.core.paths import DATA_DIR
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.studies.resource import chapter as C
+
+    store = ResultStore("resource", "cpu", root=DATA_DIR / "results")
+    cfg = store.provenance()["config"]
+    fits, shares, additive = store.read("fits"), store.read("shares"), store.read("additive")
+    main = C.exponent(fits, "single", cfg["tasks"][0], activation=cfg["activations"][0], primary=True, law="power")
+    lmtab = C.lm_exponent_table(fits, (-main.estimate, -main.hi, -main.lo))
+    assert set(lmtab["ladder"]) <= {"width", "depth"} and len(lmtab)
+    claims = C.claims_table(fits, shares, additive, lmtab, cfg["tasks"], cfg["activations"])
+    assert claims["verdict"].str.match("holds|does not hold").all()
+    first = claims.iloc[0]
+    assert first["verdict"].startswith("holds") == (main.lo <= -1 <= main.hi)
+    assert C.verdict(0.1, 0.3, 0.2).startswith("holds") and not C.verdict(0.1, 0.3, 0.5).startswith("holds")
+    prim = store.read("single")
+    prim = prim[(prim.method == "weight") & (prim.threshold == cfg["threshold"])]
+    assert C.single_figure(prim, fits, cfg["tasks"], cfg["activations"]).axes
+    assert C.lm_figure(store.read("lm_ladders"), fits).axes
