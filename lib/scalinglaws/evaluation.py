@@ -77,6 +77,19 @@ def rolling_windows(n: int, max_len: int) -> list[tuple[int, int, int]]:
     return wins
 
 
+def _rolling_table(docs, prefix_id: int, L: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flat tokens [EOT] + doc per doc, windows (doc, absolute start in flat, length, n_scored))."""
+    lens = np.array([len(d) for d in docs], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lens + 1)])
+    flat = np.empty(int(offsets[-1]), dtype=np.int64)
+    wins = []
+    for i, d in enumerate(docs):
+        flat[offsets[i]] = prefix_id
+        flat[offsets[i] + 1: offsets[i + 1]] = d
+        wins.extend((i, offsets[i] + s, ln, p) for s, ln, p in rolling_windows(len(d), L))
+    return flat, np.array(wins, dtype=np.int64).reshape(-1, 4)
+
+
 @torch.inference_mode()
 def evaluate_token_lists(model, docs: list[list[int]], prefix_id: int, *, batch_size: int = 32,
                          device=None, max_length: int | None = None) -> np.ndarray:
@@ -84,18 +97,10 @@ def evaluate_token_lists(model, docs: list[list[int]], prefix_id: int, *, batch_
     check_int("batch_size", batch_size, minimum=1)
     L = max_length or model_context(model)
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    lens = np.array([len(d) for d in docs], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lens + 1)])
-    flat = np.empty(int(offsets[-1]), dtype=np.int64)
-    wins = []  # (doc, absolute start in flat, length, n_scored)
-    for i, d in enumerate(docs):
-        flat[offsets[i]] = prefix_id
-        flat[offsets[i] + 1: offsets[i + 1]] = d
-        wins.extend((i, offsets[i] + s, ln, p) for s, ln, p in rolling_windows(len(d), L))
+    flat, w = _rolling_table(docs, prefix_id, L)
     nll = np.zeros(len(docs), dtype=np.float64)
-    if not wins:
+    if not len(w):
         return nll
-    w = np.array(wins, dtype=np.int64)
     was_training = model.training
     model.eval()
     for length in np.unique(w[:, 2]):
@@ -205,6 +210,30 @@ class EvalSet:
             rows.append({"eval_domain": d, "ce": s / self.tokens[d],
                          "bpb": s / (self.bytes[d] * math.log(2)), "tokens": self.tokens[d]})
         return rows
+
+    def evaluate_states(self, model, states, **kwargs) -> list[list[dict]]:
+        """`evaluate` of every state dict (loaded into `model`'s architecture), all at once on
+        stacked weights: the same rolling windows and per-domain rows as `evaluate` per model
+        (equal to float rounding); kwargs as `evaluate_stacked` (backend, chunks, autocast)."""
+        L = model_context(model)
+        flat, w = _rolling_table(self.docs, EOS_ID, L)
+        params = stack_states(model, states)
+        nll = np.zeros((len(states), len(self.docs)))
+        for length in np.unique(w[:, 2]) if len(w) else []:
+            g = w[w[:, 2] == length]
+            win = torch.from_numpy(flat[g[:, 1, None] + np.arange(length)])
+            s = evaluate_stacked(model, params, win, g[:, 3], **kwargs)
+            for j in range(len(states)):
+                np.add.at(nll[j], g[:, 0], s[j])
+        out = []
+        for j in range(len(states)):
+            rows = []
+            for i, d in enumerate(self.domains):
+                s = float(nll[j, self.owner == i].sum())
+                rows.append({"eval_domain": d, "ce": s / self.tokens[d],
+                             "bpb": s / (self.bytes[d] * math.log(2)), "tokens": self.tokens[d]})
+            out.append(rows)
+        return out
 
 
 def sample_windows(domains=None, tokens_per_domain: int = 512, seq_len: int = 128, seed: int = 0,
@@ -509,3 +538,114 @@ def evaluate_models(models, windows: torch.Tensor, n_scored=None, **kwargs) -> n
     """(len(models), n_windows) NLL sums of models of one shape; kwargs as `evaluate_stacked`."""
     models = list(models)
     return evaluate_stacked(models[0], stack_models(models), windows, n_scored, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# unbiased evaluation windows: uniform over each domain's whole split
+
+
+def _domain_rng(seed: int, domain: str) -> np.random.Generator:
+    """A generator per (seed, domain): a domain's windows do not depend on the other domains."""
+    import hashlib
+    digest = hashlib.blake2b(f"uniform_windows/{seed}/{domain}".encode(), digest_size=8).digest()
+    return np.random.default_rng(int.from_bytes(digest, "little"))
+
+
+def uniform_windows(domains=None, tokens_per_domain: int = 16384, seq_len: int = 512, seed: int = 0,
+                    split: str = "test", return_starts: bool = False):
+    """Windows of seq_len + 1 tokens whose starts are drawn uniformly (without replacement) over
+    each domain's whole `split` (its token stream, documents joined by EOS), so a window may start
+    anywhere, mid-document included; its first token is context only, so each window scores
+    seq_len targets and a domain gets ceil(tokens_per_domain / seq_len) windows. Fixed for a
+    (domains, tokens_per_domain, seq_len, seed, split): each domain has its own seeded stream.
+
+    Returns (windows (n, seq_len + 1) int64 tensor, domain index (n,)), plus the start offsets
+    (n,) when `return_starts`. Rows are grouped by domain, starts sorted within a domain."""
+    domains = list(domains or data.DOMAINS)
+    check_int("tokens_per_domain", tokens_per_domain, minimum=1)
+    check_int("seq_len", seq_len, minimum=1)
+    check_int("seed", seed, minimum=0)
+    per = math.ceil(tokens_per_domain / seq_len)
+    rows, groups, starts = [], [], []
+    for gi, d in enumerate(domains):
+        ids = data.token_ids(d, split).astype(np.int64)
+        n_starts = len(ids) - seq_len
+        if n_starts < per:
+            raise ParameterError(f"domain {d!r} {split} split has {len(ids)} tokens: too few for {per} "
+                                 f"distinct windows of seq_len + 1 = {seq_len + 1}")
+        st = np.sort(_domain_rng(seed, d).choice(n_starts, size=per, replace=False))
+        rows.append(ids[st[:, None] + np.arange(seq_len + 1)])
+        groups.append(np.full(per, gi))
+        starts.append(st)
+    out = (torch.from_numpy(np.concatenate(rows)), np.concatenate(groups))
+    return out + (np.concatenate(starts),) if return_starts else out
+
+
+def _as_2d(nll) -> tuple[np.ndarray, bool]:
+    a = np.asarray(nll, dtype=np.float64)
+    return (a[None], True) if a.ndim == 1 else (a, False)
+
+
+def domain_metrics(nll, windows: torch.Tensor, domain, domains, n_scored=None) -> pd.DataFrame:
+    """Per-domain CE and bits/byte from per-window NLL sums: nll (n,) or (models, n) from
+    `evaluate_stacked`/`window_loss_sums`; windows (n, T + 1) and their domain index. A window's
+    scored targets are its last n_scored (default T) tokens; their UTF-8 bytes (`token_bytes`)
+    give bits/byte = nll_sum / (bytes ln 2); ce = nll_sum / tokens (nats/token). One row per
+    (model, domain) with columns [model,] domain, windows, tokens, bytes, nll_sum, ce, bpb."""
+    a, single = _as_2d(nll)
+    domain = np.asarray(domain)
+    windows = torch.as_tensor(windows)
+    n, T = windows.shape[0], windows.shape[1] - 1
+    if a.shape[1] != n or len(domain) != n:
+        raise ParameterError(f"nll has {a.shape[1]} windows, windows {n}, domain {len(domain)}")
+    ns = np.full(n, T) if n_scored is None else np.broadcast_to(np.asarray(n_scored), (n,))
+    mask = np.arange(T)[None, :] >= (T - ns[:, None])
+    nb = token_bytes()[windows[:, 1:].numpy()]
+    win_bytes = (nb * mask).sum(1)
+    rows = []
+    for j in range(a.shape[0]):
+        for i, d in enumerate(domains):
+            sel = domain == i
+            s, tok, by = a[j, sel].sum(), int(ns[sel].sum()), int(win_bytes[sel].sum())
+            rows.append({**({} if single else {"model": j}), "domain": d, "windows": int(sel.sum()),
+                         "tokens": tok, "bytes": by, "nll_sum": float(s),
+                         "ce": s / tok if tok else math.nan,
+                         "bpb": s / (by * math.log(2)) if by else math.nan})
+    return pd.DataFrame(rows)
+
+
+def bootstrap_domain_ce(nll, windows: torch.Tensor, domain, domains, n_boot: int = 1000, seed: int = 0,
+                        n_scored=None) -> pd.DataFrame:
+    """Sampling standard error of per-domain CE and bits/byte over the evaluation windows: the
+    windows of each domain resampled with replacement `n_boot` times (the same resamples for every
+    model, so differences between models are paired), the ratio nll_sum / tokens (/ bytes)
+    recomputed. Columns of `domain_metrics` plus ce_se, bpb_se, ce_lo, ce_hi (2.5 / 97.5 %)."""
+    check_int("n_boot", n_boot, minimum=2)
+    base = domain_metrics(nll, windows, domain, domains, n_scored)
+    a, single = _as_2d(nll)
+    domain = np.asarray(domain)
+    windows = torch.as_tensor(windows)
+    n, T = windows.shape[0], windows.shape[1] - 1
+    ns = np.full(n, T) if n_scored is None else np.broadcast_to(np.asarray(n_scored), (n,))
+    mask = np.arange(T)[None, :] >= (T - ns[:, None])
+    win_bytes = (token_bytes()[windows[:, 1:].numpy()] * mask).sum(1)
+    rng = np.random.default_rng(seed)
+    stats = {}
+    for i, d in enumerate(domains):
+        idx = np.flatnonzero(domain == i)
+        if not len(idx):
+            continue
+        draw = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]   # (n_boot, n_d)
+        tok, by = ns[draw].sum(1), win_bytes[draw].sum(1)
+        s = a[:, draw].sum(-1)                                              # (models, n_boot)
+        stats[d] = (s / tok, s / (by * math.log(2)))
+    extra = []
+    for j in range(a.shape[0]):
+        for d in domains:
+            if d not in stats:
+                extra.append({"ce_se": math.nan, "bpb_se": math.nan, "ce_lo": math.nan, "ce_hi": math.nan})
+                continue
+            ce, bpb = stats[d][0][j], stats[d][1][j]
+            extra.append({"ce_se": float(ce.std(ddof=1)), "bpb_se": float(bpb.std(ddof=1)),
+                          "ce_lo": float(np.quantile(ce, 0.025)), "ce_hi": float(np.quantile(ce, 0.975))})
+    return pd.concat([base, pd.DataFrame(extra)], axis=1)
