@@ -215,14 +215,30 @@ class EvalSet:
         """`evaluate` of every state dict (loaded into `model`'s architecture), all at once on
         stacked weights: the same rolling windows and per-domain rows as `evaluate` per model
         (equal to float rounding); kwargs as `evaluate_stacked` (backend, chunks, autocast)."""
+        return self.evaluate_stacked(model, stack_states(model, states), **kwargs)
+
+    def evaluate_stacked(self, model, params: dict, pad_multiple: int = 64, **kwargs) -> list[list[dict]]:
+        """`evaluate_states` of already stacked parameters ({name: (B, ...)}, e.g. from
+        `stack_states` or `merge.linear_merges`). Windows are right-padded (EOS) to the next
+        multiple of `pad_multiple` tokens and grouped by padded length, so documents of many
+        lengths take few forward passes; causal attention makes the padding exact (a padded
+        position is never context of a scored one, and is not scored). pad_multiple=1: no padding."""
+        check_int("pad_multiple", pad_multiple, minimum=1)
         L = model_context(model)
         flat, w = _rolling_table(self.docs, EOS_ID, L)
-        params = stack_states(model, states)
-        nll = np.zeros((len(states), len(self.docs)))
-        for length in np.unique(w[:, 2]) if len(w) else []:
-            g = w[w[:, 2] == length]
+        B = int(next(iter(params.values())).shape[0])
+        states = range(B)
+        nll = np.zeros((B, len(self.docs)))
+        flat = np.append(flat, np.full(L + 1 + pad_multiple, EOS_ID, dtype=flat.dtype))
+        padded = np.minimum(-(-(w[:, 2] - 1) // pad_multiple) * pad_multiple, max(L, 1)) + 1
+        padded = np.maximum(padded, w[:, 2])
+        for length in np.unique(padded) if len(w) else []:
+            g = w[padded == length]
             win = torch.from_numpy(flat[g[:, 1, None] + np.arange(length)])
-            s = evaluate_stacked(model, params, win, g[:, 3], **kwargs)
+            pos = np.arange(length - 1)[None, :]
+            real = g[:, 2, None] - 1                       # targets of the unpadded window
+            mask = (pos < real) & (pos >= real - g[:, 3, None])
+            s = evaluate_stacked(model, params, win, mask, **kwargs)
             for j in range(len(states)):
                 np.add.at(nll[j], g[:, 0], s[j])
         out = []
@@ -471,7 +487,8 @@ def evaluate_stacked(model, params: dict, windows: torch.Tensor, n_scored=None, 
                      max_logit_elems: int = 2 ** 26) -> np.ndarray:
     """(B, n_windows) float64 NLL sums (nats) of B stacked models (`stack_states`/`stack_models`,
     leading dim B) on `windows` ((n, T + 1) token ids; each window's first token is context only).
-    `n_scored` (int or per-window array, default T) scores only the last n_scored targets.
+    `n_scored` (int or per-window array, default T) scores only the last n_scored targets; a
+    boolean (n, T) array scores the targets it marks.
     `model` gives the architecture (its own weights are not used). Chunks: `models_per_pass` models
     and `windows_per_pass` windows per forward (default: as many as keep B x n x T x V logits under
     `max_logit_elems`). `autocast`: bf16 autocast (default: on CUDA only; fp32 otherwise)."""
@@ -493,9 +510,15 @@ def evaluate_stacked(model, params: dict, windows: torch.Tensor, n_scored=None, 
     if windows.dim() != 2 or windows.shape[1] < 2:
         raise ParameterError(f"windows must be (n, T + 1) token ids with T >= 1, got {tuple(windows.shape)}")
     n, T = windows.shape[0], windows.shape[1] - 1
-    ns = np.full(n, T, dtype=np.int64) if n_scored is None else np.broadcast_to(np.asarray(n_scored), (n,))
-    if ns.min() < 0 or ns.max() > T:
-        raise ParameterError(f"n_scored must lie in [0, {T}]")
+    if n_scored is not None and np.asarray(n_scored).dtype == bool:
+        score = np.asarray(n_scored)
+        if score.shape != (n, T):
+            raise ParameterError(f"a boolean n_scored mask must be (n, T) = {(n, T)}, got {score.shape}")
+    else:
+        ns = np.full(n, T, dtype=np.int64) if n_scored is None else np.broadcast_to(np.asarray(n_scored), (n,))
+        if ns.min() < 0 or ns.max() > T:
+            raise ParameterError(f"n_scored must lie in [0, {T}]")
+        score = np.arange(T)[None, :] >= (T - ns[:, None])
     if backend == "grouped":
         _check_grouped(model)
     device = params[names[0]].device
@@ -504,7 +527,7 @@ def evaluate_stacked(model, params: dict, windows: torch.Tensor, n_scored=None, 
     mb, wb = _auto_chunks(B, n, T, V, models_per_pass, windows_per_pass, max_logit_elems)
     use_autocast = (device.type == "cuda") if autocast is None else bool(autocast)
     win = windows.to(device)
-    mask = torch.from_numpy(np.arange(T)[None, :] >= (T - ns[:, None])).to(device)
+    mask = torch.from_numpy(np.ascontiguousarray(score)).to(device)
     out = torch.empty(B, n, dtype=torch.float64, device=device)
     was_training = model.training
     model.eval()
