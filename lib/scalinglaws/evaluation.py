@@ -77,6 +77,19 @@ def rolling_windows(n: int, max_len: int) -> list[tuple[int, int, int]]:
     return wins
 
 
+def _rolling_table(docs, prefix_id: int, L: int) -> tuple[np.ndarray, np.ndarray]:
+    """(flat tokens [EOT] + doc per doc, windows (doc, absolute start in flat, length, n_scored))."""
+    lens = np.array([len(d) for d in docs], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lens + 1)])
+    flat = np.empty(int(offsets[-1]), dtype=np.int64)
+    wins = []
+    for i, d in enumerate(docs):
+        flat[offsets[i]] = prefix_id
+        flat[offsets[i] + 1: offsets[i + 1]] = d
+        wins.extend((i, offsets[i] + s, ln, p) for s, ln, p in rolling_windows(len(d), L))
+    return flat, np.array(wins, dtype=np.int64).reshape(-1, 4)
+
+
 @torch.inference_mode()
 def evaluate_token_lists(model, docs: list[list[int]], prefix_id: int, *, batch_size: int = 32,
                          device=None, max_length: int | None = None) -> np.ndarray:
@@ -84,18 +97,10 @@ def evaluate_token_lists(model, docs: list[list[int]], prefix_id: int, *, batch_
     check_int("batch_size", batch_size, minimum=1)
     L = max_length or model_context(model)
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    lens = np.array([len(d) for d in docs], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lens + 1)])
-    flat = np.empty(int(offsets[-1]), dtype=np.int64)
-    wins = []  # (doc, absolute start in flat, length, n_scored)
-    for i, d in enumerate(docs):
-        flat[offsets[i]] = prefix_id
-        flat[offsets[i] + 1: offsets[i + 1]] = d
-        wins.extend((i, offsets[i] + s, ln, p) for s, ln, p in rolling_windows(len(d), L))
+    flat, w = _rolling_table(docs, prefix_id, L)
     nll = np.zeros(len(docs), dtype=np.float64)
-    if not wins:
+    if not len(w):
         return nll
-    w = np.array(wins, dtype=np.int64)
     was_training = model.training
     model.eval()
     for length in np.unique(w[:, 2]):
@@ -206,6 +211,46 @@ class EvalSet:
                          "bpb": s / (self.bytes[d] * math.log(2)), "tokens": self.tokens[d]})
         return rows
 
+    def evaluate_states(self, model, states, **kwargs) -> list[list[dict]]:
+        """`evaluate` of every state dict (loaded into `model`'s architecture), all at once on
+        stacked weights: the same rolling windows and per-domain rows as `evaluate` per model
+        (equal to float rounding); kwargs as `evaluate_stacked` (backend, chunks, autocast)."""
+        return self.evaluate_stacked(model, stack_states(model, states), **kwargs)
+
+    def evaluate_stacked(self, model, params: dict, pad_multiple: int = 64, **kwargs) -> list[list[dict]]:
+        """`evaluate_states` of already stacked parameters ({name: (B, ...)}, e.g. from
+        `stack_states` or `merge.linear_merges`). Windows are right-padded (EOS) to the next
+        multiple of `pad_multiple` tokens and grouped by padded length, so documents of many
+        lengths take few forward passes; causal attention makes the padding exact (a padded
+        position is never context of a scored one, and is not scored). pad_multiple=1: no padding."""
+        check_int("pad_multiple", pad_multiple, minimum=1)
+        L = model_context(model)
+        flat, w = _rolling_table(self.docs, EOS_ID, L)
+        B = int(next(iter(params.values())).shape[0])
+        states = range(B)
+        nll = np.zeros((B, len(self.docs)))
+        flat = np.append(flat, np.full(L + 1 + pad_multiple, EOS_ID, dtype=flat.dtype))
+        padded = np.minimum(-(-(w[:, 2] - 1) // pad_multiple) * pad_multiple, max(L, 1)) + 1
+        padded = np.maximum(padded, w[:, 2])
+        for length in np.unique(padded) if len(w) else []:
+            g = w[padded == length]
+            win = torch.from_numpy(flat[g[:, 1, None] + np.arange(length)])
+            pos = np.arange(length - 1)[None, :]
+            real = g[:, 2, None] - 1                       # targets of the unpadded window
+            mask = (pos < real) & (pos >= real - g[:, 3, None])
+            s = evaluate_stacked(model, params, win, mask, **kwargs)
+            for j in range(len(states)):
+                np.add.at(nll[j], g[:, 0], s[j])
+        out = []
+        for j in range(len(states)):
+            rows = []
+            for i, d in enumerate(self.domains):
+                s = float(nll[j, self.owner == i].sum())
+                rows.append({"eval_domain": d, "ce": s / self.tokens[d],
+                             "bpb": s / (self.bytes[d] * math.log(2)), "tokens": self.tokens[d]})
+            out.append(rows)
+        return out
+
 
 def sample_windows(domains=None, tokens_per_domain: int = 512, seq_len: int = 128, seed: int = 0,
                     split: str = "test") -> tuple[torch.Tensor, np.ndarray]:
@@ -263,3 +308,367 @@ def heldout_loss(model, windows: torch.Tensor, batch: int = 64) -> float:
                                                  reduction="sum").item()
         n += chunk[:, 1:].numel()
     return tot / n
+
+
+# ---------------------------------------------------------------------------------------------
+# many models of one shape in one pass: stacked weights, fixed windows
+#
+# Merging and ensembles evaluate hundreds of models of one shape on one window set. One eager HF
+# forward per model and batch is launch-bound on a GPU (tens of small kernels per layer, Python
+# between them), so the weights of `models_per_pass` models are stacked along a leading model
+# dimension and every layer runs once for all of them:
+#
+#   backend "grouped"  our own Llama forward on stacked weights (bmm per projection, q|k|v and
+#                      gate|up fused, SDPA over model x window batches): LlamaForCausalLM only;
+#   backend "vmap"     torch.func.vmap of functional_call over the model dimension: any HF causal
+#                      LM; attention is switched to "eager" inside (SDPA has no batching rule for
+#                      its CPU kernel and falls back to a per-model loop).
+#
+# Scores are per model and per window: the NLL sum (nats) of the window's scored targets, which
+# are its last `n_scored` targets (default: all seq_len of a window of seq_len + 1 tokens).
+
+BACKENDS = ("grouped", "vmap")
+
+
+def _param_names(model) -> list[str]:
+    """Parameter names of `model`, tied weights once (functional_call re-ties the aliases)."""
+    return [n for n, _ in model.named_parameters()]
+
+
+def stack_states(model, states) -> dict[str, torch.Tensor]:
+    """{parameter name: (len(states), *shape) tensor} from state dicts shaped like `model`'s
+    parameters (tied aliases once), on the model's device and dtype. ParameterError when a state
+    misses a parameter or has another shape."""
+    if isinstance(states, dict) or not isinstance(states, (list, tuple)) or not states:
+        raise ParameterError("states must be a non-empty list of state dicts")
+    params = dict(model.named_parameters())
+    out = {}
+    for name, p in params.items():
+        rows = []
+        for i, s in enumerate(states):
+            if not isinstance(s, dict) or name not in s:
+                raise ParameterError(f"states[{i}] has no tensor {name!r}")
+            t = s[name]
+            if tuple(t.shape) != tuple(p.shape):
+                raise ParameterError(f"states[{i}] tensor {name!r} has shape {tuple(t.shape)}, "
+                                     f"the model has {tuple(p.shape)}")
+            rows.append(t.detach().to(p.device, p.dtype))
+        out[name] = torch.stack(rows)
+    return out
+
+
+def stack_models(models) -> dict[str, torch.Tensor]:
+    """Stacked parameters of models of one shape (see `stack_states`); ParameterError when the
+    models differ in shape."""
+    models = list(models)
+    if not models:
+        raise ParameterError("models must be a non-empty list")
+    ref = models[0]
+    for i, m in enumerate(models[1:], 1):
+        if type(m) is not type(ref):
+            raise ParameterError(f"models[{i}] is a {type(m).__name__}, models[0] a {type(ref).__name__}")
+    return stack_states(ref, [dict(m.named_parameters()) for m in models])
+
+
+def _check_grouped(model):
+    cfg = model.config
+    bad = []
+    if type(model).__name__ != "LlamaForCausalLM":
+        bad.append(f"model class {type(model).__name__}")
+    for attr in ("attention_bias", "mlp_bias"):
+        if getattr(cfg, attr, False):
+            bad.append(f"{attr}=True")
+    if getattr(cfg, "hidden_act", "silu") != "silu":
+        bad.append(f"hidden_act={cfg.hidden_act!r}")
+    if getattr(cfg, "pretraining_tp", 1) not in (None, 1):
+        bad.append("pretraining_tp > 1")
+    if bad:
+        raise ParameterError(f"backend='grouped' supports bias-free SiLU LlamaForCausalLM only ({', '.join(bad)}); "
+                             f"use backend='vmap'")
+
+
+def _grouped_weights(model, P: dict) -> dict:
+    """Stacked weights rearranged for the grouped forward: per layer fused (q|k|v) and (gate|up),
+    transposed to (B, in, out) for bmm."""
+    cfg = model.config
+    out = {"embed": P["model.embed_tokens.weight"], "norm": P["model.norm.weight"],
+           "head": P.get("lm_head.weight", P["model.embed_tokens.weight"]), "layers": []}
+    for i in range(cfg.num_hidden_layers):
+        p = f"model.layers.{i}."
+        a, m = p + "self_attn.", p + "mlp."
+        out["layers"].append({
+            "ln1": P[p + "input_layernorm.weight"], "ln2": P[p + "post_attention_layernorm.weight"],
+            "qkv": torch.cat([P[a + "q_proj.weight"], P[a + "k_proj.weight"], P[a + "v_proj.weight"]], 1)
+            .transpose(1, 2).contiguous(),
+            "o": P[a + "o_proj.weight"].transpose(1, 2).contiguous(),
+            "gu": torch.cat([P[m + "gate_proj.weight"], P[m + "up_proj.weight"]], 1).transpose(1, 2).contiguous(),
+            "down": P[m + "down_proj.weight"].transpose(1, 2).contiguous()})
+    return out
+
+
+def _rms(h, w, eps):
+    dt = h.dtype
+    h = h.float()
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
+    return w[:, None, :] * h.to(dt)
+
+
+def _grouped_logits(model, W: dict, x: torch.Tensor) -> torch.Tensor:
+    """(B, n, T, V) logits of B stacked Llama models (weights W from `_grouped_weights`) on the
+    same (n, T) inputs: HF's LlamaForCausalLM forward, layer by layer, for all models at once."""
+    cfg = model.config
+    B = W["embed"].shape[0]
+    n, T = x.shape
+    H, Hkv = cfg.num_attention_heads, cfg.num_key_value_heads
+    hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // H
+    eps = cfg.rms_norm_eps
+    h = W["embed"][:, x.reshape(-1)]                                     # (B, nT, d)
+    pos = torch.arange(T, device=x.device)[None]
+    cos, sin = model.model.rotary_emb(h[:1, :T], pos)                    # (1, T, hd)
+    cos, sin = cos[:, None], sin[:, None]
+
+    def rope(t):
+        t1, t2 = t[..., : hd // 2], t[..., hd // 2:]
+        return t * cos + torch.cat((-t2, t1), -1) * sin
+
+    for L in W["layers"]:
+        a = _rms(h, L["ln1"], eps)
+        qkv = torch.bmm(a, L["qkv"]).view(B * n, T, H + 2 * Hkv, hd).transpose(1, 2)
+        q, k, v = qkv.split([H, Hkv, Hkv], dim=1)
+        o = torch.nn.functional.scaled_dot_product_attention(rope(q), rope(k), v, is_causal=True,
+                                                             enable_gqa=Hkv != H)
+        h = h + torch.bmm(o.transpose(1, 2).reshape(B, n * T, H * hd), L["o"])
+        a = _rms(h, L["ln2"], eps)
+        g, u = torch.bmm(a, L["gu"]).chunk(2, dim=-1)
+        h = h + torch.bmm(torch.nn.functional.silu(g) * u, L["down"])
+    h = _rms(h, W["norm"], eps)
+    return torch.bmm(h, W["head"].transpose(1, 2)).view(B, n, T, -1)
+
+
+def _vmap_logits(model, P: dict, x: torch.Tensor) -> torch.Tensor:
+    from torch.func import functional_call, vmap
+
+    def one(p, inp):
+        return functional_call(model, p, (inp,), kwargs={"use_cache": False}).logits
+
+    return vmap(one, in_dims=(0, None))(P, x)
+
+
+class _attention:
+    """Context manager: the model's attention implementation switched to `impl` meanwhile."""
+
+    def __init__(self, model, impl):
+        self.model, self.impl = model, impl
+        self.old = getattr(getattr(model, "config", None), "_attn_implementation", None)
+
+    def __enter__(self):
+        if self.impl and self.old not in (None, self.impl):
+            self.model.set_attn_implementation(self.impl)
+
+    def __exit__(self, *exc):
+        if self.impl and self.old not in (None, self.impl):
+            self.model.set_attn_implementation(self.old)
+
+
+def _auto_chunks(B, n, T, V, models_per_pass, windows_per_pass, max_logit_elems):
+    mb = min(B, models_per_pass or B)
+    if windows_per_pass:
+        return mb, min(n, windows_per_pass)
+    wb = max(1, min(n, max_logit_elems // max(1, mb * T * V)))
+    if wb == 1 and mb * T * V > max_logit_elems and not models_per_pass:
+        mb = max(1, max_logit_elems // (T * V))
+    return mb, wb
+
+
+@torch.inference_mode()
+def evaluate_stacked(model, params: dict, windows: torch.Tensor, n_scored=None, *,
+                     backend: str = "grouped", models_per_pass: int | None = None,
+                     windows_per_pass: int | None = None, autocast: bool | None = None,
+                     max_logit_elems: int = 2 ** 26) -> np.ndarray:
+    """(B, n_windows) float64 NLL sums (nats) of B stacked models (`stack_states`/`stack_models`,
+    leading dim B) on `windows` ((n, T + 1) token ids; each window's first token is context only).
+    `n_scored` (int or per-window array, default T) scores only the last n_scored targets; a
+    boolean (n, T) array scores the targets it marks.
+    `model` gives the architecture (its own weights are not used). Chunks: `models_per_pass` models
+    and `windows_per_pass` windows per forward (default: as many as keep B x n x T x V logits under
+    `max_logit_elems`). `autocast`: bf16 autocast (default: on CUDA only; fp32 otherwise)."""
+    from scalinglaws.core.validation import check_choice
+    check_choice("backend", backend, BACKENDS)
+    if models_per_pass is not None:
+        check_int("models_per_pass", models_per_pass, minimum=1)
+    if windows_per_pass is not None:
+        check_int("windows_per_pass", windows_per_pass, minimum=1)
+    names = _param_names(model)
+    missing = [k for k in names if k not in params]
+    if missing:
+        raise ParameterError(f"params has no stacked tensor {missing[0]!r} ({len(missing)} missing)")
+    B = int(params[names[0]].shape[0])
+    for k in names:
+        if params[k].shape[0] != B:
+            raise ParameterError(f"params[{k!r}] stacks {params[k].shape[0]} models, {names[0]!r} {B}")
+    windows = torch.as_tensor(windows)
+    if windows.dim() != 2 or windows.shape[1] < 2:
+        raise ParameterError(f"windows must be (n, T + 1) token ids with T >= 1, got {tuple(windows.shape)}")
+    n, T = windows.shape[0], windows.shape[1] - 1
+    if n_scored is not None and np.asarray(n_scored).dtype == bool:
+        score = np.asarray(n_scored)
+        if score.shape != (n, T):
+            raise ParameterError(f"a boolean n_scored mask must be (n, T) = {(n, T)}, got {score.shape}")
+    else:
+        ns = np.full(n, T, dtype=np.int64) if n_scored is None else np.broadcast_to(np.asarray(n_scored), (n,))
+        if ns.min() < 0 or ns.max() > T:
+            raise ParameterError(f"n_scored must lie in [0, {T}]")
+        score = np.arange(T)[None, :] >= (T - ns[:, None])
+    if backend == "grouped":
+        _check_grouped(model)
+    device = params[names[0]].device
+    V = int(model.config.get_text_config().vocab_size if hasattr(model.config, "get_text_config")
+            else model.config.vocab_size)
+    mb, wb = _auto_chunks(B, n, T, V, models_per_pass, windows_per_pass, max_logit_elems)
+    use_autocast = (device.type == "cuda") if autocast is None else bool(autocast)
+    win = windows.to(device)
+    mask = torch.from_numpy(np.ascontiguousarray(score)).to(device)
+    out = torch.empty(B, n, dtype=torch.float64, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with _attention(model, "eager" if backend == "vmap" else None):
+            for m0 in range(0, B, mb):
+                P = {k: params[k][m0:m0 + mb] for k in names}
+                W = _grouped_weights(model, P) if backend == "grouped" else P
+                for w0 in range(0, n, wb):
+                    w = win[w0:w0 + wb]
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_autocast):
+                        z = (_grouped_logits(model, W, w[:, :-1]) if backend == "grouped"
+                             else _vmap_logits(model, W, w[:, :-1]))
+                    b = z.shape[0]
+                    y = w[:, 1:].expand(b, -1, -1)
+                    ce = torch.nn.functional.cross_entropy(z.float().reshape(-1, z.shape[-1]), y.reshape(-1),
+                                                           reduction="none").view(b, len(w), T)
+                    out[m0:m0 + b, w0:w0 + len(w)] = (ce * mask[w0:w0 + len(w)]).double().sum(-1)
+    finally:
+        model.train(was_training)
+    return out.cpu().numpy()
+
+
+def evaluate_states(model, states, windows: torch.Tensor, n_scored=None, **kwargs) -> np.ndarray:
+    """(len(states), n_windows) NLL sums of state dicts (e.g. merged models) loaded into `model`'s
+    architecture, without building a module per state; kwargs as `evaluate_stacked`."""
+    return evaluate_stacked(model, stack_states(model, states), windows, n_scored, **kwargs)
+
+
+def evaluate_models(models, windows: torch.Tensor, n_scored=None, **kwargs) -> np.ndarray:
+    """(len(models), n_windows) NLL sums of models of one shape; kwargs as `evaluate_stacked`."""
+    models = list(models)
+    return evaluate_stacked(models[0], stack_models(models), windows, n_scored, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# unbiased evaluation windows: uniform over each domain's whole split
+
+
+def _domain_rng(seed: int, domain: str) -> np.random.Generator:
+    """A generator per (seed, domain): a domain's windows do not depend on the other domains."""
+    import hashlib
+    digest = hashlib.blake2b(f"uniform_windows/{seed}/{domain}".encode(), digest_size=8).digest()
+    return np.random.default_rng(int.from_bytes(digest, "little"))
+
+
+def uniform_windows(domains=None, tokens_per_domain: int = 16384, seq_len: int = 512, seed: int = 0,
+                    split: str = "test", return_starts: bool = False):
+    """Windows of seq_len + 1 tokens whose starts are drawn uniformly (without replacement) over
+    each domain's whole `split` (its token stream, documents joined by EOS), so a window may start
+    anywhere, mid-document included; its first token is context only, so each window scores
+    seq_len targets and a domain gets ceil(tokens_per_domain / seq_len) windows. Fixed for a
+    (domains, tokens_per_domain, seq_len, seed, split): each domain has its own seeded stream.
+
+    Returns (windows (n, seq_len + 1) int64 tensor, domain index (n,)), plus the start offsets
+    (n,) when `return_starts`. Rows are grouped by domain, starts sorted within a domain."""
+    domains = list(domains or data.DOMAINS)
+    check_int("tokens_per_domain", tokens_per_domain, minimum=1)
+    check_int("seq_len", seq_len, minimum=1)
+    check_int("seed", seed, minimum=0)
+    per = math.ceil(tokens_per_domain / seq_len)
+    rows, groups, starts = [], [], []
+    for gi, d in enumerate(domains):
+        ids = data.token_ids(d, split).astype(np.int64)
+        n_starts = len(ids) - seq_len
+        if n_starts < per:
+            raise ParameterError(f"domain {d!r} {split} split has {len(ids)} tokens: too few for {per} "
+                                 f"distinct windows of seq_len + 1 = {seq_len + 1}")
+        st = np.sort(_domain_rng(seed, d).choice(n_starts, size=per, replace=False))
+        rows.append(ids[st[:, None] + np.arange(seq_len + 1)])
+        groups.append(np.full(per, gi))
+        starts.append(st)
+    out = (torch.from_numpy(np.concatenate(rows)), np.concatenate(groups))
+    return out + (np.concatenate(starts),) if return_starts else out
+
+
+def _as_2d(nll) -> tuple[np.ndarray, bool]:
+    a = np.asarray(nll, dtype=np.float64)
+    return (a[None], True) if a.ndim == 1 else (a, False)
+
+
+def domain_metrics(nll, windows: torch.Tensor, domain, domains, n_scored=None) -> pd.DataFrame:
+    """Per-domain CE and bits/byte from per-window NLL sums: nll (n,) or (models, n) from
+    `evaluate_stacked`/`window_loss_sums`; windows (n, T + 1) and their domain index. A window's
+    scored targets are its last n_scored (default T) tokens; their UTF-8 bytes (`token_bytes`)
+    give bits/byte = nll_sum / (bytes ln 2); ce = nll_sum / tokens (nats/token). One row per
+    (model, domain) with columns [model,] domain, windows, tokens, bytes, nll_sum, ce, bpb."""
+    a, single = _as_2d(nll)
+    domain = np.asarray(domain)
+    windows = torch.as_tensor(windows)
+    n, T = windows.shape[0], windows.shape[1] - 1
+    if a.shape[1] != n or len(domain) != n:
+        raise ParameterError(f"nll has {a.shape[1]} windows, windows {n}, domain {len(domain)}")
+    ns = np.full(n, T) if n_scored is None else np.broadcast_to(np.asarray(n_scored), (n,))
+    mask = np.arange(T)[None, :] >= (T - ns[:, None])
+    nb = token_bytes()[windows[:, 1:].numpy()]
+    win_bytes = (nb * mask).sum(1)
+    rows = []
+    for j in range(a.shape[0]):
+        for i, d in enumerate(domains):
+            sel = domain == i
+            s, tok, by = a[j, sel].sum(), int(ns[sel].sum()), int(win_bytes[sel].sum())
+            rows.append({**({} if single else {"model": j}), "domain": d, "windows": int(sel.sum()),
+                         "tokens": tok, "bytes": by, "nll_sum": float(s),
+                         "ce": s / tok if tok else math.nan,
+                         "bpb": s / (by * math.log(2)) if by else math.nan})
+    return pd.DataFrame(rows)
+
+
+def bootstrap_domain_ce(nll, windows: torch.Tensor, domain, domains, n_boot: int = 1000, seed: int = 0,
+                        n_scored=None) -> pd.DataFrame:
+    """Sampling standard error of per-domain CE and bits/byte over the evaluation windows: the
+    windows of each domain resampled with replacement `n_boot` times (the same resamples for every
+    model, so differences between models are paired), the ratio nll_sum / tokens (/ bytes)
+    recomputed. Columns of `domain_metrics` plus ce_se, bpb_se, ce_lo, ce_hi (2.5 / 97.5 %)."""
+    check_int("n_boot", n_boot, minimum=2)
+    base = domain_metrics(nll, windows, domain, domains, n_scored)
+    a, single = _as_2d(nll)
+    domain = np.asarray(domain)
+    windows = torch.as_tensor(windows)
+    n, T = windows.shape[0], windows.shape[1] - 1
+    ns = np.full(n, T) if n_scored is None else np.broadcast_to(np.asarray(n_scored), (n,))
+    mask = np.arange(T)[None, :] >= (T - ns[:, None])
+    win_bytes = (token_bytes()[windows[:, 1:].numpy()] * mask).sum(1)
+    rng = np.random.default_rng(seed)
+    stats = {}
+    for i, d in enumerate(domains):
+        idx = np.flatnonzero(domain == i)
+        if not len(idx):
+            continue
+        draw = idx[rng.integers(0, len(idx), size=(n_boot, len(idx)))]   # (n_boot, n_d)
+        tok, by = ns[draw].sum(1), win_bytes[draw].sum(1)
+        s = a[:, draw].sum(-1)                                              # (models, n_boot)
+        stats[d] = (s / tok, s / (by * math.log(2)))
+    extra = []
+    for j in range(a.shape[0]):
+        for d in domains:
+            if d not in stats:
+                extra.append({"ce_se": math.nan, "bpb_se": math.nan, "ce_lo": math.nan, "ce_hi": math.nan})
+                continue
+            ce, bpb = stats[d][0][j], stats[d][1][j]
+            extra.append({"ce_se": float(ce.std(ddof=1)), "bpb_se": float(bpb.std(ddof=1)),
+                          "ce_lo": float(np.quantile(ce, 0.025)), "ce_hi": float(np.quantile(ce, 0.975))})
+    return pd.concat([base, pd.DataFrame(extra)], axis=1)

@@ -453,3 +453,30 @@ def to_mergekit_yaml(method: str, base_path: str, expert_paths: Sequence[str], *
     config["dtype"] = "float32"
     header = "".join(f"# {line}\n" for line in notes)
     return header + yaml.safe_dump(config, sort_keys=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# many linear merges at once (stacked), for many-model evaluation
+
+def linear_merges(base_state: Mapping[str, torch.Tensor], expert_states: Sequence[Mapping[str, torch.Tensor]],
+                  coefficients, names: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+    """B linear merges at once: {name: (B, *shape)} with merge b = theta0 + sum_i C[b, i] v_i,
+    v_i = theta_i - theta0, C = `coefficients` (B, M). `average` / `task_arithmetic` of a subset S
+    is C[b, i] = lam / |S| for i in S (see `linear_coefficient`), equal to `merge` up to float
+    rounding. Computed in float32 as one (B, M) x (M, numel) matmul per tensor; `names` restricts
+    the tensors (e.g. a model's parameter names, tied aliases once). Floating tensors only."""
+    groups = _validate_states(base_state, expert_states)
+    C = torch.as_tensor(coefficients, dtype=torch.float32)
+    if C.dim() != 2 or C.shape[1] != len(expert_states):
+        raise ParameterError(f"coefficients must be (B, {len(expert_states)}), got {tuple(C.shape)}")
+    del groups
+    out = {}
+    with torch.no_grad():
+        for name in (names if names is not None else list(base_state)):
+            b = base_state[name]
+            if not b.is_floating_point():
+                raise ParameterError(f"tensor {name!r} is not floating point")
+            b32 = b.float()
+            V = torch.stack([e[name].to(b.device, torch.float32) - b32 for e in expert_states]).reshape(len(expert_states), -1)
+            out[name] = (C.to(b.device) @ V).add_(b32.reshape(1, -1)).reshape(-1, *b.shape).to(b.dtype)
+    return out
