@@ -326,6 +326,11 @@ def merging_amplitude(params, N):
     return p["A0"] * np.asarray(N, dtype=float) ** -p["gamma"]
 
 
+def merging_loss(params, N, k):
+    """L(N, k) = L_inf(N) + A(N) / (k + b): the merging law at reported parameters."""
+    return merging_floor(params, N) + merging_amplitude(params, N) / (np.asarray(k, dtype=float) + _params(params)["b"])
+
+
 def k_for_target(params, N, L_target):
     """Experts needed to reach a target loss: k = A(N) / (L_target - L_inf(N)) - b.
 

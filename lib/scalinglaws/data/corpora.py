@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
 
+from scalinglaws.data.corpus import SPLITS
+
 SEED = 1234
-SPLITS = ("pretrain", "finetune", "val", "test")
 FILL_ORDER = ("test", "val", "finetune", "pretrain")
 # Raw UTF-8 bytes per split and domain (same for every domain where the source allows).
 TARGET_BYTES = {"pretrain": 3_000_000, "finetune": 1_000_000, "val": 150_000, "test": 150_000}

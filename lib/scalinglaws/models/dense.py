@@ -26,9 +26,9 @@ import pandas as pd
 import torch
 
 from scalinglaws.core.profiles import REGISTRY
+from scalinglaws.data.tokenizer import VOCAB_SIZE
 from scalinglaws.core.validation import ParameterError, check_choice, check_int, check_profile
 
-VOCAB_SIZE = 4096
 EOS_ID = 0  # `<|endoftext|>` is the tokenizer's first special token (eos = bos = pad)
 
 

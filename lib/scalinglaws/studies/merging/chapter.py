@@ -15,7 +15,6 @@ from scalinglaws import laws
 from scalinglaws.studies.merging import analysis as MA
 from scalinglaws.studies.merging import subsets as S
 
-MACRO = ("in_domain", "cross_domain", "held_out")
 LAW_PARAMS = ("L_star", "B", "beta", "A0", "gamma", "b")
 
 
@@ -57,7 +56,7 @@ def held_out_slope(curves: pd.DataFrame, size: str, method: str = "average") -> 
 
 def fit_parameter_table(fits: pd.DataFrame) -> pd.DataFrame:
     """The macro and variance fits: estimate [95% CI] per parameter, with R^2, ok and points."""
-    macro = fits[fits["scope"].isin([*MACRO, "variance", "variance_fpc"])].copy()
+    macro = fits[fits["scope"].isin([*MA.MACRO_SCOPES, "variance", "variance_fpc"])].copy()
     macro["value"] = [f"{e:.3g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in zip(macro["estimate"], macro["lo"], macro["hi"])]
     tab = macro.pivot(index=["scope", "method"], columns="param", values="value")
     tab = tab[[c for c in LAW_PARAMS if c in tab.columns]]

@@ -26,7 +26,7 @@ def specialisation_heatmap(ex, size: str, domains):
 
 def curves_grid(curves, fits, sizes, methods, M: int, pal: dict):
     """CE vs k per scope (rows) and size (columns), with each method's fitted law."""
-    scopes = [s for s in ("in_domain", "cross_domain", "held_out") if s in set(curves["scope"])]
+    scopes = [s for s in MA.MACRO_SCOPES if s in set(curves["scope"])]
     fig, axes = plt.subplots(len(scopes), len(sizes), figsize=(3.2 * len(sizes), 2.8 * len(scopes)),
                              squeeze=False, sharex=True)
     kk = np.linspace(1, M, 50)

@@ -47,10 +47,11 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws import laws
+from scalinglaws.studies.merging.analysis import MACRO_SCOPES
 from scalinglaws.core.validation import ParameterError, check_float, check_int
 
 PARAMS = ("L_star", "B", "beta", "A0", "gamma", "b")
-LOSS_SCOPES = ("in_domain", "cross_domain", "held_out")
+LOSS_SCOPES = MACRO_SCOPES
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,8 +87,7 @@ class MergingFit:
 
     def loss(self, N, k):
         """L(N, k) at the point estimate."""
-        return laws.merging_floor(self.params, N) + laws.merging_amplitude(self.params, N) / (
-            np.asarray(k, dtype=float) + self.params["b"])
+        return laws.merging_loss(self.params, N, k)
 
 
 def _draws_from(obj) -> pd.DataFrame | None:
@@ -400,7 +400,7 @@ def double_vs_expert(fit: MergingFit, cost: CostModel, N: float, k: int, count_p
 
     def gains(p):
         ge = float(laws.marginal_gain(p, N, k))
-        L = lambda n: laws.merging_floor(p, n) + laws.merging_amplitude(p, n) / (k + p["b"])  # noqa: E731
+        L = lambda n: laws.merging_loss(p, n, k)  # noqa: E731
         gd = float(L(N) - L(2 * N))
         return ge, gd
 
