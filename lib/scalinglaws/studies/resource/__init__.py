@@ -4,7 +4,7 @@
     toy.py    one-hidden-layer networks with a group-lasso allocation of neurons
     lm.py     the LM ladders (width at fixed depth; depth with width)
 """
-from scalinglaws.studies.resource.study import PROFILES, STUDY, run, validate
+from scalinglaws.studies.resource.study import PROFILES, STUDY, data_files, run, validate
 
 DEPENDS_ON: tuple[str, ...] = ()
-__all__ = ["DEPENDS_ON", "PROFILES", "STUDY", "run", "validate"]
+__all__ = ["DEPENDS_ON", "PROFILES", "data_files", "STUDY", "run", "validate"]
