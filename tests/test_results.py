@@ -17,7 +17,7 @@ def test_store_roundtrip_and_best_profile(tmp_path):
     assert available_profiles("demo", tmp_path) == []
     ResultStore("demo", "smoke", root=tmp_path).write_provenance(provenance({"x": 1}, 1.0, profile="smoke", backend="local", unit_compute_s=1.0))
     assert open_store("demo", "best", tmp_path).profile == "smoke"
-    ResultStore("demo", "cpu", root=tmp_path).write_provenance(provenance({"x": 2}, 2.0))
+    ResultStore("demo", "cpu", root=tmp_path).write_provenance(provenance({"x": 2}, 2.0, profile="cpu", backend="local", unit_compute_s=2.0))
     best = open_store("demo", "best", tmp_path)
     assert best.profile == "cpu" and best.read("t")["p"].eq("cpu").all()
     with pytest.raises(ParameterError):
