@@ -10,7 +10,10 @@ Bytes moved by one merge = (k + 1) reads + 1 write of every float32 parameter. T
 time a plain `dst.copy_(src)` needs to move those bytes at the measured copy bandwidth
 (read + write), so `x floor` = merge time / that time (1.0 would be memory-bound optimal).
 The mergekit comparison saves base + 2 experts as safetensors checkpoints and times
-run_merge (in process, import excluded) against our load + merge + save of the same files.
+run_merge (in process, import excluded) against our load + merge + save of the same files, at
+IDENTICAL options: for the methods with a rescale option (dare*, della*) both use the L1-norm match
+per tensor (our rescale="l1" = mergekit's `rescale: true`), never our default "inverse" against
+mergekit's "l1"; the options are printed beside each ratio.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from scalinglaws.merge import METHODS, merge, to_mergekit_yaml
+from scalinglaws.merge import METHODS, merge, resolve_options, to_mergekit_yaml
 
 # hidden, layers, intermediate (heads = hidden / 32); vocab from --vocab
 SIZES = {"1M": (96, 4, 256), "5M": (256, 4, 688), "20M": (384, 10, 1024)}
@@ -119,23 +122,29 @@ def bench_mergekit(args) -> list[dict]:
             sds = [load_file(f"{p}/model.safetensors") for p in paths]
             for sd in sds:  # saved tied: restore the alias as model.state_dict() has it
                 sd.setdefault("lm_head.weight", sd["model.embed_tokens.weight"])
-            out = merge(sds[0], sds[1:], method)
+            out = merge(sds[0], sds[1:], method, **same_opts(method))
             out.pop("lm_head.weight")
             save_file(out, f"{tmp}/ours.safetensors")
 
+        def same_opts(method):  # identical arithmetic on both sides
+            return {"rescale": "l1"} if "rescale" in METHODS[method].defaults else {}
+
         for method in args.mergekit_methods:
             config = MergeConfiguration.model_validate(
-                yaml.safe_load(to_mergekit_yaml(method, paths[0], paths[1:])))
+                yaml.safe_load(to_mergekit_yaml(method, paths[0], paths[1:], **same_opts(method))))
             options = MergeOptions(copy_tokenizer=False, write_model_card=False, quiet=True,
                                    device=args.device, num_threads=args.threads)
             t_mk = timed(lambda: run_merge(config, f"{tmp}/mk_{method}", options),
                          args.repeats, "cpu")
             t_ours = timed(lambda: ours(method), args.repeats, "cpu")
-            t_mem = timed(lambda: merge(base, experts, method), args.repeats, "cpu")
+            t_mem = timed(lambda: merge(base, experts, method, **same_opts(method)), args.repeats, "cpu")
             rows.append({"size": args.mergekit_size, "params": n_params(base), "method": method,
                          "ours_files_s": t_ours, "ours_memory_s": t_mem,
                          "mergekit_s": t_mk, "mergekit_over_ours": t_mk / t_ours})
-            print(f"  mergekit {method:<16} {t_mk:.3f} s vs ours {t_ours:.3f} s", flush=True)
+            print(f"  mergekit {method:<16} {t_mk:.3f} s vs ours {t_ours:.3f} s -> {t_mk / t_ours:.2f}x  "
+                  f"[conditions: same files (base + {len(paths) - 1} experts, {args.mergekit_size}), options "
+                  f"{resolve_options(method, same_opts(method))} on both sides, {args.threads} threads, "
+                  f"{args.device}]", flush=True)
     return rows
 
 

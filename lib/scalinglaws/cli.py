@@ -36,6 +36,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ParameterError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ParameterError, FileNotFoundError) as e:  # ChecksumError is a ParameterError
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
+    except Exception as e:
+        from scalinglaws.core.sweep import SweepBusy
+        if isinstance(e, SweepBusy):
+            print(f"error: {e}", file=sys.stderr)
+            return 3
+        # a notebook run by papermill failed with one of our one-line errors
+        if type(e).__name__ == "PapermillExecutionError" and getattr(e, "ename", "") in (
+                "ParameterError", "ChecksumError", "FileNotFoundError", "SweepBusy"):
+            print(f"error: {' '.join(str(e.evalue).split())}", file=sys.stderr)
+            return 2
+        raise

@@ -22,6 +22,10 @@ from scalinglaws.core.validation import ParameterError, check_profile
 
 
 
+class CorruptTable(ParameterError):
+    """A stored result table does not read back (truncated, corrupted)."""
+
+
 def config_hash(config) -> str:
     """Stable 16-hex-digit hash of a JSON-serialisable config (key order does not matter)."""
     blob = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
@@ -152,7 +156,12 @@ class ResultStore:
             raise FileNotFoundError(f"no table {table!r} for study {self.study!r} at profile "
                                     f"{self.profile!r} (looked for {p}); run "
                                     f"`make reproduce STUDY={self.study} PROFILE={self.profile}`")
-        return pd.read_parquet(p)
+        try:
+            return pd.read_parquet(p)
+        except Exception as err:  # truncated or corrupted: name it, say how to redo it
+            raise CorruptTable(f"table {p} is unreadable ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                               f"rerun `python -m scalinglaws reproduce {self.study} --profile {self.profile}` "
+                               "(finished units are reused; the tables are rewritten)") from None
 
     def has(self, table: str) -> bool:
         return self.path(table).exists()

@@ -12,8 +12,14 @@ from scalinglaws.core.profiles import PROFILES
 
 
 
+BACKENDS = ("local", "ray")  # sweep backends (core.sweep runs them)
+
+
 class ParameterError(ValueError):
     """A user-supplied parameter is invalid. The message is meant to be shown as is."""
+
+    def __str__(self):  # one line, whatever the message was built from
+        return " ".join(super().__str__().split())
 
 
 def check_choice(name: str, value, choices: Iterable):
@@ -23,18 +29,31 @@ def check_choice(name: str, value, choices: Iterable):
     return value
 
 
+def check_backend(backend: str) -> str:
+    return check_choice("backend", backend, BACKENDS)
+
+
 def check_profile(profile: str) -> str:
     return check_choice("profile", profile, PROFILES)
 
 
+def check_list(name: str, values, what: str = "values") -> list:
+    """A JSON-style list (list or tuple). A bare string is refused: iterating it would yield its
+    characters (`domains="code"` is not `["code"]`)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise ParameterError(f"{name}={values!r} must be a list of {what}, e.g. [{values!r}]"
+                             if isinstance(values, str) else f"{name}={values!r} must be a list of {what}")
+    return list(values)
+
+
 def check_subset(name: str, values, allowed: Sequence) -> list:
-    """A non-empty list whose members are all in `allowed` (no duplicates)."""
-    if isinstance(values, str):
-        values = [values]
-    values = list(values)
+    """A non-empty list whose members are all in `allowed` (no duplicates). A bare string is
+    refused ("must be a list"), never split into characters or silently wrapped."""
+    allowed = list(allowed)
+    values = check_list(name, values, f"values from {allowed}")
     if not values:
         raise ParameterError(f"{name} must not be empty (allowed: {list(allowed)})")
-    bad = [v for v in values if v not in allowed]
+    bad = [v for v in values if not isinstance(v, (str, int, float)) or v not in allowed]
     if bad:
         raise ParameterError(f"{name} has unknown value(s) {bad}; allowed: {list(allowed)}")
     if len(set(values)) != len(values):

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.core import paths
-from scalinglaws.core.validation import check_choice, check_int, check_subset
+from scalinglaws.core.validation import ParameterError, check_choice, check_int, check_subset
 from scalinglaws.data import tokenizer as tk
 
 DOMAINS: tuple[str, ...] = ("code", "dictionary", "lexicon", "scripture", "legal", "techdocs", "speeches", "math")
@@ -33,8 +33,9 @@ SPLITS: tuple[str, ...] = ("pretrain", "finetune", "val", "test")
 SIZE_LIMIT_BYTES = 30 * 2**20  # everything shipped under data/ (results excluded) stays below this
 
 
-class ChecksumError(ValueError):
-    """A shipped file does not match its manifest entry (or the entry is unreadable)."""
+class ChecksumError(ParameterError):
+    """A shipped file does not match its manifest entry (or the entry is unreadable). A
+    ParameterError: entry points report it in one line and exit 2 before any compute."""
 
 
 # ----------------------------------------------------------------------------- locations
@@ -122,6 +123,21 @@ def verify(all: bool = True, data_dir: Path | None = None) -> pd.DataFrame:  # n
     for e in entries:
         rows.append({"path": _verify_entry(root, e, force=all), "sha256": e["sha256"], "ok": True})
     return pd.DataFrame(rows)
+
+
+def verify_files(pairs, data_dir: Path | None = None) -> list[str]:
+    """Check the files a run will read, before it starts: the corpus file of every
+    (domain, split) in `pairs` and the tokenizer files. Raises ChecksumError /
+    FileNotFoundError naming the first bad file (cached per process and file state)."""
+    root = _root(data_dir)
+    manifest = load_manifest(root)
+    out = []
+    for domain, split in dict.fromkeys((d, s) for d, s in pairs):
+        _check(domain, split)
+        out.append(_verify_entry(root, _entry(manifest, domain, split)))
+    for e in manifest.get("tokenizer", {}).get("files", []):
+        out.append(_verify_entry(root, e))
+    return out
 
 
 # ----------------------------------------------------------------------------- loading

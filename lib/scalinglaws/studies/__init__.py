@@ -3,9 +3,13 @@
 A study package exposes
 
 - `PROFILES: dict[str, dict]` - its experiment parameters at each profile of `core.profiles.PROFILES`;
-- `validate(params) -> dict` - checks a full parameter dict (raises ParameterError, no compute);
-- `run(profile, backend="local", **overrides) -> ResultStore` - runs the resumable sweep, writes the
-  tidy tables and, last, the provenance record (so a store with provenance is a complete run);
+- `validate(params) -> dict` - checks a full parameter dict (raises ParameterError, no compute) and
+  returns it normalised (the checked lists, never the raw input);
+- optionally `data_files(params) -> [(domain, split), ...]` - the corpus files a run reads (their
+  checksums are verified before the first unit; default: every split of `params["domains"]`);
+- `run(profile, backend="local", **overrides) -> ResultStore` - first `validate_run` (the one
+  validation path of `run`, the CLI and the notebooks), then the resumable sweep, the tidy tables
+  and, last, the provenance record (so a store with provenance is a complete run);
 - `DEPENDS_ON` - studies whose units it reuses (they run first under `reproduce all`);
 - optionally `cli.py` with `register(subparsers)`: its own sub-commands, found by the CLI.
 
@@ -17,8 +21,9 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+import types
 
-from scalinglaws.core.validation import ParameterError, check_choice, check_profile
+from scalinglaws.core.validation import ParameterError, check_backend, check_choice, check_profile
 
 
 @functools.cache
@@ -55,6 +60,74 @@ def resolve_params(study_module, profile: str, overrides: dict) -> dict:
         raise ParameterError(f"unknown parameter(s) {unknown}; this study takes {sorted(params)}")
     params.update(overrides)
     return study_module.validate(params)
+
+
+def _study_module(study):
+    return get_study(study) if isinstance(study, str) else study
+
+
+def data_files(study, params: dict) -> list[tuple[str, str]]:
+    """The (domain, split) corpus files a run of `study` with `params` reads."""
+    mod = _study_module(study)
+    if hasattr(mod, "data_files"):
+        return list(mod.data_files(params))
+    from scalinglaws.data import SPLITS
+    return [(d, s) for d in params.get("domains", ()) for s in SPLITS if s != "test"] + \
+        [(d, "test") for d in params.get("domains", ())]
+
+
+def validate_run(study, profile: str, backend: str = "local", overrides: dict | None = None) -> dict:
+    """The one validation path of every entry point (`run()`, the CLI, the notebooks): profile,
+    backend, parameter names, types and values, and the checksums of the data files the run will
+    read. Raises ParameterError (one line; ChecksumError is one) before anything is written;
+    returns the validated parameters."""
+    mod = _study_module(study)
+    check_profile(profile)
+    check_backend(backend)
+    overrides = {} if overrides is None else overrides
+    if not isinstance(overrides, dict):
+        raise ParameterError(f"overrides={overrides!r} must be a dict of parameter names to values; "
+                             f"this study takes {sorted(mod.PROFILES[profile])}")
+    params = resolve_params(mod, profile, overrides)
+    from scalinglaws.data.corpus import verify_files
+    verify_files(data_files(mod, params))
+    return params
+
+
+NOTEBOOK_PARAMETERS = ("profile", "backend", "overrides")
+_KERNEL_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+
+
+def notebook_params(study, namespace: dict) -> tuple[str, str, dict]:
+    """The guard of an experiment notebook, called in the cell right after `parameters` (and
+    papermill's `injected-parameters`): `profile, backend, overrides = notebook_params(STUDY, globals())`.
+
+    Every variable papermill injected must be a declared notebook parameter (profile, backend,
+    overrides) or one of the study's parameters (then it is an override); any other name is an
+    error naming the allowed ones, so `-y "size: [d9999]"` fails instead of running the default
+    study. Then the whole run is validated (`validate_run`). Returns (profile, backend, overrides)."""
+    mod = _study_module(study)
+    names = {n for n, v in namespace.items()
+             if not n.startswith("_") and n not in _KERNEL_NAMES
+             and not isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))}
+    profile = namespace.get("profile", "smoke")
+    check_profile(profile)
+    study_params = set(mod.PROFILES[profile])
+    unknown = sorted(names - set(NOTEBOOK_PARAMETERS) - study_params)
+    if unknown:
+        raise ParameterError(f"unknown notebook parameter(s) {unknown}; this notebook takes "
+                             f"{list(NOTEBOOK_PARAMETERS)} and the study's parameters {sorted(study_params)}")
+    overrides = namespace.get("overrides", {})
+    if not isinstance(overrides, dict):
+        raise ParameterError(f"overrides={overrides!r} must be a dict of parameter names to values")
+    direct = {n: namespace[n] for n in sorted(names & study_params)}
+    both = sorted(set(direct) & set(overrides))
+    if both:
+        raise ParameterError(f"parameter(s) {both} given both directly and in overrides; give each once")
+    overrides = {**overrides, **direct}
+    backend = namespace.get("backend", "local")
+    validate_run(mod, profile, backend, overrides)
+    return profile, backend, overrides
 
 
 def study_cli_modules() -> list[str]:

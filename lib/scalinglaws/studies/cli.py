@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from scalinglaws.core.paths import REPO_ROOT
-from scalinglaws.studies import get_study, resolve_params, study_names
+from scalinglaws.studies import get_study, study_names, validate_run
 from scalinglaws.core.profiles import PROFILES
-from scalinglaws.core.validation import ParameterError, check_choice
+from scalinglaws.core.validation import ParameterError, check_backend, check_choice
 
 
 def register(sub) -> None:
@@ -31,14 +31,14 @@ def register(sub) -> None:
 def _reproduce(args) -> int:
     names = list(study_names()) if args.study == "all" else [check_choice("study", args.study, study_names())]
     check_choice("profile", args.profile, PROFILES)
-    check_choice("backend", args.backend, ("local", "ray"))
+    check_backend(args.backend)
     overrides = parse_overrides(args.param)
     if overrides and len(names) > 1:
         raise ParameterError("--param applies to one study; name it instead of 'all'")
     for name in names:  # validate everything before running anything
         if not (REPO_ROOT / "notebooks" / f"{name}.ipynb").exists():
             raise ParameterError(f"study {name!r} has no notebook notebooks/{name}.ipynb")
-        resolve_params(get_study(name), args.profile, overrides)
+        validate_run(get_study(name), args.profile, args.backend, overrides)  # data checksums included
     for name in names:
         t0 = time.perf_counter()
         if args.no_notebook:

@@ -58,7 +58,7 @@ from scalinglaws.studies.merging import subsets as S
 from scalinglaws.studies.merging.config import METHOD_VARIANTS, theory_coefficients
 from scalinglaws.laws import get_law
 from scalinglaws.core.results import ResultStore, provenance
-from scalinglaws.studies import resolve_params
+from scalinglaws.studies import resolve_params, validate_run
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
 from scalinglaws.evaluation import EvalSet
 from scalinglaws.training import check_schedule, default_device
@@ -107,9 +107,10 @@ MULTITASK_COLUMNS = ["size", "N", "k", "subset", "eval_domain", "in_subset", "ce
 
 
 def validate(params: dict) -> dict:
-    check_subset("sizes", params["sizes"], list(Mo.SIZES))
-    check_subset("domains", params["domains"], list(D.DOMAINS))
-    check_subset("methods", params["methods"], list(METHOD_VARIANTS))
+    params = dict(params)
+    params["sizes"] = check_subset("sizes", params["sizes"], list(Mo.SIZES))
+    params["domains"] = check_subset("domains", params["domains"], list(D.DOMAINS))
+    params["methods"] = check_subset("methods", params["methods"], list(METHOD_VARIANTS))
     if len(params["domains"]) < 2:
         raise ParameterError(f"domains={params['domains']} must name at least 2 domains (one expert each)")
     fe = params["full_enumeration"]
@@ -132,7 +133,7 @@ def validate(params: dict) -> dict:
     check_int("bootstrap", params["bootstrap"], minimum=0)
     check_int("theory_bootstrap", params["theory_bootstrap"], minimum=0)
     check_int("extrapolation_bootstrap", params["extrapolation_bootstrap"], minimum=0)
-    check_subset("fit_scopes", params["fit_scopes"], FIT_SCOPES)
+    params["fit_scopes"] = check_subset("fit_scopes", params["fit_scopes"], FIT_SCOPES)
     mt = params["multitask"]
     if not isinstance(mt, (list, tuple)):
         raise ParameterError(f"multitask={mt!r} must be a list of [size, k] pairs")
@@ -312,8 +313,16 @@ def subset_plan(size: str, params: dict) -> tuple[str, list[tuple]]:
 # the study
 
 
+def data_files(params: dict) -> list[tuple[str, str]]:
+    """The corpus files a run reads: the testbed's (its base models are trained if missing), the
+    fine-tuning split of every expert's domain and the test split of the evaluation set."""
+    from scalinglaws.studies import testbed
+    base = [(d, "pretrain") for d in testbed.PROFILES["cpu"]["domains"]]
+    return base + [(d, s) for s in ("finetune", "test") for d in params["domains"]]
+
+
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
-    params = resolve_params(sys.modules[__name__], profile, overrides)
+    params = validate_run(sys.modules[__name__], profile, backend, overrides)
     t0 = time.perf_counter()
     sweep = Sweep(STUDY, profile)
     domains = params["domains"]

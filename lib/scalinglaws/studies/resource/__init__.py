@@ -4,8 +4,9 @@
     toy.py    one-hidden-layer networks with a group-lasso allocation of neurons
     lm.py     the LM ladders (width at fixed depth; depth with width)
 """
-from scalinglaws.studies.resource.study import (EPOCH_ALPHA, HOFFMANN_ALPHA, PROFILES, STUDY, reference_frame, run,
-                                                validate)
+from scalinglaws.studies.resource.study import (EPOCH_ALPHA, HOFFMANN_ALPHA, PROFILES, STUDY, data_files,
+                                                reference_frame, run, validate)
 
 DEPENDS_ON: tuple[str, ...] = ()
-__all__ = ["DEPENDS_ON", "EPOCH_ALPHA", "HOFFMANN_ALPHA", "PROFILES", "STUDY", "reference_frame", "run", "validate"]
+__all__ = ["DEPENDS_ON", "EPOCH_ALPHA", "HOFFMANN_ALPHA", "PROFILES", "STUDY", "data_files", "reference_frame", "run",
+           "validate"]

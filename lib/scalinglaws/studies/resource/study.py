@@ -323,6 +323,11 @@ def chinchilla_rows(bootstrap: int) -> list[dict]:
 
 # ----------------------------------------------------------------------------- run
 
+def data_files(p: dict) -> list[tuple[str, str]]:
+    """The corpus files a run reads: the LM ladders' training and validation splits."""
+    return [(d, s) for s in ("pretrain", "val") for d in p["lm_domains"]]
+
+
 def plan(p: dict) -> dict:
     lm_u, members = lm_units(p)
     return {"single": single_units(p), "composite": composite_units(p), "lm": lm_u, "members": members}
@@ -331,9 +336,8 @@ def plan(p: dict) -> dict:
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     """Run (or resume) the whole study at `profile`; returns the store (provenance written last)."""
     import sys
-    check_profile(profile)
-    check_choice("backend", backend, ("local", "ray"))
-    p = resolve_params(sys.modules[__name__], profile, overrides)
+    from scalinglaws.studies import validate_run
+    p = validate_run(sys.modules[__name__], profile, backend, overrides)
     units = plan(p)
     t0 = time.perf_counter()
     sweep = Sweep(STUDY, profile)

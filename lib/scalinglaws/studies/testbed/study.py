@@ -21,7 +21,7 @@ import pandas as pd
 from scalinglaws import data as D
 from scalinglaws import models as M
 from scalinglaws.core.results import ResultStore, provenance
-from scalinglaws.studies import resolve_params
+from scalinglaws.studies import resolve_params, validate_run
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
 from scalinglaws.training import check_schedule, default_device, token_budget, train
 from scalinglaws.core.validation import check_int, check_subset
@@ -39,13 +39,19 @@ PROFILES = {
 
 
 def validate(params: dict) -> dict:
-    check_subset("sizes", params["sizes"], list(M.SIZES))
-    check_subset("domains", params["domains"], list(D.DOMAINS))
+    params = dict(params)
+    params["sizes"] = check_subset("sizes", params["sizes"], list(M.SIZES))
+    params["domains"] = check_subset("domains", params["domains"], list(D.DOMAINS))
     check_int("seed", params["seed"], minimum=0)
     check_schedule(params, sizes=params["sizes"])
     if params["eval_max_docs"] is not None:
         check_int("eval_max_docs", params["eval_max_docs"], minimum=1)
     return params
+
+
+def data_files(params: dict) -> list[tuple[str, str]]:
+    """The corpus files a run reads: pretraining mixture and the test splits it evaluates on."""
+    return [(d, s) for s in ("pretrain", "test") for d in params["domains"]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -114,7 +120,7 @@ def _evaluate(config: dict) -> list[dict]:
 
 
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
-    params = resolve_params(sys.modules[__name__], profile, overrides)
+    params = validate_run(sys.modules[__name__], profile, backend, overrides)
     t0 = time.perf_counter()
     sweep = Sweep(STUDY, profile)
     units = [pretrain_unit(s, profile, params) for s in params["sizes"]]
