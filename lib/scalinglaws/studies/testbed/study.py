@@ -143,7 +143,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     ce = sweep.table(evals, ["size"])
     store.write("ce", ce)
     store.write("domains", D.domain_table())
-    from scalinglaws.data.tokenizer import tokenizer_stats
+    from scalinglaws.data import tokenizer_stats
     store.write("tokenizer", tokenizer_stats())
     compute_s = sum(r["wall_s"] for r in pre + ev)
     store.write_provenance(provenance(params, time.perf_counter() - t0, profile=profile,
