@@ -951,3 +951,18 @@ def document(subfield: str, i: int, seed: int = 1234) -> str:
 def documents(subfield: str, n: int, seed: int = 1234, start: int = 0) -> list[str]:
     """`n` exercise sets from index `start`: generate as much as a study needs."""
     return [document(subfield, i, seed) for i in range(start, start + n)]
+
+
+def richness(text: str) -> dict[str, float]:
+    """Cheap measures of how much there is to learn in `text` (use about 1 MB):
+    gzip and xz compression ratios (raw bytes / compressed bytes: lower is richer) and the
+    fraction of word 8-grams that are distinct (higher is richer)."""
+    import gzip
+    import lzma
+    raw = text.encode("utf-8")
+    words = text.split()
+    grams = [tuple(words[i:i + 8]) for i in range(len(words) - 7)]
+    return {"bytes": len(raw),
+            "gzip_ratio": len(raw) / len(gzip.compress(raw, 9, mtime=0)),
+            "xz_ratio": len(raw) / len(lzma.compress(raw, preset=6)),
+            "distinct_8gram": len(set(grams)) / max(1, len(grams))}
