@@ -183,13 +183,15 @@ def load_texts(domain: str, split: str, data_dir: Path | None = None) -> list[st
         return [json.loads(line)["text"] for line in f]
 
 
-def domain_table(data_dir: Path | None = None) -> pd.DataFrame:
+def domain_table(data_dir: Path | None = None, domains=None) -> pd.DataFrame:
     """One row per (domain, split) from the manifest: documents, raw bytes, tokens, source
-    packages and licence."""
+    packages and licence. `domains` (default: every domain in the manifest) restricts it, e.g.
+    to `DOMAINS` for a study that trains on the original 8."""
     manifest = load_manifest(data_dir)
+    keep = None if domains is None else set(check_subset("domains", list(domains), ALL_DOMAINS))
     rows = [{"domain": e["domain"], "split": e["split"], "documents": e["n_documents"], "bytes": e["bytes"],
              "tokens": e["tokens"], "source": "; ".join(e.get("sources", [])), "licence": e.get("licence", "")}
-            for e in manifest["files"]]
+            for e in manifest["files"] if keep is None or e["domain"] in keep]
     t = pd.DataFrame(rows)
     known = ALL_DOMAINS + tuple(sorted(set(t["domain"]) - set(ALL_DOMAINS)))
     order = {d: i for i, d in enumerate(known)}, {s: i for i, s in enumerate(SPLITS)}
@@ -247,11 +249,11 @@ def sample(domain: str, n_chars: int = 300, seed: int = 0, split: str = "val",
     return excerpt.rstrip()
 
 
-def tokenizer_stats(split: str = "val", data_dir: Path | None = None) -> pd.DataFrame:
+def tokenizer_stats(split: str = "val", data_dir: Path | None = None, domains=None) -> pd.DataFrame:
     """Per domain, on one split: documents, bytes, tokens, bytes per token (compression) and
     tokens per document, from the token counts recorded in the manifest."""
     check_choice("split", split, SPLITS)
-    table = domain_table(data_dir=data_dir)
+    table = domain_table(data_dir=data_dir, domains=domains)
     t = table[table["split"] == split][["domain", "documents", "bytes", "tokens"]].reset_index(drop=True)
     t["bytes_per_token"] = t["bytes"] / t["tokens"]
     t["tokens_per_document"] = t["tokens"] / t["documents"]
