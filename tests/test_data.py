@@ -454,7 +454,38 @@ def _recompute(f: dict):
     if k == "trapezoid":
         return F((f["a"] + f["b"]) * f["h"], 2)
     if k == "dice":
-        return F(sum(1 for i in range(1, 7) for j in range(1, 7) if i + j == f["target"]), 36)
+        import itertools
+        outs = list(itertools.product(range(1, f["sides"] + 1), repeat=f["n"]))
+        ok = {"=": lambda t: t == f["target"], "≥": lambda t: t >= f["target"], "≤": lambda t: t <= f["target"]}[f["rel"]]
+        return F(sum(1 for o in outs if ok(sum(o))), len(outs))
+    if k == "hypergeom":
+        import itertools
+        balls = ["A"] * f["a"] + ["B"] * f["b"]
+        hands = list(itertools.combinations(range(len(balls)), f["n"]))
+        return F(sum(1 for h in hands if sum(balls[i] == "A" for i in h) == f["k"]), len(hands))
+    if k == "geometric":
+        return (1 - f["p"]) ** (f["k"] - 1) * f["p"]
+    if k == "table":
+        c, i, j = f["c"], f["i"], f["j"]
+        return F(c[i][j], c[0][j] + c[1][j])
+    if k == "variance":
+        mean = sum(v * p for v, p in zip(f["vals"], f["probs"]))
+        return (mean, sum((v - mean) ** 2 * p for v, p in zip(f["vals"], f["probs"])))
+    if k == "sector":
+        return (F(2 * f["r"] * f["theta"], 360), F(f["r"] ** 2 * f["theta"], 360))
+    if k == "sphere":
+        return (F(4, 3) * f["r"] ** 3, 4 * f["r"] ** 2)
+    if k == "cone":
+        return F(f["r"] ** 2 * f["h"], 3)
+    if k == "circle_eq":
+        (a, b), rad = f["c"], f["r"]
+        # x^2 + y^2 + Dx + Ey + F vanishes at the four extreme points of the circle
+        D, E, F0 = f["answer"]
+        assert all(x * x + y * y + D * x + E * y + F0 == 0 for x, y in
+                   [(a + rad, b), (a - rad, b), (a, b + rad), (a, b - rad)])
+        return f["answer"]
+    if k == "garden":
+        return ((f["L"] + 2 * f["p"]) * (f["W"] + 2 * f["p"]) - f["L"] * f["W"], 2 * (f["L"] + f["W"] + 4 * f["p"]))
     if k == "binomial":
         import math
         return math.comb(f["n"], f["k"]) * f["p"] ** f["k"] * (1 - f["p"]) ** (f["n"] - f["k"])

@@ -660,8 +660,12 @@ def e_rectangle(r):
     unit = pick(r, "cm", "m", "mm", "ft")
     q = pick(r, f"A rectangle is {w} {unit} wide and {h} {unit} tall. Find its area and perimeter.",
              f"Find the perimeter and the area of a {w} {unit} by {h} {unit} rectangle.")
-    sol = (f"The area is width × height = {w} × {h} = {w * h} {unit}^2. The perimeter is 2 × (width + height) = "
-           f"2 × ({w} + {h}) = {2 * (w + h)} {unit}.")
+    sol = pick(r, f"The area is width × height = {w} × {h} = {w * h} {unit}^2. The perimeter is 2 × (width + height) = "
+                  f"2 × ({w} + {h}) = {2 * (w + h)} {unit}.",
+               f"Area counts the unit squares inside: {w} rows of {h}, so {w * h} {unit}^2. The perimeter walks once around "
+               f"the edge, two sides of {w} and two of {h}: {w} + {h} + {w} + {h} = {2 * (w + h)} {unit}.",
+               f"Multiply the side lengths for the area, {w} × {h} = {w * h} {unit}^2, and double their sum for the "
+               f"perimeter, 2 × {w + h} = {2 * (w + h)} {unit}. Note that area is in square units, perimeter in plain {unit}.")
     return Problem(q, sol, f"area {w * h} {unit}^2, perimeter {2 * (w + h)} {unit}",
                    {"kind": "rectangle", "w": w, "h": h, "answer": (w * h, 2 * (w + h))})
 
@@ -688,8 +692,12 @@ def e_circle(r):
     v = rad if given == "radius" else 2 * rad
     q = f"A circle has {given} {v}. Find its circumference and area in terms of π."
     sol = ((f"The radius is half the diameter, {v}/2 = {rad}. " if given == "diameter" else "")
-           + f"Circumference = 2πr = 2 × π × {rad} = {2 * rad}π (about {2 * rad * math.pi:.2f}). "
-           f"Area = πr^2 = π × {rad}^2 = {rad * rad}π (about {rad * rad * math.pi:.2f}).")
+           + pick(r, f"Circumference = 2πr = 2 × π × {rad} = {2 * rad}π (about {2 * rad * math.pi:.2f}). "
+                     f"Area = πr^2 = π × {rad}^2 = {rad * rad}π (about {rad * rad * math.pi:.2f}).",
+                  f"The distance around is π times the diameter, π × {2 * rad} = {2 * rad}π ≈ {2 * rad * math.pi:.2f}; "
+                  f"the area is π times the square of the radius, π × {rad * rad} = {rad * rad}π ≈ {rad * rad * math.pi:.2f}.",
+                  f"With r = {rad}: C = 2πr = {2 * rad}π and A = πr^2 = {rad * rad}π. Taking π ≈ 3.1416 these are about "
+                  f"{2 * rad * math.pi:.3f} and {rad * rad * math.pi:.3f}."))
     return Problem(q, sol, f"{2 * rad}π and {rad * rad}π", {"kind": "circle", "r": rad, "answer": (2 * rad, rad * rad)})
 
 
@@ -699,8 +707,13 @@ def e_polygon(r):
     each = Fraction(total, n)
     q = pick(r, f"What is the sum of the interior angles of a polygon with {n} sides, and each angle if it is regular?",
              f"Find the interior angle sum of a {n}-gon and the size of one angle of the regular {n}-gon.")
-    sol = (f"A polygon with n sides splits into n - 2 triangles from one vertex, each with angle sum 180°. So the sum is "
-           f"({n} - 2) × 180° = {total}°. In the regular polygon all {n} angles are equal: {total}°/{n} = {dec(each, 3)}°.")
+    sol = pick(r, f"A polygon with n sides splits into n - 2 triangles from one vertex, each with angle sum 180°. So the sum is "
+                  f"({n} - 2) × 180° = {total}°. In the regular polygon all {n} angles are equal: {total}°/{n} = {dec(each, 3)}°.",
+               f"Drawing the diagonals from a single corner cuts the {n}-gon into {n - 2} triangles, whose angles together make "
+               f"up the interior angles: {n - 2} × 180° = {total}°. Shared equally among {n} corners, each is {dec(each, 3)}°.",
+               f"The exterior angles of any convex polygon add up to 360°, so in the regular {n}-gon each exterior angle is "
+               f"360°/{n} = {dec(Fraction(360, n), 3)}° and each interior angle is 180° - {dec(Fraction(360, n), 3)}° = "
+               f"{dec(each, 3)}°. The interior sum is {n} × {dec(each, 3)}° = {total}°, the same as ({n} - 2) × 180°.")
     return Problem(q, sol, f"{total}°, {dec(each, 3)}°", {"kind": "polygon", "n": n, "answer": (total, each)})
 
 
@@ -786,21 +799,153 @@ def e_trapezoid(r):
     return Problem(q, sol, frac(area), {"kind": "trapezoid", "a": a, "b": b, "h": h, "answer": area})
 
 
+def e_sector(r):
+    rad, theta = r.randint(2, 30), pick(r, 20, 30, 36, 40, 45, 60, 72, 90, 120, 135, 150, 210, 240, 270, 300)
+    arc, area = Fraction(theta * rad, 180), Fraction(theta * rad * rad, 360)
+    q = pick(r, f"A sector of a circle of radius {rad} has a central angle of {theta}°. Find its arc length and area.",
+             f"A slice of pizza of radius {rad} cm is cut with an angle of {theta}° at the centre. How long is its curved "
+             f"edge and how large is it?")
+    sol = (f"The sector is {theta}/360 = {frac(Fraction(theta, 360))} of the full circle. The arc is that fraction of the "
+           f"circumference 2π × {rad}: {frac(Fraction(theta, 360))} × {2 * rad}π = {frac(arc)}π. The area is the same fraction "
+           f"of π × {rad}^2 = {rad * rad}π: {frac(area)}π.")
+    return Problem(q, sol, f"arc {frac(arc)}π, area {frac(area)}π", {"kind": "sector", "r": rad, "theta": theta,
+                                                                     "answer": (arc, area)})
+
+
+def e_solids(r):
+    rad, h = r.randint(1, 15), r.randint(1, 25)
+    if r.random() < 0.5:
+        v = Fraction(4 * rad ** 3, 3)
+        q = pick(r, f"Find the volume and surface area of a sphere of radius {rad}.",
+                 f"A ball has radius {rad}. What are its volume and its surface area, in terms of π?")
+        sol = (f"For a sphere V = (4/3)πr^3 = (4/3) × {rad ** 3}π = {frac(v)}π and the surface is S = 4πr^2 = "
+               f"4 × {rad * rad}π = {4 * rad * rad}π.")
+        return Problem(q, sol, f"{frac(v)}π, {4 * rad * rad}π", {"kind": "sphere", "r": rad, "answer": (v, 4 * rad * rad)})
+    v = Fraction(rad * rad * h, 3)
+    q = pick(r, f"A cone has base radius {rad} and height {h}. Find its volume in terms of π.",
+             f"What is the volume of a cone {h} units tall with a base of radius {rad}?")
+    sol = (f"A cone holds one third of the cylinder with the same base and height: V = (1/3)πr^2h = "
+           f"(1/3) × π × {rad * rad} × {h} = {frac(v)}π" + (f", about {float(v) * math.pi:.2f}." if v.denominator != 1 else "."))
+    return Problem(q, sol, f"{frac(v)}π", {"kind": "cone", "r": rad, "h": h, "answer": v})
+
+
+def e_circle_eq(r):
+    a, b, rad = r.randint(-9, 9), r.randint(-9, 9), r.randint(1, 12)
+    D, E, F_ = -2 * a, -2 * b, a * a + b * b - rad * rad
+    q = pick(r, f"Write the equation of the circle with centre ({a}, {b}) and radius {rad}, and expand it.",
+             f"A circle is centred at ({a}, {b}) and passes at distance {rad} from its centre. Give its equation in general form.")
+    sol = (f"A point (x, y) is on the circle when its distance to the centre is {rad}: (x {signed(-a)})^2 + (y {signed(-b)})^2 "
+           f"= {rad * rad}. Expanding, x^2 {signed(D)}x + {a * a} + y^2 {signed(E)}y + {b * b} = {rad * rad}, that is "
+           f"x^2 + y^2 {signed(D)}x {signed(E)}y {signed(F_)} = 0.")
+    return Problem(q, sol, f"x^2 + y^2 {signed(D)}x {signed(E)}y {signed(F_)} = 0",
+                   {"kind": "circle_eq", "c": (a, b), "r": rad, "answer": (D, E, F_)})
+
+
+def e_garden(r):
+    L, W, p = r.randint(5, 60), r.randint(5, 60), r.randint(1, 4)
+    outer = (L + 2 * p) * (W + 2 * p)
+    path = outer - L * W
+    name = pick(r, *NAMES)
+    q = (f"{name}'s garden is a {L} m by {W} m rectangle. A path {p} m wide is laid all around it. What is the area of the "
+         f"path, and how much fencing goes around the outside of the path?")
+    sol = (f"With the path, the outer rectangle measures {L} + 2 × {p} = {L + 2 * p} m by {W} + 2 × {p} = {W + 2 * p} m, so its "
+           f"area is {outer} m^2. Taking away the garden's {L * W} m^2 leaves {path} m^2 of path. The fence runs around the "
+           f"outer rectangle: 2 × ({L + 2 * p} + {W + 2 * p}) = {2 * (L + W + 4 * p)} m.")
+    return Problem(q, sol, f"{path} m^2, {2 * (L + W + 4 * p)} m", {"kind": "garden", "L": L, "W": W, "p": p,
+                                                                    "answer": (path, 2 * (L + W + 4 * p))})
+
+
 GEOMETRY = (e_rectangle, e_pythagoras, e_circle, e_polygon, e_distance, e_triangle_area, e_box, e_similar, e_angles,
-            e_trapezoid)
+            e_trapezoid, e_sector, e_solids, e_circle_eq, e_garden)
 
 
 # ============================================================================= probability
 
 def p_dice(r):
-    target = r.randint(2, 12)
-    ways = [(i, j) for i in range(1, 7) for j in range(1, 7) if i + j == target]
-    pr = Fraction(len(ways), 36)
-    q = pick(r, f"Two fair dice are rolled. What is the probability that the total is {target}?",
-             f"Roll a pair of fair six-sided dice. Find P(sum = {target}).")
-    sol = (f"There are 6 × 6 = 36 equally likely outcomes. The ones with total {target} are "
-           + ", ".join(f"({i}, {j})" for i, j in ways) + f": {len(ways)} of them. So the probability is {len(ways)}/36 = {frac(pr)}.")
-    return Problem(q, sol, frac(pr), {"kind": "dice", "target": target, "answer": pr})
+    n, sides = pick(r, 2, 2, 3), pick(r, 4, 6, 6, 8, 10, 12)
+    outcomes = [(i, j) for i in range(1, sides + 1) for j in range(1, sides + 1)] if n == 2 else \
+        [(i, j, k) for i in range(1, sides + 1) for j in range(1, sides + 1) for k in range(1, sides + 1)]
+    rel = pick(r, "=", "≥", "≤")
+    target = r.randint(n, n * sides)
+    hit = [o for o in outcomes if {"=": sum(o) == target, "≥": sum(o) >= target, "≤": sum(o) <= target}[rel]]
+    pr = Fraction(len(hit), len(outcomes))
+    word = {"=": f"exactly {target}", "≥": f"at least {target}", "≤": f"at most {target}"}[rel]
+    dice = f"{'two' if n == 2 else 'three'} fair {sides}-sided dice"
+    q = pick(r, f"Roll {dice}. What is the probability that the total is {word}?",
+             f"{dice[0].upper() + dice[1:]} are thrown. Find the probability of a sum {word}.",
+             f"A game uses {dice}. What is the chance that the faces add up to {word}?")
+    listed = (": " + ", ".join(str(o) for o in hit) if 0 < len(hit) <= 8 else "")
+    sol = (f"Each die shows 1 to {sides}, so there are {sides}^{n} = {len(outcomes)} equally likely ordered outcomes. "
+           f"Counting those with total {word} gives {len(hit)}{listed}. "
+           + pick(r, "The probability is favourable over total: ", "So the probability is ", "Dividing, we get ")
+           + f"{len(hit)}/{len(outcomes)} = {frac(pr)}.")
+    return Problem(q, sol, frac(pr), {"kind": "dice", "n": n, "sides": sides, "rel": rel, "target": target, "answer": pr})
+
+
+def p_hypergeom(r):
+    ca, cb = r.sample(COLOURS, 2)
+    a, b = r.randint(2, 15), r.randint(2, 15)
+    n = r.randint(2, min(5, a + b - 1))
+    k = r.randint(max(0, n - b), min(n, a))
+    pr = Fraction(math.comb(a, k) * math.comb(b, n - k), math.comb(a + b, n))
+    thing = pick(r, "balls", "marbles", "tokens", "beads")
+    q = pick(r, f"A jar has {a} {ca} and {b} {cb} {thing}. {n} are taken at random without replacement. What is the "
+                f"probability that exactly {k} are {ca}?",
+             f"From {a} {ca} and {b} {cb} {thing}, a handful of {n} is drawn blindly. Find P(exactly {k} {ca}).")
+    sol = (f"All C({a + b}, {n}) = {math.comb(a + b, n)} handfuls are equally likely. A favourable one takes {k} of the {a} "
+           f"{ca} {thing} (C({a}, {k}) = {math.comb(a, k)} ways) and {n - k} of the {b} {cb} ones (C({b}, {n - k}) = "
+           f"{math.comb(b, n - k)} ways). So the probability is {math.comb(a, k)} × {math.comb(b, n - k)}/"
+           f"{math.comb(a + b, n)} = {frac(pr)}.")
+    return Problem(q, sol, frac(pr), {"kind": "hypergeom", "a": a, "b": b, "n": n, "k": k, "answer": pr})
+
+
+def p_geometric(r):
+    p = Fraction(r.randint(1, 5), pick(r, 6, 8, 10, 12))
+    k = r.randint(1, 8)
+    pr = (1 - p) ** (k - 1) * p
+    name = pick(r, *NAMES)
+    what = pick(r, "scores a penalty", "rolls the winning number", "finds a parking space", "guesses the password",
+                "draws a prize ticket")
+    q = (f"Each attempt {name} makes independently {what} with probability {frac(p)}. What is the probability that the "
+         f"first success comes on attempt {k}?")
+    sol = (f"The first {k - 1} attempts must fail, each with probability {frac(1 - p)}, and attempt {k} must succeed. "
+           f"By independence the probability is ({frac(1 - p)})^{k - 1} × {frac(p)} = {frac(pr)}. "
+           f"This is the geometric distribution; its mean waiting time is 1/p = {frac(1 / p)} attempts.")
+    return Problem(q, sol, frac(pr), {"kind": "geometric", "p": p, "k": k, "answer": pr})
+
+
+def p_table(r):
+    rows, cols = pick(r, ("student", "teacher"), ("adult", "child"), ("cyclist", "driver")), \
+        pick(r, ("likes tea", "likes coffee"), ("owns a cat", "owns a dog"), ("walks", "takes the bus"))
+    c = [[r.randint(3, 60) for _ in range(2)] for _ in range(2)]
+    total = sum(map(sum, c))
+    i, j = r.randint(0, 1), r.randint(0, 1)
+    col = c[0][j] + c[1][j]
+    pr = Fraction(c[i][j], col)
+    q = (f"In a survey of {total} people, {c[0][0]} {rows[0]}s {cols[0]}, {c[0][1]} {rows[0]}s {cols[1]}, "
+         f"{c[1][0]} {rows[1]}s {cols[0]} and {c[1][1]} {rows[1]}s {cols[1]}. A person who {cols[j]} is chosen at random. "
+         f"What is the probability that they are a {rows[i]}?")
+    sol = (f"Condition on the column: {c[0][j]} + {c[1][j]} = {col} people {cols[j]}. Of these, {c[i][j]} are {rows[i]}s. "
+           f"So P({rows[i]} | {cols[j]}) = {c[i][j]}/{col} = {frac(pr)}, compared with the unconditional "
+           f"P({rows[i]}) = {sum(c[i])}/{total} = {frac(Fraction(sum(c[i]), total))}.")
+    return Problem(q, sol, frac(pr), {"kind": "table", "c": c, "i": i, "j": j, "answer": pr})
+
+
+def p_variance(r):
+    k = r.randint(2, 4)
+    vals = sorted(r.sample(range(0, 20), k))
+    w = [r.randint(1, 5) for _ in range(k)]
+    probs = [Fraction(x, sum(w)) for x in w]
+    mean = sum(v * p for v, p in zip(vals, probs))
+    ex2 = sum(v * v * p for v, p in zip(vals, probs))
+    var = ex2 - mean ** 2
+    q = ("A random variable X takes the values " + ", ".join(map(str, vals)) + " with probabilities "
+         + ", ".join(frac(p) for p in probs) + ". Find its mean and variance.")
+    sol = (f"E[X] = " + " + ".join(f"{v} × {frac(p)}" for v, p in zip(vals, probs)) + f" = {frac(mean)}. "
+           f"E[X^2] = " + " + ".join(f"{v * v} × {frac(p)}" for v, p in zip(vals, probs)) + f" = {frac(ex2)}. "
+           f"Var(X) = E[X^2] - E[X]^2 = {frac(ex2)} - ({frac(mean)})^2 = {frac(var)}.")
+    return Problem(q, sol, f"mean {frac(mean)}, variance {frac(var)}", {"kind": "variance", "vals": vals, "probs": probs,
+                                                                       "answer": (mean, var)})
 
 
 def p_binomial(r):
@@ -915,7 +1060,8 @@ def p_independent(r):
                                                                 "answer": (both, either)})
 
 
-PROBABILITY = (p_dice, p_binomial, p_urn, p_expected, p_counting, p_atleast, p_bayes, p_cards, p_independent)
+PROBABILITY = (p_dice, p_binomial, p_urn, p_expected, p_counting, p_atleast, p_bayes, p_cards, p_independent,
+               p_hypergeom, p_geometric, p_table, p_variance)
 
 GENERATORS = {"arithmetic": ARITHMETIC, "algebra": ALGEBRA, "number_theory": NUMBER_THEORY, "geometry": GEOMETRY,
               "probability": PROBABILITY}
