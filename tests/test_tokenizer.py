@@ -38,7 +38,7 @@ def test_autotokenizer_loads_offline():
 
 def test_stats_match_an_independent_count():
     stats = data.tokenizer_stats("val")
-    assert list(stats["domain"]) == list(data.DOMAINS)
+    assert list(stats["domain"]) == list(data.ALL_DOMAINS)
     assert stats["bytes_per_token"].between(1.5, 8).all()
     tok = tokenizer.load_tokenizer()
     row = stats[stats["domain"] == "lexicon"].iloc[0]

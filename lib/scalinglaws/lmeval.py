@@ -28,7 +28,8 @@ TASK_PREFIX = "scalinglaws_ce_"
 
 
 def split_path(domain: str, split: str = "test") -> Path:
-    return CORPORA_DIR / domain / f"{split}.jsonl.gz"
+    from scalinglaws.data.corpus import suffix  # .jsonl.gz for the original domains, .jsonl.xz for newer ones
+    return CORPORA_DIR / domain / f"{split}{suffix(domain)}"
 
 
 def write_tasks(domains, out_dir, split: str = "test", data_files: dict | None = None) -> list[str]:

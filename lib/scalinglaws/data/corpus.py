@@ -1,9 +1,17 @@
-"""The shipped corpora: 8 text domains x 4 splits, checksummed on every load.
+"""The shipped corpora: text domains x 4 splits, checksummed on every load.
 
-Layout (all under `data/`): `corpora/<domain>/<split>.jsonl.gz` (one {"text": ...} per line),
+Domain groups:
+  DOMAINS       the original 8 distinct domains (.jsonl.gz); the studies' default, unchanged
+  EXTRA_REAL    more real text, distinct domains (.jsonl.xz): bible_web, commentary, perldoc,
+                manpages, glossary, fortunes, code_tests
+  RELATED_MATH  five generated mathematics subfields (.jsonl.xz), a family of related domains
+  REAL_TEXT     every domain of real (not generated) text
+  ALL_DOMAINS   all of them, in that order
+
+Layout (all under `data/`): `corpora/<domain>/<split>.jsonl.gz|.xz` (one {"text": ...} per line),
 `tokenizer/` (see `scalinglaws.data.tokenizer`), `manifest.json` (per file: domain, split, path,
 sources with versions, licence, n_documents, bytes = raw UTF-8 bytes of the texts, tokens =
-tokens with our tokenizer, sha256 of the .gz file) and `LICENSES.md`.
+tokens with our tokenizer, sha256 of the compressed file) and `LICENSES.md`.
 
 Every load checks the file's sha256 against the manifest (once per process and file state),
 so a corrupted or edited corpus fails loudly, naming the file. `test` is never read by
@@ -17,6 +25,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import lzma
 import os
 import random
 from pathlib import Path
@@ -29,8 +38,29 @@ from scalinglaws.core.validation import ParameterError, check_choice, check_int,
 from scalinglaws.data import tokenizer as tk
 
 DOMAINS: tuple[str, ...] = ("code", "dictionary", "lexicon", "scripture", "legal", "techdocs", "speeches", "math")
+EXTRA_REAL: tuple[str, ...] = ("bible_web", "commentary", "perldoc", "manpages", "glossary", "fortunes", "code_tests")
+RELATED_MATH: tuple[str, ...] = ("arithmetic", "algebra", "number_theory", "geometry", "probability")
+REAL_TEXT: tuple[str, ...] = tuple(d for d in DOMAINS if d != "math") + EXTRA_REAL
+ALL_DOMAINS: tuple[str, ...] = DOMAINS + EXTRA_REAL + RELATED_MATH
+GROUPS: dict[str, tuple[str, ...]] = {"original": DOMAINS, "extra_real": EXTRA_REAL, "related_math": RELATED_MATH,
+                                      "real_text": REAL_TEXT, "all": ALL_DOMAINS}
 SPLITS: tuple[str, ...] = ("pretrain", "finetune", "val", "test")
-SIZE_LIMIT_BYTES = 30 * 2**20  # everything shipped under data/ (results excluded) stays below this
+SIZE_LIMIT_BYTES = 45 * 2**20  # everything shipped under data/ (results excluded) stays below this
+
+
+def suffix(domain: str) -> str:
+    """File suffix of a domain's splits: the original 8 are gzip, the newer ones xz."""
+    return ".jsonl.gz" if domain in DOMAINS else ".jsonl.xz"
+
+
+def open_text(path: Path):
+    """Open a .jsonl.gz or .jsonl.xz file for reading text, by suffix."""
+    path = Path(path)
+    if path.name.endswith(".xz"):
+        return lzma.open(path, "rt", encoding="utf-8")
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    raise ValueError(f"{path}: expected a .jsonl.gz or .jsonl.xz file")
 
 
 class ChecksumError(ParameterError):
@@ -72,7 +102,7 @@ def _entry(manifest: dict, domain: str, split: str) -> dict:
 
 
 def _check(domain: str, split: str) -> None:
-    check_choice("domain", domain, DOMAINS)
+    check_choice("domain", domain, ALL_DOMAINS)
     check_choice("split", split, SPLITS)
 
 
@@ -115,7 +145,8 @@ def verify(all: bool = True, data_dir: Path | None = None) -> pd.DataFrame:  # n
     root = _root(data_dir)
     manifest = load_manifest(root)
     entries = list(manifest["files"]) + list(manifest.get("tokenizer", {}).get("files", []))
-    missing = sorted({(d, s) for d in DOMAINS for s in SPLITS}
+    listed = {e["domain"] for e in manifest["files"]}
+    missing = sorted({(d, s) for d in set(DOMAINS) | listed for s in SPLITS}
                      - {(e["domain"], e["split"]) for e in manifest["files"]})
     if missing:
         raise ChecksumError(f"{manifest_path(root)} lacks entries for {missing}")
@@ -147,16 +178,16 @@ def checksums(domains, split: str, data_dir: Path | None = None) -> dict[str, st
     other data gets another config hash."""
     manifest = load_manifest(data_dir)
     out = {}
-    for d in check_subset("domains", list(domains), DOMAINS):
+    for d in check_subset("domains", list(domains), ALL_DOMAINS):
         _check(d, split)
         out[d] = _entry(manifest, d, split)["sha256"]
     return out
 
 
 def corpus_path(domain: str, split: str, data_dir: Path | None = None) -> Path:
-    """Path of a split's .jsonl.gz file (validated names; not checksummed: see `load_texts`)."""
+    """Path of a split's .jsonl.gz / .jsonl.xz file (validated names; not checksummed: see `load_texts`)."""
     _check(domain, split)
-    return _root(data_dir) / "corpora" / domain / f"{split}.jsonl.gz"
+    return _root(data_dir) / "corpora" / domain / f"{split}{suffix(domain)}"
 
 
 def load_texts(domain: str, split: str, data_dir: Path | None = None) -> list[str]:
@@ -164,19 +195,22 @@ def load_texts(domain: str, split: str, data_dir: Path | None = None) -> list[st
     _check(domain, split)
     root = _root(data_dir)
     path = Path(_verify_entry(root, _entry(load_manifest(root), domain, split)))
-    with gzip.open(path, "rt", encoding="utf-8") as f:
+    with open_text(path) as f:
         return [json.loads(line)["text"] for line in f]
 
 
-def domain_table(data_dir: Path | None = None) -> pd.DataFrame:
+def domain_table(data_dir: Path | None = None, domains=None) -> pd.DataFrame:
     """One row per (domain, split) from the manifest: documents, raw bytes, tokens, source
-    packages and licence."""
+    packages and licence. `domains` (default: every domain in the manifest) restricts it, e.g.
+    to `DOMAINS` for a study that trains on the original 8."""
     manifest = load_manifest(data_dir)
+    keep = None if domains is None else set(check_subset("domains", list(domains), ALL_DOMAINS))
     rows = [{"domain": e["domain"], "split": e["split"], "documents": e["n_documents"], "bytes": e["bytes"],
              "tokens": e["tokens"], "source": "; ".join(e.get("sources", [])), "licence": e.get("licence", "")}
-            for e in manifest["files"]]
+            for e in manifest["files"] if keep is None or e["domain"] in keep]
     t = pd.DataFrame(rows)
-    order = {d: i for i, d in enumerate(DOMAINS)}, {s: i for i, s in enumerate(SPLITS)}
+    known = ALL_DOMAINS + tuple(sorted(set(t["domain"]) - set(ALL_DOMAINS)))
+    order = {d: i for i, d in enumerate(known)}, {s: i for i, s in enumerate(SPLITS)}
     t = t.sort_values(["domain", "split"], key=lambda c: c.map(order[0] if c.name == "domain" else order[1]))
     return t.reset_index(drop=True)
 
@@ -231,11 +265,11 @@ def sample(domain: str, n_chars: int = 300, seed: int = 0, split: str = "val",
     return excerpt.rstrip()
 
 
-def tokenizer_stats(split: str = "val", data_dir: Path | None = None) -> pd.DataFrame:
+def tokenizer_stats(split: str = "val", data_dir: Path | None = None, domains=None) -> pd.DataFrame:
     """Per domain, on one split: documents, bytes, tokens, bytes per token (compression) and
     tokens per document, from the token counts recorded in the manifest."""
     check_choice("split", split, SPLITS)
-    table = domain_table(data_dir=data_dir)
+    table = domain_table(data_dir=data_dir, domains=domains)
     t = table[table["split"] == split][["domain", "documents", "bytes", "tokens"]].reset_index(drop=True)
     t["bytes_per_token"] = t["bytes"] / t["tokens"]
     t["tokens_per_document"] = t["tokens"] / t["documents"]
