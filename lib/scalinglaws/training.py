@@ -12,7 +12,7 @@ clipping by global norm, learning rate
 
 with S = tokens // batch_tokens steps, W = max(1, round(warmup_frac S)) and m = min_lr_frac.
 CPU runs in fp32 and is bit-reproducible for a fixed seed and thread count; CUDA uses bf16
-autocast, SDPA attention and optionally torch.compile. A non-finite loss raises
+autocast, TF32, SDPA attention and torch.compile (by default). A non-finite loss raises
 `TrainingDiverged` at once.
 """
 from __future__ import annotations
@@ -178,7 +178,7 @@ def _optimizer(model, lr, weight_decay, device):
 def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | None = None,
           lr: float = 3e-3, warmup_frac: float = 0.05, min_lr_frac: float = 0.1,
           weight_decay: float = 0.1, grad_clip: float = 1.0, seed: int = 0, device="cpu",
-          compile: bool = False, log_every: int = 10, progress: bool = True,
+          compile: bool | None = None, log_every: int = 10, progress: bool = True,
           weights=None, micro_batch: int | None = None) -> TrainResult:
     """Train `model` in place on `tokens` tokens and return its loss curve.
 
@@ -186,6 +186,7 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
     `WindowSampler`-like object with `.sample() -> (B, seq_len + 1)` tensor.
     batch_tokens = batch_size * seq_len tokens per optimiser step (seq_len defaults to the
     model context); `micro_batch` rows per forward pass (gradient accumulation) bound memory.
+    compile: None (default) compiles the forward with torch.compile on CUDA only; False never does.
     """
     seq_len = seq_len or model.config.max_position_embeddings
     check_int("seq_len", seq_len, minimum=1, maximum=model.config.max_position_embeddings)
@@ -210,7 +211,11 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
     torch.manual_seed(seed)  # anything stochastic inside the model (none today) is seeded too
     model.to(device).train()
     cuda = device.type == "cuda"
-    fwd = torch.compile(model) if (compile and cuda) else model
+    if cuda:  # TF32 matmuls for the fp32 parts (bf16 autocast covers the rest); CPU runs stay exact fp32
+        torch.set_float32_matmul_precision("high")
+    # compile=None: compile on CUDA (2x tokens/s measured on an H100, GPU-NOTES), never on CPU (slower to
+    # warm up than our small CPU runs last, and eager keeps CPU runs bit-reproducible)
+    fwd = torch.compile(model) if (cuda and compile is not False) else model
     opt = _optimizer(model, lr, weight_decay, device)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
 
