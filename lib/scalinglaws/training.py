@@ -187,6 +187,11 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
     batch_tokens = batch_size * seq_len tokens per optimiser step (seq_len defaults to the
     model context); `micro_batch` rows per forward pass (gradient accumulation) bound memory.
     compile: None (default) compiles the forward with torch.compile on CUDA only; False never does.
+
+    Auxiliary losses (a generic model hook): if the model has a method `auxiliary_loss(token_loss)`,
+    it is called after every training forward with that forward's per-token cross-entropy
+    (detached, shape (rows, seq_len)), and the scalar it returns is added to the loss that is
+    backpropagated, not to the reported loss (routed models: load balancing, z-loss, REINFORCE).
     """
     seq_len = seq_len or model.config.max_position_embeddings
     check_int("seq_len", seq_len, minimum=1, maximum=model.config.max_position_embeddings)
@@ -208,7 +213,7 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
     warmup = max(1, round(warmup_frac * steps))
 
     sampler = data if hasattr(data, "sample") else WindowSampler(data, seq_len, batch_size, seed, weights)
-    torch.manual_seed(seed)  # anything stochastic inside the model (none today) is seeded too
+    torch.manual_seed(seed)  # anything stochastic inside the model (e.g. sampled routing) is seeded too
     model.to(device).train()
     cuda = device.type == "cuda"
     if cuda:  # TF32 matmuls for the fp32 parts (bf16 autocast covers the rest); CPU runs stay exact fp32
@@ -216,6 +221,7 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
     # compile=None: compile on CUDA (2x tokens/s measured on an H100, GPU-NOTES), never on CPU (slower to
     # warm up than our small CPU runs last, and eager keeps CPU runs bit-reproducible)
     fwd = torch.compile(model) if (cuda and compile is not False) else model
+    aux_fn = getattr(model, "auxiliary_loss", None)  # optional hook, see the docstring
     opt = _optimizer(model, lr, weight_decay, device)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
 
@@ -233,9 +239,17 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
         for chunk in batch.split(micro):
             with amp:
                 logits = fwd(input_ids=chunk[:, :-1]).logits
-            loss = torch.nn.functional.cross_entropy(
-                logits.float().reshape(-1, logits.size(-1)), chunk[:, 1:].reshape(-1))
-            (loss * (len(chunk) / batch_size)).backward()
+            if aux_fn is None:
+                loss = torch.nn.functional.cross_entropy(
+                    logits.float().reshape(-1, logits.size(-1)), chunk[:, 1:].reshape(-1))
+                objective = loss
+            else:
+                token_loss = torch.nn.functional.cross_entropy(
+                    logits.float().reshape(-1, logits.size(-1)), chunk[:, 1:].reshape(-1),
+                    reduction="none").view(len(chunk), -1)
+                loss = token_loss.mean()
+                objective = loss + aux_fn(token_loss.detach())
+            (objective * (len(chunk) / batch_size)).backward()
             loss_sum += loss.detach() * (len(chunk) / batch_size)
         loss_val = loss_sum.item()
         if not math.isfinite(loss_val):

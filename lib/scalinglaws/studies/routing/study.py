@@ -1,0 +1,634 @@
+"""The routing study (Clark et al. 2022): dense ladder x experts x routers, one token budget, the
+unified routing law, effective parameter counts, N_cutoff, extrapolation and experts as resources.
+
+Grid. For every dense size and E in `experts` (1 must be among them): E = 1 is the dense model
+(`models.build_model`, trained once and shared by every router), E > 1 the routed model of that
+size (`scalinglaws.models.routed`: every other block's MLP becomes E top-1 experts of the dense MLP's
+shape, so active parameters and FLOPs per token equal the dense model's) for every router in
+`routers` (sbase, rlr, hash, switch; `scalinglaws.models.routers`). Every model of a profile trains on the
+same number of tokens (`tokens`, Clark's protocol) with the testbed's pretraining recipe (the
+eight-domain mixture, equal domain weights, AdamW, warmup + cosine), and is evaluated on every
+domain's test split with `evaluation.evaluate_domains`; L = the mean CE over domains (nats/token).
+Routing statistics are recorded during training (accumulated over all training tokens) and at
+evaluation (per domain): tokens per expert, load max/mean, dropped tokens (0: no capacity limit),
+router entropy, auxiliary loss.
+
+Units (resumable, `SW.Sweep("routing", profile)`): `dense` and `routed` (train one model, safetensors
+checkpoint), `eval` (one checkpoint on every domain, with its expert usage per domain) and
+`analysis` (every fit and derived table, keyed by the measured losses, so a rerun does no work).
+
+Tables (`data/results/routing/<profile>/`): models, curves, ce, loss, routing, expert_usage, fits,
+effective_params, n_cutoff, extrapolation, claims, resources, resource_fits; provenance last.
+
+Analysis (pure functions of the tables, tested on synthetic data):
+
+- `fit_laws`: per router, the routed law (law "routing", log10 L = a log10 N + b log10 Ehat +
+  c log10 N log10 Ehat + d, Ehat with the inner ^-1, `laws.e_hat`) on the dense points (E = 1)
+  plus that router's points, and the dense law (law "routing_dense", log10 L = a log10 N + d) on
+  the dense points, each with bootstrap intervals (`fitting.fit`).
+- `effective_params_table`: N_bar(N, E) from the fits (`laws.effective_params`) and from the
+  measured loss through the dense fit, N_bar = 10^((log10 L - d) / a).
+- `n_cutoff_table`: N_cutoff = 10^(-b/c) from the unrounded point estimate, its 95% interval from
+  the bootstrap draws of -b/c (percentiles of log10 N_cutoff), and the fraction of draws with c > 0.
+- `extrapolation_table`: fit on the smaller sizes, predict the largest; fit on E <= max_fit_experts
+  (if no larger E was run: all but the largest E), predict the rest (`fitting.extrapolate`).
+- `claims_table`: Clark's four qualitative claims, each "holds", "does not hold" (not supported by
+  the measurement at this profile) or "not testable", with the measured quantity.
+- `resource_table` / `resource_fits`: per domain, the share of its tokens each expert gets; the
+  number of experts serving the domain n = exp(entropy of that share), averaged over routed blocks;
+  and the within-domain slope gamma of log CE_d on log n (log CE_d = alpha_d - gamma log n):
+  "loss falls like 1/(experts serving it)" means gamma = 1.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+import torch
+
+from scalinglaws import data as D
+from scalinglaws import evaluation as EV
+from scalinglaws import fitting as F
+from scalinglaws import laws as LW
+from scalinglaws import models as M
+from scalinglaws.core import results as RES
+from scalinglaws.models import routed as RT
+from scalinglaws.models import routers as R
+from scalinglaws import studies as ST
+from scalinglaws.core import sweep as SW
+from scalinglaws.data import tokenizer as TK
+from scalinglaws import training as T
+from scalinglaws.core import validation as V
+
+STUDY = "routing"
+DENSE = "dense"
+LAW, DENSE_LAW = "routing", "routing_dense"
+SATURATION_FACTOR = 10  # E_max (97.5% point) below 10x the largest E measured: saturation seen
+CLAIMS = ("sbase_best", "one_functional_form", "saturates_with_E", "shrinks_with_N")
+
+_COMMON = {"seed": 0, "lr": 3e-3, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weight_decay": 0.1,
+           "grad_clip": 1.0, "domains": list(D.DOMAINS), "routers": list(R.ROUTERS), "routed_every": 2,
+           "router_options": {}, "experts_implementation": None, "compile": False,
+           "eval_batch_size": 32, "bootstrap": 1000, "fit_maxiter": 500, "extrapolation_max_experts": 8}
+PROFILES = {
+    # 2 tiny sizes x E in {1, 2, 4} x 4 routers = 18 models of 4 steps each; ~0.3 s per model
+    # with one torch thread (the test suite's setting), 30-40 s for the whole profile.
+    "smoke": {**_COMMON, "sizes": M.ladder("smoke"), "experts": [1, 2, 4], "tokens": 4096,
+              "batch_tokens": 1024, "eval_max_docs": 1, "bootstrap": 20, "fit_maxiter": 100},
+    # The 4 smallest cpu sizes (17x in N) x E in {1, 2, 4, 8, 16} x 4 routers = 68 models, 786,432
+    # tokens each (96 steps of 8192). Measured training throughput, one thread, 8192-token steps
+    # (routed models within ~10% of dense: top-1, and at these sizes the LM head V d dominates):
+    #   d32l2 11.3K tok/s (E=8 12.0K), d48l3 10.3K (E=8 9.7K), d64l4 7.2K (E=8 7.8K, E=16 7.4K),
+    #   d96l4 5.8K (E=4 5.9K, E=8 5.3K, E=16 5.2K)
+    # -> 786,432 x 17 x (1/11.3K + 1/10.0K + 1/7.5K + 1/5.5K) = 6,700 CPU-s of training; evaluation
+    # (eval_max_docs 16: ~115K test tokens per model at ~14K tok/s) ~ 400 CPU-s; checkpoints ~100 s;
+    # analysis with 1000 bootstrap refits ~ 4 min. Total ~7,500 CPU-s: ~1.05 h with both cores
+    # (backend="ray": two single-thread workers), ~2.1 h in one single-thread process.
+    "cpu": {**_COMMON, "sizes": M.ladder("cpu")[:4], "experts": [1, 2, 4, 8, 16], "tokens": 786_432,
+            "batch_tokens": 8192, "eval_max_docs": 16},
+    # 4 gpu sizes x E in {1, 2, 4, 8, 16, 32} x 4 routers = 84 models of 30M tokens (about 4
+    # epochs of the mixture; GPU-NOTES: one fixed 30M budget gives a loss that falls with N). H100,
+    # eager dense 2.25M / 1.94M / 1.59M / 1.06M tok/s (GPU-NOTES) and routed ~0.6x dense with
+    # grouped_mm experts (Mixtral routing every block: 0.53M at d256l8 E=8 vs 1.10M dense):
+    # 30M x (1/dense + 20/routed) per size = 460 + 530 + 650 + 970 s ~ 45 min of training, plus
+    # ~3 min of evaluation; every unit < 2 min, so the sweep resumes across 10-minute commands.
+    "gpu": {**_COMMON, "sizes": M.ladder("gpu")[:4], "experts": [1, 2, 4, 8, 16, 32], "tokens": 30_015_488,
+            "batch_tokens": 65536, "lr": 2e-3, "eval_max_docs": None, "eval_batch_size": 64,
+            "experts_implementation": "grouped_mm"},
+}
+_SCHEDULE = ("seed", "lr", "warmup_frac", "min_lr_frac", "weight_decay", "grad_clip", "batch_tokens", "domains")
+
+
+class RoutedTrainingDiverged(RuntimeError):
+    """A model of the routing grid diverged (NaN/inf loss); names the router and the unit."""
+
+
+def _check_experts(values) -> list[int]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (list, tuple)):
+        raise V.ParameterError(f"experts={values!r} must be a list of integers >= 1 including 1 (the dense model)")
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1]
+    if bad:
+        raise V.ParameterError(f"experts has invalid value(s) {bad}; allowed: integers >= 1 (1 = the dense model)")
+    if len(set(values)) != len(values):
+        raise V.ParameterError(f"experts has duplicates: {list(values)}")
+    if 1 not in values or len(values) < 2:
+        raise V.ParameterError(f"experts={list(values)} must include 1 (the dense model) and at least one E > 1")
+    return sorted(int(v) for v in values)
+
+
+def data_files(params: dict) -> list[tuple[str, str]]:
+    """The corpus files a run reads: the pretraining mixture and the test splits it evaluates on."""
+    return [(d, s) for s in ("pretrain", "test") for d in params["domains"]]
+
+
+def validate(params: dict) -> dict:
+    V.check_subset("sizes", params["sizes"], list(M.SIZES))
+    V.check_subset("routers", params["routers"], list(R.ROUTERS))
+    V.check_subset("domains", params["domains"], list(D.DOMAINS))
+    params["experts"] = _check_experts(params["experts"])
+    V.check_int("seed", params["seed"], minimum=0)
+    T.check_schedule(params, sizes=params["sizes"])
+    V.check_int("tokens", params["tokens"], minimum=params["batch_tokens"])
+    V.check_int("routed_every", params["routed_every"], minimum=1)
+    opts = params["router_options"]
+    if not isinstance(opts, dict):
+        raise V.ParameterError(f"router_options={opts!r} must be a dict (keys: sinkhorn_tol, sinkhorn_max_iter, "
+                             "sbase_assignment, balance_coef, z_coef, rl_coef)")
+    for r in params["routers"]:  # validates option names and values (no model is built)
+        RT.routed_config(params["sizes"][0], 2, r, routed_every=params["routed_every"], **opts)
+    if params["experts_implementation"] is not None:
+        V.check_choice("experts_implementation", params["experts_implementation"], RT.EXPERTS_IMPLEMENTATIONS)
+    if not isinstance(params["compile"], bool):
+        raise V.ParameterError(f"compile={params['compile']!r} must be True or False")
+    if params["eval_max_docs"] is not None:
+        V.check_int("eval_max_docs", params["eval_max_docs"], minimum=1)
+    V.check_int("eval_batch_size", params["eval_batch_size"], minimum=1)
+    V.check_int("bootstrap", params["bootstrap"], minimum=0)
+    V.check_int("fit_maxiter", params["fit_maxiter"], minimum=1)
+    V.check_int("extrapolation_max_experts", params["extrapolation_max_experts"], minimum=1)
+    return params
+
+
+# ---------------------------------------------------------------------------------------------
+# units
+
+
+def _arch(size: str) -> dict:
+    """The dense architecture of a size, as in the testbed's unit keys."""
+    arch = M.model_config(size).to_diff_dict()
+    arch.pop("transformers_version", None)
+    return arch
+
+
+def train_unit(size: str, experts: int, router: str, params: dict) -> SW.Unit:
+    """The config that identifies one trained model (E = 1: the dense model, router 'dense')."""
+    common = {"size": size, "tokens": params["tokens"], "data": D.checksums(params["domains"], "pretrain"),
+              **{k: params[k] for k in _SCHEDULE}}
+    if experts == 1:
+        return SW.Unit("dense", {**common, "experts": 1, "router": DENSE, "arch": _arch(size)})
+    cfg = RT.routed_config(size, experts, router, routed_every=params["routed_every"], hash_seed=params["seed"],
+                           **params["router_options"])
+    # every routing setting explicitly (defaults included), so a changed default means new units
+    return SW.Unit("routed", {**common, "experts": experts, "router": router, "arch": _arch(size),
+                              "routing": RT.routing_fields(cfg)})
+
+
+def routed_config_of(config: dict):
+    """The RoutedConfig of a `routed` unit's config."""
+    rt = config["routing"]
+    return RT.routed_config(config["size"], rt["num_local_experts"], rt["router"], routed_every=rt["routed_every"],
+                            hash_seed=rt["hash_seed"], **{k: rt[k] for k in RT.ROUTER_OPTIONS})
+
+
+def _train(config: dict, experts_implementation: str | None = None, compile: bool = False) -> dict:
+    size, E, router = config["size"], config["experts"], config["router"]
+    if E == 1:
+        model = M.build_model(size, seed=config["seed"])
+        cfg = model.config
+    else:
+        cfg = routed_config_of(config)
+        cfg._attn_implementation = "sdpa"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config["seed"])
+            model = RT.RoutedForCausalLM(cfg)
+        RT.set_experts_implementation(model, experts_implementation
+                                      or RT.default_experts_implementation(T.default_device()))
+        model.reset_routing_stats()
+    arrays = {d: D.token_ids(d, "pretrain") for d in config["domains"]}
+    try:
+        res = T.train(model, arrays, tokens=config["tokens"], batch_tokens=config["batch_tokens"], lr=config["lr"],
+                      warmup_frac=config["warmup_frac"], min_lr_frac=config["min_lr_frac"],
+                      weight_decay=config["weight_decay"], grad_clip=config["grad_clip"], seed=config["seed"],
+                      weights={d: 1.0 for d in arrays}, device=T.default_device(), progress=False, compile=compile)
+    except T.TrainingDiverged as e:
+        shown = {k: v for k, v in config.items() if k not in ("arch", "data")}
+        raise RoutedTrainingDiverged(f"router={router} E={E} size={size} diverged at step {e.step} (loss {e.loss}); "
+                                     f"unit config {shown}") from e
+    unit = SW.Unit("dense" if E == 1 else "routed", config)
+    M.save_checkpoint(model.cpu(), SW.checkpoint_dir(unit), meta={"unit": config, "train_loss": res.final_loss},
+                      tokenizer=TK.load_tokenizer())
+    if E == 1:
+        counts = {"N": M.param_formula(cfg)["non_embedding"], **M.param_formula(cfg)}
+        counts["active"] = counts["non_embedding"]
+        flops, routing = M.flops_per_token(cfg), []
+    else:
+        counts = RT.param_counts(cfg)
+        flops, routing = RT.flops_per_token(cfg), model.routing_stats()
+    return {"size": size, "experts": E, "router": router, "N": counts["N"], "non_embedding": counts["non_embedding"],
+            "active": counts["active"], "total": counts["total"], "flops_per_token": flops, "tokens": res.tokens,
+            "steps": res.steps, "train_loss": res.final_loss, "wall_s": res.wall_s,
+            "tokens_per_s": res.tokens / res.wall_s, "device": T.default_device(),
+            "curve": res.curve.to_dict("records"), "routing": routing}
+
+
+def eval_unit(train: SW.Unit, params: dict) -> SW.Unit:
+    c = train.config
+    return SW.Unit("eval", {"checkpoint": train.key, "size": c["size"], "experts": c["experts"], "router": c["router"],
+                         "split": "test", "domains": params["domains"], "max_docs": params["eval_max_docs"],
+                         "data": D.checksums(params["domains"], "test")})
+
+
+def _evaluate(config: dict, batch_size: int = 32) -> list[dict]:
+    device = T.default_device()
+    model = RT.load_routed(SW.find_checkpoint(config["checkpoint"]), device=device)
+    tok = TK.load_tokenizer()
+    routed = isinstance(model, RT.RoutedForCausalLM)
+    rows = []
+    for domain in config["domains"]:
+        if routed:
+            model.reset_routing_stats()
+        df = EV.evaluate_domains(model, tok, [domain], split=config["split"], max_docs=config["max_docs"],
+                              batch_size=batch_size, device=device)
+        row = df.iloc[0].to_dict()
+        row["routing"] = model.routing_stats() if routed else []
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# tables from unit records
+
+
+MODEL_COLUMNS = ["size", "experts", "router", "N", "non_embedding", "active", "total", "flops_per_token", "tokens",
+                 "steps", "train_loss", "wall_s", "tokens_per_s", "device", "unit"]
+CURVE_COLUMNS = ["size", "experts", "router", "step", "tokens", "loss", "lr", "tokens_per_s"]
+CE_COLUMNS = ["size", "experts", "router", "domain", "docs", "tokens", "bytes", "nll_sum", "ce", "bpb"]
+
+
+def model_rows(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(models, curves, train-time routing) from training records."""
+    models, curves, routing = [], [], []
+    for rec in records:
+        r = dict(rec["rows"][0])
+        key = {k: r[k] for k in ("size", "experts", "router")}
+        curves += [{**key, **c} for c in r.pop("curve")]
+        routing += [{**key, "phase": "train", **_stat_row(s)} for s in r.pop("routing")]
+        models.append({**r, "unit": rec["key"]})
+    return pd.DataFrame(models), pd.DataFrame(curves), pd.DataFrame(routing, columns=ROUTING_COLUMNS)
+
+
+ROUTING_COLUMNS = ["size", "experts", "router", "phase", "layer", "tokens", "load_max_over_mean",
+                   "batch_load_max_over_mean", "dropped_tokens", "entropy", "aux_loss"]
+
+
+def _stat_row(s: dict) -> dict:
+    return {k: s[k] for k in ROUTING_COLUMNS[4:]}
+
+
+def eval_rows(records: list[dict], units: list[SW.Unit]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(ce per domain, eval-time routing per layer aggregated over domains, expert usage)."""
+    ce, routing, usage = [], [], []
+    for rec, u in zip(records, units):
+        key = {k: u.config[k] for k in ("size", "experts", "router")}
+        per_layer: dict[int, dict] = {}
+        for row in rec["rows"]:
+            row = dict(row)
+            stats = row.pop("routing")
+            ce.append({**key, **row})
+            for s in stats:
+                tot = max(1, s["tokens"])
+                usage += [{**key, "domain": row["domain"], "layer": s["layer"], "expert": e, "tokens": int(n),
+                           "fraction": n / tot} for e, n in enumerate(s["counts"])]
+                agg = per_layer.setdefault(s["layer"], {"counts": np.zeros(len(s["counts"])), "entropy": 0.0,
+                                                        "batch": 0.0, "n": 0})
+                agg["counts"] += np.asarray(s["counts"], dtype=float)
+                agg["entropy"] += s["entropy"] * s["tokens"]
+                agg["batch"] += s["batch_load_max_over_mean"] if np.isfinite(s["batch_load_max_over_mean"]) else 0.0
+                agg["n"] += 1
+        for layer, a in sorted(per_layer.items()):
+            tokens = a["counts"].sum()
+            routing.append({**key, "phase": "eval", "layer": layer, "tokens": int(tokens),
+                            "load_max_over_mean": float(a["counts"].max() / (tokens / len(a["counts"]))),
+                            "batch_load_max_over_mean": a["batch"] / max(1, a["n"]), "dropped_tokens": 0,
+                            "entropy": a["entropy"] / max(1.0, tokens), "aux_loss": math.nan})
+    return (pd.DataFrame(ce), pd.DataFrame(routing, columns=ROUTING_COLUMNS),
+            pd.DataFrame(usage, columns=["size", "experts", "router", "domain", "layer", "expert", "tokens", "fraction"]))
+
+
+def loss_table(ce: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: size, N, experts, router, L (mean CE over domains), bpb (mean)."""
+    g = ce.groupby(["size", "experts", "router"], sort=False).agg(L=("ce", "mean"), bpb=("bpb", "mean")).reset_index()
+    n = models.set_index(["size", "experts", "router"])["N"]
+    g.insert(1, "N", [int(n.loc[(s, e, r)]) for s, e, r in zip(g["size"], g["experts"], g["router"])])
+    return g.sort_values(["router", "N", "experts"], key=lambda c: c.map(_router_order) if c.name == "router" else c,
+                         kind="stable").reset_index(drop=True)
+
+
+def _router_order(r):
+    return -1 if r == DENSE else list(R.ROUTERS).index(r) if r in R.ROUTERS else 99
+
+
+# ---------------------------------------------------------------------------------------------
+# analysis (pure functions of the tables)
+
+
+def router_frame(loss: pd.DataFrame, router: str) -> pd.DataFrame:
+    """The points of one router's law: the dense models (E = 1) and that router's E > 1 models."""
+    sel = (loss["router"] == DENSE) | (loss["router"] == router)
+    return loss[sel].sort_values(["N", "experts"]).reset_index(drop=True)
+
+
+def routers_in(loss: pd.DataFrame) -> list[str]:
+    return sorted(set(loss["router"]) - {DENSE}, key=_router_order)
+
+
+def _fit_rows(res, law: str, router: str) -> list[dict]:
+    """The project's one `fits` schema (`FitResult.rows`), keyed by router, plus the fitter's message."""
+    return [{**r, "law": law, "message": res.message} for r in res.rows(router=router)]
+
+
+def fit_laws(loss: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, maxiter: int = 500) -> tuple[pd.DataFrame, dict]:
+    """Dense law on the E = 1 points and the routed law per router (module docstring).
+
+    Returns (fits table: one row per law, router, parameter with value, 95% CI, SE, R2, ok;
+    {router or 'dense': FitResult}). A router with fewer points than parameters is skipped."""
+    rows, results = [], {}
+    dense = loss[loss["router"] == DENSE]
+    if len(dense) >= len(LW.get_law(DENSE_LAW).params):
+        res = F.fit(DENSE_LAW, dense, columns={"N": "N"}, y="L", bootstrap=bootstrap, seed=seed, maxiter=maxiter)
+        results[DENSE] = res
+        rows += _fit_rows(res, DENSE_LAW, DENSE)
+    for r in routers_in(loss):
+        pts = router_frame(loss, r)
+        if len(pts) < len(LW.get_law(LAW).params):
+            continue
+        res = F.fit(LAW, pts, columns={"N": "N", "E": "experts"}, y="L", bootstrap=bootstrap, seed=seed,
+                    maxiter=maxiter)
+        results[r] = res
+        rows += _fit_rows(res, LAW, r)
+    cols = ["router", "law", "param", "estimate", "lo", "hi", "se", "r2", "rmse", "converged", "ok", "n_points", "message"]
+    return pd.DataFrame(rows, columns=cols), results
+
+
+def effective_params_table(loss: pd.DataFrame, results: dict) -> pd.DataFrame:
+    """N_bar per routed model: from the routed and dense fits (`laws.effective_params`) and from
+    the measured L through the dense fit (N_bar = 10^((log10 L - d)/a)); ratio = N_bar / N."""
+    cols = ["router", "size", "N", "experts", "L", "N_bar_fit", "N_bar_measured", "ratio_fit", "ratio_measured"]
+    if DENSE not in results:
+        return pd.DataFrame(columns=cols)
+    dp = results[DENSE].params
+    rows = []
+    for r in routers_in(loss):
+        for x in router_frame(loss, r).itertuples():
+            fit = LW.effective_params(results[r], dp, x.N, x.experts) if r in results else math.nan
+            meas = 10.0 ** ((math.log10(x.L) - dp["d"]) / dp["a"])
+            rows.append({"router": r, "size": x.size, "N": x.N, "experts": x.experts, "L": x.L,
+                         "N_bar_fit": fit, "N_bar_measured": meas, "ratio_fit": fit / x.N, "ratio_measured": meas / x.N})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def n_cutoff_table(results: dict) -> pd.DataFrame:
+    """N_cutoff = 10^(-b/c) per router from the unrounded fit, with the 2.5/97.5 percentiles of
+    log10 N_cutoff = -b/c over the bootstrap draws and the fraction of draws with c > 0 (where
+    the cutoff exists: routing helps below it and hurts above it)."""
+    rows = []
+    for r, res in results.items():
+        if r == DENSE:
+            continue
+        b, c = res.params["b"], res.params["c"]
+        lg = -b / c if c != 0 else math.copysign(math.inf, -b)
+        lo = hi = frac = math.nan
+        if res.bootstrap is not None and len(res.bootstrap):
+            bb, cc = res.bootstrap["b"].to_numpy(), res.bootstrap["c"].to_numpy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                draws = -bb / cc
+            draws = draws[np.isfinite(draws)]
+            if len(draws):
+                lo, hi = np.percentile(draws, [2.5, 97.5])
+            frac = float(np.mean(cc > 0))
+        rows.append({"router": r, "b": b, "c": c, "log10_n_cutoff": lg, "n_cutoff": 10.0 ** lg if lg < 300 else math.inf,
+                     "log10_lo": lo, "log10_hi": hi, "frac_c_positive": frac, "ok": res.ok})
+    return pd.DataFrame(rows, columns=["router", "b", "c", "log10_n_cutoff", "n_cutoff", "log10_lo", "log10_hi",
+                                       "frac_c_positive", "ok"])
+
+
+EXTRAPOLATION_COLUMNS = ["router", "scheme", "size", "N", "experts", "L", "pred", "lo", "hi", "rel_error", "status"]
+
+
+def extrapolation_table(loss: pd.DataFrame, max_fit_experts: int = 8, bootstrap: int = 0, seed: int = 0,
+                        maxiter: int = 500) -> pd.DataFrame:
+    """Held-out prediction errors. Schemes per router: 'size' (fit all but the largest N, predict
+    it) and 'experts' (fit E <= max_fit_experts, predict larger E; if none was run, fit all but
+    the largest E); dense: 'size' with the dense law. A scheme whose training set has fewer
+    points than the law has parameters gets one row with status 'not testable'."""
+    rows = []
+
+    def run(router, scheme, frame, mask, law, columns):
+        P = len(LW.get_law(law).params)
+        if mask.sum() < P or mask.all():
+            rows.append({"router": router, "scheme": scheme, "status": "not testable"})
+            return
+        ex = F.extrapolate(law, frame, mask, columns=columns, y="L", bootstrap=bootstrap, seed=seed, maxiter=maxiter)
+        for x in ex.table.itertuples():
+            rows.append({"router": router, "scheme": scheme, "size": x.size, "N": x.N, "experts": x.experts,
+                         "L": x.L, "pred": x.pred, "lo": x.lo, "hi": x.hi, "rel_error": x.rel_error,
+                         "status": "ok" if ex.fit.ok else f"fit not ok: {ex.fit.message}"})
+
+    dense = loss[loss["router"] == DENSE].reset_index(drop=True)
+    if len(dense):
+        run(DENSE, "size", dense, (dense["N"] < dense["N"].max()).to_numpy(), DENSE_LAW, {"N": "N"})
+    for r in routers_in(loss):
+        pts = router_frame(loss, r)
+        run(r, "size", pts, (pts["N"] < pts["N"].max()).to_numpy(), LAW, {"N": "N", "E": "experts"})
+        cut = max_fit_experts if (pts["experts"] > max_fit_experts).any() else pts["experts"].max() - 1
+        run(r, "experts", pts, (pts["experts"] <= cut).to_numpy(), LAW, {"N": "N", "E": "experts"})
+    return pd.DataFrame(rows, columns=EXTRAPOLATION_COLUMNS)
+
+
+def claims_table(loss: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
+    """Clark et al.'s qualitative claims, each with the measured quantity and a verdict:
+
+    sbase_best           S-BASE has the lowest L in the majority of (size, E > 1) cells where
+                         at least two routers were run, and the lowest mean L over those cells.
+    one_functional_form  the routed law fits every router: all fits converged off the bounds
+                         and R2 >= 0.9 (measure: the smallest R2).
+    saturates_with_E     the fitted E_max is finite and seen: its bootstrap 97.5% point lies
+                         below 10x the largest E measured, for the majority of routers (a pure
+                         power law in E drives E_max far out; measure: E_max and its interval).
+    shrinks_with_N       the fitted interaction c > 0 with its 95% interval above 0, for the
+                         majority of routers (measure: the c values and intervals).
+    """
+    rows = []
+    routed = loss[loss["router"] != DENSE]
+    routers = routers_in(loss)
+    # 1. S-BASE best
+    cells = routed.groupby(["size", "experts"])
+    wins, n_cells, means = 0, 0, {}
+    for _, g in cells:
+        if g["router"].nunique() >= 2 and "sbase" in set(g["router"]):
+            n_cells += 1
+            wins += int(g.loc[g["L"].idxmin(), "router"] == "sbase")
+    if n_cells == 0:
+        rows.append(_claim("sbase_best", "not testable", "needs S-BASE and another router at the same (size, E)"))
+    else:
+        both = routed.groupby(["size", "experts"]).filter(lambda g: g["router"].nunique() >= 2)
+        means = both.groupby("router")["L"].mean()
+        ok = wins > n_cells / 2 and means.idxmin() == "sbase"
+        rows.append(_claim("sbase_best", "holds" if ok else "does not hold",
+                           f"S-BASE lowest L in {wins}/{n_cells} cells; mean L " +
+                           ", ".join(f"{r} {v:.4f}" for r, v in means.sort_values().items())))
+    # 2. one functional form
+    rf = fits[fits["law"] == LAW].drop_duplicates("router") if len(fits) else fits
+    if len(rf) == 0:
+        rows.append(_claim("one_functional_form", "not testable", "no router has enough points to fit the law"))
+    else:
+        ok = bool(rf["ok"].all() and (rf["r2"] >= 0.9).all() and len(rf) == len(routers))
+        rows.append(_claim("one_functional_form", "holds" if ok else "does not hold",
+                           "; ".join(f"{x.router}: R2 {x.r2:.3f}, ok {bool(x.ok)}" for x in rf.itertuples())
+                           + ("" if len(rf) == len(routers) else f" (fitted {len(rf)} of {len(routers)} routers)")))
+    # 3. saturation in E: a finite E_max, bounded by the bootstrap, near the measured range
+    em = fits[(fits["law"] == LAW) & (fits["param"] == "E_max")] if len(fits) else fits
+    if len(em) == 0 or em["hi"].isna().all():
+        rows.append(_claim("saturates_with_E", "not testable", "needs routed-law fits with bootstrap intervals"))
+    else:
+        top = routed.groupby("router")["experts"].max()
+        bounded = [bool(np.isfinite(x.hi) and x.hi < SATURATION_FACTOR * top.loc[x.router]) for x in em.itertuples()]
+        rows.append(_claim("saturates_with_E", "holds" if sum(bounded) > len(em) / 2 else "does not hold",
+                           "; ".join(f"{x.router}: E_max {x.estimate:.4g} [{x.lo:.3g}, {x.hi:.3g}], largest E "
+                                     f"{top.loc[x.router]}" for x in em.itertuples())))
+    # 4. benefits shrink with N
+    cf = fits[(fits["law"] == LAW) & (fits["param"] == "c")] if len(fits) else fits
+    if len(cf) == 0:
+        rows.append(_claim("shrinks_with_N", "not testable", "no routed-law fit"))
+    elif cf["lo"].isna().all():
+        pos = int((cf["estimate"] > 0).sum())
+        rows.append(_claim("shrinks_with_N", "not testable",
+                           f"no bootstrap interval for c (c > 0 for {pos}/{len(cf)} routers)"))
+    else:
+        sig = int((cf["lo"] > 0).sum())
+        rows.append(_claim("shrinks_with_N", "holds" if sig > len(cf) / 2 else "does not hold",
+                           "; ".join(f"{x.router}: c {x.estimate:.4g} [{x.lo:.3g}, {x.hi:.3g}]" for x in cf.itertuples())))
+    return pd.DataFrame(rows, columns=["claim", "verdict", "measure"])
+
+
+def _claim(claim, verdict, measure):
+    return {"claim": claim, "verdict": verdict, "measure": measure}
+
+
+def resource_table(usage: pd.DataFrame, ce: pd.DataFrame) -> pd.DataFrame:
+    """Per routed model and domain: n_serving = exp(entropy of the domain's token shares over
+    experts), averaged over routed blocks; max_share (mean over blocks of the largest share);
+    the domain's CE, and the same size's dense CE on that domain."""
+    cols = ["size", "experts", "router", "domain", "n_serving", "max_share", "ce", "ce_dense"]
+    if len(usage) == 0:
+        return pd.DataFrame(columns=cols)
+
+    def per_block(g):
+        p = g["fraction"].to_numpy()
+        p = p[p > 0]
+        return pd.Series({"n": float(np.exp(-(p * np.log(p)).sum())), "max": float(p.max()) if len(p) else math.nan})
+
+    blocks = usage.groupby(["size", "experts", "router", "domain", "layer"]).apply(per_block, include_groups=False)
+    agg = blocks.groupby(level=[0, 1, 2, 3]).mean().reset_index().rename(columns={"n": "n_serving", "max": "max_share"})
+    ce_idx = ce.set_index(["size", "experts", "router", "domain"])["ce"]
+    dense = ce[ce["router"] == DENSE].set_index(["size", "domain"])["ce"]
+    agg["ce"] = [float(ce_idx.loc[(s, e, r, d)]) for s, e, r, d in zip(agg["size"], agg["experts"], agg["router"], agg["domain"])]
+    agg["ce_dense"] = [float(dense.loc[(s, d)]) if (s, d) in dense.index else math.nan
+                       for s, d in zip(agg["size"], agg["domain"])]
+    return agg[cols]
+
+
+def resource_fits(resources: pd.DataFrame, bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per router and size: gamma in log CE_d = alpha_d - gamma log n_serving (within-domain OLS
+    over the routed models and, at n = 1, the dense model), with a 95% interval from resampling
+    domains. 'one_over_n' = the interval contains 1 (loss falls like 1/experts serving it)."""
+    cols = ["router", "size", "gamma", "lo", "hi", "points", "domains", "one_over_n"]
+    rows = []
+    if len(resources) == 0:
+        return pd.DataFrame(columns=cols)
+    rng = np.random.default_rng(seed)
+    for (r, s), g in resources.groupby(["router", "size"], sort=False):
+        pts = [(d, math.log(x.n_serving), math.log(x.ce)) for d, x in zip(g["domain"], g.itertuples())]
+        for d, cd in g.groupby("domain")["ce_dense"].first().items():
+            if np.isfinite(cd):
+                pts.append((d, 0.0, math.log(cd)))
+        frame = pd.DataFrame(pts, columns=["domain", "x", "y"])
+        gamma = _within_slope(frame)
+        doms = frame["domain"].unique()
+        draws = []
+        for _ in range(bootstrap):
+            pick = rng.choice(doms, size=len(doms), replace=True)
+            sub = pd.concat([frame[frame["domain"] == d] for d in pick])
+            draws.append(_within_slope(sub))
+        draws = np.asarray([v for v in draws if np.isfinite(v)])
+        lo, hi = (np.percentile(draws, [2.5, 97.5]) if len(draws) else (math.nan, math.nan))
+        rows.append({"router": r, "size": s, "gamma": gamma, "lo": lo, "hi": hi, "points": len(frame),
+                     "domains": len(doms), "one_over_n": bool(lo <= 1.0 <= hi) if np.isfinite(lo) else False})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _within_slope(frame: pd.DataFrame) -> float:
+    """-slope of y on x after removing each domain's mean (domain fixed effects)."""
+    x = frame["x"] - frame.groupby("domain")["x"].transform("mean")
+    y = frame["y"] - frame.groupby("domain")["y"].transform("mean")
+    sxx = float((x * x).sum())
+    return -float((x * y).sum()) / sxx if sxx > 0 else math.nan
+
+
+def analyse(loss: pd.DataFrame, resources: pd.DataFrame, bootstrap: int = 1000, seed: int = 0,
+            max_fit_experts: int = 8, maxiter: int = 500) -> dict[str, pd.DataFrame]:
+    """Every analysis table from the loss table and the resource table (`resource_table`)."""
+    fits, results = fit_laws(loss, bootstrap, seed, maxiter)
+    return {"fits": fits, "effective_params": effective_params_table(loss, results),
+            "n_cutoff": n_cutoff_table(results),
+            "extrapolation": extrapolation_table(loss, max_fit_experts, min(bootstrap, 200), seed, maxiter),
+            "claims": claims_table(loss, fits), "resource_fits": resource_fits(resources, bootstrap, seed)}
+
+
+def _analysis(config: dict) -> dict:
+    out = analyse(pd.DataFrame(config["loss"]), pd.DataFrame(config["resources"]), config["bootstrap"],
+                  config["seed"], config["max_fit_experts"], config["maxiter"])
+    return {name: {"columns": list(df.columns), "records": df.to_dict("records")} for name, df in out.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# the study
+
+
+def units(params: dict) -> list[SW.Unit]:
+    """The training units: the dense model of every size, then every routed (size, E, router)."""
+    out = [train_unit(s, 1, DENSE, params) for s in params["sizes"]]
+    out += [train_unit(s, E, r, params) for s in params["sizes"] for E in params["experts"] if E > 1
+            for r in params["routers"]]
+    return out
+
+
+def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
+    params = ST.validate_run(sys.modules[__name__], profile, backend, overrides)
+    t0 = time.perf_counter()
+    sweep = SW.Sweep(STUDY, profile)
+    train_units = units(params)
+    impl, comp = params["experts_implementation"], params["compile"]
+    trecs = sweep.run(train_units, lambda c: _train(c, impl, comp), backend=backend, desc="train", checkpoints=True)
+    ev_units = [eval_unit(u, params) for u in train_units]
+    bs = params["eval_batch_size"]
+    erecs = sweep.run(ev_units, lambda c: _evaluate(c, bs), backend=backend, desc="eval")
+
+    models, curves, train_routing = model_rows(trecs)
+    ce, eval_routing, usage = eval_rows(erecs, ev_units)
+    loss = loss_table(ce, models)
+    resources = resource_table(usage, ce)
+    an_unit = SW.Unit("analysis", {"loss": loss.to_dict("records"), "resources": resources.to_dict("records"),
+                                "bootstrap": params["bootstrap"], "seed": params["seed"],
+                                "max_fit_experts": params["extrapolation_max_experts"],
+                                "maxiter": params["fit_maxiter"]})
+    arec = sweep.run([an_unit], _analysis, backend="local", desc="analysis")[0]
+    analysis = {k: pd.DataFrame(v["records"], columns=v["columns"]) for k, v in arec["rows"][0].items()}
+
+    store = RES.ResultStore(STUDY, profile)
+    tables = {"models": models[MODEL_COLUMNS], "curves": curves[CURVE_COLUMNS], "ce": ce[CE_COLUMNS],
+              "loss": loss, "routing": pd.concat([train_routing, eval_routing], ignore_index=True),
+              "expert_usage": usage, "resources": resources, **analysis}
+    for name, df in tables.items():
+        store.write(name, df)
+    walls = [r["wall_s"] for r in trecs + erecs + [arec]]
+    store.write_provenance(RES.provenance(
+        params, time.perf_counter() - t0, profile=profile, backend=backend, unit_compute_s=round(sum(walls), 1),
+        train_s=round(sum(r["wall_s"] for r in trecs), 1), eval_s=round(sum(r["wall_s"] for r in erecs), 1),
+        analysis_s=round(arec["wall_s"], 1), models=len(train_units),
+        experts_implementation=impl or RT.default_experts_implementation(T.default_device())))
+    return store

@@ -1,0 +1,329 @@
+"""The routing study: the smoke profile end to end (tables, provenance, resumability), validation
+before compute, divergence reporting, and the analysis functions on synthetic data."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from scalinglaws import laws as LW
+from scalinglaws.models import routed as RT
+from scalinglaws.studies import get_study, resolve_params
+from scalinglaws.studies.routing import study as RS
+from scalinglaws.core.sweep import UnitFailed, find_checkpoint
+from scalinglaws.core.validation import ParameterError
+
+TABLES = {"models", "curves", "ce", "loss", "routing", "expert_usage", "resources", "fits", "effective_params",
+          "n_cutoff", "extrapolation", "claims", "resource_fits"}
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a shared 2-core machine: one torch thread is ~10x faster than two that
+    contend with other processes (measured: 0.3 s vs 4-5 s per smoke model)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, one_thread):
+    root = tmp_path_factory.mktemp("routing")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SCALINGLAWS_RESULTS", str(root / "results"))
+    mp.setenv("SCALINGLAWS_WORK", str(root / "work"))
+    try:
+        store = RS.run("smoke")
+        yield store
+    finally:
+        mp.undo()
+
+
+def test_smoke_profile_writes_every_table_with_provenance(smoke):
+    store = smoke
+    assert set(store.tables()) == TABLES
+    p = resolve_params(RS, "smoke", {})
+    n_models = len(p["sizes"]) * (1 + len(p["routers"]) * (len(p["experts"]) - 1))
+    models = store.read("models")
+    assert len(models) == n_models == 18
+    assert (models.loc[models["experts"] == 1, "router"] == "dense").all()
+    assert (models["tokens"] == p["tokens"]).all()  # one token budget for every model
+    # a routed model has its dense counterpart's N and active parameters (+ the router)
+    for r in models.itertuples():
+        dense = models[(models["size"] == r.size) & (models["experts"] == 1)].iloc[0]
+        assert r.N == dense.N and r.active - r.N <= r.experts * 64 and r.total >= dense.total
+    loss = store.read("loss")
+    assert len(loss) == n_models and loss["L"].between(5, 10).all()
+    ce = store.read("ce")
+    assert len(ce) == n_models * len(p["domains"])
+    # L is the mean CE over domains
+    m = ce.groupby(["size", "experts", "router"])["ce"].mean()
+    for r in loss.itertuples():
+        assert r.L == pytest.approx(m.loc[(r.size, r.experts, r.router)])
+    routing = store.read("routing")
+    assert set(routing["phase"]) == {"train", "eval"} and (routing["dropped_tokens"] == 0).all()
+    assert (routing["load_max_over_mean"] >= 1).all()
+    assert (routing.loc[routing["router"] == "hash", "entropy"] == 0).all()
+    assert (routing.loc[(routing["router"] != "hash") & (routing["phase"] == "train"), "entropy"] > 0).all()
+    usage = store.read("expert_usage")
+    sums = usage.groupby(["size", "experts", "router", "domain", "layer"])["fraction"].sum()
+    assert np.allclose(sums, 1.0)
+    assert set(usage["router"]) == set(p["routers"])
+    fits = store.read("fits")
+    assert set(fits["law"]) == {"routing", "routing_dense"}
+    assert set(fits.loc[fits["law"] == "routing", "param"]) == {"a", "b", "c", "d", "E_start", "E_max"}
+    claims = store.read("claims")
+    assert list(claims["claim"]) == list(RS.CLAIMS)
+    assert set(claims["verdict"]) <= {"holds", "does not hold", "not testable"}
+    ex = store.read("extrapolation")
+    assert (ex["status"] == "not testable").all()  # 2 sizes, 3 E: too few points to hold any out
+    prov = store.provenance()
+    for k in ("commit", "date", "device", "versions", "wall_time_s", "config_hash", "config", "unit_compute_s"):
+        assert k in prov
+    assert prov["models"] == n_models and prov["config"]["experts"] == [1, 2, 4]
+
+
+def test_smoke_checkpoints_reload_as_routed_models(smoke):
+    models = smoke.read("models")
+    row = models[(models["router"] == "hash") & (models["experts"] == 4)].iloc[0]
+    path = find_checkpoint(row["unit"])
+    m = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
+    assert isinstance(m, RT.RoutedForCausalLM) and m.config.router == "hash" and m.config.num_local_experts == 4
+    assert m.config.dense_size == row["size"]
+
+
+def test_smoke_rerun_does_no_work(smoke, monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("a finished unit was run again")
+
+    for name in ("_train", "_evaluate", "_analysis"):
+        monkeypatch.setattr(RS, name, boom)
+    before = {t: smoke.read(t) for t in ("loss", "fits", "claims", "expert_usage")}
+    store = RS.run("smoke")
+    for t, df in before.items():
+        pd.testing.assert_frame_equal(store.read(t), df)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"routers": ["sbase", "moe"]}, "routers"),
+    ({"experts": [1, 0, 2]}, "experts"),
+    ({"experts": [1, 2.5]}, "experts"),
+    ({"experts": [2, 4]}, "experts"),
+    ({"experts": [1]}, "experts"),
+    ({"experts": "1,2"}, "experts"),
+    ({"experts": [1, 2, 2]}, "experts"),
+    ({"sizes": ["d99l9"]}, "sizes"),
+    ({"domains": ["poetry"]}, "domains"),
+    ({"tokens": 100}, "tokens"),
+    ({"lr": -1.0}, "lr"),
+    ({"routed_every": 0}, "routed_every"),
+    ({"router_options": {"capacity_factor": 1.25}}, "router option"),
+    ({"router_options": {"sinkhorn_tol": -1.0}}, "sinkhorn_tol"),
+    ({"experts_implementation": "batched_mm"}, "experts_implementation"),
+    ({"eval_max_docs": 0}, "eval_max_docs"),
+    ({"bootstrap": -1}, "bootstrap"),
+    ({"learning_rate": 1e-3}, "unknown parameter"),
+])
+def test_bad_parameters_fail_before_any_compute(scratch_roots, overrides, match):
+    res, work = scratch_roots
+    with pytest.raises(ParameterError, match=match) as e:
+        get_study("routing").run("smoke", **overrides)
+    assert len(str(e.value).splitlines()) == 1
+    assert not res.exists() and not work.exists()
+
+
+def test_every_profile_validates_and_the_grids():
+    for profile in ("smoke", "cpu", "gpu"):
+        p = resolve_params(RS, profile, {})
+        assert p["experts"][0] == 1 and set(p["routers"]) == {"sbase", "rlr", "hash", "switch"}
+    assert resolve_params(RS, "cpu", {})["experts"][-1] >= 8 and len(resolve_params(RS, "cpu", {})["sizes"]) >= 4
+    gpu = resolve_params(RS, "gpu", {})
+    assert gpu["experts"] == [1, 2, 4, 8, 16, 32] and len(gpu["sizes"]) >= 4
+    units = RS.units(resolve_params(RS, "smoke", {}))
+    assert len({u.key for u in units}) == len(units) == 18
+
+
+def test_a_diverging_routed_run_names_router_and_unit(scratch_roots, monkeypatch, one_thread):
+    from scalinglaws import training as T
+    real = T.train
+
+    def diverge(model, *a, **k):
+        if isinstance(model, RT.RoutedForCausalLM):
+            raise T.TrainingDiverged(2, float("nan"))
+        return real(model, *a, **k)
+
+    monkeypatch.setattr(T, "train", diverge)
+    with pytest.raises(UnitFailed, match=r"router=rlr E=2 size=d16l1 diverged at step 2") as e:
+        RS.run("smoke", sizes=["d16l1"], experts=[1, 2], routers=["rlr"])
+    assert isinstance(e.value.__cause__, RS.RoutedTrainingDiverged)  # the sweep records it, then re-raises
+    assert "unit config" in str(e.value) and "'tokens': 4096" in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# analysis on synthetic data
+
+TRUE = {"a": -0.08, "b": -0.12, "c": 0.02, "d": 1.1, "E_start": 2.0, "E_max": 100.0}
+NS = 10.0 ** np.arange(4.0, 7.51, 0.5)
+ES = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+
+
+def _synthetic(params=TRUE, routers=("sbase",), noise=1e-4, seed=0, shift=None, Ns=NS, Es=ES):
+    """A loss table from the routed law: the dense rows are the law at E = 1 of the first router;
+    `shift` adds a constant to log10 L of a router's E > 1 points."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, N in enumerate(Ns):
+        size = f"s{i}"
+        rows.append({"size": size, "N": int(N), "experts": 1, "router": "dense",
+                     "L": 10 ** (LW.routing_log10_loss(params, N, 1) + rng.normal(0, noise))})
+        for r in routers:
+            for E in Es:
+                if E > 1:
+                    lg = LW.routing_log10_loss(params, N, E) + (shift or {}).get(r, 0.0) + rng.normal(0, noise)
+                    rows.append({"size": size, "N": int(N), "experts": E, "router": r, "L": 10 ** lg})
+    return pd.DataFrame(rows)
+
+
+def test_e_hat_keeps_the_inner_inverse():
+    Es, Em = 1.847, 314.478
+    assert LW.e_hat(1, Es, Em) == pytest.approx(Es)
+    assert LW.e_hat(1e12, Es, Em) == pytest.approx(Em, rel=1e-6)
+    E = np.array([1.0, 2, 8, 64, 512])
+    direct = 1.0 / (1.0 / (E - 1.0 + 1.0 / (1.0 / Es - 1.0 / Em)) + 1.0 / Em)
+    assert np.allclose(LW.e_hat(E, Es, Em), direct)
+    buggy = 1.0 / (1.0 / (E - 1.0 + (1.0 / Es - 1.0 / Em)) + 1.0 / Em)  # the dropped ^-1
+    assert not np.allclose(LW.e_hat(E, Es, Em), buggy)
+    # the registered law (fitted in log space) is the same function
+    law = LW.get_law("routing")
+    N = np.array([1e6, 1e7, 1e8, 1e8, 1e9])
+    assert np.allclose(np.log10(law.predict(TRUE, {"N": N, "E": E})), LW.routing_log10_loss(TRUE, N, E))
+
+
+@pytest.fixture(scope="module")
+def synthetic_fit():
+    loss = _synthetic()
+    fits, results = RS.fit_laws(loss, bootstrap=200, seed=0)
+    return loss, fits, results
+
+
+def test_fit_laws_recovers_the_generating_parameters(synthetic_fit):
+    loss, fits, results = synthetic_fit
+    res = results["sbase"]
+    assert res.ok and res.r2 > 0.999
+    tol = {"a": 2e-3, "b": 5e-3, "c": 1e-3, "d": 1e-2}
+    for k, t in tol.items():
+        assert abs(res.params[k] - TRUE[k]) < t, (k, res.params[k])
+        lo, hi = res.ci[k]
+        assert lo - t <= TRUE[k] <= hi + t
+    assert res.params["E_start"] == pytest.approx(TRUE["E_start"], rel=0.15)
+    assert res.params["E_max"] == pytest.approx(TRUE["E_max"], rel=0.3)
+    # the dense fit sees the E = 1 points: a + c log10 E_start and d + b log10 E_start
+    dense = results["dense"].params
+    lgEs = math.log10(TRUE["E_start"])
+    assert dense["a"] == pytest.approx(TRUE["a"] + TRUE["c"] * lgEs, abs=1e-3)
+    assert dense["d"] == pytest.approx(TRUE["d"] + TRUE["b"] * lgEs, abs=5e-3)
+    row = fits[(fits["router"] == "sbase") & (fits["param"] == "c")].iloc[0]
+    assert row["law"] == "routing" and row["lo"] < row["estimate"] < row["hi"]
+
+
+def test_n_cutoff_from_unrounded_fit_with_bootstrap_interval(synthetic_fit):
+    _, _, results = synthetic_fit
+    t = RS.n_cutoff_table(results)
+    row = t[t["router"] == "sbase"].iloc[0]
+    true_lg = -TRUE["b"] / TRUE["c"]  # 6
+    assert row["log10_n_cutoff"] == pytest.approx(true_lg, abs=0.15)
+    assert row["n_cutoff"] == pytest.approx(10 ** row["log10_n_cutoff"])
+    assert row["log10_n_cutoff"] == -row["b"] / row["c"]  # unrounded, from the fit itself
+    assert row["log10_lo"] - 0.15 <= true_lg <= row["log10_hi"] + 0.15 and row["frac_c_positive"] == 1.0
+
+
+def test_effective_params_table(synthetic_fit):
+    loss, _, results = synthetic_fit
+    t = RS.effective_params_table(loss, results)
+    assert len(t) == len(loss)  # every sbase point, E = 1 included
+    dense_true = {"a": TRUE["a"] + TRUE["c"] * math.log10(TRUE["E_start"]),
+                  "d": TRUE["d"] + TRUE["b"] * math.log10(TRUE["E_start"])}
+    expect = LW.effective_params(TRUE, dense_true, t["N"].to_numpy(), t["experts"].to_numpy())
+    assert np.allclose(t["N_bar_fit"], expect, rtol=0.05)
+    assert np.allclose(t["N_bar_measured"], expect, rtol=0.05)
+    e1 = t[t["experts"] == 1]
+    assert np.allclose(e1["ratio_measured"], 1.0, atol=0.02)
+    big = t[(t["experts"] == 64) & (t["N"] < 1e5)]
+    assert (big["ratio_fit"] > 1.5).all()  # routing is worth more dense parameters at small N
+
+
+def test_extrapolation_table_predicts_held_out_points(synthetic_fit):
+    loss, _, _ = synthetic_fit
+    t = RS.extrapolation_table(loss, max_fit_experts=8)
+    assert set(t["scheme"]) == {"size", "experts"} and set(t["router"]) == {"dense", "sbase"}
+    assert (t["status"] == "ok").all()
+    assert t.loc[t["scheme"] == "size", "rel_error"].abs().max() < 2e-3
+    # 4 to 32 times beyond the largest fitted E, E_max is barely constrained by E <= 8: errors
+    # grow with the distance but stay small
+    err = t[t["scheme"] == "experts"].groupby("experts")["rel_error"].agg(lambda s: s.abs().max())
+    assert err.loc[16] < 5e-3 and err.loc[32] < 1e-2 and err.max() < 0.06
+    assert err.is_monotonic_increasing
+    ex = t[(t["router"] == "sbase") & (t["scheme"] == "experts")]
+    assert set(ex["experts"]) == {16, 32, 64, 128, 256}
+    sz = t[(t["router"] == "sbase") & (t["scheme"] == "size")]
+    assert set(sz["N"]) == {int(NS.max())}
+    # too few points: reported, not raised
+    small = _synthetic(Ns=NS[:2], Es=[1, 2, 4])
+    assert (RS.extrapolation_table(small)["status"] == "not testable").all()
+
+
+def test_claims_table_on_synthetic_data():
+    loss = _synthetic(routers=("sbase", "hash"), shift={"hash": 0.01}, Es=[1, 2, 4, 8, 16, 32, 64])
+    fits, _ = RS.fit_laws(loss, bootstrap=50)
+    c = RS.claims_table(loss, fits).set_index("claim")["verdict"]
+    assert c["sbase_best"] == "holds" and c["saturates_with_E"] == "holds" and c["shrinks_with_N"] == "holds"
+    assert c["one_functional_form"] == "holds"
+    worse = _synthetic(routers=("sbase", "hash"), shift={"sbase": 0.01}, Es=[1, 2, 4, 8, 16, 32, 64])
+    c = RS.claims_table(worse, RS.fit_laws(worse, bootstrap=0)[0]).set_index("claim")["verdict"]
+    assert c["sbase_best"] == "does not hold" and c["shrinks_with_N"] == "not testable"  # no bootstrap
+    # benefits that grow with N (c < 0): the claim does not hold
+    grow = _synthetic(params={**TRUE, "c": -0.01}, Es=[1, 2, 4, 8, 16, 32, 64])
+    c = RS.claims_table(grow, RS.fit_laws(grow, bootstrap=50)[0]).set_index("claim")["verdict"]
+    assert c["shrinks_with_N"] == "does not hold"
+    # no saturation in the measured range (E_max far above it): does not hold
+    flat = _synthetic(params={**TRUE, "E_max": 1e6}, Es=[1, 2, 4, 8, 16, 32, 64])
+    c = RS.claims_table(flat, RS.fit_laws(flat, bootstrap=50)[0]).set_index("claim")["verdict"]
+    assert c["saturates_with_E"] == "does not hold"
+    two = _synthetic(Es=[1, 2])
+    c = RS.claims_table(two, RS.fit_laws(two, bootstrap=0)[0]).set_index("claim")["verdict"]
+    assert c["saturates_with_E"] == "not testable" and c["sbase_best"] == "not testable"
+
+
+def test_resource_table_and_fits():
+    usage = pd.DataFrame([
+        # one expert serves 'code', both serve 'math' equally
+        {"size": "s0", "experts": 2, "router": "sbase", "domain": "code", "layer": 0, "expert": 0, "tokens": 10, "fraction": 1.0},
+        {"size": "s0", "experts": 2, "router": "sbase", "domain": "code", "layer": 0, "expert": 1, "tokens": 0, "fraction": 0.0},
+        {"size": "s0", "experts": 2, "router": "sbase", "domain": "math", "layer": 0, "expert": 0, "tokens": 5, "fraction": 0.5},
+        {"size": "s0", "experts": 2, "router": "sbase", "domain": "math", "layer": 0, "expert": 1, "tokens": 5, "fraction": 0.5},
+    ])
+    ce = pd.DataFrame([{"size": "s0", "experts": 2, "router": "sbase", "domain": "code", "ce": 3.0},
+                       {"size": "s0", "experts": 2, "router": "sbase", "domain": "math", "ce": 2.0},
+                       {"size": "s0", "experts": 1, "router": "dense", "domain": "code", "ce": 3.1},
+                       {"size": "s0", "experts": 1, "router": "dense", "domain": "math", "ce": 2.2}])
+    t = RS.resource_table(usage, ce).set_index("domain")
+    assert t.loc["code", "n_serving"] == pytest.approx(1.0) and t.loc["math", "n_serving"] == pytest.approx(2.0)
+    assert t.loc["math", "max_share"] == 0.5 and t.loc["code", "ce_dense"] == 3.1
+    # synthetic: CE_d = A_d / n  (gamma 1) and CE_d = A_d n^-0.3
+    rng = np.random.default_rng(0)
+    for gamma, expect in ((1.0, True), (0.3, False)):
+        rows = []
+        for d, A in zip("abcdefgh", np.linspace(2, 5, 8)):
+            for E in (2, 4, 8):
+                n = E * rng.uniform(0.5, 1.0)
+                rows.append({"size": "s0", "experts": E, "router": "hash", "domain": d, "n_serving": n,
+                             "max_share": 1.0 / n, "ce": A * n ** -gamma * math.exp(rng.normal(0, 0.01)),
+                             "ce_dense": A})
+        f = RS.resource_fits(pd.DataFrame(rows), bootstrap=200).iloc[0]
+        assert f["gamma"] == pytest.approx(gamma, abs=0.05) and f["lo"] <= f["gamma"] <= f["hi"]
+        assert f["one_over_n"] == expect and f["points"] == 32 and f["domains"] == 8
