@@ -327,3 +327,16 @@ def test_resource_table_and_fits():
         f = RS.resource_fits(pd.DataFrame(rows), bootstrap=200).iloc[0]
         assert f["gamma"] == pytest.approx(gamma, abs=0.05) and f["lo"] <= f["gamma"] <= f["hi"]
         assert f["one_over_n"] == expect and f["points"] == 32 and f["domains"] == 8
+
+
+def test_chapter_figures_on_the_smoke_tables(smoke):
+    """The routing chapter's figures draw from the stored smoke tables (one axes per panel)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from scalinglaws.studies.routing import figures as F
+
+    t = {name: smoke.read(name) for name in smoke.tables()}
+    assert len(F.loss_vs_experts(t["loss"], t["fits"]).axes) == len(set(t["loss"]["router"])) - 1
+    assert len(F.effective_params_figure(t["effective_params"], t["loss"], t["fits"]).axes) == 2
+    assert len(F.load_balance_figure(t["routing"]).axes) == 2
+    assert F.fit_params(t["fits"], "dense").keys() == {"a", "d"}

@@ -225,7 +225,7 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
     opt = _optimizer(model, lr, weight_decay, device)
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # not tqdm.auto: in a notebook it warns without ipywidgets, and the warning lands in the book
     bar = tqdm(total=steps * batch_size * seq_len, unit="tok", unit_scale=True, disable=not progress,
                desc="train", smoothing=0.1)
     rows, losses, window_loss, window_steps = [], [], 0.0, 0

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: in a notebook it warns without ipywidgets, and the warning lands in the book
 
 from scalinglaws.core.paths import work_root
 from scalinglaws.core.results import atomic_write_json, config_hash

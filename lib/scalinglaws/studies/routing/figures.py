@@ -1,0 +1,91 @@
+"""The routing chapter's figures, each drawn from stored tables (`loss`, `fits`, `routing`,
+`effective_params`, `resources`)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+from scalinglaws import laws
+
+ROUTER_NAMES = {"dense": "dense", "sbase": "S-BASE", "rlr": "RL-R", "hash": "Hash", "switch": "Switch top-1"}
+
+
+def plain_log_x(ax, ticks=None) -> None:
+    """Log x axis labelled in plain numbers (no 3x10^0 minor labels): at `ticks` if given."""
+    ax.set_xscale("log")
+    if ticks is not None:
+        ax.set_xticks(list(ticks))
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+
+
+def fit_params(fits, router: str) -> dict | None:
+    f = fits[fits["router"] == router]
+    return dict(zip(f["param"], f["estimate"])) if len(f) else None
+
+
+def loss_vs_experts(loss, fits):
+    """L vs E per router (one panel each), one line per dense size, with the fitted routing law."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    routers = [r for r in ROUTER_NAMES if r != "dense" and r in set(loss["router"])]
+    dense = loss[loss["router"] == "dense"].set_index("size")
+    sizes = dense.sort_values("N").index
+    pal = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    fig, axes = plt.subplots(1, len(routers), figsize=(3.6 * len(routers), 3.4), sharey=True, squeeze=False)
+    for ax, r in zip(axes[0], routers):
+        p = fit_params(fits, r)
+        for size in sizes:
+            g = loss[(loss["router"] == r) & (loss["size"] == size)].sort_values("experts")
+            E = np.concatenate([[1], g["experts"]])
+            L = np.concatenate([[dense.loc[size, "L"]], g["L"]])
+            ax.plot(E, L, "o", ms=4, color=pal[size], label=f"{size} (N={dense.loc[size, 'N']:,})")
+            if p is not None:
+                EE = np.geomspace(1, E.max(), 40)
+                ax.plot(EE, 10 ** laws.routing_log10_loss(p, dense.loc[size, "N"], EE), "-", lw=1, color=pal[size])
+        ax.set(xlabel="experts E", title=ROUTER_NAMES[r])
+        plain_log_x(ax, sorted(set(loss["experts"])))
+    axes[0, 0].set_ylabel("test CE L (nats/token)")
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def effective_params_figure(eff, loss, fits):
+    """Every model at its effective parameter count N_bar (measured L through the dense fit): the
+    collapse onto the dense line is the EPC's claim; left, the same models against their own N."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    dense = loss[loss["router"] == "dense"].sort_values("N")
+    pd_ = fit_params(fits, "dense")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, col, title in ((axes[0], "N", "against the active parameters N"),
+                           (axes[1], "N_bar_fit", "against the effective parameters N_bar (fit)")):
+        ax.plot(dense["N"], dense["L"], "ks-", label="dense")
+        for r, g in eff.groupby("router"):
+            ax.scatter(g[col], g["L"], s=10 + 4 * np.log2(g["experts"]), label=ROUTER_NAMES.get(r, r), alpha=0.8)
+        if pd_ is not None:
+            NN = np.geomspace(min(dense["N"].min(), eff[col].min()), max(dense["N"].max(), eff[col].max()), 40)
+            ax.plot(NN, 10 ** (pd_["a"] * np.log10(NN) + pd_["d"]), "k--", lw=0.8, label="dense law")
+        ax.set(xlabel=col.replace("_fit", " (fit)"), title=title)
+        plain_log_x(ax)
+    axes[0].set_ylabel("test CE L (nats/token)")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def load_balance_figure(routing):
+    """Load max/mean per router and E at evaluation (per domain, mean over routed blocks) and in training."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    g = routing.groupby(["router", "experts", "phase"], as_index=False)[["load_max_over_mean", "entropy"]].mean()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for r, h in g[g["phase"] == "train"].groupby("router"):
+        axes[0].plot(h["experts"], h["load_max_over_mean"], "o-", label=ROUTER_NAMES.get(r, r))
+        axes[1].plot(h["experts"], h["entropy"] / np.log(h["experts"]), "o-", label=ROUTER_NAMES.get(r, r))
+    axes[0].set(xlabel="experts E", ylabel="max / mean tokens per expert", title="load balance (training)")
+    axes[1].set(xlabel="experts E", ylabel="router entropy / log E", title="router entropy (training)", ylim=(0, 1.05))
+    for ax in axes:
+        plain_log_x(ax, sorted(set(g["experts"])))
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
