@@ -21,3 +21,36 @@ def glue_text(name: str, value, fmt: str | None = None) -> None:
     from myst_nb import glue
 
     glue(name, _Plain(format(value, fmt) if fmt else str(value)), display=False)
+
+
+def provenance_banner(store, others=()) -> str:
+    """A Markdown admonition for the top of a results chapter, generated from the stored provenance:
+    profile, device, the full commit (a '+dirty' tree said loudly), date, wall time and unit compute.
+    `others`: stores of studies this chapter also reads; a chapter built from several commits says so."""
+    prov = store.provenance()
+    commit = prov.get("commit", "unknown")
+    dirty = commit.endswith("+dirty")
+    lines = [f"**Results: profile `{store.profile}`** on {prov.get('device', 'unknown device')}, "
+             f"{prov.get('date', '?')[:10]}: commit `{commit}`; "
+             f"{prov.get('unit_compute_s', float('nan')) / 60:.1f} min of unit compute "
+             f"({prov.get('wall_time_s', float('nan')) / 60:.1f} min of wall time in the last run)."]
+    if store.profile != "gpu":
+        lines.append(f"The `gpu` profile has not been run for this study; these are `{store.profile}` results.")
+    if dirty:
+        lines.append("**Warning: these results come from a tree with uncommitted changes (`+dirty`): the "
+                     "commit does not pin the code that made them.**")
+    for m in prov.get("migrations", []):
+        lines.append(f"Schema migration ({m.get('date', '?')}): {m.get('what', '')}")
+    commits = {commit} | {o.provenance().get("commit", "unknown") for o in others}
+    if len(commits) > 1:
+        lines.append(f"This chapter reads results of {len(commits)} different commits: "
+                     + ", ".join(f"`{c[:12]}`" for c in sorted(commits)) + ".")
+    kind = "warning" if dirty or len(commits) > 1 else "note"
+    return f":::{{admonition}} Provenance\n:class: {kind}\n" + "\n\n".join(lines) + "\n:::\n"
+
+
+def show_provenance(store, others=()) -> None:
+    """Display `provenance_banner` as Markdown in a chapter."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(provenance_banner(store, others)))
