@@ -159,22 +159,11 @@ class RoutedExperts(nn.Module):
 
 
 def make_router(config, layer_idx: int) -> R.Router:
-    """The router of one routed block, from the config."""
-    kind, d, E = config.router, config.hidden_size, config.num_local_experts
-    if kind == "sbase":
-        return R.SBaseRouter(d, E, tol=config.sinkhorn_tol, max_iter=config.sinkhorn_max_iter,
-                             assignment=config.sbase_assignment)
-    if kind == "hash":  # one table per block: seed hash_seed * 1000 + block index
-        return R.HashRouter(E, config.vocab_size, seed=hash_block_seed(config, layer_idx), hidden_size=d)
-    if kind == "rlr":
-        return R.RLRouter(d, E, rl_coef=config.rl_coef, balance_coef=config.balance_coef)
-    if kind == "switch":
-        return R.SwitchRouter(d, E, balance_coef=config.balance_coef, z_coef=config.z_coef)
-    raise ValueError(f"router={kind!r} is not one of {list(R.ROUTERS)}")
-
-
-def hash_block_seed(config, layer_idx: int) -> int:
-    return int(config.hash_seed) * 1000 + int(layer_idx)
+    """The router of one routed block, from the config: dispatch by the router registry
+    (`routers.ROUTER_CLASSES`, each class builds itself with `from_config`)."""
+    if config.router not in R.ROUTER_CLASSES:
+        raise ValueError(f"router={config.router!r} is not one of {list(R.ROUTERS)}")
+    return R.ROUTER_CLASSES[config.router].from_config(config, layer_idx)
 
 
 class RoutedSparseMoeBlock(nn.Module):

@@ -220,6 +220,10 @@ class SwitchRouter(Router):
 
     kind = "switch"
 
+    @classmethod
+    def from_config(cls, config, layer_idx: int) -> "SwitchRouter":
+        return cls(config.hidden_size, config.num_local_experts, balance_coef=config.balance_coef, z_coef=config.z_coef)
+
     def __init__(self, hidden_size, num_experts, balance_coef: float = BALANCE_COEF, z_coef: float = Z_COEF):
         super().__init__(hidden_size, num_experts)
         self.balance_coef, self.z_coef = float(balance_coef), float(z_coef)
@@ -245,6 +249,11 @@ class SBaseRouter(Router):
 
     kind = "sbase"
 
+    @classmethod
+    def from_config(cls, config, layer_idx: int) -> "SBaseRouter":
+        return cls(config.hidden_size, config.num_local_experts, tol=config.sinkhorn_tol,
+                   max_iter=config.sinkhorn_max_iter, assignment=config.sbase_assignment)
+
     def __init__(self, hidden_size, num_experts, tol: float = SINKHORN_TOL,
                  max_iter: int = SINKHORN_MAX_ITER, assignment: str = "balanced"):
         super().__init__(hidden_size, num_experts)
@@ -265,11 +274,22 @@ class SBaseRouter(Router):
         return Route(index, gate, logits)
 
 
+def block_seed(hash_seed: int, layer_idx: int) -> int:
+    """The hash table seed of one routed block."""
+    return int(hash_seed) * 1000 + int(layer_idx)
+
+
 class HashRouter(Router):
     """Fixed seeded token-id -> expert table (a persistent buffer), gate 1."""
 
     kind = "hash"
     learned = False
+
+    @classmethod
+    def from_config(cls, config, layer_idx: int) -> "HashRouter":
+        """One table per routed block: seed hash_seed * 1000 + block index."""
+        return cls(config.num_local_experts, config.vocab_size, seed=block_seed(config.hash_seed, layer_idx),
+                   hidden_size=config.hidden_size)
 
     def __init__(self, num_experts: int, vocab_size: int, seed: int = 0, hidden_size: int = 0):
         super().__init__(hidden_size, num_experts)
@@ -294,6 +314,10 @@ class RLRouter(Router):
     """RL-R: a softmax policy trained by REINFORCE on the per-token reward -loss (module docstring)."""
 
     kind = "rlr"
+
+    @classmethod
+    def from_config(cls, config, layer_idx: int) -> "RLRouter":
+        return cls(config.hidden_size, config.num_local_experts, rl_coef=config.rl_coef, balance_coef=config.balance_coef)
 
     def __init__(self, hidden_size, num_experts, rl_coef: float = RL_COEF, balance_coef: float = BALANCE_COEF):
         super().__init__(hidden_size, num_experts)
