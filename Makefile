@@ -8,7 +8,7 @@ BACKEND ?= local
 TEST_RESULTS := $(CURDIR)/_build/test-results
 TEST_WORK := $(CURDIR)/_build/test-work
 
-.PHONY: help setup book test test-fast reproduce data verify bench clean
+.PHONY: help setup book browser test test-browser test-fast reproduce data verify bench clean
 
 help:
 	@echo "make book | make test | make reproduce STUDY=<name|all> PROFILE=<smoke|cpu|gpu> | make data | make bench"
@@ -25,6 +25,9 @@ setup: $(STAMP)
 
 # Re-execute every analysis notebook against data/results/ and render _build/html (warnings are errors).
 book: $(STAMP)
+	# no stale pages: Sphinx re-executes only the documents it re-reads, and a change of library code or of
+	# stored results is not a change of the notebook, so the environment is dropped and everything re-executes
+	rm -rf _build/.doctrees
 	.venv/bin/jupyter-book build . --path-output . -W -n --keep-going
 	@echo "book: file://$(CURDIR)/_build/html/index.html"
 
@@ -37,6 +40,26 @@ test: $(STAMP)
 	SCALINGLAWS_RESULTS=$(TEST_RESULTS) SCALINGLAWS_WORK=$(TEST_WORK) \
 	  $(PY) -m pytest --nbval-lax -p no:cacheprovider notebooks/ book/
 	$(MAKE) book
+	$(MAKE) test-browser
+
+# The built book in headless Chromium (tests/test_book_browser.py): console errors, broken links and
+# images, missing figures, error text in outputs; screenshots in _build/screenshots/.
+test-browser: $(STAMP) browser
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+	  SCALINGLAWS_BROWSER_TEST=1 $(PY) -m pytest -p no:cacheprovider tests/test_book_browser.py; \
+	else \
+	  echo "!!!!!!!! BROWSER TEST SKIPPED: no chromium + chromedriver (apt-get install chromium chromium-driver) !!!!!!!!"; \
+	fi
+
+# Debian's chromium and chromium-driver, installed when missing and we are root (CI, dev machines).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium + chromium-driver for the browser test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+	      || echo "could not install chromium (the browser test will be skipped)"; \
+	  fi; \
+	fi
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -x -q

@@ -23,4 +23,4 @@ def test_provenance_banner_says_profile_commit_dirty_and_mixed_commits(tmp_path)
     dirty.write_provenance({"commit": "b" * 40 + "+dirty", "date": "2026-11-23", "device": "cpu:x",
                             "unit_compute_s": 1.0, "wall_time_s": 1.0})
     text = provenance_banner(dirty, others=[clean])
-    assert ":class: warning" in text and "uncommitted changes" in text and "2 different commits" in text
+    assert ":class: warning" in text and "uncommitted changes" in text and "Not pinned" in text and "2 different commits" in text

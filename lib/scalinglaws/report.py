@@ -37,8 +37,8 @@ def provenance_banner(store, others=()) -> str:
     if store.profile != "gpu":
         lines.append(f"The `gpu` profile has not been run for this study; these are `{store.profile}` results.")
     if dirty:
-        lines.append("**Warning: these results come from a tree with uncommitted changes (`+dirty`): the "
-                     "commit does not pin the code that made them.**")
+        lines.append("**Not pinned to a commit: these results come from a tree with uncommitted changes "
+                     "(`+dirty`), so the commit does not identify the code that made them.**")
     for m in prov.get("migrations", []):
         lines.append(f"Schema migration ({m.get('date', '?')}): {m.get('what', '')}")
     commits = {commit} | {o.provenance().get("commit", "unknown") for o in others}
