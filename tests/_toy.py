@@ -32,3 +32,13 @@ def toy_tokenizer(vocab_size: int = 300, texts=None):
     tok.train_from_iterator(texts or toy_texts(200, seed=123), trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
                                    bos_token="<|endoftext|>", pad_token="<|endoftext|>")
+
+
+def write_jsonl_gz(path, texts):
+    """One {"text": ...} per line, gzip: the shipped corpora's format (lm-eval reads it as a task)."""
+    import gzip
+    import json
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t}) + "\n")
+    return path

@@ -1,8 +1,6 @@
 """The fast evaluator against lm-eval's own rolling-window code and its `hf` model end to end."""
 from __future__ import annotations
 
-import gzip
-import json
 import math
 
 import numpy as np
@@ -10,7 +8,7 @@ import pytest
 import torch
 from lm_eval import utils as lm_utils
 
-from _toy import toy_texts, toy_tokenizer
+from _toy import toy_texts, toy_tokenizer, write_jsonl_gz
 from scalinglaws import evaluation as E
 from scalinglaws.evaluation import encode_texts, evaluate_texts, rolling_windows
 from scalinglaws.models import build_model, save_checkpoint
@@ -82,10 +80,7 @@ def test_agrees_with_lm_eval(model, tok, texts, tmp_path):
     assert max(map(len, docs)) > 5 * CTX  # rolling windows are exercised
     ckpt = tmp_path / "ckpt"
     save_checkpoint(model, ckpt, {"test": True}, tokenizer=tok)
-    data = tmp_path / "toy.jsonl.gz"
-    with gzip.open(data, "wt", encoding="utf-8") as f:
-        for t in texts:
-            f.write(json.dumps({"text": t}) + "\n")
+    data = write_jsonl_gz(tmp_path / "toy.jsonl.gz", texts)
     ref = run_lmeval(ckpt, ["toy"], data_files={"toy": data}, batch_size=4).iloc[0]
     ours = evaluate_texts(model, tok, texts)
     assert ref["docs"] == len(texts) and ref["bytes"] == ours["bytes"]

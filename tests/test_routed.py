@@ -248,9 +248,8 @@ def test_routed_config_validation():
 def test_routed_checkpoint_scored_by_lm_eval_equals_our_evaluator(tmp_path, router):
     """A routed checkpoint of every router, loaded by lm-eval's `hf` model through
     AutoModelForCausalLM (the registration is all it needs), scores the same NLL as our evaluator."""
-    import gzip
 
-    from _toy import toy_texts, toy_tokenizer
+    from _toy import toy_texts, toy_tokenizer, write_jsonl_gz
     from scalinglaws.evaluation import evaluate_texts
     from scalinglaws.lmeval import run_lmeval
 
@@ -258,10 +257,7 @@ def test_routed_checkpoint_scored_by_lm_eval_equals_our_evaluator(tmp_path, rout
     texts = toy_texts(6, seed=7)
     model = RT.build_routed("d24l2", 4, router, vocab_size=len(tok), context=32, experts_implementation="eager").eval()
     ckpt = M.save_checkpoint(model, tmp_path / "ck", {"router": router}, tokenizer=tok)
-    data = tmp_path / "toy.jsonl.gz"
-    with gzip.open(data, "wt", encoding="utf-8") as f:
-        for t in texts:
-            f.write(json.dumps({"text": t}) + "\n")
+    data = write_jsonl_gz(tmp_path / "toy.jsonl.gz", texts)
     ref = run_lmeval(ckpt, ["toy"], data_files={"toy": data}, batch_size=4).iloc[0]
     ours = evaluate_texts(model, tok, texts)
     assert ours["nll_sum"] == pytest.approx(ref["nll_sum"], rel=1e-4)

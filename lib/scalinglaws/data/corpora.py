@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from math import gcd
 from pathlib import Path
 
+from scalinglaws.data import mathgen
 from scalinglaws.data.corpus import SPLITS
 
 SEED = 1234
@@ -393,17 +394,9 @@ def _signed(c: int, first: bool = False) -> str:
 
 
 def _poly(coeffs: list[int], var: str = "x") -> str:
-    """coeffs[k] is the coefficient of var**k; printed highest power first."""
-    terms = []
-    for k in range(len(coeffs) - 1, -1, -1):
-        c = coeffs[k]
-        if c == 0:
-            continue
-        mag = abs(c)
-        body = ("" if mag == 1 and k > 0 else str(mag)) + (var if k >= 1 else "") + (f"^{k}" if k > 1 else "")
-        sign = ("-" if c < 0 else "") if not terms else (" - " if c < 0 else " + ")
-        terms.append(sign + body)
-    return "".join(terms) or "0"
+    """coeffs[k] is the coefficient of var**k; printed highest power first (the subfields' printer,
+    which writes integer coefficients exactly as this domain always did)."""
+    return mathgen.poly(coeffs, var)
 
 
 def _p_arith(r: random.Random) -> tuple[str, str, str]:
