@@ -1,4 +1,4 @@
-"""Subset enumeration and the diverse-permutation scheme (scalinglaws.subsets)."""
+"""Subset enumeration and the diverse-permutation scheme (scalinglaws.studies.merging.subsets)."""
 import itertools
 import math
 

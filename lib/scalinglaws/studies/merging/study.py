@@ -7,7 +7,7 @@ domain (M = len(domains)) is fine-tuned on that domain's `finetune` split for
 profile; cpu: 100K tokens).
 
 Merges. For each size and method, the subsets of experts (sorted index tuples, see
-`scalinglaws.subsets`) are all 2^M - 1 subsets for the sizes in `full_enumeration`, otherwise the
+`scalinglaws.studies.merging.subsets`) are all 2^M - 1 subsets for the sizes in `full_enumeration`, otherwise the
 prefixes of `n_permutations` diverse permutations. Every merged model (`scalinglaws.merge.merge`,
 in memory) is evaluated on a fixed evaluation set: per domain, the first `eval_tokens` tokens of
 the test split (whole documents in file order, the last one cut), scored with lm-eval's rolling
