@@ -7,6 +7,8 @@ into exactly that text: `cpu`, `0.731`, `3,591` or `1.2M` render as written.
 """
 from __future__ import annotations
 
+import os
+
 
 class _Plain:
     def __init__(self, text: str):
@@ -45,8 +47,20 @@ def provenance_banner(store, others=()) -> str:
     if len(commits) > 1:
         lines.append(f"This chapter reads results of {len(commits)} different commits: "
                      + ", ".join(f"`{c[:12]}`" for c in sorted(commits)) + ".")
+    study = store.dir.parent.name
+    lines.append("Reproduce: " + "; ".join(f"`make reproduce STUDY={study} PROFILE={p}`" for p in ("smoke", "cpu", "gpu"))
+                 + f" (`scripts/gpu_study.sh {study}` on a lent GPU machine).")
+    tables = sorted(store.dir.glob("*.parquet"))
+    if tables:
+        rel = lambda t: os.path.relpath(t, _book_dir())  # noqa: E731 -- download links resolve from book/
+        lines.append("Tables (Parquet): " + ", ".join(f"{{download}}`{t.stem} <{rel(t)}>`" for t in tables) + ".")
     kind = "warning" if dirty or len(commits) > 1 else "note"
     return f":::{{admonition}} Provenance\n:class: {kind}\n" + "\n\n".join(lines) + "\n:::\n"
+
+
+def _book_dir():
+    from scalinglaws.core.paths import REPO_ROOT
+    return REPO_ROOT / "book"
 
 
 def show_provenance(store, others=()) -> None:
