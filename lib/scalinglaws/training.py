@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from scalinglaws.core.profiles import FINETUNE_FRACTION, REGISTRY, TOKENS_PER_PARAM
+from scalinglaws.core.profiles import FINETUNE_FRACTION, REGISTRY
 from scalinglaws.core.validation import ParameterError, check_float, check_int, check_profile
 
 
@@ -123,22 +123,14 @@ def check_schedule(params: dict, prefix: str = "", sizes=()) -> None:
 # budgets
 
 def token_budget(size: str, profile: str) -> int:
-    """Pretraining tokens for a size:
-
-        D = clip(20 N_total, floor[profile], cap[profile]), rounded to a multiple of 1024
-
-    N_total = all parameters (embedding included; at our sizes the embedding is most of the
-    model). 20 tokens per parameter is Chinchilla's compute-optimal ratio; the cap keeps the
-    CPU ladder affordable, so the larger cpu sizes are trained below the optimal ratio (their
-    loss then reflects the budget, which scaling fits must account for via D).
-    """
-    from scalinglaws.models import count_params, model_config
+    """Pretraining tokens of a size at a profile: the profile's one budget, the same for every size
+    (Clark et al.'s protocol; see `core.profiles`). Sizes therefore differ in tokens per parameter,
+    which the ladder table reports. `size` is validated so a typo fails here."""
+    from scalinglaws.models import get_size
 
     check_profile(profile)
-    n = count_params(model_config(size))["total"]
-    prof = REGISTRY[profile]
-    d = min(max(TOKENS_PER_PARAM * n, prof.pretrain_floor), prof.pretrain_cap)
-    return int(d // 1024 * 1024)
+    get_size(size)
+    return REGISTRY[profile].pretrain_tokens
 
 
 def finetune_budget(size: str, profile: str) -> int:

@@ -25,32 +25,39 @@ class Profile:
     name: str
     description: str
     ladder: tuple[Rung, ...]   # dense sizes, smallest first
-    pretrain_floor: int        # fewest pretraining tokens any size gets
-    pretrain_cap: int          # most pretraining tokens any size gets
+    pretrain_tokens: int       # every size's pretraining budget (one token count, Clark et al.'s protocol)
     finetune_cap: int          # most fine-tuning tokens per expert
+    lr_grid: tuple[float, ...]  # the testbed's learning-rate sweep: each size keeps its best
 
 
 # Non-embedding parameters: smoke 3.4K / 14.5K; cpu 26.8K .. 804K (30x); gpu 665K .. 25.3M (38x).
-# CPU caps measured with benchmarks/bench_train.py (1 thread, tokens per CPU-second): d32l2 17K,
+# One pretraining budget per profile, for every size (a budget that grows with N made the gpu
+# ladder memorise its data: GPU-NOTES). The testbed checks it against MAX_EPOCHS of each domain's
+# unique pretraining tokens (equal domain weights: the smallest domain, fortunes with 0.62M tokens
+# among 20 domains, is repeated most: gpu 33.5M / 20 / 0.62M = 2.7 epochs).
+# CPU cost measured with benchmarks/bench_train.py (1 thread, tokens per CPU-second): d32l2 17K,
 # d48l3 13K, d64l4 10K, d96l4 7.4K, d128l4 5.8K, i.e. ~540 CPU-s per 1M tokens for the whole cpu
-# ladder: 2M tokens per size ~ 1100 CPU-s ~ 9-10 min on 2 cores.
+# ladder: 2M tokens per size and 3 learning rates ~ 3300 CPU-s ~ 30 min on 2 cores.
+# gpu: 33.5M tokens per size, 3 learning rates: GPU-NOTES measured the six sizes at 30M tokens in
+# 157 s of compiled training, so ~8 min for the sweep (resumable across device commands).
 REGISTRY: dict[str, Profile] = {p.name: p for p in (
     Profile("smoke", "CI: seconds per unit on a laptop CPU",
             (Rung(16, 1, 8, 64), Rung(24, 2, 8, 64)),
-            pretrain_floor=20_000, pretrain_cap=40_960, finetune_cap=4_096),
+            pretrain_tokens=40_960, finetune_cap=4_096, lr_grid=(3e-3, 1e-2)),
     Profile("cpu", "a real small study on 2 CPU cores (~2 h per study)",
             (Rung(32, 2, 16, 128), Rung(48, 3, 16, 128), Rung(64, 4, 16, 128), Rung(96, 4, 16, 128),
              Rung(128, 4, 16, 128)),
-            pretrain_floor=500_000, pretrain_cap=2_097_152, finetune_cap=65_536),
+            pretrain_tokens=2_097_152, finetune_cap=65_536, lr_grid=(2e-3, 4e-3, 8e-3)),
     Profile("gpu", "one H100: each study under 9 minutes",
             (Rung(96, 6, 32, 512), Rung(128, 6, 32, 512), Rung(192, 6, 32, 512), Rung(256, 8, 64, 512),
              Rung(384, 8, 64, 512), Rung(512, 8, 64, 512)),
-            pretrain_floor=20_000_000, pretrain_cap=600_000_000, finetune_cap=20_000_000),
+            pretrain_tokens=33_554_432, finetune_cap=20_000_000, lr_grid=(1e-3, 2e-3, 4e-3)),
 )}
 
 PROFILES: tuple[str, ...] = tuple(REGISTRY)             # every profile, smallest first
 PROFILE_ORDER: tuple[str, ...] = tuple(reversed(PROFILES))  # best first: the book shows the best available
 
 # Budget rules shared by every profile (scalinglaws.training applies them).
-TOKENS_PER_PARAM = 20      # Chinchilla's compute-optimal ratio
+MAX_EPOCHS = 4             # most passes over any domain's unique pretraining tokens (repetition beyond
+                           # ~4 epochs stops helping: Muennighoff et al. 2023)
 FINETUNE_FRACTION = 0.05   # an expert's fine-tuning tokens, as a fraction of its base's pretraining

@@ -1,17 +1,32 @@
-"""The testbed: pretrain the model ladder on the multi-domain mixture and evaluate every base
-model on every domain's held-out test split.
+"""The testbed: pretrain the model ladder on the multi-domain mixture with a learning-rate sweep,
+keep each size's best learning rate, and evaluate every base model on every domain.
 
-Units (resumable, keyed by config hash): `pretrain` (one size: train, save a safetensors
-checkpoint) and `eval` (one checkpoint on all domains). Tables written to
-`data/results/testbed/<profile>/`: `ladder` (sizes, parameters, FLOPs, tokens, wall time),
-`curves` (training loss curves), `ce` (per-domain CE in nats/token and bits/byte), `domains`
-(corpus sizes) and `tokenizer` (tokenizer statistics).
+Protocol (documented in book/testbed):
+- Data: every domain of the manifest (`data.ALL_DOMAINS`: real text and the generated mathematics
+  subfields), equal weight per domain, random windows of the `pretrain` split.
+- Budget: one token count for every size (`pretrain_tokens`, by default the profile's
+  `training.token_budget`; Clark et al.'s protocol),
+  checked against `core.profiles.MAX_EPOCHS` passes over each domain's unique tokens.
+- Learning rate: every size is trained at every rate of `lrs`; the size keeps the rate with the
+  lowest mean validation CE over domains (the `val` split, never the test split, so the test CE
+  reported is not selected on). `lr` = {size: rate} skips the sweep and pins the rates.
+- Evaluation: windows drawn uniformly over each domain's split (`evaluation.uniform_windows`,
+  seeded, `eval_tokens` per domain, the model's context), scored by the stacked evaluator, with
+  bootstrap standard errors over windows (`evaluation.bootstrap_domain_ce`).
 
-Other studies (merging, resource) reuse the base models through `base_checkpoint`, which trains
-a missing one with exactly the same config, so it is trained once per profile.
+Units (resumable, keyed by config hash): `pretrain` (one size at one rate: train, save a
+safetensors checkpoint) and `eval` (one checkpoint, val and test splits). Tables written to
+`data/results/testbed/<profile>/`: `lr_sweep` (every size x rate: train loss, val and test CE,
+chosen), `ladder` (the chosen base of each size: parameters, FLOPs, tokens, epochs, wall time),
+`curves` (training loss curves of every run), `evals` (per-domain CE of every run and split),
+`ce` (per-domain test CE of the chosen bases), `domains` (corpus sizes) and `tokenizer`.
+
+Other studies reuse the chosen bases through `base_checkpoint` / `base_key`, which run the size's
+sweep if it is missing, so every base is trained once per profile.
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -20,52 +35,104 @@ import pandas as pd
 
 from scalinglaws import data as D
 from scalinglaws import models as M
+from scalinglaws.core.profiles import MAX_EPOCHS, REGISTRY
 from scalinglaws.core.results import ResultStore, provenance
-from scalinglaws.studies import resolve_params, validate_run
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
-from scalinglaws.training import check_schedule, default_device, token_budget, train
-from scalinglaws.core.validation import check_int, check_subset
+from scalinglaws.core.validation import ParameterError, check_float, check_int, check_subset
+from scalinglaws.studies import resolve_params, validate_run
+from scalinglaws.training import TrainingDiverged, check_schedule, default_device, train
 
 STUDY = "testbed"
 
-_COMMON = {"seed": 0, "lr": 3e-3, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weight_decay": 0.1,
-           "grad_clip": 1.0, "domains": list(D.DOMAINS)}
+_COMMON = {"seed": 0, "lr": None, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weight_decay": 0.1,
+           "grad_clip": 1.0, "domains": list(D.ALL_DOMAINS), "eval_seed": 0, "eval_bootstrap": 200}
 PROFILES = {
-    # eval_max_docs caps the test documents per domain (None: the whole test split)
-    "smoke": {**_COMMON, "sizes": M.ladder("smoke"), "batch_tokens": 1024, "eval_max_docs": 6},
-    "cpu": {**_COMMON, "sizes": M.ladder("cpu"), "batch_tokens": 8192, "eval_max_docs": None},
-    "gpu": {**_COMMON, "sizes": M.ladder("gpu"), "batch_tokens": 65536, "lr": 2e-3, "eval_max_docs": None},
+    "smoke": {**_COMMON, "sizes": M.ladder("smoke"), "lrs": list(REGISTRY["smoke"].lr_grid),
+              "pretrain_tokens": REGISTRY["smoke"].pretrain_tokens,
+              "batch_tokens": 1024, "eval_tokens": 256, "domains": ["code", "scripture", "algebra", "legal"]},
+    # 512 steps of 4096 tokens: tiny models gain more from steps than from batch size
+    "cpu": {**_COMMON, "sizes": M.ladder("cpu"), "lrs": list(REGISTRY["cpu"].lr_grid),
+            "pretrain_tokens": REGISTRY["cpu"].pretrain_tokens,
+            "batch_tokens": 4096, "eval_tokens": 8192},
+    "gpu": {**_COMMON, "sizes": M.ladder("gpu"), "lrs": list(REGISTRY["gpu"].lr_grid),
+            "pretrain_tokens": REGISTRY["gpu"].pretrain_tokens,
+            "batch_tokens": 65536, "eval_tokens": 32768},
 }
+
+
+def _check_lrs(params: dict) -> None:
+    lrs = params["lrs"]
+    if isinstance(lrs, (str, bytes)) or not isinstance(lrs, (list, tuple)) or not lrs:
+        raise ParameterError(f"lrs={lrs!r} must be a non-empty list of learning rates in (0, 1)")
+    for x in lrs:
+        check_float("lrs entry", x, 0.0, 1.0, open_interval=True)
+    if len(set(lrs)) != len(lrs):
+        raise ParameterError(f"lrs={list(lrs)} has duplicates")
+    pinned = params["lr"]
+    if pinned is None:
+        return
+    if not isinstance(pinned, dict):
+        raise ParameterError(f"lr={pinned!r} must be null (choose by the sweep over lrs) or a "
+                             f"{{size: learning rate}} table covering sizes={params['sizes']}")
+    missing = [s for s in params["sizes"] if s not in pinned]
+    extra = sorted(set(pinned) - set(params["sizes"]))
+    if missing or extra:
+        raise ParameterError(f"lr table must name exactly the sizes {params['sizes']}: "
+                             f"missing {missing}, not in sizes {extra}")
+    for s, x in pinned.items():
+        check_float(f"lr[{s}]", x, 0.0, 1.0, open_interval=True)
+
+
+def epochs(params: dict, tokens: int) -> pd.Series:
+    """Passes over each domain's unique pretraining tokens at `tokens` (equal domain weights)."""
+    t = D.domain_table(domains=params["domains"])
+    uniq = t[t["split"] == "pretrain"].set_index("domain")["tokens"]
+    return (tokens / len(params["domains"])) / uniq
 
 
 def validate(params: dict) -> dict:
     params = dict(params)
     params["sizes"] = check_subset("sizes", params["sizes"], list(M.SIZES))
-    params["domains"] = check_subset("domains", params["domains"], list(D.DOMAINS))
+    params["domains"] = check_subset("domains", params["domains"], list(D.ALL_DOMAINS))
     check_int("seed", params["seed"], minimum=0)
-    check_schedule(params, sizes=params["sizes"])
-    if params["eval_max_docs"] is not None:
-        check_int("eval_max_docs", params["eval_max_docs"], minimum=1)
+    check_int("eval_seed", params["eval_seed"], minimum=0)
+    check_int("eval_bootstrap", params["eval_bootstrap"], minimum=2)
+    check_int("eval_tokens", params["eval_tokens"], minimum=1)
+    params["lr"] = params["lr"] if params["lr"] is None else dict(params["lr"]) \
+        if isinstance(params["lr"], dict) else params["lr"]
+    _check_lrs(params)
+    check_schedule({**params, "lr": min(params["lrs"])}, sizes=params["sizes"])
+    tokens = check_int("pretrain_tokens", params["pretrain_tokens"], minimum=params["batch_tokens"])
+    ep = epochs(params, tokens)
+    if ep.max() > MAX_EPOCHS:
+        raise ParameterError(f"pretrain_tokens={tokens:,} repeats domain {ep.idxmax()!r} {ep.max():.1f} times "
+                             f"(equal domain weights over {len(params['domains'])} domains); at most "
+                             f"{MAX_EPOCHS} epochs per domain: add domains or lower pretrain_tokens")
     return params
 
 
 def data_files(params: dict) -> list[tuple[str, str]]:
-    """The corpus files a run reads: pretraining mixture and the test splits it evaluates on."""
-    return [(d, s) for s in ("pretrain", "test") for d in params["domains"]]
+    """The corpus files a run reads: the pretraining mixture and the two splits it evaluates on."""
+    return [(d, s) for s in ("pretrain", "val", "test") for d in params["domains"]]
+
+
+def learning_rates(size: str, params: dict) -> list[float]:
+    """The rates a size is trained at: its pinned rate, or the whole sweep."""
+    return [params["lr"][size]] if params["lr"] is not None else list(params["lrs"])
 
 
 # ---------------------------------------------------------------------------------------------
 # units
 
 
-def pretrain_unit(size: str, profile: str, params: dict) -> Unit:
+def pretrain_unit(size: str, profile: str, params: dict, lr: float) -> Unit:
     """The config that identifies one base model (the data's checksums included, so new data
     means new models)."""
-    keys = ("seed", "lr", "warmup_frac", "min_lr_frac", "weight_decay", "grad_clip", "batch_tokens", "domains")
+    keys = ("seed", "warmup_frac", "min_lr_frac", "weight_decay", "grad_clip", "batch_tokens", "domains")
     arch = M.model_config(size).to_diff_dict()  # an architecture change means new models
     arch.pop("transformers_version", None)
-    return Unit("pretrain", {"size": size, "profile": profile, "tokens": token_budget(size, profile), "arch": arch,
-                             "data": D.checksums(params["domains"], "pretrain"),
+    return Unit("pretrain", {"size": size, "profile": profile, "tokens": params["pretrain_tokens"], "arch": arch,
+                             "lr": float(lr), "weights": "equal", "data": D.checksums(params["domains"], "pretrain"),
                              **{k: params[k] for k in keys}})
 
 
@@ -73,46 +140,102 @@ def _pretrain(config: dict) -> dict:
     size = config["size"]
     model = M.build_model(size, seed=config["seed"])
     arrays = {d: D.token_ids(d, "pretrain") for d in config["domains"]}
-    res = train(model, arrays, tokens=config["tokens"], batch_tokens=config["batch_tokens"],
-                lr=config["lr"], warmup_frac=config["warmup_frac"], min_lr_frac=config["min_lr_frac"],
-                weight_decay=config["weight_decay"], grad_clip=config["grad_clip"], seed=config["seed"],
-                weights={d: 1.0 for d in arrays}, device=default_device(), progress=False)
+    diverged = False
+    try:
+        res = train(model, arrays, tokens=config["tokens"], batch_tokens=config["batch_tokens"],
+                    lr=config["lr"], warmup_frac=config["warmup_frac"], min_lr_frac=config["min_lr_frac"],
+                    weight_decay=config["weight_decay"], grad_clip=config["grad_clip"], seed=config["seed"],
+                    weights={d: 1.0 for d in arrays}, device=default_device(), progress=False)
+        final, curve, wall, steps, tokens = res.final_loss, res.curve.to_dict("records"), res.wall_s, res.steps, res.tokens
+    except TrainingDiverged as err:  # a rate of the sweep that diverges is a result, not a failure
+        diverged, final, curve, wall, steps, tokens = True, math.nan, [], math.nan, err.step, 0
     ckpt = checkpoint_dir(Unit("pretrain", config))
     from scalinglaws.data.tokenizer import load_tokenizer
-    M.save_checkpoint(model.cpu(), ckpt, meta={"unit": config, "train_loss": res.final_loss},
+    M.save_checkpoint(model.cpu(), ckpt, meta={"unit": config, "train_loss": final, "diverged": diverged},
                       tokenizer=load_tokenizer())
     counts = M.count_params(model)
-    return {"size": size, **counts, "flops_per_token": M.flops_per_token(model.config),
-            "tokens": res.tokens, "tokens_per_param": res.tokens / counts["total"], "steps": res.steps,
-            "train_loss": res.final_loss, "wall_s": res.wall_s, "tokens_per_s": res.tokens / res.wall_s,
-            "device": default_device(), "curve": res.curve.to_dict("records")}
+    return {"size": size, "lr": config["lr"], **counts, "flops_per_token": M.flops_per_token(model.config),
+            "tokens": tokens, "tokens_per_param": tokens / counts["non_embedding"], "steps": steps,
+            "train_loss": final, "diverged": diverged, "wall_s": wall,
+            "tokens_per_s": tokens / wall if wall else math.nan, "device": default_device(), "curve": curve}
 
 
-def eval_unit(checkpoint_key: str, size: str, split: str, params: dict) -> Unit:
-    return Unit("eval", {"checkpoint": checkpoint_key, "size": size, "split": split,
-                         "domains": params["domains"], "max_docs": params["eval_max_docs"],
-                         "data": D.checksums(params["domains"], split)})
-
-
-def _ensure(sweep: Sweep, units: list[Unit], backend: str = "local") -> list[dict]:
-    return sweep.run(units, _pretrain, backend=backend, desc="pretrain", checkpoints=True)
-
-
-def base_checkpoint(size: str, profile: str, params: dict | None = None) -> Path:
-    """Path of the trained base model of `size` at `profile` (trained now if missing)."""
-    params = params or resolve_params(sys.modules[__name__], profile, {})
-    unit = pretrain_unit(size, profile, params)
-    _ensure(Sweep(STUDY, profile), [unit])
-    return checkpoint_dir(unit)
+def eval_unit(pre: Unit, params: dict) -> Unit:
+    return Unit("eval", {"checkpoint": pre.key, "size": pre.config["size"], "lr": pre.config["lr"],
+                         "domains": params["domains"], "tokens_per_domain": params["eval_tokens"],
+                         "seed": params["eval_seed"], "bootstrap": params["eval_bootstrap"],
+                         "data": {s: D.checksums(params["domains"], s) for s in ("val", "test")}})
 
 
 def _evaluate(config: dict) -> list[dict]:
-    from scalinglaws.evaluation import evaluate_domains
-    from scalinglaws.data.tokenizer import load_tokenizer
+    from scalinglaws.evaluation import bootstrap_domain_ce, evaluate_models, uniform_windows
     model = M.load_checkpoint(find_checkpoint(config["checkpoint"]), device=default_device())
-    df = evaluate_domains(model, load_tokenizer(), config["domains"], split=config["split"],
-                          max_docs=config["max_docs"])
-    return df.to_dict("records")
+    rows = []
+    for split in ("val", "test"):
+        windows, dom = uniform_windows(config["domains"], config["tokens_per_domain"],
+                                       seq_len=model.config.max_position_embeddings,
+                                       seed=config["seed"], split=split)
+        nll = evaluate_models([model], windows.to(model.device))[0]
+        df = bootstrap_domain_ce(nll, windows, dom, config["domains"], n_boot=config["bootstrap"],
+                                 seed=config["seed"])
+        rows += [{"split": split, **r} for r in df.to_dict("records")]
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# the sweep and the choice
+
+
+def _sweep_units(sizes, profile: str, params: dict) -> list[Unit]:
+    return [pretrain_unit(s, profile, params, lr) for s in sizes for lr in learning_rates(s, params)]
+
+
+def _train_and_eval(sweep: Sweep, pre: list[Unit], params: dict, backend: str):
+    """Pretrain and evaluate the units (each done once); return (pretrain records, eval records)."""
+    precs = sweep.run(pre, _pretrain, backend=backend, desc="pretrain", checkpoints=True)
+    evals = [eval_unit(u, params) for u in pre]
+    erecs = sweep.run(evals, _evaluate, backend=backend, desc="eval")
+    return precs, erecs
+
+
+def sweep_table(precs: list[dict], erecs: list[dict]) -> pd.DataFrame:
+    """One row per (size, lr): train loss, mean val and test CE over domains (with the sampling
+    standard error of the mean), and `chosen`: the rate with the lowest mean val CE of its size
+    (diverged runs are never chosen)."""
+    rows = []
+    for p, e in zip(precs, erecs):
+        r = p["rows"][0]
+        ev = pd.DataFrame(e["rows"])
+        row = {"size": r["size"], "N": r["non_embedding"], "lr": r["lr"], "train_loss": r["train_loss"],
+               "diverged": r["diverged"], "unit": p["key"]}
+        for split, g in ev.groupby("split"):
+            # domains weigh equally; the windows of different domains are independent
+            row[f"{split}_ce"] = g["ce"].mean()
+            row[f"{split}_ce_se"] = math.sqrt((g["ce_se"] ** 2).sum()) / len(g)
+        rows.append(row)
+    t = pd.DataFrame(rows).sort_values(["N", "lr"]).reset_index(drop=True)
+    ok = ~t["diverged"] & t["val_ce"].notna()
+    best = t[ok].groupby("size")["val_ce"].idxmin()
+    t["chosen"] = t.index.isin(best.values)
+    return t
+
+
+def _size_sweep(size: str, profile: str, backend: str = "local") -> pd.DataFrame:
+    params = resolve_params(sys.modules[__name__], profile, {})
+    pre = _sweep_units([size], profile, params)
+    precs, erecs = _train_and_eval(Sweep(STUDY, profile), pre, params, backend)
+    return sweep_table(precs, erecs)
+
+
+def base_key(size: str, profile: str) -> str:
+    """Unit key of the chosen base of `size` at `profile` (its sweep is trained now if missing)."""
+    t = _size_sweep(size, profile)
+    return t.loc[t["chosen"], "unit"].item()
+
+
+def base_checkpoint(size: str, profile: str) -> Path:
+    """Path of the chosen base model of `size` at `profile` (trained now if missing)."""
+    return find_checkpoint(base_key(size, profile))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,30 +246,36 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     params = validate_run(sys.modules[__name__], profile, backend, overrides)
     t0 = time.perf_counter()
     sweep = Sweep(STUDY, profile)
-    units = [pretrain_unit(s, profile, params) for s in params["sizes"]]
-    pre = _ensure(sweep, units, backend)
-    evals = [eval_unit(u.key, u.config["size"], "test", params) for u in units]
-    ev = sweep.run(evals, _evaluate, backend=backend, desc="eval")
+    pre = _sweep_units(params["sizes"], profile, params)
+    precs, erecs = _train_and_eval(sweep, pre, params, backend)
+    lr_sweep = sweep_table(precs, erecs)
+    chosen = set(lr_sweep.loc[lr_sweep["chosen"], "unit"])
 
-    store = ResultStore(STUDY, profile)
-    ladder = M.ladder_table(profile).set_index("size")
-    rows, curves = [], []
-    for rec in pre:
-        r = dict(rec["rows"][0])
+    ladder = M.ladder_table(profile).set_index("size") if set(params["sizes"]) <= set(M.ladder(profile)) \
+        else pd.DataFrame(index=pd.Index([], name="size"))
+    ep = epochs(params, params["pretrain_tokens"])
+    rows, curves, evals = [], [], []
+    for p, e in zip(precs, erecs):
+        r = dict(p["rows"][0])
         for c in r.pop("curve"):
-            curves.append({"size": r["size"], **c})
-        rows.append({**r, "unit": rec["key"]})
-    summary = pd.DataFrame(rows)
-    summary = summary.join(ladder[["d_model", "n_layers", "n_heads", "d_ff", "context"]], on="size")
+            curves.append({"size": r["size"], "lr": r["lr"], **c})
+        evals += [{"size": r["size"], "lr": r["lr"], "chosen": p["key"] in chosen, **x} for x in e["rows"]]
+        if p["key"] in chosen:
+            rows.append({**r, "max_epochs": float(ep.max()), "unit": p["key"]})
+    summary = pd.DataFrame(rows).merge(lr_sweep[["unit", "val_ce", "val_ce_se", "test_ce", "test_ce_se"]], on="unit")
+    cols = [c for c in ("d_model", "n_layers", "n_heads", "d_ff", "context") if c in ladder.columns]
+    summary = summary.join(ladder[cols], on="size").sort_values("non_embedding").reset_index(drop=True)
+    evals = pd.DataFrame(evals)
+    store = ResultStore(STUDY, profile)
+    store.write("lr_sweep", lr_sweep)
     store.write("ladder", summary)
     store.write("curves", pd.DataFrame(curves))
-    ce = sweep.table(evals, ["size"])
-    store.write("ce", ce)
-    # the original 8 domains, as in the stored results (the manifest now lists more; see data/README.md)
-    store.write("domains", D.domain_table(domains=D.DOMAINS))
-    store.write("tokenizer", D.tokenizer_stats(domains=D.DOMAINS))
-    compute_s = sum(r["wall_s"] for r in pre + ev)
+    store.write("evals", evals)
+    store.write("ce", evals[evals["chosen"] & (evals["split"] == "test")].drop(columns=["chosen", "split"])
+                .reset_index(drop=True))
+    store.write("domains", D.domain_table(domains=params["domains"]))
+    store.write("tokenizer", D.tokenizer_stats(domains=params["domains"]))
+    compute_s = sum(r["wall_s"] for r in precs + erecs)
     store.write_provenance(provenance(params, time.perf_counter() - t0, profile=profile,
                                       unit_compute_s=compute_s, backend=backend))
     return store
-
