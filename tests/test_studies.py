@@ -11,7 +11,8 @@ from scalinglaws.core.validation import ParameterError
     ({"domains": ["poetry"]}, "domains"),
     ({"lr": -1.0}, "lr"),
     ({"batch_tokens": 16}, "batch_tokens"),
-    ({"eval_max_docs": 0}, "eval_max_docs"),
+    ({"eval_tokens": 0}, "eval_tokens"),
+    ({"lr": {"d16l1": 0.01}}, "lr table"),
     ({"learning_rate": 1e-3}, "unknown parameter"),
 ])
 def test_testbed_rejects_bad_parameters(scratch_roots, overrides, match):

@@ -114,14 +114,19 @@ def test_parameters_validated_before_compute():
 
 
 def test_budgets():
-    from scalinglaws.models import count_params, model_config
+    """One pretraining budget per profile for every size (Clark's protocol), within the epoch
+    limit of the default testbed mixture; an expert's budget is a small share of it."""
+    from scalinglaws.core.profiles import MAX_EPOCHS, REGISTRY
+    from scalinglaws.studies import testbed
     for profile in ("smoke", "cpu", "gpu"):
-        prev = 0
+        budgets = {token_budget(size, profile) for size in ladder(profile)}
+        assert budgets == {REGISTRY[profile].pretrain_tokens}
+        d = budgets.pop()
+        params = testbed.PROFILES[profile]
+        assert testbed.epochs(params, d).max() <= MAX_EPOCHS
         for size in ladder(profile):
-            d = token_budget(size, profile)
-            n = count_params(model_config(size))["total"]
-            assert d % 1024 == 0 and d >= prev and d <= max(20 * n, 1024 * 1024 * 1024)
             f = finetune_budget(size, profile)
             assert f % 1024 == 0 and 0 < f < d
-            prev = d
-    assert token_budget("d16l1", "smoke") == min(max(20 * 68912, 20_000), 40_960) // 1024 * 1024
+    assert token_budget("d16l1", "smoke") == 40_960
+    with pytest.raises(ParameterError, match="size"):
+        token_budget("d9999l9", "smoke")

@@ -19,7 +19,8 @@ safetensors checkpoint) and `eval` (one checkpoint, val and test splits). Tables
 `data/results/testbed/<profile>/`: `lr_sweep` (every size x rate: train loss, val and test CE,
 chosen), `ladder` (the chosen base of each size: parameters, FLOPs, tokens, epochs, wall time),
 `curves` (training loss curves of every run), `evals` (per-domain CE of every run and split),
-`ce` (per-domain test CE of the chosen bases), `domains` (corpus sizes) and `tokenizer`.
+`ce` (per-domain test CE of the chosen bases), `claims` (see `claims.py`), `domains` (corpus
+sizes) and `tokenizer`.
 
 Other studies reuse the chosen bases through `base_checkpoint` / `base_key`, which run the size's
 sweep if it is missing, so every base is trained once per profile.
@@ -273,6 +274,8 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     store.write("evals", evals)
     store.write("ce", evals[evals["chosen"] & (evals["split"] == "test")].drop(columns=["chosen", "split"])
                 .reset_index(drop=True))
+    from scalinglaws.studies.testbed.claims import claims
+    store.write("claims", claims({"ladder": summary, "lr_sweep": lr_sweep}, profile))
     store.write("domains", D.domain_table(domains=params["domains"]))
     store.write("tokenizer", D.tokenizer_stats(domains=params["domains"]))
     compute_s = sum(r["wall_s"] for r in precs + erecs)

@@ -1,0 +1,82 @@
+"""The testbed chapter's figures, each drawn from stored tables."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+
+def _plain_log(axis) -> None:
+    axis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(plt.NullFormatter())
+
+
+def lr_sweep(sweep):
+    """Mean validation CE against learning rate, one line per size; the chosen rate circled."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    sizes = sweep.sort_values("N")["size"].unique()
+    pal = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for s in sizes:
+        g = sweep[(sweep["size"] == s) & ~sweep["diverged"]].sort_values("lr")
+        ax.errorbar(g["lr"], g["val_ce"], yerr=2 * g["val_ce_se"], marker="o", color=pal[s], label=s, capsize=2)
+        c = g[g["chosen"]]
+        ax.scatter(c["lr"], c["val_ce"], s=160, facecolors="none", edgecolors="black", zorder=3)
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(sweep["lr"].unique()))
+    _plain_log(ax.xaxis)
+    ax.set(xlabel="peak learning rate", ylabel="mean validation CE (nats/token)")
+    ax.legend(title="size (circled: chosen)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def curves(curves, ladder):
+    """Training loss against tokens of the chosen run of each size."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    lad = ladder.sort_values("non_embedding")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, r in enumerate(lad.itertuples()):
+        c = curves[(curves["size"] == r.size) & (curves["lr"] == r.lr)]
+        ax.plot(c["tokens"], c["loss"], label=f"{r.size} (lr {r.lr:g})",
+                color=plt.cm.viridis(i / max(1, len(lad) - 1)))
+    ax.set(xscale="log", xlabel="training tokens", ylabel="training loss (nats/token)")
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def ce_vs_n(ce, ladder):
+    """Left: domain-mean test CE against N with 2-SE bars; right: per-domain test CE (bits/byte)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    lad = ladder.sort_values("non_embedding")
+    t = ce.merge(lad[["size", "non_embedding"]], on="size")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1.3]})
+    axes[0].errorbar(lad["non_embedding"], lad["test_ce"], yerr=2 * lad["test_ce_se"], marker="o", capsize=3)
+    axes[0].set_xscale("log")
+    axes[0].set_xticks(lad["non_embedding"].tolist())
+    axes[0].xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1e3:,.0f}K" if v < 1e6 else f"{v / 1e6:.1f}M"))
+    axes[0].xaxis.set_minor_formatter(plt.NullFormatter())
+    axes[0].set(xlabel="non-embedding parameters N", ylabel="mean test CE (nats/token)")
+    pivot = t.pivot(index="domain", columns="size", values="bpb")[lad["size"].tolist()]
+    pivot = pivot.loc[pivot.iloc[:, -1].sort_values().index]
+    sns.heatmap(pivot, annot=True, fmt=".2f", cmap="mako_r", ax=axes[1], cbar_kws={"label": "bits per byte"},
+                annot_kws={"fontsize": 7})
+    axes[1].set(xlabel="size", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def domain_gains(ce, ladder):
+    """Per domain: test CE of the largest base relative to the smallest (how much each domain
+    gains from scale), a bar each, sorted."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    lad = ladder.sort_values("non_embedding")
+    small, large = lad["size"].iloc[0], lad["size"].iloc[-1]
+    p = ce.pivot(index="domain", columns="size", values="ce")
+    gain = (p[small] - p[large]).sort_values()
+    fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(gain) + 1))
+    ax.barh(gain.index, gain.values, color=np.where(gain.values > 0, "C0", "C3"))
+    ax.set(xlabel=f"test CE drop from {small} to {large} (nats/token)", ylabel="")
+    fig.tight_layout()
+    return fig
