@@ -118,13 +118,27 @@ def test_fit_additive_recovers_known_constants():
     assert free["r2_log"] > 0.99
 
 
-def test_lm_ladders_and_token_rule():
-    from scalinglaws.studies.resource.lm import ladder_sizes, token_rule
+def test_lm_ladders_units_and_choice():
+    """Both ladders share the d32l2 rung: it is trained once per rate; each rung keeps the rate
+    with the lowest validation loss (diverged rates never), whatever its test loss."""
+    from scalinglaws.studies.resource.lm import ladder_sizes
+    from scalinglaws.studies.resource.study import lm_table, lm_units
     rows = ladder_sizes([16, 32, 64], fixed_depth=2, depth_ratio=16, head_dim=8, context=64)
     assert [(r["ladder"], r["n_layers"]) for r in rows] == [("width", 2)] * 3 + [("depth", 1), ("depth", 2), ("depth", 4)]
-    assert token_rule(10_000, 20, 1024, 10**9, 1024) == 199_680  # 20 N = 200000 rounded down to whole batches (195 x 1024)
-    assert token_rule(10, 20, 4096, 10**9, 1024) == 4096          # the floor
-    assert token_rule(10**9, 20, 4096, 65536, 1024) == 65536      # the cap
+    p = {"lm_widths": [16, 32], "lm_fixed_depth": 2, "lm_depth_ratio": 16, "lm_head_dim": 8, "lm_context": 64,
+         "lm_seed": 0, "lm_tokens": 4096, "lm_batch_tokens": 1024, "lm_lrs": [1e-3, 1e-2], "lm_domains": ["code"],
+         "lm_eval_tokens": 128}
+    units, members = lm_units(p)
+    assert len(units) == 3 * 2 and len(members) == 4 * 2  # rungs d16l2, d32l2, d16l1; d32l2 shared
+    val = {1e-3: 5.0, 1e-2: 4.0}
+    recs = [{"rows": [{"size": f"d{u.config['d_model']}l{u.config['n_layers']}", "diverged": u.config["d_model"] == 16
+                       and u.config["n_layers"] == 1 and u.config["lr"] == 1e-2,
+                       "val_loss": val[u.config["lr"]], "loss": 9.0 - val[u.config["lr"]]}]} for u in units]
+    t = lm_table(recs, units, members)
+    chosen = t[t["chosen"]].set_index(["ladder", "size"])["lr"]
+    assert chosen[("width", "d32l2")] == 1e-2 and chosen[("depth", "d32l2")] == 1e-2
+    assert chosen[("depth", "d16l1")] == 1e-3  # its better rate diverged
+    assert t.groupby(["ladder", "size"])["chosen"].sum().eq(1).all()
 
 
 def test_reference_frame_is_epochs_240_points():

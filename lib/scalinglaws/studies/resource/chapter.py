@@ -70,32 +70,47 @@ def shares_figure(comp: pd.DataFrame, compositions, first_task: str):
 
 
 def lm_figure(lm: pd.DataFrame, fits: pd.DataFrame):
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for ladder, g in lm.groupby("ladder"):
+    """Test loss of each ladder's chosen rungs against non-embedding parameters, with the fitted
+    reducible-loss law L = E + A N^-alpha (solid) and its floor E (dotted)."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for ladder, g in lm[lm["chosen"]].groupby("ladder"):
+        g = g.sort_values("params_non_embedding")
         ax.plot(g.params_non_embedding, g.loss, "o", label=f"{ladder} ladder")
-        p = power_fit(fits, (fits.part == "lm") & (fits.subject == ladder) & (fits.method == "non_embedding"))
-        if p is not None:
+        color = ax.lines[-1].get_color()
+        f = fits[(fits.part == "lm") & (fits.subject == ladder) & (fits.method == "non_embedding")].set_index("param")
+        if len(f):
             n = np.geomspace(g.params_non_embedding.min(), g.params_non_embedding.max(), 50)
-            ax.plot(n, p[0] * n ** -p[1], "-", lw=1, color=ax.lines[-1].get_color())
-    ax.set(xscale="log", yscale="log", xlabel="non-embedding parameters", ylabel="held-out loss (nats/token)")
+            E, A, alpha = (f.loc[k, "estimate"] for k in ("E", "A", "alpha"))
+            ax.plot(n, E + A * n ** -alpha, "-", lw=1, color=color)
+            ax.axhline(E, ls=":", lw=1, color=color)
+    ax.set(xscale="log", xlabel="non-embedding parameters", ylabel="test loss (nats/token)")
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend()
     return fig
 
 
+LM_METHODS = {"non_embedding": "reducible: E + A N^-alpha", "non_embedding_no_floor": "no floor: A N^-alpha",
+              "total_no_floor": "no floor, total parameters"}
+
+
 def lm_exponent_table(fits: pd.DataFrame, toy_gamma: tuple[float, float, float]) -> pd.DataFrame:
-    """Per LM ladder and parameter count: the fitted exponent, the paper's prediction and the one our toy
-    exponent gamma (estimate, lo, hi) implies."""
+    """Per LM ladder and form: the fitted exponent, the paper's prediction and the one our toy
+    exponent gamma (estimate, lo, hi) implies; `ok` is the fitter's flag (converged, off bounds,
+    inside its interval)."""
     g_, g_lo, g_hi = toy_gamma
     rows = []
     for ladder, pred in LM_PREDICTIONS:
-        for method in ("non_embedding", "total", "non_embedding_fixed_tokens"):
+        for method, form in LM_METHODS.items():
             f = fits[(fits.part == "lm") & (fits.subject == ladder) & (fits.method == method) & (fits.param == "exponent")]
             if len(f):
                 r = f.iloc[0]
-                rows.append({"ladder": ladder, "parameters": method, "exponent [95% CI]": fmt(r.estimate, r.lo, r.hi, 3),
+                rows.append({"ladder": ladder, "parameters": method, "form": form,
+                             "exponent [95% CI]": fmt(r.estimate, r.lo, r.hi, 3),
                              "paper's prediction": f"{-pred:.3f}",
                              "from our toy exponent": fmt(-g_ * pred, -g_hi * pred, -g_lo * pred, 3),
-                             "prediction inside CI": bool(r.lo <= -pred <= r.hi), "lo": r.lo, "hi": r.hi})
+                             "prediction inside CI": bool(r.lo <= -pred <= r.hi),
+                             "fit ok": bool(r.get("ok", True)), "lo": r.lo, "hi": r.hi})
     return pd.DataFrame(rows)
 
 

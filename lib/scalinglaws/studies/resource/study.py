@@ -8,7 +8,9 @@ Parts, each a resumable sweep (`scalinglaws.core.sweep`), then fits, then proven
 2. composites (parallel, series): shares N_1/N vs N (slope per doubling with a bootstrap interval)
    and the additive form l = c1/N1 + c2/N2 by fit;
 3. language models: a width ladder at fixed depth and a ladder whose depth grows with width
-   (`lm`), loss vs non-embedding parameters by `fit("power")`; predictions -1/2 and -1/3;
+   (`lm`), each rung at one token budget and its best rate of `lm_lrs`; reducible loss vs
+   non-embedding parameters by `fit("power_offset")` (the pure `power` beside it); predictions
+   -1/2 and -1/3;
 4. the Chinchilla link: Epoch's alpha refitted on the reference CSV (`fit("chinchilla")`).
 
 Tables (`ResultStore("resource", profile)`): single (tidy: one row per network and counting
@@ -36,37 +38,35 @@ REFERENCE_CSV = "data/reference/chinchilla_svg_extracted_data.csv"
 
 _TOY = dict(lr=1e-2, n_train=256, n_test=2048, thresholds=[1e-4, 1e-3, 1e-2], threshold=1e-3,
             ablation_tol=0.01, min_neurons=2, composite_tasks=["square", "sine"])
-_LM = dict(lm_fixed_depth=2, lm_depth_ratio=16, lm_head_dim=8, lm_context=64, lm_batch_tokens=1024,
-           lm_lr=3e-3, lm_seed=0, lm_eval_windows=32, lm_domains=["all"])
+_LM = dict(lm_fixed_depth=2, lm_depth_ratio=16, lm_head_dim=8, lm_context=128, lm_batch_tokens=4096,
+           lm_lrs=[2e-3, 4e-3, 8e-3], lm_seed=0, lm_eval_tokens=4096, lm_domains=["all"])
 
 PROFILES: dict[str, dict] = {
     "smoke": {**_TOY, "tasks": ["square"], "activations": ["relu"], "widths": [4, 8, 16], "regs": [0.0, 0.3],
               "seeds": 2, "steps": 300, "refit_steps": 100, "n_test": 512,
               "compositions": ["parallel", "series"], "composite_widths": [4, 8], "composite_regs": [0.1],
               "composite_seeds": 2, "bootstrap": 10, "chinchilla_bootstrap": 0,
-              **_LM, "lm_widths": [16, 24], "lm_tokens_per_param": 1.0, "lm_min_tokens": 8192,
-              "lm_max_tokens": 8192, "lm_eval_windows": 4, "lm_domains": ["math", "code"]},
+              **_LM, "lm_widths": [16, 24, 32], "lm_tokens": 8192, "lm_context": 64, "lm_batch_tokens": 1024,
+              "lm_lrs": [3e-3, 1e-2], "lm_eval_tokens": 256, "lm_domains": ["algebra", "code"]},
     "cpu": {**_TOY, "tasks": ["square", "sine", "bump"], "activations": ["relu", "silu"],
             "widths": [4, 8, 16, 32, 64, 128], "regs": [0.0, 0.01, 0.03, 0.1, 0.3], "seeds": 5,
             "steps": 4000, "refit_steps": 1000,
             "compositions": ["parallel", "series"], "composite_widths": [8, 16, 32, 64, 128],
             "composite_regs": [0.03, 0.1], "composite_seeds": 5, "bootstrap": 1000, "chinchilla_bootstrap": 1000,
-            **_LM, "lm_widths": [16, 24, 32, 48, 64], "lm_tokens_per_param": 5.0, "lm_min_tokens": 262144,
-            "lm_max_tokens": 1048576},
+            **_LM, "lm_widths": [16, 24, 32, 48, 64, 96], "lm_tokens": 1_048_576},
     "gpu": {**_TOY, "tasks": ["square", "sine", "bump"], "activations": ["relu", "silu"],
             "widths": [4, 8, 16, 32, 64, 128, 256], "regs": [0.0, 0.01, 0.03, 0.1, 0.3], "seeds": 10,
             "steps": 8000, "refit_steps": 2000,
             "compositions": ["parallel", "series"], "composite_widths": [8, 16, 32, 64, 128, 256],
             "composite_regs": [0.03, 0.1], "composite_seeds": 10, "bootstrap": 1000, "chinchilla_bootstrap": 1000,
-            **_LM, "lm_widths": [32, 48, 64, 96, 128, 192, 256], "lm_tokens_per_param": 20.0,
-            "lm_min_tokens": 1_048_576, "lm_max_tokens": 200_000_000, "lm_context": 256, "lm_batch_tokens": 16384,
-            "lm_head_dim": 16},
+            **_LM, "lm_widths": [32, 48, 64, 96, 128, 192, 256], "lm_tokens": 16_777_216, "lm_context": 512,
+            "lm_batch_tokens": 65536, "lm_head_dim": 16, "lm_lrs": [1e-3, 2e-3, 4e-3], "lm_eval_tokens": 16384},
 }
 
 
 def validate(params: dict) -> dict:
     """Check every parameter (ParameterError with one clear message); nothing is computed."""
-    from scalinglaws.data import DOMAINS
+    from scalinglaws.data import ALL_DOMAINS
     from scalinglaws.studies.resource.toy import ACTIVATIONS, COMPOSITIONS, TARGETS
 
     p = dict(params)
@@ -100,29 +100,27 @@ def validate(params: dict) -> dict:
     for name, lo in (("seeds", 1), ("composite_seeds", 1), ("steps", 1), ("refit_steps", 0), ("n_train", 8),
                      ("n_test", 16), ("min_neurons", 1), ("bootstrap", 0), ("chinchilla_bootstrap", 0),
                      ("lm_fixed_depth", 1), ("lm_depth_ratio", 1), ("lm_head_dim", 1), ("lm_context", 8),
-                     ("lm_batch_tokens", 8), ("lm_min_tokens", 8), ("lm_max_tokens", 8), ("lm_seed", 0),
-                     ("lm_eval_windows", 1)):
+                     ("lm_batch_tokens", 8), ("lm_tokens", 8), ("lm_seed", 0), ("lm_eval_tokens", 1)):
         check_int(name, p[name], minimum=lo)
-    if p["lm_max_tokens"] < p["lm_min_tokens"]:
-        raise ParameterError(f"lm_max_tokens={p['lm_max_tokens']} must be >= lm_min_tokens={p['lm_min_tokens']}")
-    if p["lm_min_tokens"] < p["lm_batch_tokens"]:
-        raise ParameterError(f"lm_min_tokens={p['lm_min_tokens']} must be >= lm_batch_tokens={p['lm_batch_tokens']}")
+    if p["lm_tokens"] < p["lm_batch_tokens"]:
+        raise ParameterError(f"lm_tokens={p['lm_tokens']} must be >= lm_batch_tokens={p['lm_batch_tokens']}")
     if p["lm_batch_tokens"] % p["lm_context"]:
         raise ParameterError(f"lm_batch_tokens={p['lm_batch_tokens']} must be a multiple of lm_context={p['lm_context']}")
     for w in p["lm_widths"]:
         if w % p["lm_head_dim"]:
             raise ParameterError(f"lm_widths entry {w} must be a multiple of lm_head_dim={p['lm_head_dim']}")
     p["lr"] = check_float("lr", p["lr"], 0.0, 1.0, open_interval=True)
-    p["lm_lr"] = check_float("lm_lr", p["lm_lr"], 0.0, 1.0, open_interval=True)
-    p["lm_tokens_per_param"] = check_float("lm_tokens_per_param", p["lm_tokens_per_param"], 0.0, 1e4,
-                                           open_interval=True)
+    lrs = p["lm_lrs"]
+    if isinstance(lrs, (str, bytes)) or not isinstance(lrs, (list, tuple)) or not lrs or len(set(lrs)) != len(lrs):
+        raise ParameterError(f"lm_lrs={lrs!r} must be a non-empty list of distinct learning rates in (0, 1)")
+    p["lm_lrs"] = [check_float("lm_lrs entry", x, 0.0, 1.0, open_interval=True) for x in lrs]
     p["compositions"] = check_subset("compositions", p["compositions"], list(COMPOSITIONS))
     ct = p["composite_tasks"]
     if isinstance(ct, str) or len(ct) != 2:
         raise ParameterError(f"composite_tasks={ct!r} must be a pair of task names from {list(TARGETS)}")
     p["composite_tasks"] = check_subset("composite_tasks", ct, list(TARGETS))
     doms = p["lm_domains"]
-    p["lm_domains"] = list(DOMAINS) if list(doms) == ["all"] else check_subset("lm_domains", doms, list(DOMAINS))
+    p["lm_domains"] = list(ALL_DOMAINS) if list(doms) == ["all"] else check_subset("lm_domains", doms, list(ALL_DOMAINS))
     return p
 
 
@@ -151,14 +149,15 @@ _LM_DATA: dict = {}
 
 def _lm_unit(cfg: dict) -> dict:
     from scalinglaws import data
-    from scalinglaws.evaluation import spaced_windows
+    from scalinglaws.evaluation import uniform_windows
     from scalinglaws.studies.resource.lm import train_rung
-    key = (tuple(cfg["domains"]), cfg["context"], cfg["eval_windows"])
+    key = (tuple(cfg["domains"]), cfg["context"], cfg["eval_tokens"])
     if key not in _LM_DATA:  # token arrays are cached on disk; keep them in memory across rungs
-        arrays = [data.token_ids(d, "pretrain") for d in cfg["domains"]]
-        val = [data.token_ids(d, "val") for d in cfg["domains"]]
+        arrays = {d: data.token_ids(d, "pretrain") for d in cfg["domains"]}
+        windows = {s: (*uniform_windows(cfg["domains"], cfg["eval_tokens"], seq_len=cfg["context"], seed=0, split=s),
+                       cfg["domains"]) for s in ("val", "test")}
         _LM_DATA.clear()
-        _LM_DATA[key] = (arrays, spaced_windows(val, cfg["context"], cfg["eval_windows"]))
+        _LM_DATA[key] = (arrays, windows)
     arrays, windows = _LM_DATA[key]
     with torch_threads(1):  # bit-reproducible on CPU for a fixed thread count
         return train_rung(cfg, arrays, windows)
@@ -182,22 +181,22 @@ def composite_units(p: dict) -> list[Unit]:
 
 
 def lm_units(p: dict) -> tuple[list[Unit], list[dict]]:
-    """Unique (d_model, n_layers) rungs and the ladder membership rows pointing at them."""
+    """Unique (d_model, n_layers, lr) units and the ladder membership rows pointing at them (a
+    rung in both ladders, e.g. d32l2, is trained once per rate)."""
     from scalinglaws.studies.resource.lm import ladder_sizes
     members = ladder_sizes(p["lm_widths"], p["lm_fixed_depth"], p["lm_depth_ratio"], p["lm_head_dim"], p["lm_context"])
-    units, seen = [], {}
+    units, seen, rows = [], {}, []
     for m in members:
-        k = (m["d_model"], m["n_layers"])
-        if k not in seen:
-            seen[k] = len(units)
-            units.append(Unit("lm", {"d_model": k[0], "n_layers": k[1], "head_dim": p["lm_head_dim"],
-                                     "context": p["lm_context"], "seed": p["lm_seed"],
-                                     "tokens_per_param": p["lm_tokens_per_param"], "min_tokens": p["lm_min_tokens"],
-                                     "max_tokens": p["lm_max_tokens"], "batch_tokens": p["lm_batch_tokens"],
-                                     "lr": p["lm_lr"], "domains": p["lm_domains"],
-                                     "eval_windows": p["lm_eval_windows"]}))
-        m["unit"] = seen[k]
-    return units, members
+        for lr in p["lm_lrs"]:
+            k = (m["d_model"], m["n_layers"], lr)
+            if k not in seen:
+                seen[k] = len(units)
+                units.append(Unit("lm", {"d_model": k[0], "n_layers": k[1], "head_dim": p["lm_head_dim"],
+                                         "context": p["lm_context"], "seed": p["lm_seed"], "tokens": p["lm_tokens"],
+                                         "batch_tokens": p["lm_batch_tokens"], "lr": lr, "domains": p["lm_domains"],
+                                         "eval_tokens": p["lm_eval_tokens"]}))
+            rows.append({**m, "unit": seen[k]})
+    return units, rows
 
 
 # ----------------------------------------------------------------------------- tables
@@ -230,12 +229,18 @@ def composite_table(recs, units) -> pd.DataFrame:
 
 
 def lm_table(recs, units, members) -> pd.DataFrame:
+    """One row per (ladder, rung, rate); `chosen` marks each rung's rate with the lowest
+    validation loss (the fits use the chosen rows; the test loss is not selected on)."""
     rows = []
     for m in members:
         u = units[m["unit"]]
         rows.append({"ladder": m["ladder"], "d_model": m["d_model"], "n_layers": m["n_layers"],
                      **recs[m["unit"]]["rows"][0], "lr": u.config["lr"], "context": u.config["context"]})
-    return pd.DataFrame(rows)
+    t = pd.DataFrame(rows)
+    ok = ~t["diverged"].astype(bool) & t["val_loss"].notna()
+    best = t[ok].groupby(["ladder", "size"])["val_loss"].idxmin()
+    t["chosen"] = t.index.isin(best.values)
+    return t
 
 
 def _fit_row(res, part, subject, **extra) -> list[dict]:
@@ -289,17 +294,15 @@ def fit_tables(single: pd.DataFrame, comp: pd.DataFrame, lm: pd.DataFrame, p: di
                 add_rows.append({"kind": kind, "form": "free exponents" if free else "c1/N1 + c2/N2", "param": k,
                                  "estimate": v, "lo": a["ci"][k][0], "hi": a["ci"][k][1], "r2_log": a["r2_log"],
                                  "rmse_log": a["rmse_log"], "n_points": a["n"]})
-    for ladder, g in lm.groupby("ladder", sort=False):
+    for ladder, g in lm[lm["chosen"]].groupby("ladder", sort=False):
+        if g["params_non_embedding"].nunique() >= 4:  # three parameters: at least four points
+            rows += _fit_row(fit("power_offset", g, columns={"x": "params_non_embedding"}, y="loss", bootstrap=B,
+                                 seed=0), "lm", ladder, method="non_embedding", primary=True)
         if len(g) >= 2:
             rows += _fit_row(fit("power", g, columns={"x": "params_non_embedding"}, y="loss", bootstrap=B, seed=0),
-                             "lm", ladder, method="non_embedding", primary=True)
+                             "lm", ladder, method="non_embedding_no_floor", primary=False)
             rows += _fit_row(fit("power", g, columns={"x": "params_total"}, y="loss", bootstrap=B, seed=0),
-                             "lm", ladder, method="total", primary=False)
-        # the rungs held at the token floor saw the same data: their slope is the size effect alone
-        same = g[g["tokens"] == g["tokens"].min()]
-        if same["params_non_embedding"].nunique() >= 3:
-            rows += _fit_row(fit("power", same, columns={"x": "params_non_embedding"}, y="loss", bootstrap=B,
-                                 seed=0), "lm", ladder, method="non_embedding_fixed_tokens", primary=False)
+                             "lm", ladder, method="total_no_floor", primary=False)
     rows += chinchilla_rows(p["chinchilla_bootstrap"])
     return pd.DataFrame(rows), pd.DataFrame(share_rows), pd.DataFrame(add_rows)
 
