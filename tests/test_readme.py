@@ -46,3 +46,16 @@ def test_readme_command(cmd, tmp_path):
     assert p.returncode == expected, (cmd, p.returncode, p.stdout[-2000:], p.stderr[-2000:])
     if expected == 1:
         assert "ok = False" in p.stdout  # and it says why
+
+
+def test_readme_budgets_match_the_profile_registry():
+    """The budgets and learning-rate grids the README quotes are the registry's (no drift)."""
+    from scalinglaws.core.profiles import REGISTRY
+    text = (REPO_ROOT / "README.md").read_text()
+    quoted = {"smoke": "41K", "cpu": "2.1M", "gpu": "33.6M"}
+    for name, q in quoted.items():
+        t = REGISTRY[name].pretrain_tokens
+        assert f"{name} {q}" in text
+        assert q == (f"{t / 1e3:.0f}K" if t < 1e6 else f"{t / 1e6:.1f}M")
+    for name in ("cpu", "gpu"):
+        assert f"{name} " + "/".join(f"{x:g}" for x in REGISTRY[name].lr_grid) in text
