@@ -116,10 +116,10 @@ def findings_markdown(claims, missing=()) -> str:
     """The Findings chapter's table: one row per claim of every study (`core.claims.collect`), with
     paper, claim, our measurement and interval, profile, verdict and a link to the figure; studies
     without stored claims listed after it."""
-    lines = ["| study | paper | claim | our measurement [95% interval] | profile | verdict | figure |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| paper (study) | claim | our measurement [95% interval] | profile | verdict | figure |",
+             "|---|---|---|---|---|---|"]
     for _, r in claims.iterrows():
-        lines.append("| " + " | ".join([_md_cell(r["study"]), _md_cell(r["paper"]), _md_cell(r["claim"]),
+        lines.append("| " + " | ".join([f"{_md_cell(r['paper'])} ({_md_cell(r['study'])})", _md_cell(r["claim"]),
                                           _md_cell(measurement(r)), f"`{r['profile']}`", f"**{r['verdict']}**",
                                           figure_link(r["figure"])]) + " |")
     out = "\n".join(lines) + "\n" if len(claims) else "No study has stored claims yet.\n"
