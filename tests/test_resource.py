@@ -213,8 +213,8 @@ def test_smoke_run_end_to_end_and_resume(scratch_roots, monkeypatch):
 
 
 def test_chapter_functions_on_the_stored_cpu_tables():
-    """The chapter's claims table from the shipped cpu results: one row per claim, verdicts that
-    follow from the intervals."""
+    """The claims table from the shipped cpu results: verdicts that follow from the intervals; the
+    chapter's figures draw."""
     import matplotlib
     matplotlib.use("Agg")
     from scalinglaws.core.paths import DATA_DIR
@@ -227,10 +227,12 @@ def test_chapter_functions_on_the_stored_cpu_tables():
     main = C.exponent(fits, "single", cfg["tasks"][0], activation=cfg["activations"][0], primary=True, law="power")
     lmtab = C.lm_exponent_table(fits, (-main.estimate, -main.hi, -main.lo))
     assert set(lmtab["ladder"]) <= {"width", "depth"} and len(lmtab)
-    claims = C.claims_table(fits, shares, additive, lmtab, cfg["tasks"], cfg["activations"])
-    assert claims["verdict"].str.match("holds|does not hold").all()
+    from scalinglaws.studies.resource.claims import claims as resource_claims
+    claims = resource_claims({"fits": fits, "shares": shares, "additive": additive}, "cpu")
+    assert set(claims["verdict"]) <= {"holds", "does not hold"}
     first = claims.iloc[0]
-    assert first["verdict"].startswith("holds") == (main.lo <= -1 <= main.hi)
+    assert first["claim_id"] == f"single_{cfg['tasks'][0]}_{cfg['activations'][0]}"
+    assert (first["verdict"] == "holds") == (main.lo <= -1 <= main.hi)
     assert C.verdict(0.1, 0.3, 0.2).startswith("holds") and not C.verdict(0.1, 0.3, 0.5).startswith("holds")
     prim = store.read("single")
     prim = prim[(prim.method == "weight") & (prim.threshold == cfg["threshold"])]

@@ -78,8 +78,10 @@ def test_smoke_profile_writes_every_table_with_provenance(smoke):
     assert set(fits["law"]) == {"routing", "routing_dense"}
     assert set(fits.loc[fits["law"] == "routing", "param"]) == {"a", "b", "c", "d", "E_start", "E_max"}
     claims = store.read("claims")
-    assert list(claims["claim"]) == list(RS.CLAIMS)
-    assert set(claims["verdict"]) <= {"holds", "does not hold", "not testable"}
+    from scalinglaws.core.claims import check_claims
+    check_claims(claims)  # the shared schema; at smoke nothing can be judged
+    assert {"sbase_best", "shrinks_with_N_sbase", "helps_at_fixed_N_sbase"} <= set(claims["claim_id"])
+    assert set(claims["verdict"]) == {"not testable"}
     ex = store.read("extrapolation")
     assert (ex["status"] == "not testable").all()  # 2 sizes, 3 E: too few points to hold any out
     prov = store.provenance()
@@ -275,28 +277,6 @@ def test_extrapolation_table_predicts_held_out_points(synthetic_fit):
     # too few points: reported, not raised
     small = _synthetic(Ns=NS[:2], Es=[1, 2, 4])
     assert (RS.extrapolation_table(small)["status"] == "not testable").all()
-
-
-def test_claims_table_on_synthetic_data():
-    loss = _synthetic(routers=("sbase", "hash"), shift={"hash": 0.01}, Es=[1, 2, 4, 8, 16, 32, 64])
-    fits, _ = RS.fit_laws(loss, bootstrap=50)
-    c = RS.claims_table(loss, fits).set_index("claim")["verdict"]
-    assert c["sbase_best"] == "holds" and c["saturates_with_E"] == "holds" and c["shrinks_with_N"] == "holds"
-    assert c["one_functional_form"] == "holds"
-    worse = _synthetic(routers=("sbase", "hash"), shift={"sbase": 0.01}, Es=[1, 2, 4, 8, 16, 32, 64])
-    c = RS.claims_table(worse, RS.fit_laws(worse, bootstrap=0)[0]).set_index("claim")["verdict"]
-    assert c["sbase_best"] == "does not hold" and c["shrinks_with_N"] == "not testable"  # no bootstrap
-    # benefits that grow with N (c < 0): the claim does not hold
-    grow = _synthetic(params={**TRUE, "c": -0.01}, Es=[1, 2, 4, 8, 16, 32, 64])
-    c = RS.claims_table(grow, RS.fit_laws(grow, bootstrap=50)[0]).set_index("claim")["verdict"]
-    assert c["shrinks_with_N"] == "does not hold"
-    # no saturation in the measured range (E_max far above it): does not hold
-    flat = _synthetic(params={**TRUE, "E_max": 1e6}, Es=[1, 2, 4, 8, 16, 32, 64])
-    c = RS.claims_table(flat, RS.fit_laws(flat, bootstrap=50)[0]).set_index("claim")["verdict"]
-    assert c["saturates_with_E"] == "does not hold"
-    two = _synthetic(Es=[1, 2])
-    c = RS.claims_table(two, RS.fit_laws(two, bootstrap=0)[0]).set_index("claim")["verdict"]
-    assert c["saturates_with_E"] == "not testable" and c["sbase_best"] == "not testable"
 
 
 def test_resource_table_and_fits():

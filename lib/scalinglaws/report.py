@@ -50,12 +50,88 @@ def provenance_banner(store, others=()) -> str:
     study = store.dir.parent.name
     lines.append("Reproduce: " + "; ".join(f"`make reproduce STUDY={study} PROFILE={p}`" for p in ("smoke", "cpu", "gpu"))
                  + f" (`scripts/gpu_study.sh {study}` on a lent GPU machine).")
+    for name, d in sorted(prov.get("derived", {}).items()):
+        lines.append(f"Table `{name}` derived later from the stored tables (`{d.get('command', '')}`) at commit "
+                     f"`{d.get('commit', 'unknown')}`, {str(d.get('date', '?'))[:10]}.")
     tables = sorted(store.dir.glob("*.parquet"))
     if tables:
         rel = lambda t: os.path.relpath(t, _book_dir())  # noqa: E731 -- download links resolve from book/
-        lines.append("Tables (Parquet): " + ", ".join(f"{{download}}`{t.stem} <{rel(t)}>`" for t in tables) + ".")
+        lines.append("Tables to download (Parquet, CSV): " + ", ".join(
+            f"`{t.stem}` ({{download}}`Parquet <{rel(t)}>`, {{download}}`CSV <{rel(csv_copy(t))}>`)" for t in tables) + ".")
     kind = "warning" if dirty or len(commits) > 1 else "note"
     return f":::{{admonition}} Provenance\n:class: {kind}\n" + "\n\n".join(lines) + "\n:::\n"
+
+
+def csv_copy(parquet, out_root=None):
+    """A CSV copy of a stored Parquet table for readers without a Parquet reader, under
+    `_build/tables/<study>/<profile>/<table>.csv` (rewritten atomically when older than the table).
+    The book links it beside the Parquet file; Sphinx copies both into the site."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from scalinglaws.core.paths import REPO_ROOT
+    from scalinglaws.core.results import atomic_write_bytes
+
+    parquet = Path(parquet)
+    out = Path(out_root or REPO_ROOT / "_build" / "tables") / parquet.parent.parent.name / parquet.parent.name / \
+        f"{parquet.stem}.csv"
+    if not out.exists() or out.stat().st_mtime < parquet.stat().st_mtime:
+        atomic_write_bytes(out, pd.read_parquet(parquet).to_csv(index=False).encode())
+    return out
+
+
+VERDICT_ORDER = ("holds", "does not hold", "not testable")
+
+
+def _md_cell(text) -> str:
+    """Text safe inside a MyST table cell (no pipes, emphasis, math or roles by accident)."""
+    out = str(text)
+    for ch in ("\\", "|", "*", "_", "$", "`", "<"):
+        out = out.replace(ch, "\\" + ch)
+    return " ".join(out.split())
+
+
+def _num(v) -> str:
+    return "n/a" if v != v else f"{v:.3g}"
+
+
+def measurement(row) -> str:
+    """'measure: value [lo, hi]' of a claims row (the interval left out where there is none)."""
+    text = _num(row["value"])
+    if row["lo"] == row["lo"] and row["hi"] == row["hi"]:
+        text += f" [{_num(row['lo'])}, {_num(row['hi'])}]"
+    return f"{row['measure']}: {text}"
+
+
+def figure_link(target: str) -> str:
+    """A claims row's `figure` ('<chapter>.html#<label>' or '<label>') as a MyST {ref} to the label:
+    Sphinx resolves it to the right page, and a label that does not exist fails the build."""
+    if not target:
+        return ""
+    return f"{{ref}}`see <{target.rsplit('#', 1)[-1]}>`"
+
+
+def findings_markdown(claims, missing=()) -> str:
+    """The Findings chapter's table: one row per claim of every study (`core.claims.collect`), with
+    paper, claim, our measurement and interval, profile, verdict and a link to the figure; studies
+    without stored claims listed after it."""
+    lines = ["| paper (study) | claim | our measurement [95% interval] | profile | verdict | figure |",
+             "|---|---|---|---|---|---|"]
+    for _, r in claims.iterrows():
+        lines.append("| " + " | ".join([f"{_md_cell(r['paper'])} ({_md_cell(r['study'])})", _md_cell(r["claim"]),
+                                          _md_cell(measurement(r)), f"`{r['profile']}`", f"**{r['verdict']}**",
+                                          figure_link(r["figure"])]) + " |")
+    out = "\n".join(lines) + "\n" if len(claims) else "No study has stored claims yet.\n"
+    if missing:
+        out += "\nNo stored claims yet: " + ", ".join(f"`{m}`" for m in missing) + ".\n"
+    return out
+
+
+def verdict_counts(claims) -> dict:
+    """Claims per verdict (every verdict of the schema, zeros included)."""
+    counts = claims["verdict"].value_counts() if len(claims) else {}
+    return {v: int(counts.get(v, 0)) for v in VERDICT_ORDER}
 
 
 def _book_dir():

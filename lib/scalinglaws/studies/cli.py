@@ -1,4 +1,5 @@
 """`python -m scalinglaws reproduce STUDY --profile P`: rerun a study's experiment notebook.
+`python -m scalinglaws claims STUDY --profile P`: recompute a study's claims table from its stored tables.
 
 The notebook `notebooks/<study>.ipynb` is executed with papermill (parameters injected), its
 executed copy saved under `_build/reproduce/`; its tables land in `data/results/<study>/<profile>/`.
@@ -26,6 +27,52 @@ def register(sub) -> None:
     p.add_argument("--no-notebook", action="store_true",
                    help="call the study's run() directly instead of executing its notebook")
     p.set_defaults(func=_reproduce)
+    c = sub.add_parser("claims", help="recompute a study's claims table from its stored tables (no rerun)")
+    c.add_argument("study", help=f"a study with a claims module: {list(claims_studies())}")
+    c.add_argument("--profile", default="cpu", help=f"one of {list(PROFILES)} (default cpu)")
+    c.set_defaults(func=_claims)
+
+
+def claims_studies() -> list[str]:
+    """Studies with a `claims.py` (`claims(tables, profile) -> DataFrame`)."""
+    import importlib.util
+    return [n for n in study_names() if importlib.util.find_spec(f"scalinglaws.studies.{n}.claims") is not None]
+
+
+def derive_claims(study: str, profile: str, root=None):
+    """Recompute `claims` from the stored tables of a complete run of `study` at `profile` (nothing
+    is rerun), write it atomically and record it in provenance.json under `derived.claims` (the
+    commit and date that computed it). Returns the store."""
+    import datetime as dt
+    import importlib
+
+    from scalinglaws.core import claims as CL
+    from scalinglaws.core.results import ResultStore, git_commit
+
+    check_choice("study", study, claims_studies())
+    check_choice("profile", profile, PROFILES)
+    store = ResultStore(study, profile, root)
+    prov = store.provenance()
+    if not prov:
+        raise ParameterError(f"no complete run of {study!r} at profile {profile!r} under {store.dir} "
+                             f"(no provenance.json); run `make reproduce STUDY={study} PROFILE={profile}`")
+    tables = {t: store.read(t) for t in store.tables() if t != "claims"}
+    df = CL.check_claims(importlib.import_module(f"scalinglaws.studies.{study}.claims").claims(tables, profile))
+    store.write("claims", df)
+    prov.setdefault("derived", {})["claims"] = {
+        "commit": git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "from": sorted(tables), "command": f"python -m scalinglaws claims {study} --profile {profile}"}
+    store.write_provenance(prov)
+    return store
+
+
+def _claims(args) -> int:
+    store = derive_claims(args.study, args.profile)
+    df = store.read("claims")
+    counts = df["verdict"].value_counts()
+    print(f"{store.path('claims')}: {len(df)} claims; " + ", ".join(f"{v} {counts.get(v, 0)}" for v in
+                                                                    ("holds", "does not hold", "not testable")))
+    return 0
 
 
 def _reproduce(args) -> int:

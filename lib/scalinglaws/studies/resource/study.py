@@ -14,7 +14,8 @@ Parts, each a resumable sweep (`scalinglaws.core.sweep`), then fits, then proven
 4. the Chinchilla link: Epoch's alpha refitted on the reference CSV (`fit("chinchilla")`).
 
 Tables (`ResultStore("resource", profile)`): single (tidy: one row per network and counting
-method), composite, lm_ladders, fits, shares, additive, provenance.json last.
+method), composite, lm_ladders, fits, shares, additive, claims (`claims.py`: the paper's claims judged
+on these tables, schema `scalinglaws.core.claims`), provenance.json last.
 """
 from __future__ import annotations
 
@@ -352,8 +353,11 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     lm = lm_table(l_recs, units["lm"], units["members"])
     fits, shares, additive = fit_tables(single, comp, lm, p)
     store = ResultStore(STUDY, profile)
-    for name, df in (("single", single), ("composite", comp), ("lm_ladders", lm), ("fits", fits),
-                     ("shares", shares), ("additive", additive)):
+    tables = {"single": single, "composite": comp, "lm_ladders": lm, "fits": fits, "shares": shares,
+              "additive": additive}
+    from scalinglaws.studies.resource.claims import claims
+    tables["claims"] = claims(tables, profile)
+    for name, df in tables.items():
         store.write(name, df)
     unit_wall = sum(r["wall_s"] for r in s_recs + c_recs + l_recs)
     store.write_provenance(provenance(p, time.perf_counter() - t0, profile=profile, backend=backend,

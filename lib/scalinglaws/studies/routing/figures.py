@@ -7,17 +7,9 @@ import numpy as np
 import seaborn as sns
 
 from scalinglaws import laws
+from scalinglaws import plotstyle as PS
 
 ROUTER_NAMES = {"dense": "dense", "sbase": "S-BASE", "rlr": "RL-R", "hash": "Hash", "switch": "Switch top-1"}
-
-
-def plain_log_x(ax, ticks=None) -> None:
-    """Log x axis labelled in plain numbers (no 3x10^0 minor labels): at `ticks` if given."""
-    ax.set_xscale("log")
-    if ticks is not None:
-        ax.set_xticks(list(ticks))
-    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
 
 
 def fit_params(fits, router: str) -> dict | None:
@@ -27,7 +19,7 @@ def fit_params(fits, router: str) -> dict | None:
 
 def loss_vs_experts(loss, fits):
     """L vs E per router (one panel each), one line per dense size, with the fitted routing law."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    PS.use()
     routers = [r for r in ROUTER_NAMES if r != "dense" and r in set(loss["router"])]
     dense = loss[loss["router"] == "dense"].set_index("size")
     sizes = dense.sort_values("N").index
@@ -44,9 +36,9 @@ def loss_vs_experts(loss, fits):
                 EE = np.geomspace(1, E.max(), 40)
                 ax.plot(EE, 10 ** laws.routing_log10_loss(p, dense.loc[size, "N"], EE), "-", lw=1, color=pal[size])
         ax.set(xlabel="experts E", title=ROUTER_NAMES[r])
-        plain_log_x(ax, sorted(set(loss["experts"])))
+        PS.log_axis(ax, "x", sorted(set(loss["experts"])))
     axes[0, 0].set_ylabel("test CE L (nats/token)")
-    axes[0, -1].legend(fontsize=7)
+    PS.legend(axes[0, -1], outside_over=4, title="dense size")
     fig.tight_layout()
     return fig
 
@@ -54,7 +46,7 @@ def loss_vs_experts(loss, fits):
 def effective_params_figure(eff, loss, fits):
     """Every model at its effective parameter count N_bar (measured L through the dense fit): the
     collapse onto the dense line is the EPC's claim; left, the same models against their own N."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    PS.use()
     dense = loss[loss["router"] == "dense"].sort_values("N")
     pd_ = fit_params(fits, "dense")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
@@ -67,16 +59,16 @@ def effective_params_figure(eff, loss, fits):
             NN = np.geomspace(min(dense["N"].min(), eff[col].min()), max(dense["N"].max(), eff[col].max()), 40)
             ax.plot(NN, 10 ** (pd_["a"] * np.log10(NN) + pd_["d"]), "k--", lw=0.8, label="dense law")
         ax.set(xlabel=col.replace("_fit", " (fit)"), title=title)
-        plain_log_x(ax)
+        PS.log_axis(ax, "x")
     axes[0].set_ylabel("test CE L (nats/token)")
-    axes[1].legend(fontsize=7)
+    PS.legend(axes[1])
     fig.tight_layout()
     return fig
 
 
 def load_balance_figure(routing):
     """Load max/mean per router and E at evaluation (per domain, mean over routed blocks) and in training."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    PS.use()
     g = routing.groupby(["router", "experts", "phase"], as_index=False)[["load_max_over_mean", "entropy"]].mean()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     for r, h in g[g["phase"] == "train"].groupby("router"):
@@ -85,7 +77,8 @@ def load_balance_figure(routing):
     axes[0].set(xlabel="experts E", ylabel="max / mean tokens per expert", title="load balance (training)")
     axes[1].set(xlabel="experts E", ylabel="router entropy / log E", title="router entropy (training)", ylim=(0, 1.05))
     for ax in axes:
-        plain_log_x(ax, sorted(set(g["experts"])))
-    axes[0].legend(fontsize=7)
+        PS.log_axis(ax, "x", sorted(set(g["experts"])))
+    axes[0].axhline(1.0, label="perfect balance", **PS.REFERENCE_STYLE)
+    PS.legend(axes[0])
     fig.tight_layout()
     return fig

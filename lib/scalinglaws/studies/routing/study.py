@@ -32,8 +32,8 @@ Analysis (pure functions of the tables, tested on synthetic data):
   the bootstrap draws of -b/c (percentiles of log10 N_cutoff), and the fraction of draws with c > 0.
 - `extrapolation_table`: fit on the smaller sizes, predict the largest; fit on E <= max_fit_experts
   (if no larger E was run: all but the largest E), predict the rest (`fitting.extrapolate`).
-- `claims_table`: Clark's four qualitative claims, each "holds", "does not hold" (not supported by
-  the measurement at this profile) or "not testable", with the measured quantity.
+- `claims` (in `claims.py`, from the stored tables, written last): Clark's claims in the schema of
+  `scalinglaws.core.claims`, each "holds", "does not hold" or "not testable".
 - `resource_table` / `resource_fits`: per domain, the share of its tokens each expert gets; the
   number of experts serving the domain n = exp(entropy of that share), averaged over routed blocks;
   and the within-domain slope gamma of log CE_d on log n (log CE_d = alpha_d - gamma log n):
@@ -67,8 +67,6 @@ from scalinglaws.core import validation as V
 STUDY = "routing"
 DENSE = "dense"
 LAW, DENSE_LAW = "routing", "routing_dense"
-SATURATION_FACTOR = 10  # E_max (97.5% point) below 10x the largest E measured: saturation seen
-CLAIMS = ("sbase_best", "one_functional_form", "saturates_with_E", "shrinks_with_N")
 
 _COMMON = {"seed": 0, "lr": 3e-3, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weight_decay": 0.1,
            "grad_clip": 1.0, "domains": list(D.DOMAINS), "routers": list(R.ROUTERS), "routed_every": 2,
@@ -439,76 +437,6 @@ def extrapolation_table(loss: pd.DataFrame, max_fit_experts: int = 8, bootstrap:
     return pd.DataFrame(rows, columns=EXTRAPOLATION_COLUMNS)
 
 
-def claims_table(loss: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
-    """Clark et al.'s qualitative claims, each with the measured quantity and a verdict:
-
-    sbase_best           S-BASE has the lowest L in the majority of (size, E > 1) cells where
-                         at least two routers were run, and the lowest mean L over those cells.
-    one_functional_form  the routed law fits every router: all fits converged off the bounds
-                         and R2 >= 0.9 (measure: the smallest R2).
-    saturates_with_E     the fitted E_max is finite and seen: its bootstrap 97.5% point lies
-                         below 10x the largest E measured, for the majority of routers (a pure
-                         power law in E drives E_max far out; measure: E_max and its interval).
-    shrinks_with_N       the fitted interaction c > 0 with its 95% interval above 0, for the
-                         majority of routers (measure: the c values and intervals).
-    """
-    rows = []
-    routed = loss[loss["router"] != DENSE]
-    routers = routers_in(loss)
-    # 1. S-BASE best
-    cells = routed.groupby(["size", "experts"])
-    wins, n_cells, means = 0, 0, {}
-    for _, g in cells:
-        if g["router"].nunique() >= 2 and "sbase" in set(g["router"]):
-            n_cells += 1
-            wins += int(g.loc[g["L"].idxmin(), "router"] == "sbase")
-    if n_cells == 0:
-        rows.append(_claim("sbase_best", "not testable", "needs S-BASE and another router at the same (size, E)"))
-    else:
-        both = routed.groupby(["size", "experts"]).filter(lambda g: g["router"].nunique() >= 2)
-        means = both.groupby("router")["L"].mean()
-        ok = wins > n_cells / 2 and means.idxmin() == "sbase"
-        rows.append(_claim("sbase_best", "holds" if ok else "does not hold",
-                           f"S-BASE lowest L in {wins}/{n_cells} cells; mean L " +
-                           ", ".join(f"{r} {v:.4f}" for r, v in means.sort_values().items())))
-    # 2. one functional form
-    rf = fits[fits["law"] == LAW].drop_duplicates("router") if len(fits) else fits
-    if len(rf) == 0:
-        rows.append(_claim("one_functional_form", "not testable", "no router has enough points to fit the law"))
-    else:
-        ok = bool(rf["ok"].all() and (rf["r2"] >= 0.9).all() and len(rf) == len(routers))
-        rows.append(_claim("one_functional_form", "holds" if ok else "does not hold",
-                           "; ".join(f"{x.router}: R2 {x.r2:.3f}, ok {bool(x.ok)}" for x in rf.itertuples())
-                           + ("" if len(rf) == len(routers) else f" (fitted {len(rf)} of {len(routers)} routers)")))
-    # 3. saturation in E: a finite E_max, bounded by the bootstrap, near the measured range
-    em = fits[(fits["law"] == LAW) & (fits["param"] == "E_max")] if len(fits) else fits
-    if len(em) == 0 or em["hi"].isna().all():
-        rows.append(_claim("saturates_with_E", "not testable", "needs routed-law fits with bootstrap intervals"))
-    else:
-        top = routed.groupby("router")["experts"].max()
-        bounded = [bool(np.isfinite(x.hi) and x.hi < SATURATION_FACTOR * top.loc[x.router]) for x in em.itertuples()]
-        rows.append(_claim("saturates_with_E", "holds" if sum(bounded) > len(em) / 2 else "does not hold",
-                           "; ".join(f"{x.router}: E_max {x.estimate:.4g} [{x.lo:.3g}, {x.hi:.3g}], largest E "
-                                     f"{top.loc[x.router]}" for x in em.itertuples())))
-    # 4. benefits shrink with N
-    cf = fits[(fits["law"] == LAW) & (fits["param"] == "c")] if len(fits) else fits
-    if len(cf) == 0:
-        rows.append(_claim("shrinks_with_N", "not testable", "no routed-law fit"))
-    elif cf["lo"].isna().all():
-        pos = int((cf["estimate"] > 0).sum())
-        rows.append(_claim("shrinks_with_N", "not testable",
-                           f"no bootstrap interval for c (c > 0 for {pos}/{len(cf)} routers)"))
-    else:
-        sig = int((cf["lo"] > 0).sum())
-        rows.append(_claim("shrinks_with_N", "holds" if sig > len(cf) / 2 else "does not hold",
-                           "; ".join(f"{x.router}: c {x.estimate:.4g} [{x.lo:.3g}, {x.hi:.3g}]" for x in cf.itertuples())))
-    return pd.DataFrame(rows, columns=["claim", "verdict", "measure"])
-
-
-def _claim(claim, verdict, measure):
-    return {"claim": claim, "verdict": verdict, "measure": measure}
-
-
 def resource_table(usage: pd.DataFrame, ce: pd.DataFrame) -> pd.DataFrame:
     """Per routed model and domain: n_serving = exp(entropy of the domain's token shares over
     experts), averaged over routed blocks; max_share (mean over blocks of the largest share);
@@ -576,7 +504,7 @@ def analyse(loss: pd.DataFrame, resources: pd.DataFrame, bootstrap: int = 1000, 
     return {"fits": fits, "effective_params": effective_params_table(loss, results),
             "n_cutoff": n_cutoff_table(results),
             "extrapolation": extrapolation_table(loss, max_fit_experts, min(bootstrap, 200), seed, maxiter),
-            "claims": claims_table(loss, fits), "resource_fits": resource_fits(resources, bootstrap, seed)}
+            "resource_fits": resource_fits(resources, bootstrap, seed)}
 
 
 def _analysis(config: dict) -> dict:
@@ -617,12 +545,15 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
                                 "max_fit_experts": params["extrapolation_max_experts"],
                                 "maxiter": params["fit_maxiter"]})
     arec = sweep.run([an_unit], _analysis, backend="local", desc="analysis")[0]
-    analysis = {k: pd.DataFrame(v["records"], columns=v["columns"]) for k, v in arec["rows"][0].items()}
+    analysis = {k: pd.DataFrame(v["records"], columns=v["columns"]) for k, v in arec["rows"][0].items()
+                if k != "claims"}  # (analysis records of older commits held claims; they come from claims.py now)
 
     store = RES.ResultStore(STUDY, profile)
     tables = {"models": models[MODEL_COLUMNS], "curves": curves[CURVE_COLUMNS], "ce": ce[CE_COLUMNS],
               "loss": loss, "routing": pd.concat([train_routing, eval_routing], ignore_index=True),
               "expert_usage": usage, "resources": resources, **analysis}
+    from scalinglaws.studies.routing.claims import claims
+    tables["claims"] = claims(tables, profile)
     for name, df in tables.items():
         store.write(name, df)
     walls = [r["wall_s"] for r in trecs + erecs + [arec]]

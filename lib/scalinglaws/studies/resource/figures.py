@@ -1,0 +1,79 @@
+"""The resource chapter's figures, each drawn from stored tables (`single`, `composite`,
+`lm_ladders`, `fits`) in the book's style (`scalinglaws.plotstyle`)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from scalinglaws import plotstyle as PS
+
+
+def power_fit(fits: pd.DataFrame, mask) -> tuple[float, float] | None:
+    """(A, alpha) of a stored power-law fit selected by `mask`, or None."""
+    f = fits[mask]
+    if not len(f):
+        return None
+    return f[f.param == "A"].estimate.iloc[0], f[f.param == "alpha"].estimate.iloc[0]
+
+
+def single_figure(prim: pd.DataFrame, fits: pd.DataFrame, tasks, acts):
+    """Loss vs allocated neurons per task x activation, coloured by the regulariser, with the power fit."""
+    PS.use()
+    fig, axes = plt.subplots(len(acts), len(tasks), figsize=(4 * len(tasks), 3.3 * len(acts)), squeeze=False,
+                             layout="constrained")
+    for r, act in enumerate(acts):
+        for c, task in enumerate(tasks):
+            ax = axes[r, c]
+            g = prim[(prim.task == task) & (prim.activation == act)]
+            sc = ax.scatter(g.neurons, g.loss, c=np.log10(g.reg + 1e-3), s=10, cmap="viridis")
+            p = power_fit(fits, (fits.part == "single") & (fits.subject == task) & (fits.activation == act)
+                          & fits.primary & (fits.law == "power"))
+            if p is not None:
+                n = np.geomspace(max(g.neurons.min(), 1), g.neurons.max(), 50)
+                ax.plot(n, p[0] * n ** -p[1], "k-", lw=1, label=f"slope {-p[1]:.2f}")
+                PS.legend(ax)
+            ax.set(title=f"{task} ({act})", xlabel="allocated neurons N", ylabel="loss")
+            PS.log_axis(ax, "x")
+            PS.log_axis(ax, "y")
+    fig.colorbar(sc, ax=axes, label="log10(lambda + 1e-3)", shrink=0.6)
+    return fig
+
+
+def shares_figure(comp: pd.DataFrame, compositions, first_task: str):
+    """The share N_1/N of the first subtask against the allocated neurons N, per composite."""
+    PS.use()
+    fig, axes = plt.subplots(1, len(compositions), figsize=(5 * len(compositions), 3.3), squeeze=False)
+    for ax, kind in zip(axes[0], compositions):
+        g = comp[comp.kind == kind]
+        for reg, gg in g.groupby("reg"):
+            ax.scatter(gg.neurons, gg.share_1, s=12, label=f"lambda={reg:g}")
+        m = g.groupby("width")[["neurons", "share_1"]].mean()
+        ax.plot(m.neurons, m.share_1, "k.-", lw=1, label="mean per width")
+        ax.set(ylim=(0, 1), xlabel="allocated neurons N", ylabel=f"share N_1/N ({first_task})", title=kind)
+        PS.log_axis(ax, "x")
+        PS.legend(ax)
+    return fig
+
+
+def lm_figure(lm: pd.DataFrame, fits: pd.DataFrame):
+    """Test loss of each ladder's chosen rungs (`chosen`: the rate with the lowest val loss)
+    against non-embedding parameters, with the fitted reducible-loss law L = E + A N^-alpha
+    (solid) and its floor E (dotted)."""
+    PS.use()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    chosen = lm[lm["chosen"]] if "chosen" in lm.columns else lm
+    for ladder, g in chosen.groupby("ladder"):
+        g = g.sort_values("params_non_embedding")
+        ax.plot(g.params_non_embedding, g.loss, "o", label=f"{ladder} ladder")
+        color = ax.lines[-1].get_color()
+        f = fits[(fits.part == "lm") & (fits.subject == ladder) & (fits.method == "non_embedding")].set_index("param")
+        if {"E", "A", "alpha"} <= set(f.index):
+            n = np.geomspace(g.params_non_embedding.min(), g.params_non_embedding.max(), 50)
+            E, A, alpha = (f.loc[k, "estimate"] for k in ("E", "A", "alpha"))
+            ax.plot(n, E + A * n ** -alpha, "-", lw=1, color=color)
+            ax.axhline(E, ls=":", lw=1, color=color)
+    ax.set(xlabel="non-embedding parameters", ylabel="test loss (nats/token)")
+    PS.log_axis(ax, "x")
+    PS.legend(ax)
+    return fig
