@@ -172,8 +172,8 @@ def validate(params: dict) -> dict:
     check_int("tokens_per_domain", params["tokens_per_domain"], minimum=1)
     check_int("seq_len", params["seq_len"], minimum=2)
     ctx = min(Mo.model_config(s).max_position_embeddings for s in params["sizes"])
-    if params["seq_len"] + 1 > ctx:
-        raise ParameterError(f"seq_len={params['seq_len']} must be <= {ctx - 1} (the smallest context of sizes)")
+    if params["seq_len"] > ctx:  # a window feeds seq_len tokens (its last is a target only)
+        raise ParameterError(f"seq_len={params['seq_len']} must be <= {ctx} (the smallest context of sizes)")
     check_int("bootstrap", params["bootstrap"], minimum=2)
     check_int("chunk_size", params["chunk_size"], minimum=1)
     check_int("eval_chunk", params["eval_chunk"], minimum=1)
