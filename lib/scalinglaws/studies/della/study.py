@@ -78,9 +78,13 @@ PROFILES = {
     # 2 tiny sizes, 3 drop rates, one lam: 4 groups x ~40 merges per size, seconds.
     "smoke": {**_COMMON, "sizes": Mo.ladder("smoke"), "p_grid": [0.3, 0.5, 0.7], "lam_grid": [1.0],
               "tokens_per_domain": 512, "seq_len": 32, "bootstrap": 100, "noise_seeds": [1]},
-    # two cpu sizes, the paper's full grid: 4 groups x 104 merges per size (see the estimate in
-    # book/della.ipynb's provenance: unit_compute_s).
-    "cpu": {**_COMMON, "sizes": ["d64l4", "d128l4"], "tokens_per_domain": 8192, "seq_len": 128},
+    # two cpu sizes, the paper's full grid: 4 groups x 104 merges per size (52 DELLA/DARE, 2 TA,
+    # 10 TIES, 40 ablations), 9 (model, domain) evaluations per setting across the groups.
+    # Measured (1 thread, shared machine): merge 0.25 s (d64l4) / 0.70 s (d128l4) per model; stacked
+    # evaluation ~5.4K / ~3.6K tokens/s. With 2048 tokens per domain: 416 x 0.25 + 416 x 0.70 s of
+    # merging + 936 x 2048 x (1/5.4K + 1/3.6K) s of evaluation ~ 400 + 890 ~ 1,300 CPU-s, about
+    # 11-15 min on 2 cores (experts given). 4096 tokens per domain: ~2,200 CPU-s.
+    "cpu": {**_COMMON, "sizes": ["d64l4", "d128l4"], "tokens_per_domain": 2048, "seq_len": 128},
     # two gpu sizes, longer windows and more tokens per domain.
     "gpu": {**_COMMON, "sizes": ["d128l6", "d256l8"], "tokens_per_domain": 65536, "seq_len": 512,
             "bootstrap": 1000, "eval_chunk": 32},
