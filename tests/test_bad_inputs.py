@@ -95,6 +95,18 @@ RUN = [  # study.run(profile, backend, **overrides)
     ("resource", "smoke", "local", {"compositions": ["diagonal"]}, "compositions"),
     ("resource", "smoke", "local", {"lr": 0.0}, "lr"),
     ("resource", "smoke", "local", {"width": [8, 16]}, "unknown parameter"),
+    ("della", "smoke", "dask", {}, "backend"),
+    ("della", "smoke", "local", {"p_grid": [0.5, 1.0]}, "p_grid"),
+    ("della", "smoke", "local", {"eps_grid": "0.1"}, "eps_grid"),
+    ("della", "smoke", "local", {"lam_grid": [float("nan")]}, "lam_grid"),
+    ("della", "smoke", "local", {"elect": [1, 0]}, "elect"),
+    ("della", "smoke", "local", {"roles": {"lm": "poetry", "math": "algebra", "code": "code"}}, "roles"),
+    ("della", "smoke", "local", {"combos": [["lm", "lm"]]}, "combos"),
+    ("della", "smoke", "local", {"ranks": ["column"]}, "ranks"),
+    ("della", "smoke", "local", {"rescales": ["l2"]}, "rescales"),
+    ("della", "smoke", "local", {"ablation_eps": 0.0}, "ablation_eps"),
+    ("della", "smoke", "local", {"seq_len": 4096}, "seq_len"),
+    ("della", "smoke", "local", {"window": 0.14}, "unknown parameter"),
 ]
 
 NOTEBOOK = [  # what papermill leaves in the notebook's namespace before the guard cell
@@ -108,6 +120,7 @@ NOTEBOOK = [  # what papermill leaves in the notebook's namespace before the gua
     ("merging", {"profile": "smoke", "backend": "local", "overrides": {}, "domains": "code"}, "domains"),
     ("merging", {"profile": "smoke", "backend": "local", "overrides": {"seed": 1}, "seed": 2}, "seed"),
     ("resource", {"profile": "smoke", "backend": "local", "overrides": {}, "seeds": "2"}, "seeds"),
+    ("della", {"profile": "smoke", "backend": "local", "overrides": {}, "p_grid": "0.5"}, "p_grid"),
 ]
 
 
@@ -122,6 +135,8 @@ MERGE = [  # merge(base, experts, method, **options)
     (lambda b, e: ("ties", {"densty": 0.5}), "densty"),
     (lambda b, e: ("task_arithmetic", {"lam": float("inf")}), "lam"),
     (lambda b, e: ("average", {"seed": -1}), "seed"),
+    (lambda b, e: ("della", {"rank": "column"}), "rank"),
+    (lambda b, e: ("dare", {"rank": "row"}), "rank"),
 ]
 
 

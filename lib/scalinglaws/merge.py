@@ -16,6 +16,11 @@ mergekit-style in `METHODS` (a new method is one registry entry):
                  p + eps/2, largest with p - eps/2, the row mean is exactly p. A row is the
                  trailing dims of a >= 2-D tensor (out-features row of a Linear, one token of an
                  embedding); a 1-D tensor (norm weight) is a single row. eps = 0 is DARE.
+                 Ranking (option `rank`, DELLA's ablations): "row" (default, the paper's
+                 MAGPRUNE), "tensor" (ranks over the whole tensor, the DELLA repo's
+                 `rank_magnitude_layer_sampling`), "random" (the same row-wise probabilities
+                 p_j assigned by a random permutation of each row instead of by |v_j|: the
+                 drop-rate spread without the magnitude ranking).
       rescale r  "inverse" (default, the papers): r_j = 1 / (1 - p_j), so E[Psi(v)] = v;
                  "l1" (mergekit >= 2025): r = ||v||_1 / ||m*v||_1 for the whole tensor;
                  "none": r = 1.
@@ -41,7 +46,14 @@ Registered methods (defaults from `method_defaults`):
 
 Conventions that differ from mergekit 0.1.5 (checked in tests/test_merge_mergekit.py):
   * DELLA window: our `eps` is the paper's *full* width; mergekit's `epsilon` is the half-width
-    (eps = 0.14 here == epsilon 0.07 there); mergekit's `density` is our 1 - p.
+    (eps = 0.14 here == epsilon 0.07 there); mergekit's `density` is our 1 - p. Read in
+    arcee-ai/mergekit mergekit/sparsify.py (`della_magprune`: keep probabilities
+    (density - epsilon) + rank_norm * 2 * epsilon, then `rescaled_masked_tensor`, an L1-norm
+    match). The DELLA authors' repository (declare-lab/della @0641b61) agrees with us: its
+    `window_size` is the full width (merge_methods/generalized_task_arithmetic.py passes
+    epsilon = window_size / 2 to sparsify.py `rank_magnitude`, keep probabilities
+    (density - epsilon) + rank_norm * 2 * epsilon) and survivors are divided by their own keep
+    probability (our rescale="inverse"); its `rank_magnitude_layer_sampling` is our rank="tensor".
   * DARE/DELLA rescale: mergekit's `rescale: true` matches the L1 norm of the whole tensor
     (our rescale="l1"), not the papers' per-entry 1/(1 - p_j) (our default "inverse").
   * Normalisation: our `elect` divides by the number of agreeing experts (mergekit
@@ -86,6 +98,7 @@ SPARSIFIERS = ("none", "magnitude", "random", "magprune")
 CONSENSUS = ("mean", "elect")
 RESCALES = ("inverse", "l1", "none")
 TRIM_SCOPES = ("tensor", "model")
+RANKS = ("row", "tensor", "random")
 
 
 @dataclass(frozen=True)
@@ -117,10 +130,10 @@ METHODS: dict[str, MergeMethod] = _register(
     MergeMethod("dare_ties", "random", "elect", {"lam": 1.0, "p": 0.2, "rescale": "inverse"},
                 "dare_ties", "DARE drop, then elect sign and disjoint mean, times lam"),
     MergeMethod("della", "magprune", "elect",
-                {"lam": 1.0, "p": 0.5, "eps": 0.1, "rescale": "inverse"}, "della",
+                {"lam": 1.0, "p": 0.5, "eps": 0.1, "rescale": "inverse", "rank": "row"}, "della",
                 "MAGPRUNE (row-wise rank-dependent drop), elect sign, disjoint mean, times lam"),
     MergeMethod("della_linear", "magprune", "mean",
-                {"lam": 1.0, "p": 0.5, "eps": 0.1, "rescale": "inverse"}, "della_linear",
+                {"lam": 1.0, "p": 0.5, "eps": 0.1, "rescale": "inverse", "rank": "row"}, "della_linear",
                 "MAGPRUNE, then plain mean (DELLA without Elect), times lam"),
 )
 
@@ -178,21 +191,32 @@ def resolve_options(method: str, options: Mapping) -> dict:
         check_choice("rescale", opts["rescale"], RESCALES)
     if "trim_scope" in opts:
         check_choice("trim_scope", opts["trim_scope"], TRIM_SCOPES)
+    if "rank" in opts:
+        check_choice("rank", opts["rank"], RANKS)
     return opts
 
 
 # ---------------------------------------------------------------------------------------------
 # sparsifiers (one expert, one tensor, float32)
 
-def drop_probabilities(v: torch.Tensor, p: float, eps: float) -> torch.Tensor:
+def drop_probabilities(v: torch.Tensor, p: float, eps: float, rank: str = "row",
+                       generator: torch.Generator | None = None) -> torch.Tensor:
     """MAGPRUNE drop probabilities, shape of v: p + eps/2 - eps * rank / (n - 1) per row.
 
     rank = 0..n-1 by |v| ascending within each row (rows = dim 0 of a >= 2-D tensor, the trailing
-    dims flattened; a 1-D tensor is one row; a one-entry row gets p).
+    dims flattened; a 1-D tensor is one row; a one-entry row gets p). `rank="tensor"`: one row,
+    the whole tensor; `rank="random"`: each row's ranks are a random permutation drawn from
+    `generator` (required), so the probabilities have the same spread but ignore |v|.
     """
-    rows = v.reshape(1, -1) if v.dim() < 2 else v.reshape(v.shape[0], -1)
+    check_choice("rank", rank, RANKS)
+    rows = v.reshape(1, -1) if (v.dim() < 2 or rank == "tensor") else v.reshape(v.shape[0], -1)
     n = rows.shape[1]
-    order = torch.argsort(rows.abs(), dim=1)
+    if rank == "random":
+        if generator is None:
+            raise ParameterError("rank='random' needs a generator")
+        order = torch.argsort(torch.rand(rows.shape, generator=generator, device=v.device), dim=1)
+    else:
+        order = torch.argsort(rows.abs(), dim=1)
     ranks = torch.empty_like(rows)
     ranks.scatter_(1, order, torch.arange(n, device=v.device, dtype=v.dtype).expand_as(rows))
     frac = ranks / (n - 1) if n > 1 else ranks
@@ -335,8 +359,12 @@ def _merge_tensor(name, b, xs, m: MergeMethod, opts, seed, thresholds) -> torch.
             v = trim(v, opts["density"], None if thresholds is None else thresholds[i])
         elif m.sparsifier in ("random", "magprune"):
             g = _generator(seed, name, i, b.device)
-            p = (drop_probabilities(v, opts["p"], opts["eps"]) if m.sparsifier == "magprune"
-                 else opts["p"])
+            if m.sparsifier == "magprune":  # rank draws from their own stream: masks stay those of "row"
+                rank = opts.get("rank", "row")
+                rg = _generator(seed, name + "#rank", i, b.device) if rank == "random" else None
+                p = drop_probabilities(v, opts["p"], opts["eps"], rank, rg)
+            else:
+                p = opts["p"]
             v = random_drop(v, p, g, opts["rescale"])
         if total is None:
             total = v.clone() if m.consensus == "elect" else v
@@ -440,6 +468,9 @@ def to_mergekit_yaml(method: str, base_path: str, expert_paths: Sequence[str], *
                          "mergekit's rescale: true matches each tensor's L1 norm instead")
         notes.append("random masks come from mergekit's global RNG (set --random-seed), not "
                      "from our per-tensor (seed, name, expert) generators")
+    if opts.get("rank", "row") != "row":
+        notes.append(f"NOT REPRODUCED: rank={opts['rank']!r}; mergekit's della_magprune ranks "
+                     "within rows (dim 1) only")
     if "eps" in opts:
         per_model["epsilon"] = round(opts["eps"] / 2, 12)
         notes.append(f"mergekit epsilon is the half-width: epsilon = eps/2 = {opts['eps'] / 2:g} "

@@ -444,3 +444,25 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
         theory_s=round(sum(r["wall_s"] for r in threcs), 1),
         fit_s=round(sum(r["wall_s"] for r in frecs + erecs), 1)))
     return store
+
+
+# ---------------------------------------------------------------------------------------------
+# experts for other studies
+
+
+def expert_checkpoints(size: str, domains: list[str], profile: str) -> tuple["Path", dict[str, "Path"]]:
+    """(base checkpoint, {domain: expert checkpoint}) fine-tuned with the merging study's recipe at
+    `profile` (trained now if missing). Any domain of `data.ALL_DOMAINS` may be named (the recipe is
+    the profile's: `finetune_unit` with the merging study's default parameters).
+
+    Minimal form (della-study branch): the profile's fine-tuning recipe of this module, shared
+    units with the merging study itself (same keys), so an expert is trained once."""
+    from scalinglaws.core.validation import check_choice
+    tb = _testbed()
+    check_choice("size", size, list(Mo.SIZES))
+    domains = check_subset("domains", list(domains), list(D.ALL_DOMAINS))
+    params = resolve_params(sys.modules[__name__], profile, {})
+    base = tb.base_checkpoint(size, profile)
+    units = {d: finetune_unit(size, d, profile, params) for d in domains}
+    _ensure_experts(Sweep(STUDY, profile), list(units.values()), "local")
+    return base, {d: checkpoint_dir(u) for d, u in units.items()}
