@@ -26,7 +26,7 @@ import scalinglaws.studies as studies_pkg  # noqa: E402
 from scalinglaws import plotstyle as PS  # noqa: E402
 
 # study packages other sessions maintain: their figure functions are discovered and listed here
-NOT_OURS = {"merging", "della", "testbed"}
+NOT_OURS = {"merging", "della"}
 
 
 def figure_functions() -> list[tuple[str, str]]:
@@ -101,7 +101,28 @@ def _call_resource(name):
             "lm_figure": lambda: F.lm_figure(lm, fits)}[name]()
 
 
-SYNTHETIC = {"routing": _call_routing, "resource": _call_resource}
+def _testbed():
+    sizes = [("d8l1", 3_000), ("d16l2", 14_000), ("d32l2", 60_000)]
+    sweep = pd.DataFrame([{"size": s, "N": n, "lr": lr, "val_ce": 5.0 - 0.2 * i + (np.log10(lr) + 2.5) ** 2,
+                           "val_ce_se": 0.01, "diverged": False, "chosen": lr == 3e-3}
+                          for i, (s, n) in enumerate(sizes) for lr in (1e-3, 3e-3, 1e-2)])
+    ladder = pd.DataFrame([{"size": s, "non_embedding": n, "lr": 3e-3, "test_ce": 5.0 - 0.2 * i, "test_ce_se": 0.01}
+                           for i, (s, n) in enumerate(sizes)])
+    curves = pd.DataFrame([{"size": s, "lr": 3e-3, "tokens": t, "loss": 8.0 - np.log10(t) * 0.3 - 0.1 * i}
+                           for i, (s, _) in enumerate(sizes) for t in (1_000, 10_000, 100_000)])
+    ce = pd.DataFrame([{"size": s, "domain": d, "ce": 5.0 - 0.2 * i + j, "bpb": 1.5 - 0.05 * i + 0.1 * j}
+                       for i, (s, _) in enumerate(sizes) for j, d in enumerate(("code", "legal", "algebra"))])
+    return sweep, ladder, curves, ce
+
+
+def _call_testbed(name):
+    from scalinglaws.studies.testbed import figures as F
+    sweep, ladder, curves, ce = _testbed()
+    return {"lr_sweep": lambda: F.lr_sweep(sweep), "curves": lambda: F.curves(curves, ladder),
+            "ce_vs_n": lambda: F.ce_vs_n(ce, ladder), "domain_gains": lambda: F.domain_gains(ce, ladder)}[name]()
+
+
+SYNTHETIC = {"routing": _call_routing, "resource": _call_resource, "testbed": _call_testbed}
 FUNCTIONS = figure_functions()
 
 

@@ -5,15 +5,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-
-def _plain_log(axis) -> None:
-    axis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(plt.NullFormatter())
+from scalinglaws import plotstyle as PS
 
 
 def lr_sweep(sweep):
     """Mean validation CE against learning rate, one line per size; the chosen rate circled."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    PS.use()
     sizes = sweep.sort_values("N")["size"].unique()
     pal = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
     fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -22,41 +19,37 @@ def lr_sweep(sweep):
         ax.errorbar(g["lr"], g["val_ce"], yerr=2 * g["val_ce_se"], marker="o", color=pal[s], label=s, capsize=2)
         c = g[g["chosen"]]
         ax.scatter(c["lr"], c["val_ce"], s=160, facecolors="none", edgecolors="black", zorder=3)
-    ax.set_xscale("log")
-    ax.set_xticks(sorted(sweep["lr"].unique()))
-    _plain_log(ax.xaxis)
+    PS.log_axis(ax, "x", ticks=sorted(sweep["lr"].unique()))
     ax.set(xlabel="peak learning rate", ylabel="mean validation CE (nats/token)")
-    ax.legend(title="size (circled: chosen)", fontsize=9)
+    PS.legend(ax, title="size (circled: chosen)")
     fig.tight_layout()
     return fig
 
 
 def curves(curves, ladder):
     """Training loss against tokens of the chosen run of each size."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    PS.use()
     lad = ladder.sort_values("non_embedding")
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, r in enumerate(lad.itertuples()):
         c = curves[(curves["size"] == r.size) & (curves["lr"] == r.lr)]
         ax.plot(c["tokens"], c["loss"], label=f"{r.size} (lr {r.lr:g})",
                 color=plt.cm.viridis(i / max(1, len(lad) - 1)))
-    ax.set(xscale="log", xlabel="training tokens", ylabel="training loss (nats/token)")
-    ax.legend(fontsize=9)
+    ax.set(xlabel="training tokens", ylabel="training loss (nats/token)")
+    PS.log_axis(ax, "x")
+    PS.legend(ax)
     fig.tight_layout()
     return fig
 
 
 def ce_vs_n(ce, ladder):
     """Left: domain-mean test CE against N with 2-SE bars; right: per-domain test CE (bits/byte)."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    PS.use()
     lad = ladder.sort_values("non_embedding")
     t = ce.merge(lad[["size", "non_embedding"]], on="size")
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1.3]})
     axes[0].errorbar(lad["non_embedding"], lad["test_ce"], yerr=2 * lad["test_ce_se"], marker="o", capsize=3)
-    axes[0].set_xscale("log")
-    axes[0].set_xticks(lad["non_embedding"].tolist())
-    axes[0].xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1e3:,.0f}K" if v < 1e6 else f"{v / 1e6:.1f}M"))
-    axes[0].xaxis.set_minor_formatter(plt.NullFormatter())
+    PS.log_axis(axes[0], "x", ticks=lad["non_embedding"].tolist())
     axes[0].set(xlabel="non-embedding parameters N", ylabel="mean test CE (nats/token)")
     pivot = t.pivot(index="domain", columns="size", values="bpb")[lad["size"].tolist()]
     pivot = pivot.loc[pivot.iloc[:, -1].sort_values().index]
@@ -70,7 +63,7 @@ def ce_vs_n(ce, ladder):
 def domain_gains(ce, ladder):
     """Per domain: test CE of the largest base relative to the smallest (how much each domain
     gains from scale), a bar each, sorted."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    PS.use()
     lad = ladder.sort_values("non_embedding")
     small, large = lad["size"].iloc[0], lad["size"].iloc[-1]
     p = ce.pivot(index="domain", columns="size", values="ce")
