@@ -2,8 +2,8 @@
 
     study.py  PROFILES, validate, run (units: pretrain, eval); `base_checkpoint` for other studies
 """
-from scalinglaws.studies.testbed.study import (PROFILES, STUDY, base_checkpoint, data_files, pretrain_unit,
+from scalinglaws.studies.testbed.study import (PROFILES, STUDY, base_checkpoint, base_key, data_files, pretrain_unit,
                                                run, validate)
 
 DEPENDS_ON: tuple[str, ...] = ()
-__all__ = ["DEPENDS_ON", "PROFILES", "STUDY", "base_checkpoint", "data_files", "pretrain_unit", "run", "validate"]
+__all__ = ["DEPENDS_ON", "PROFILES", "STUDY", "base_checkpoint", "base_key", "data_files", "pretrain_unit", "run", "validate"]

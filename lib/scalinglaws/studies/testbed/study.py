@@ -106,6 +106,12 @@ def base_checkpoint(size: str, profile: str, params: dict | None = None) -> Path
     return checkpoint_dir(unit)
 
 
+def base_key(size: str, profile: str) -> str:
+    """Unit key of the base model of `size` at `profile` (TEMPORARY shim for the merging branch;
+    the testbed redesign provides the real one with this signature)."""
+    return pretrain_unit(size, profile, resolve_params(sys.modules[__name__], profile, {})).key
+
+
 def _evaluate(config: dict) -> list[dict]:
     from scalinglaws.evaluation import evaluate_domains
     from scalinglaws.data.tokenizer import load_tokenizer
