@@ -181,15 +181,34 @@ def fit_law(points: pd.DataFrame, bootstrap: int = 0, seed: int = 0, scale: floa
                weights=points["k"].to_numpy(dtype=float), bootstrap=bootstrap, seed=seed)
 
 
-def fit_rows(method: str, scope: str, res, scale: float = 1.0, pool: str = "all", r2_min: float | None = None) -> list[dict]:
+def tail_span(params: dict, points: pd.DataFrame) -> float:
+    """The largest change the fitted tail makes over the fitted k range at any fitted N:
+    max_N A(N) (1/(k_min + b) - 1/(k_max + b)), in the units of the fit."""
+    N = np.unique(points["N"].to_numpy(dtype=float))
+    kmin, kmax = float(points["k"].min()), float(points["k"].max())
+    A = params["A0"] * N ** -params["gamma"]
+    return float(np.max(A * (1 / (kmin + params["b"]) - 1 / (kmax + params["b"]))))
+
+
+def fit_rows(method: str, scope: str, res, scale: float = 1.0, pool: str = "all", r2_min: float | None = None,
+             points: pd.DataFrame | None = None) -> list[dict]:
     """Long rows of the `fits` table, one per reported law parameter, in the units of y (a fit on
     y * scale is divided back: amplitudes, their intervals and the RMSE by scale). `ok` is the
-    study's trust rule (`tail.trust`), `why_not_ok` its failed criteria; `converged` the optimiser's."""
+    study's trust rule (`tail.trust`), `why_not_ok` its failed criteria; `converged` the optimiser's.
+    With the fitted `points`, a fit whose tail changes the loss over the fitted k by less than twice
+    its RMSE is not ok either ("no tail"): its k-dependence is not resolved (a flat curve fitted
+    with A0 ~ 1e-40 is not a 1/k law)."""
     from scalinglaws.studies.merging.tail import R2_MIN, trust
     allowed = ("b", "L_star") if scope.startswith("variance") else ("b",)
     on_bound = [{"log_B": "B", "log_A0": "A0"}.get(p, p) for p in res.on_bound]
+    extra = []
+    if points is not None and len(points):
+        span = tail_span(res.params, points)
+        if not span > 2 * res.rmse:
+            extra.append(f"no tail: it moves the fit by {span:.2g} over k, under 2 x RMSE {res.rmse:.2g}")
     ok, why = trust(dict(res.params), res.ci, res.r2, res.n, len(res.params), converged=res.converged,
-                    on_bound=on_bound, allowed_bounds=allowed, r2_min=R2_MIN if r2_min is None else r2_min)
+                    on_bound=on_bound, allowed_bounds=allowed, r2_min=R2_MIN if r2_min is None else r2_min,
+                    extra=extra)
     rows = res.rows(scale, AMPLITUDES, pool=pool, method=method, scope=scope)
     for r in rows:
         r["ok"], r["why_not_ok"] = ok, why

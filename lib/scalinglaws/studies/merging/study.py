@@ -75,14 +75,14 @@ _COMMON = {
 FIT_SCOPES = ("in_domain", "cross_domain", "held_out", "domains", "variance")
 _SMOKE_POOLS = {"related": list(D.RELATED_MATH[:3]), "unrelated": ["code", "scripture", "legal"]}
 PROFILES = {
-    # 2 tiny sizes x 2 pools of 3 x 3 methods; a 2 x 2 x 2 pilot on one domain per pool. Minutes.
+    # 2 tiny sizes x 2 pools of 3 x 3 methods; a 2 lr x 2 seed pilot on one domain per pool. Minutes.
     "smoke": {**_COMMON, "sizes": Mo.ladder("smoke"), "pools": _SMOKE_POOLS,
               "methods": ["average", "task_arithmetic", "della"], "full_enumeration": Mo.ladder("smoke")[:1],
-              "n_permutations": 4, "pilot_lrs": [1e-3, 3e-3], "pilot_token_mults": [1, 2],
-              "pilot_domains_per_pool": 1, "ft_base_tokens": 4096, "ft_batch_tokens": 512,
-              "eval_tokens_per_domain": 256, "chunk_size": 4, "theory_tokens": 64, "theory_bootstrap": 20,
+              "n_permutations": 4, "pilot_lrs": [1e-3, 3e-3], "pilot_token_mults": [1],
+              "pilot_domains_per_pool": 1, "ft_base_tokens": 2048, "ft_batch_tokens": 512,
+              "eval_tokens_per_domain": 256, "chunk_size": 4, "theory_tokens": 128, "theory_bootstrap": 20,
               "multitask": [[Mo.ladder("smoke")[0], 2]], "bootstrap": 20, "tail_bootstrap": 100,
-              "noise_bootstrap": 100, "fit_scopes": ["in_domain", "cross_domain", "variance"]},
+              "noise_bootstrap": 100, "fit_scopes": ["in_domain", "variance"]},
     # 5 cpu sizes x 2 pools of 5 x 7 methods, every subset (31 per pool): 2170 merged models of
     # 5 x 4096 tokens; a 3 x 2 x 2 pilot on 2 domains per pool at d64l4 (48 fine-tunes of
     # 65K-262K tokens). See the chapter for the measured cost.
@@ -365,7 +365,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
                 if len(pts) >= len(get_law(MA.LAW).params):
                     fit_units.append(Unit("fit", {"pool": pool, "method": name, "scope": scope, "law": MA.LAW,
                                                   "bootstrap": params["bootstrap"], "seed": params["seed"],
-                                                  "r2_min": params["fit_r2_min"],
+                                                  "r2_min": params["fit_r2_min"], "trust_rule": 2,
                                                   "points": pts[["N", "k", "y"]].to_numpy().tolist()}))
                 if scope in macro:
                     ex_units.append(Unit("extrapolate", {

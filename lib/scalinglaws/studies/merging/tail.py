@@ -19,6 +19,8 @@ Trust (`trust`): a fit is ok only if all hold, and `why_not_ok` lists each that 
     r2              R^2 >= `R2_MIN`
     dof             more points than parameters (an exact interpolation is not a test)
     falls           (tail fits) A > 0: the loss falls with k
+    tail            (joint fits) the fitted tail moves the loss by more than 2 x RMSE over the
+                    fitted k at some N (`analysis.fit_rows`): a flat curve is not a 1/k law
 """
 from __future__ import annotations
 

@@ -197,5 +197,5 @@ def fit(config: dict) -> dict:
     scale = MA.y_scale(pts["y"])
     res = MA.fit_law(pts, bootstrap=config["bootstrap"], seed=config["seed"], scale=scale)
     return {"fit": MA.fit_rows(config["method"], config["scope"], res, scale, pool=config["pool"],
-                               r2_min=config["r2_min"]),
+                               r2_min=config["r2_min"], points=pts),
             "samples": MA.sample_rows(config["method"], config["scope"], res, scale, pool=config["pool"])}
