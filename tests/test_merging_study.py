@@ -1,4 +1,5 @@
-"""The merging study at the smoke profile end to end, its validation, and its analysis module."""
+"""The merging study at the smoke profile end to end, its validation, its analysis, tail fits,
+trust rule and claims."""
 import math
 
 import numpy as np
@@ -7,11 +8,12 @@ import pytest
 
 from scalinglaws.studies.merging import analysis as MA
 from scalinglaws.studies.merging import subsets as S
+from scalinglaws.studies.merging import tail as TL
 from scalinglaws.studies import merging
 from scalinglaws.core.validation import ParameterError
 
 SMOKE = merging.PROFILES["smoke"]
-M = len(SMOKE["domains"])
+POOLS = SMOKE["pools"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -21,17 +23,23 @@ M = len(SMOKE["domains"])
 @pytest.mark.parametrize("override", [
     {"methods": ["average", "nope"]},
     {"sizes": ["d16l1", "d9999l9"]},
-    {"eval_tokens": 0},
-    {"eval_tokens": 1.5},
+    {"eval_tokens_per_domain": 0},
+    {"eval_tokens_per_domain": 1.5},
     {"bootstrap": -1},
     {"n_permutations": 1},
-    {"ft_lr": 0.0},
+    {"pilot_lrs": [0.0]},
+    {"pilot_token_mults": [1, 1]},
+    {"pilot_seeds": 0},
+    {"pilot_size": "d128l4"},
     {"ft_batch_tokens": 32},
     {"full_enumeration": ["d128l4"]},
-    {"multitask": [["d16l1", M + 1]]},
+    {"multitask": [["d16l1", 9]]},
     {"multitask": [["d128l4", 2]]},
     {"fit_scopes": ["in_domain", "everything"]},
-    {"domains": ["code"]},
+    {"pools": {"related": ["code"]}},
+    {"pools": {"related": ["code", "no_such_domain"]}},
+    {"pools": {}},
+    {"domains": ["code", "legal"]},
     {"no_such_parameter": 1},
 ])
 def test_bad_parameters_raise_before_writing(scratch_roots, override):
@@ -41,12 +49,19 @@ def test_bad_parameters_raise_before_writing(scratch_roots, override):
     assert not res.exists() and not work.exists()
 
 
+def test_bad_pool_message_names_parameter_and_allowed():
+    with pytest.raises(ParameterError, match=r"pools\['related'\].*allowed"):
+        merging.validate({**SMOKE, "pools": {"related": ["code", "poetry"]}})
+
+
 def test_profiles_validate():
     for name, params in merging.PROFILES.items():
         merging.validate(dict(params))
     cpu = merging.PROFILES["cpu"]
-    assert len(cpu["sizes"]) >= 4 and len(cpu["domains"]) == 8
+    assert len(cpu["sizes"]) >= 4 and set(cpu["pools"]) == {"related", "unrelated"}
+    assert all(len(v) == 5 for v in cpu["pools"].values())
     assert set(cpu["methods"]) == set(merging.METHOD_VARIANTS)
+    assert len(merging.PROFILES["gpu"]["sizes"]) == 6
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,80 +94,105 @@ def test_resume_runs_no_new_unit(smoke):
 
 def test_tables_and_schema(smoke):
     t = smoke["tables"]
-    for name in ("experts", "specialisation", "merges", "multitask", "fits", "fit_samples",
-                 "extrapolation", "stopping", "curves", "variance", "subsets"):
-        assert name in t, name
     cols = {
-        "experts": ["size", "N", "domain", "finetune_tokens", "train_loss", "wall_s", "unit"],
+        "pilot": ["pool", "domain", "size", "lr", "token_mult", "tokens", "seed", "gain", "forgetting"],
+        "recipe": ["lr", "token_mult", "gain", "forgetting", "eligible", "chosen", "rule"],
+        "experts": ["size", "N", "domain", "lr", "finetune_tokens", "train_loss", "wall_s", "unit"],
         "specialisation": ["size", "N", "expert_domain", "eval_domain", "ce", "bpb"],
-        "merges": ["size", "N", "method", "subset", "k", "eval_domain", "in_subset", "ce", "bpb", "seed"],
-        "multitask": ["size", "N", "k", "subset", "eval_domain", "in_subset", "ce"],
-        "fits": ["method", "scope", "law", "param", "estimate", "lo", "hi", "se", "r2", "rmse",
-                 "converged", "ok", "n_points"],
-        "fit_samples": ["method", "scope", "draw", "L_star", "B", "beta", "A0", "gamma", "b"],
+        "noise": ["size", "N", "model", "paired", "eval_domain", "ce", "ce_se"],
+        "merges": ["pool", "size", "N", "method", "subset", "k", "eval_domain", "in_subset", "ce", "bpb", "seed"],
+        "curves": ["pool", "method", "size", "N", "k", "scope", "ce", "base_ce", "delta_base", "beats_base"],
+        "multitask": ["pool", "size", "N", "k", "subset", "eval_domain", "in_subset", "ce"],
+        "tail_fits": TL.TAIL_COLUMNS,
+        "theory_vs_tail": ["pool", "method", "size", "A", "A_pred", "A_ratio"],
+        "coefficient_ratio": ["pool", "size", "ratio", "lo", "hi", "c2_ratio_pred"],
+        "fits": ["pool", "method", "scope", "law", "param", "estimate", "lo", "hi", "se", "r2", "rmse",
+                 "converged", "ok", "why_not_ok", "n_points"],
+        "fit_samples": ["pool", "method", "scope", "draw", "L_star", "B", "beta", "A0", "gamma", "b"],
+        "claims": ["claim_id", "paper", "claim", "measure", "value", "lo", "hi", "verdict", "figure", "note"],
     }
     for name, want in cols.items():
+        assert name in t, name
         assert set(want) <= set(t[name].columns), (name, set(want) - set(t[name].columns))
-    ex = t["experts"]
-    assert len(ex) == len(SMOKE["sizes"]) * M and ex["finetune_tokens"].gt(0).all()
+    assert list(t["claims"].columns) == cols["claims"]
+    assert set(t["claims"]["verdict"]) <= {"holds", "does not hold", "not testable"}
+    assert t["recipe"]["chosen"].sum() == 1
+    lr, mult = (t["recipe"].loc[t["recipe"]["chosen"], c].iloc[0] for c in ("lr", "token_mult"))
+    assert (t["experts"]["lr"] == lr).all()
+    assert (t["experts"]["finetune_tokens"] >= mult * SMOKE["ft_base_tokens"] * 0.9).all()
+    doms = list(dict.fromkeys(d for v in POOLS.values() for d in v))
+    assert len(t["experts"]) == len(SMOKE["sizes"]) * len(doms)
     sp = t["specialisation"]
-    assert set(sp["expert_domain"]) == {"base", *SMOKE["domains"]}
-    assert len(sp) == len(SMOKE["sizes"]) * (M + 1) * M
+    assert set(sp["expert_domain"]) == {"base", *doms}
+    assert len(sp) == len(SMOKE["sizes"]) * (len(doms) + 1) * len(doms)
+    assert (t["noise"]["ce_se"] > 0).all() and t["noise"]["paired"].any()
+    # fits: ok only with an empty why_not_ok
+    f = t["fits"]
+    assert ((f["ok"]) == (f["why_not_ok"] == "")).all()
 
 
-def test_merges_cover_every_k_and_in_subset(smoke):
+def test_merges_cover_every_k_and_the_base(smoke):
     mg = smoke["tables"]["merges"]
     plan = smoke["tables"]["subsets"]
-    assert set(mg["method"]) == set(SMOKE["methods"]) and set(mg["size"]) == set(SMOKE["sizes"])
-    for (size, method), g in mg.groupby(["size", "method"]):
-        assert sorted(g["k"].unique()) == list(range(1, M + 1))
-        planned = set(plan.loc[plan["size"] == size, "subset"])
-        assert set(g["subset"]) == planned
+    assert set(mg["pool"]) == set(POOLS)
+    for (pool, size, method), g in mg.groupby(["pool", "size", "method"]):
+        M = len(POOLS[pool])
+        assert sorted(g["k"].unique()) == list(range(0, M + 1))
+        assert set(g["eval_domain"]) == set(POOLS[pool])
+        planned = set(plan.loc[(plan["pool"] == pool) & (plan["size"] == size), "subset"])
+        assert set(g[g["k"] > 0]["subset"]) == planned
         assert (g.groupby("subset")["eval_domain"].nunique() == M).all()
+        idx = {d: i for i, d in enumerate(POOLS[pool])}
+        for row in g[g["k"] > 0].drop_duplicates(["subset", "eval_domain"]).itertuples():
+            s = S.parse_subset(row.subset)
+            assert row.k == len(s) and row.in_subset == (idx[row.eval_domain] in s)
     full = SMOKE["full_enumeration"][0]
-    assert mg[mg["size"] == full]["subset"].nunique() == 2 ** M - 1
-    idx = {d: i for i, d in enumerate(SMOKE["domains"])}
-    for row in mg.drop_duplicates(["subset", "eval_domain"]).itertuples():
-        s = S.parse_subset(row.subset)
-        assert row.k == len(s)
-        assert row.in_subset == (idx[row.eval_domain] in s)
+    for pool, doms in POOLS.items():
+        assert mg[(mg["size"] == full) & (mg["pool"] == pool) & (mg["k"] > 0)]["subset"].nunique() == 2 ** len(doms) - 1
     assert np.isfinite(mg["ce"]).all() and (mg["ce"] > 0).all()
-    # seeds: one per subset, the same for every method and domain
-    assert (mg.groupby("subset")["seed"].nunique() == 1).all()
+    m = mg[mg["k"] > 0]
+    assert (m.groupby(["pool", "subset"])["seed"].nunique() == 1).all()
+    # curves start at the base, for every scope, and say whether each k beats it
+    c = smoke["tables"]["curves"]
+    assert (c.groupby(["pool", "method", "size", "scope"])["k"].min() == 0).all()
+    np.testing.assert_allclose(c["delta_base"], c["ce"] - c["base_ce"])
+    assert (c["beats_base"] == (c["ce"] < c["base_ce"])).all()
 
 
 def test_single_expert_average_is_the_expert(smoke):
-    """Averaging one expert returns it: its CE must equal the specialisation table's."""
+    """Averaging one expert returns it: its CE must equal the specialisation table's (same windows)."""
     mg, sp = smoke["tables"]["merges"], smoke["tables"]["specialisation"]
     one = mg[(mg["method"] == "average") & (mg["k"] == 1)].copy()
-    one["expert_domain"] = [SMOKE["domains"][S.parse_subset(s)[0]] for s in one["subset"]]
+    one["expert_domain"] = [POOLS[p][S.parse_subset(s)[0]] for p, s in zip(one["pool"], one["subset"])]
     j = one.merge(sp, on=["size", "expert_domain", "eval_domain"], suffixes=("", "_spec"))
     assert len(j) == len(one)
-    np.testing.assert_allclose(j["ce"], j["ce_spec"], rtol=1e-5)
-    # experts specialise: on its own domain an expert beats the base
+    np.testing.assert_allclose(j["ce"], j["ce_spec"], rtol=1e-4)
     base = sp[sp["expert_domain"] == "base"].set_index(["size", "eval_domain"])["ce"]
     own = sp[sp["expert_domain"] == sp["eval_domain"]].set_index(["size", "eval_domain"])["ce"]
     assert (own < base.loc[own.index]).mean() >= 0.8
 
 
-def test_multitask_and_fits(smoke):
+def test_multitask_fits_and_claims(smoke):
     t = smoke["tables"]
     mt = t["multitask"]
     (size, k), = [tuple(p) for p in SMOKE["multitask"]]
-    assert set(mt["size"]) == {size} and set(mt["k"]) == {k} and len(mt) == M
-    assert mt["in_subset"].sum() == k and set(mt["subset"]) == {S.subset_key(range(k))}
+    assert set(mt["pool"]) == set(POOLS) and set(mt["size"]) == {size} and set(mt["k"]) == {k}
+    for pool, g in mt.groupby("pool"):
+        assert len(g) == len(POOLS[pool]) and g["in_subset"].sum() == k
     fits = t["fits"]
-    assert set(fits["method"]) == set(SMOKE["methods"])
-    assert set(fits["scope"]) == set(SMOKE["fit_scopes"]) | {"variance_fpc"}
-    assert (fits.groupby(["method", "scope"]).size() == 6).all()
+    assert set(fits["pool"]) == set(POOLS) and set(fits["method"]) == set(SMOKE["methods"])
+    assert (fits.groupby(["pool", "method", "scope"]).size() == 6).all()
     fs = t["fit_samples"]
-    assert (fs.groupby(["method", "scope"]).size() == SMOKE["bootstrap"]).all()
-    ex = t["extrapolation"]
-    assert set(ex["test"]) >= {"three_point", "joint_k124"}
-    assert (ex.loc[ex["test"] != "largest_N", "k"] > 4).all()
-    np.testing.assert_allclose(ex["rel_error"], (ex["pred"] - ex["y"]) / ex["y"])
+    assert (fs.groupby(["pool", "method", "scope"]).size() == SMOKE["bootstrap"]).all()
+    tl = t["tail_fits"]
+    # 3 experts per pool: 3 points for 3 parameters, never ok, and it says why
+    assert not tl["ok"].any() and tl["why_not_ok"].str.contains("3 points for 3 parameters").all()
     st = t["stopping"]
-    assert st["R"].between(0, 1).all()
+    assert st["R"].between(0, 1).all() and (st["k"] >= 1).all()
+    cl = t["claims"]
+    assert len(cl) == len(POOLS) * len(merging.claims.CLAIMS) if hasattr(merging, "claims") else len(cl) > 0
+    from scalinglaws.studies.merging.claims import claims
+    pd.testing.assert_frame_equal(claims(t), cl, check_exact=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,6 +267,98 @@ def test_fit_law_recovers_synthetic_constants():
         assert got[name] == pytest.approx(res.params[name], rel=0.05, abs=0.02)
 
 
+
+
+def test_curves_start_at_the_base():
+    m = _synthetic_merges(3)
+    base = pd.DataFrame([{"method": "average", "size": "a", "N": 1000, "subset": "", "k": 0, "eval_domain": f"d{d}",
+                          "in_subset": False, "ce": 1.5} for d in range(3)])
+    c = MA.curves(pd.concat([base, m], ignore_index=True))
+    assert set(c["pool"]) == {"all"}
+    z = c[c["k"] == 0].set_index("scope")["ce"]
+    assert z["in_domain"] == z["cross_domain"] == z["domain:d1"] == 1.5
+    ind = c[c["scope"] == "in_domain"].set_index("k")
+    assert ind.loc[1, "beats_base"] and ind.loc[1, "delta_base"] == pytest.approx(0.9 - 1.5)
+    assert not MA.fit_points(c, None, "average", "in_domain")["k"].eq(0).any()
+    st = MA.stopping_table(c)
+    assert (st["k"] >= 1).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# tail fits and the trust rule
+
+
+def _tail_models(L_inf, A, b, M=8, noise=0.0, seed=0):
+    """Merged models of one curve: every k-subset of M with ce_cross = L_inf + A/(k + b) + noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in S.all_subsets(M):
+        k = len(s)
+        y = L_inf + A / (k + b) + noise * rng.standard_normal()
+        rows.append({"pool": "p", "method": "average", "size": "a", "N": 1e5, "subset": S.subset_key(s), "k": k,
+                     "ce_cross": y, "ce_in": y})
+    return pd.DataFrame(rows)
+
+
+def test_tail_fit_recovers_parameters():
+    f = TL.fit_tail_curve(np.arange(1, 9), 3.0 + 0.4 / (np.arange(1, 9) + 0.7))
+    assert f["L_inf"] == pytest.approx(3.0, abs=1e-4) and f["A"] == pytest.approx(0.4, rel=1e-3)
+    assert f["b"] == pytest.approx(0.7, abs=5e-3) and f["r2"] > 0.99999
+    tab, draws = TL.tail_fits(_tail_models(3.0, 0.4, 0.7, noise=0.002), n_boot=200)
+    r = tab[tab["scope"] == "cross_domain"].iloc[0]
+    assert r["A"] == pytest.approx(0.4, rel=0.15) and r["L_inf"] == pytest.approx(3.0, abs=0.01)
+    assert r["A_lo"] <= r["A"] <= r["A_hi"] and r["A_hi"] - r["A_lo"] < 0.2
+    assert r["ok"], r["why_not_ok"]
+    assert len(draws[("p", "average", "a", "cross_domain")]) == 200
+
+
+def test_trust_flags_degenerate_fits_with_reasons():
+    # a curve that rises with k: A <= 0, said so
+    tab, _ = TL.tail_fits(_tail_models(3.0, -0.3, 0.5, noise=0.001), n_boot=100)
+    r = tab.iloc[0]
+    assert not r["ok"] and "does not fall" in r["why_not_ok"]
+    # pure noise: R^2 far below the threshold
+    tab, _ = TL.tail_fits(_tail_models(3.0, 0.0, 0.5, noise=0.05, seed=3), n_boot=100)
+    assert "R^2" in tab.iloc[0]["why_not_ok"]
+    # the trust rule by itself: every criterion named
+    ok, why = TL.trust({"gamma": 2.83, "b": 0.0}, {"gamma": (3.9, 5.0), "b": (0.0, 1.0)}, r2=-0.06, n_points=6,
+                       n_params=6, converged=False, on_bound=["gamma", "b"], allowed_bounds=("b",))
+    assert not ok
+    for part in ("not converged", "on a bound: gamma", "gamma=2.83 outside [3.9, 5]", "R^2 -0.06 < 0.9",
+                 "6 points for 6 parameters"):
+        assert part in why, (part, why)
+    assert "b" not in why.split("on a bound: ")[1].split(";")[0]  # b = 0 is allowed (documented)
+    ok, why = TL.trust({"A": 1.0}, {"A": (0.9, 1.1)}, r2=0.99, n_points=8, n_params=3)
+    assert ok and why == ""
+
+
+def test_joint_fit_ok_uses_the_trust_rule():
+    true = {"L_star": 1.0, "B": 30.0, "beta": 0.4, "A0": 2.0, "gamma": 0.1, "b": 0.5}
+    pts = pd.DataFrame([{"N": N, "k": k} for N in (1e4, 4e4, 1.6e5, 6.4e5) for k in range(1, 9)])
+    rng = np.random.default_rng(0)
+    pts["y"] = MA.predict(true, pts["N"], pts["k"]) * (1 + 1e-4 * rng.standard_normal(len(pts)))
+    rows = MA.fit_rows("average", "in_domain", MA.fit_law(pts, bootstrap=8), pool="p", points=pts)
+    assert rows[0]["pool"] == "p" and rows[0]["ok"] == (rows[0]["why_not_ok"] == "")
+    # a flat curve in k: no tail to find, the fit must not be ok
+    flat = pts.assign(y=1.0 + 30.0 * pts["N"] ** -0.4)
+    rows = MA.fit_rows("average", "in_domain", MA.fit_law(flat, bootstrap=4), pool="p", points=flat)
+    assert not rows[0]["ok"] and "no tail" in rows[0]["why_not_ok"]
+
+
+def test_pilot_rule_picks_largest_gain_within_forgetting_budget():
+    from scalinglaws.studies.merging import pilot as PI
+    rows = []
+    for lr, mult, gain, forget in [(1e-3, 1, 0.10, 0.01), (1e-3, 4, 0.30, 0.10), (3e-3, 4, 0.50, 0.40)]:
+        for seed in (0, 1):
+            rows.append({"pool": "p", "domain": "d", "lr": lr, "token_mult": mult, "tokens": mult * 100, "seed": seed,
+                         "gain": gain, "forgetting": forget, "forgetting_pool": forget, "forgetting_off": forget})
+    r = PI.choose_recipe(pd.DataFrame(rows), max_forgetting=0.5)
+    assert PI.chosen(r) == {"lr": 1e-3, "token_mult": 4.0}
+    assert r["eligible"].tolist() == [True, True, False]
+    r = PI.choose_recipe(pd.DataFrame(rows), max_forgetting=0.05)  # none eligible: best ratio
+    assert PI.chosen(r) == {"lr": 1e-3, "token_mult": 1.0}
+
+
 # ---------------------------------------------------------------------------------------------
 # the chapter's functions on the smoke tables (the chapter only formats what they return)
 
@@ -241,39 +373,40 @@ def test_chapter_tables_on_smoke(smoke):
     P = smoke["store"].provenance()["config"]
     sizes = C.sizes_of(t["experts"])
     assert list(sizes) == sorted(sizes)
-    ex = C.specialisation_deltas(t["specialisation"])
-    base = t["specialisation"][t["specialisation"]["expert_domain"] == "base"].set_index(["size", "eval_domain"])["ce"]
-    r = ex.iloc[0]
-    assert r["delta"] == pytest.approx(r["ce"] - base[(r["size"], r["eval_domain"])])
-    assert ex["own"].sum() == len(P["domains"]) * len(sizes)
-
+    pools = C.pools_of(t["curves"])
+    assert pools == list(P["pools"])
+    eff = C.expert_effects(t["specialisation"], P["pools"])
+    assert len(eff) == len(sizes) * len(pools)
+    nz = C.noise_summary(t["noise"])
+    assert (nz["ce_se_paired_own"] > 0).all()
+    for pool in pools:
+        bvm = C.base_vs_merge(t["curves"], pool)
+        assert len(bvm) == len(sizes) * len(P["methods"])
+        assert (bvm["beats_base"] == (bvm["best"] < bvm["base"])).all()
+        med, kt, med_k = C.stopping_tables(t["stopping"], pool)
+        assert med["R"].between(0, 1).all()
+        cmpr = C.method_comparison_table(t["curves"], pool)
+        assert np.allclose(cmpr[cmpr["method"] == "average"]["rel"], 0)
+        size, pv = C.permutation_check(t["merges"], t["subsets"], P, pool)
+        assert size == P["full_enumeration"][0] and len(pv)
+        C.extrapolation_errors(t["extrapolation"], pool)
+        C.three_point_table(t["curves"], sizes, P["methods"], pool)
     q = C.fit_quality(t["fits"])
-    assert q["n_fits"] == t["fits"].groupby(["method", "scope"]).ngroups
-    assert 0 <= q["n_fits_ok"] <= q["n_fits"] and q["r2_min"] <= q["r2_median"]
-    tab = C.fit_parameter_table(t["fits"])
-    assert {"r2", "ok", "n_points"} <= set(tab.columns)
-
-    M = len(P["domains"])
-    first, last = C.endpoint_curves(t["curves"], M)
-    assert set(first.index) == set(sizes.index)
-    cmpr = C.method_comparison_table(t["curves"], M)
-    assert np.allclose(cmpr[cmpr["method"] == "average"]["rel"], 0)
-    med, kt, med_k = C.stopping_tables(t["stopping"])
-    assert med["R"].between(0, 1).all()
-    size, pv = C.permutation_check(t["merges"], t["subsets"], P, M)
-    assert size == P["full_enumeration"][0] and len(pv)
-    mt = C.multitask_table(t["multitask"], t["specialisation"], t["merges"], sizes, P["methods"], P["domains"])
-    assert len(mt) == len(P["multitask"]) and np.isfinite(mt["gap"]).all()
-    cmp = C.theory_vs_fit(t["theory"], t["fits"])
-    if len(cmp):
-        np.testing.assert_allclose(cmp["A_ratio"], cmp["A_fit"] / cmp["A_pred"])
-    tp = C.three_point_table(t["curves"], sizes, P["methods"])
-    assert set(tp.columns) >= {"L_inf", "A", "b"}
+    assert 0 <= q["n_fits_ok"] <= q["n_fits"]
+    assert {"r2", "ok", "why_not_ok"} <= set(C.fit_parameter_table(t["fits"]).columns)
+    assert {"ok", "why_not_ok"} <= set(C.tail_table(t["tail_fits"]).columns)
+    mt = C.multitask_table(t["multitask"], t["specialisation"], t["merges"], P["methods"], P["pools"])
+    assert len(mt) == len(P["multitask"]) * len(pools) and np.isfinite(mt["gap"]).all()
+    assert C.pilot_table(t["recipe"])["chosen"].sum() == 1
 
     pal = F.palette(P["methods"])
-    for fig in (F.specialisation_heatmap(ex, sizes.index[-1], P["domains"]),
-                F.curves_grid(t["curves"], t["fits"], sizes, P["methods"], M, pal),
-                F.floor_and_amplitude(t["fits"], tp, sizes, P["methods"], pal),
-                F.variance_grid(t["variance"], t["fits"], sizes, P["methods"], M, pal),
-                F.stopping_figure(t["stopping"], med, sizes.index[-1], P["methods"], pal)):
+    doms = list(dict.fromkeys(d for v in P["pools"].values() for d in v))
+    meds = {pool: C.stopping_tables(t["stopping"], pool)[0] for pool in pools}
+    figs = [F.pilot_figure(t["recipe"], P["pilot_max_forgetting"]),
+            F.specialisation_heatmap(C.specialisation_deltas(t["specialisation"]), sizes.index[-1], doms),
+            F.tails_figure(t["tail_fits"], t["theory_vs_tail"], pools, pal),
+            F.stopping_figure(t["stopping"], meds, sizes.index[-1], P["methods"], pal)]
+    figs += [F.curves_grid(t["curves"], t["fits"], sizes, P["methods"], pool, pal) for pool in pools]
+    figs += [F.variance_grid(t["variance"], t["fits"], sizes, P["methods"], pool, pal) for pool in pools]
+    for fig in figs:
         assert fig.axes

@@ -142,16 +142,19 @@ def _store(profile="smoke"):
     rng = np.random.default_rng(1)
     for method in ("average", "ties_l1"):
         for name, v in TRUE.items():
-            fits.append({"method": method, "scope": "cross_domain", "law": "merging", "param": name, "estimate": v,
+            fits.append({"pool": "related", "method": method, "scope": "cross_domain", "law": "merging", "param": name, "estimate": v,
                          "lo": v, "hi": v, "se": 0.0, "r2": 0.99, "rmse": 0.01, "converged": True, "ok": True,
                          "n_points": 32})
         for d in range(40):
-            samples.append({"method": method, "scope": "cross_domain", "draw": d,
+            samples.append({"pool": "related", "method": method, "scope": "cross_domain", "draw": d,
                             **{k: v * (1 + 0.01 * rng.standard_normal()) for k, v in TRUE.items()}})
     st = ResultStore("merging", profile)
     st.write("fits", pd.DataFrame(fits))
     st.write("fit_samples", pd.DataFrame(samples))
-    st.write("merges", pd.DataFrame({"N": [3360.0, 14544.0]}))
+    curves = [{"pool": "related", "method": m, "size": s, "N": N, "k": k, "scope": "cross_domain",
+               "ce": law(TRUE, N, k) if k else 2.3} for m in ("average", "ties_l1")
+              for s, N in (("d16l1", 3360.0), ("d24l2", 14544.0)) for k in range(0, 5)]
+    st.write("curves", pd.DataFrame(curves))
     return st
 
 
@@ -162,6 +165,21 @@ def test_load_fit_from_store(scratch_roots):
     assert P.extrapolating(fit, 1e6) and not P.extrapolating(fit, 5000.0)
     with pytest.raises(ParameterError, match="no merging fit"):
         P.load_fit(profile="smoke", method="della", scope="cross_domain")
+    with pytest.raises(ParameterError, match="pool"):
+        P.load_fit(profile="smoke", method="average", scope="cross_domain", pool="nope")
+
+
+def test_plan_keeps_the_base_and_refuses_to_extrapolate_silently(scratch_roots):
+    _store()
+    fit = P.load_fit(profile="smoke", method="average", scope="cross_domain", pool="related")
+    assert fit.pool_size == 4 and fit.base_at(3360.0) == 2.3 and fit.base_at(5000.0) is None
+    keep = P.experts_for_target(fit, 3360.0, 2.4)           # the base (2.3) already meets it
+    assert keep["status"] == "keep the base" and keep["k_needed"] == 0
+    far = P.experts_for_target(fit, 3360.0, law(TRUE, 3360.0, 40))  # needs ~40 experts of a pool of 4
+    assert far["beyond_pool"] and far["status"].startswith("beyond the pool") and far["k_needed"] > 4
+    st = P.stopping(fit, 3360.0, eps=1e-4, pool=4)
+    assert st["table"]["k"].iloc[0] == 0 and st["k_eps_beyond_pool"]
+    assert st["keep_base"] == bool(min(law(TRUE, 3360.0, k) for k in range(1, 5)) >= 2.3)
     with pytest.raises(ParameterError):
         P.load_fit(profile="smoke", method="average", scope="variance")
 

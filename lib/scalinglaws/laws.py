@@ -213,6 +213,29 @@ register_law(Law(
 ))
 
 
+# The same law with gamma free in sign: the tail amplitude A(N) = A0 N^-gamma may *grow* with N
+# (gamma < 0), as it does when larger bases' experts move further apart. The merging study fits
+# this one so that a growing A is measured, not clipped to gamma = 0 on a bound.
+register_law(Law(
+    name="merging_free",
+    inputs=("N", "k"),
+    params=("L_star", "log_B", "beta", "log_A0", "gamma", "b"),
+    log_model=_merging_log_model,
+    bounds={"L_star": (0.0, math.inf), "log_B": (-100.0, 100.0), "beta": (0.0, 5.0),
+            "log_A0": (-100.0, 100.0), "gamma": (-3.0, 5.0), "b": (0.0, 100.0)},
+    grid={"L_star": lambda X, y: float(np.min(y)) * np.array([0.0, 0.5, 0.9]),
+          "log_B": lambda X, y: _y_log([-2.0])(X, y) + np.array([0.0, 0.3, 0.6]) * float(np.mean(np.log(X["N"]))),
+          "beta": [0.0, 0.3, 0.6],
+          "log_A0": lambda X, y: _y_log([-2.0])(X, y) + np.array([-0.3, 0.3]) * float(np.mean(np.log(X["N"]))),
+          "gamma": [-0.3, 0.3],
+          "b": [0.0, 1.0]},
+    report=_mrep,
+    unreport=_munrep,
+    positive=("N", "k"),
+    formula="L = L* + B N^-beta + A0 N^-gamma / (k + b), gamma of either sign (A may grow with N)",
+))
+
+
 # ---------------------------------------------------------------------------------------------
 # Routed LMs (Clark et al. 2022): log10 L = a log10 N + b log10 Ehat + c log10 N log10 Ehat + d,
 #   1/Ehat = 1/(E - 1 + (1/E_start - 1/E_max)^-1) + 1/E_max.

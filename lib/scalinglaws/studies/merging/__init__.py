@@ -1,8 +1,12 @@
 """Merging (Wang et al. 2025) and DELLA inside it: experts, merges over (N, k), fits, theory, planning.
 
-    study.py     PROFILES, METHOD_VARIANTS, validate, run (units: finetune, specialise, merge, ...)
+    study.py     PROFILES (pools, pilot grid), validate, run: the stages and the tables
+    units.py     the units (pilot, finetune, specialise, merge_eval, ...) and the evaluation windows
+    pilot.py     the expert recipe: pilot summary and the stated rule that picks it
     subsets.py   which expert subsets are merged (all C(M, k), or diverse permutations)
-    analysis.py  curves, variance, fits, extrapolation, stopping: tables from the merge records
+    analysis.py  curves (base at k = 0), variance, joint fits, extrapolation, stopping
+    tail.py      per-size tail fits L_inf + A/(k + b), the trust rule (ok, why_not_ok), A vs theory
+    claims.py    the paper's claims tested on the stored tables (the shared `claims` schema)
     theory.py    the 1/k theory measured: (c^2/2) Tr(H Sigma) from exact Gauss-Newton products
     planning.py  planning rules from a stored fit (experts for a target, k_eps, budgets)
     cli.py       `python -m scalinglaws plan merging ...`

@@ -6,8 +6,9 @@
     python -m scalinglaws plan merging ... --budget-flops 1e15          # base size vs experts
     python -m scalinglaws plan merging --fit FIT.json --size d64l4 ...  # from `fit merging --json`
 
-The fit comes from the merging study's stored `fits`/`fit_samples` tables (intervals from the
-bootstrap draws) or from a JSON file (intervals only if it carries draws under "samples").
+The fit comes from the merging study's stored `fits`/`fit_samples` tables of one pool of experts
+(`--experts related|unrelated`; intervals from the bootstrap draws; k = 0, keeping the base, is an
+answer whenever the base's stored loss meets the target; a k beyond the pool is flagged) or from a JSON file (intervals only if it carries draws under "samples").
 Costs use the profile's ladder and token budgets (see `scalinglaws.planning`). Every run also
 prints the floor, the marginal gains and "double the base vs one more expert" at --k experts.
 Exit codes: 0 ok; 2 bad input (one line on stderr).
@@ -71,11 +72,12 @@ def validate(args) -> dict:
     if args.budget_flops is not None:
         check_float("budget-flops", args.budget_flops, 0.0, open_interval=True)
     check_int("k", args.k, minimum=1)
-    check_int("pool", args.pool, minimum=2)
+    if args.pool is not None:
+        check_int("pool", args.pool, minimum=2)
     if args.max_experts is not None:
         check_int("max-experts", args.max_experts, minimum=1)
     check_float("level", args.level, 0.0, 1.0, open_interval=True)
-    return {k: getattr(args, k) for k in ("profile", "method", "scope", "fit", "size", "n_params", "target", "eps",
+    return {k: getattr(args, k) for k in ("profile", "method", "scope", "experts", "fit", "size", "n_params", "target", "eps",
                                           "budget_flops", "k", "pool", "max_experts", "level")}
 
 
@@ -83,21 +85,22 @@ def plan(args) -> dict:
     from scalinglaws.models import count_params, model_config
 
     v = validate(args)
-    fit = P.load_fit(v["fit"], profile=v["profile"], method=v["method"], scope=v["scope"])
+    fit = P.load_fit(v["fit"], profile=v["profile"], method=v["method"], scope=v["scope"], pool=v["experts"])
+    pool = args.pool or fit.pool_size or 8
     cost = P.CostModel.from_profile(args.profile)
     N = float(args.n_params) if args.n_params is not None else float(
         count_params(model_config(args.size))["non_embedding"])
-    out = {"fit": {"source": fit.source, "method": fit.method, "scope": fit.scope, "params": fit.params,
+    out = {"fit": {"source": fit.source, "pool": fit.pool, "method": fit.method, "scope": fit.scope, "params": fit.params,
                    "draws": 0 if fit.draws is None else len(fit.draws), "N_range": fit.N_range, **fit.info},
            "size": args.size, "N": N, "profile": args.profile, "level": args.level}
-    out["stopping"] = P.stopping(fit, N, eps=args.eps, pool=args.pool, level=args.level)
+    out["stopping"] = P.stopping(fit, N, eps=args.eps, pool=pool, level=args.level)
     if args.target is not None:
         out["target"] = P.experts_for_target(fit, N, args.target, level=args.level)
     out["next_step"] = P.double_vs_expert(fit, cost, N, args.k, count_pretraining=not args.no_pretrain_cost,
                                           level=args.level)
     if args.budget_flops is not None:
         out["budget_flops"] = args.budget_flops
-        cap = args.max_experts if args.max_experts is not None else args.pool
+        cap = args.max_experts if args.max_experts is not None else pool
         out["budget"] = P.budget_plan(fit, cost, args.budget_flops, max_experts=cap,
                                       count_pretraining=not args.no_pretrain_cost, level=args.level)
     return out
@@ -118,7 +121,11 @@ def render(out: dict) -> str:
         t = out["target"]
         L.append(f"target L = {t['target']:.4g}: floor L_inf(N) = "
                  f"{_fmt_iv(t['floor'], t['floor_lo'], t['floor_hi'])}, amplitude A(N) = {t['amplitude']:.4g}")
-        if t["status"] == "unreachable":
+        if t["status"] == "keep the base":
+            L.append(f"  keep the base: its measured loss {t['base_loss']:.4g} already meets the target (k = 0)")
+        elif t.get("beyond_pool"):
+            L.append(f"  {t['status']} (extrapolated in k; k = {t['k']:.3g})")
+        elif t["status"] == "unreachable":
             L.append(f"  unreachable: the target is below the floor (reachable in "
                      f"{t['p_reachable']:.0%} of draws)" if not math.isnan(t["p_reachable"])
                      else "  unreachable: the target is below the floor")
@@ -128,7 +135,10 @@ def render(out: dict) -> str:
                                          else f"; reachable in {t['p_reachable']:.0%} of draws") + ")")
     if "eps" in st:
         L.append(f"within eps = {st['eps']:.4g} of the floor: k_eps = "
-                 f"{_fmt_iv(st['k_eps'], st['k_eps_lo'], st['k_eps_hi'], '{:.3g}')} -> {st['k_eps_needed']} experts")
+                 f"{_fmt_iv(st['k_eps'], st['k_eps_lo'], st['k_eps_hi'], '{:.3g}')} -> {st['k_eps_needed']} experts"
+                 + (f"  [beyond the pool of {st['pool']}: extrapolated]" if st.get("k_eps_beyond_pool") else ""))
+    if st.get("keep_base"):
+        L.append(f"  no merge of up to {st['pool']} experts is predicted to beat the base: keep the base (k = 0)")
     tab = st["table"].dropna(axis=1, how="all")
     L.append(f"marginal gain Delta_k = L(k) - L(k+1) and stopping curve R(k) over a pool of {st['pool']}:")
     L.append(tab.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
@@ -181,7 +191,10 @@ def register(subparsers) -> None:
     m.add_argument("--eps", type=float, default=None, help="tolerance above the floor for k_eps")
     m.add_argument("--budget-flops", type=float, default=None, help="FLOP budget for base + experts")
     m.add_argument("--k", type=int, default=5, help="experts already merged, for 'double vs one more' (default 5)")
-    m.add_argument("--pool", type=int, default=8, help="pool size for R(k) (default 8, one expert per domain)")
+    m.add_argument("--experts", default=None,
+                   help="pool of experts of the stored fit: related or unrelated (default: the first stored)")
+    m.add_argument("--pool", type=int, default=None,
+                   help="pool size M for R(k) (default: the stored pool's size, else 8)")
     m.add_argument("--max-experts", type=int, default=None, help="cap on k in the budget plan (default: --pool)")
     m.add_argument("--no-pretrain-cost", action="store_true",
                    help="bases are given: count only fine-tuning FLOPs")

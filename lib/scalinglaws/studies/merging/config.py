@@ -6,7 +6,16 @@ registry (`merge.linear_coefficient`): nothing else needs an entry.
 """
 from __future__ import annotations
 
+from scalinglaws.data import RELATED_MATH
 from scalinglaws.merge import linear_coefficient
+
+# The two pools of experts (one expert per domain). "related": the generated mathematics subfields,
+# like the paper's nine mathematics/science domains; "unrelated": five real-text domains with little
+# in common. Whether the floor + tail law holds in each is a finding of its own.
+DEFAULT_POOLS: dict[str, list[str]] = {
+    "related": list(RELATED_MATH),
+    "unrelated": ["code", "scripture", "legal", "speeches", "manpages"],
+}
 
 # table name -> (registry method of scalinglaws.merge, options). All options are pinned here so a
 # change of a library default does not silently change a stored result (they enter unit keys).

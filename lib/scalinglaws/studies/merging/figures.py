@@ -5,7 +5,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from scalinglaws import laws
 from scalinglaws.studies.merging import analysis as MA
 from scalinglaws.studies.merging.chapter import fitted
 
@@ -13,6 +12,24 @@ from scalinglaws.studies.merging.chapter import fitted
 def palette(methods) -> dict:
     sns.set_theme(style="whitegrid", context="notebook")
     return dict(zip(methods, sns.color_palette("tab10", len(methods))))
+
+
+def pilot_figure(recipe, max_forgetting: float):
+    """Gain vs forgetting of every pilot grid point, the rule's boundary and the chosen recipe."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in recipe.itertuples():
+        ax.errorbar(r.gain, r.forgetting, xerr=r.gain_se, yerr=r.forgetting_se, fmt="*" if r.chosen else "o",
+                    ms=14 if r.chosen else 6, color="C3" if r.chosen else "C0")
+        ax.annotate(f"lr {r.lr:g}, x{r.token_mult:g}", (r.gain, r.forgetting), fontsize=7,
+                    xytext=(4, 4), textcoords="offset points")
+    g = np.linspace(0, max(1e-6, recipe["gain"].max()) * 1.1, 20)
+    ax.plot(g, max_forgetting * g, "--", color="grey", lw=1, label=f"forgetting = {max_forgetting:g} x gain")
+    ax.axvline(0, color="k", lw=0.5)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set(xlabel="in-domain gain (nats/token)", ylabel="forgetting (nats/token)", title="pilot: expert recipes")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def specialisation_heatmap(ex, size: str, domains):
@@ -24,22 +41,28 @@ def specialisation_heatmap(ex, size: str, domains):
     return fig
 
 
-def curves_grid(curves, fits, sizes, methods, M: int, pal: dict):
-    """CE vs k per scope (rows) and size (columns), with each method's fitted law."""
-    scopes = [s for s in MA.MACRO_SCOPES if s in set(curves["scope"])]
+def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict):
+    """CE vs k (k = 0 the base, dashed line) per scope (rows) and size (columns) of one pool, with
+    each method's fitted joint law."""
+    c0 = curves[curves["pool"] == pool]
+    M = int(c0["k"].max())
+    scopes = [s for s in MA.MACRO_SCOPES if s in set(c0["scope"])]
     fig, axes = plt.subplots(len(scopes), len(sizes), figsize=(3.2 * len(sizes), 2.8 * len(scopes)),
                              squeeze=False, sharex=True)
     kk = np.linspace(1, M, 50)
     for i, scope in enumerate(scopes):
         for j, (size, N) in enumerate(sizes.items()):
             ax = axes[i, j]
+            base = c0[(c0["scope"] == scope) & (c0["size"] == size) & (c0["k"] == 0)]["ce"]
+            if len(base):
+                ax.axhline(base.iloc[0], color="k", ls="--", lw=1, label="base (k = 0)")
             for method in methods:
-                c = curves[(curves["method"] == method) & (curves["scope"] == scope) & (curves["size"] == size)]
+                c = c0[(c0["method"] == method) & (c0["scope"] == scope) & (c0["size"] == size)]
                 ax.plot(c["k"], c["ce"], "o", ms=3, color=pal[method], label=method)
-                p = fitted(fits, method, scope)
+                p = fitted(fits, method, scope, pool)
                 if p is not None:
                     ax.plot(kk, MA.predict(p, N, kk), "-", lw=1, color=pal[method])
-            ax.set_title(f"{size} (N={N:,})" if i == 0 else "", fontsize=9)
+            ax.set_title(f"{pool}: {size} (N={N:,})" if i == 0 else "", fontsize=9)
             ax.set_ylabel(f"{scope} CE" if j == 0 else "")
             ax.set_xlabel("k" if i == len(scopes) - 1 else "")
     axes[0, -1].legend(fontsize=6, loc="upper right")
@@ -47,29 +70,35 @@ def curves_grid(curves, fits, sizes, methods, M: int, pal: dict):
     return fig
 
 
-def floor_and_amplitude(fits, three_point, sizes, methods, pal: dict):
-    """The fitted floor L_inf(N) and tail amplitude A(N), with the three-point estimates per size."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    NN = np.geomspace(sizes.min() / 1.5, sizes.max() * 1.5, 50)
-    for method in methods:
-        p = fitted(fits, method, "in_domain")
-        if p is None:
-            continue
-        axes[0].plot(NN, laws.merging_floor(p, NN), color=pal[method], lw=1, label=method)
-        axes[1].plot(NN, laws.merging_amplitude(p, NN), color=pal[method], lw=1)
-        for tp in three_point[three_point["method"] == method].itertuples() if len(three_point) else ():
-            axes[0].plot(tp.N, tp.L_inf, "o", ms=4, color=pal[method])
-            axes[1].plot(tp.N, abs(tp.A), "o" if tp.A > 0 else "x", ms=4, color=pal[method])
-    axes[0].set(xscale="log", xlabel="N (non-embedding)", ylabel="floor L_inf(N), nats/token")
-    axes[1].set(xscale="log", yscale="log", xlabel="N (non-embedding)", ylabel="|tail amplitude A(N)| (x: A < 0)")
-    axes[0].legend(fontsize=7)
+def tails_figure(tails, th_vs_tail, pools, pal: dict, scope: str = "cross_domain"):
+    """Per pool: the per-size fitted tail amplitude A(N) (intervals; hollow: fit not ok) and the
+    theory's (c^2/2) Tr(H Sigma) (squares, dashed)."""
+    fig, axes = plt.subplots(1, len(pools), figsize=(5.5 * len(pools), 4), squeeze=False)
+    for ax, pool in zip(axes[0], pools):
+        t = tails[(tails["pool"] == pool) & (tails["scope"] == scope)]
+        for method, g in t.groupby("method"):
+            g = g.sort_values("N")
+            col = pal.get(method, "k")
+            ax.errorbar(g["N"], g["A"], yerr=[(g["A"] - g["A_lo"]).clip(lower=0), (g["A_hi"] - g["A"]).clip(lower=0)],
+                        fmt="-", color=col, lw=1, label=f"{method}: fitted A")
+            ax.scatter(g["N"], g["A"], s=25, color=[col if ok else "white" for ok in g["ok"]], edgecolors=col, zorder=3)
+            th = th_vs_tail[(th_vs_tail["pool"] == pool) & (th_vs_tail["method"] == method)] if len(th_vs_tail) else th_vs_tail
+            if len(th):
+                th = th.sort_values("N")
+                ax.errorbar(th["N"], th["A_pred"], yerr=[th["A_pred"] - th["A_pred_lo"], th["A_pred_hi"] - th["A_pred"]],
+                            fmt="s--", ms=4, color=col, alpha=0.7, label=f"{method}: (c²/2) Tr(HΣ)")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set(xscale="log", xlabel="N (non-embedding)", ylabel=f"tail amplitude A ({scope})", title=pool)
+        ax.legend(fontsize=6)
     fig.tight_layout()
     return fig
 
 
-def variance_grid(variance, fits, sizes, methods, M: int, pal: dict):
-    """Across-subset variance vs k per size, with the variance law (solid) and the finite-pool fit (dashed)."""
-    v = variance[(variance["scope"] == "cross_domain") & np.isfinite(variance["var"])]
+def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict):
+    """Across-subset variance vs k per size of one pool, with the variance law (solid) and the
+    finite-pool fit (dashed)."""
+    v = variance[(variance["pool"] == pool) & (variance["scope"] == "cross_domain") & np.isfinite(variance["var"])]
+    M = int(variance[variance["pool"] == pool]["k"].max())
     fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes), 3), squeeze=False, sharey=True)
     kv = np.linspace(1, M - 1, 40)
     for j, (size, N) in enumerate(sizes.items()):
@@ -77,49 +106,34 @@ def variance_grid(variance, fits, sizes, methods, M: int, pal: dict):
         for method in methods:
             g = v[(v["method"] == method) & (v["size"] == size) & (v["var"] > 0)]
             ax.plot(g["k"], g["var"], "o", ms=3, color=pal[method], label=method)
-            p = fitted(fits, method, "variance")
+            p = fitted(fits, method, "variance", pool)
             if p is not None:
                 ax.plot(kv, MA.predict(p, N, kv), "-", lw=1, color=pal[method])
-            q = fitted(fits, method, "variance_fpc")
+            q = fitted(fits, method, "variance_fpc", pool)
             if q is not None:  # back to the finite pool for plotting
                 ax.plot(kv, MA.predict(q, N, kv) * (M - kv) / (M - 1), "--", lw=1, color=pal[method])
-        ax.set(yscale="log", title=f"{size}", xlabel="k", ylabel="Var over subsets (nats^2)" if j == 0 else "")
+        ax.set(yscale="log", title=f"{pool}: {size}", xlabel="k", ylabel="Var over subsets (nats^2)" if j == 0 else "")
     axes[0, -1].legend(fontsize=6)
     fig.tight_layout()
     return fig
 
 
-def stopping_figure(stopping, med, size: str, methods, pal: dict):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for method in methods:
-        g = stopping[(stopping["scope"] == "cross_domain") & (stopping["method"] == method) & (stopping["size"] == size)]
-        axes[0].plot(g["k"], g["R"], "o-", ms=3, color=pal[method], label=method)
-        h = med[(med["method"] == method) & (med["size"] == size)]
-        axes[1].plot(h["k"], h["R"], "o-", ms=3, color=pal[method])
-    for ax, t in zip(axes, ("cross-domain", "median over domains (in-domain)")):
-        ax.axhline(0.8, color="grey", lw=0.5)
-        ax.axhline(0.9, color="grey", lw=0.5)
-        ax.set(xlabel="k", ylabel="R(k)", title=f"{size}: {t}")
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def theory_figure(cmp):
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for method, g in cmp.groupby("method"):
-        g = g.sort_values("N")
-        line, = axes[0].plot(g["N"], g["A_fit"], "o-", label=f"{method}: fitted A(N)")
-        axes[0].errorbar(g["N"], g["A_pred"], yerr=[g["A_pred"] - g["A_pred_lo"], g["A_pred_hi"] - g["A_pred"]],
-                         fmt="s--", color=line.get_color(), label=f"{method}: (c²/2) Tr(HΣ)")
-        axes[1].plot(g["N"], g["floor_fit"], "o-", color=line.get_color(), label=f"{method}: fitted floor")
-        axes[1].plot(g["N"], g["floor_pred"], "s--", color=line.get_color(), label=f"{method}: predicted floor")
-    for ax, title in zip(axes, ["tail amplitude A(N)", "floor (finite pool)"]):
-        ax.set_xscale("log")
-        ax.set_xlabel("N (non-embedding parameters)")
-        ax.set_title(title)
-        ax.legend(fontsize=7)
-    axes[0].set_yscale("log")
+def stopping_figure(stopping, meds: dict, size: str, methods, pal: dict):
+    """R(k) per pool (columns): cross-domain (top) and the median over domains (bottom)."""
+    pools = list(meds)
+    fig, axes = plt.subplots(2, len(pools), figsize=(5.5 * len(pools), 6.5), squeeze=False)
+    for j, pool in enumerate(pools):
+        for method in methods:
+            g = stopping[(stopping["pool"] == pool) & (stopping["scope"] == "cross_domain")
+                         & (stopping["method"] == method) & (stopping["size"] == size)]
+            axes[0, j].plot(g["k"], g["R"], "o-", ms=3, color=pal[method], label=method)
+            h = meds[pool][(meds[pool]["method"] == method) & (meds[pool]["size"] == size)]
+            axes[1, j].plot(h["k"], h["R"], "o-", ms=3, color=pal[method])
+        for i, t in enumerate(("cross-domain", "median over domains (in-domain)")):
+            axes[i, j].axhline(0.8, color="grey", lw=0.5)
+            axes[i, j].axhline(0.9, color="grey", lw=0.5)
+            axes[i, j].set(xlabel="k", ylabel="R(k)", title=f"{pool}, {size}: {t}")
+    axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 

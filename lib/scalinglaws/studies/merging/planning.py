@@ -14,6 +14,12 @@ Questions answered (formulas in `scalinglaws.laws`, which this module only combi
     stopping curve         R(k) = (L(1) - L(k)) / (L(1) - L(K)) on k = 1..K (the pool size);
                            for this law R(k) = (1/(1+b) - 1/(k+b)) / (1/(1+b) - 1/(K+b))
 
+The base is an answer too (k = 0): when the fit knows the base's measured loss at N (the stored
+curves' k = 0), a target the base already meets needs no expert ("keep the base"), and where no
+merge of the pool is predicted to beat the base the answer says so. A k beyond the pool of M
+experts the law was fitted on is an extrapolation: it is reported with status "beyond the pool"
+(`beyond_pool` True), never silently.
+
 Uncertainty: every answer is also computed for each bootstrap draw of the fit (the `fit_samples`
 table, or `FitResult.bootstrap`) and reported as the central `level` interval of the draws
 (no interpolation between draws, so unreachable draws, k = inf, are handled exactly), with the
@@ -68,6 +74,9 @@ class MergingFit:
     source: str = ""
     N_range: tuple[float, float] | None = None
     info: dict = field(default_factory=dict)
+    base_loss: dict | None = None      # {N: the base model's measured loss (k = 0)} at fitted sizes
+    pool_size: int | None = None       # M, the experts the law was fitted on (k <= M measured)
+    pool: str | None = None
 
     def __post_init__(self):
         missing = [p for p in PARAMS if p not in self.params]
@@ -89,6 +98,13 @@ class MergingFit:
         """L(N, k) at the point estimate."""
         return laws.merging_loss(self.params, N, k)
 
+    def base_at(self, N: float) -> float | None:
+        """The base's measured loss at N (a fitted size), else None."""
+        for n, v in (self.base_loss or {}).items():
+            if abs(float(n) - N) <= 1e-9 * max(1.0, N):
+                return float(v)
+        return None
+
 
 def _draws_from(obj) -> pd.DataFrame | None:
     if obj is None:
@@ -104,7 +120,7 @@ def fit_from_dict(d: Mapping, source: str = "dict") -> MergingFit:
     """From `FitResult.to_dict()` (as written by `python -m scalinglaws fit merging ... --json`),
     optionally with bootstrap draws under "samples" / "draws" / "fit_samples" (a list of
     {param: value} or {param: [values]}), or from a plain {param: value} mapping."""
-    if "law" in d and d["law"] != "merging":
+    if "law" in d and d["law"] not in ("merging", "merging_free"):
         raise ParameterError(f"{source}: a fit of law {d['law']!r}, not 'merging'")
     params = d.get("params", d)
     draws = next((d[k] for k in ("samples", "draws", "fit_samples") if d.get(k) is not None), None)
@@ -127,8 +143,8 @@ def load_fit_file(path) -> MergingFit:
 
 def check_scope(scope: str) -> str:
     """A scope of the merging fits that predicts a loss (not 'variance')."""
-    from scalinglaws.data import DOMAINS
-    allowed = list(LOSS_SCOPES) + [f"domain:{d}" for d in DOMAINS]
+    from scalinglaws.data import ALL_DOMAINS
+    allowed = list(LOSS_SCOPES) + [f"domain:{d}" for d in ALL_DOMAINS]
     if scope == "variance":
         raise ParameterError("scope='variance' is the across-subset variance law, not a loss: plan with "
                              f"one of {allowed}")
@@ -138,13 +154,15 @@ def check_scope(scope: str) -> str:
 
 
 def load_fit(source=None, *, profile: str | None = None, method: str = "average",
-             scope: str = "cross_domain", root=None) -> MergingFit:
+             scope: str = "cross_domain", root=None, pool: str | None = None) -> MergingFit:
     """A MergingFit from: a MergingFit, a `FitResult`, a dict (see `fit_from_dict`), a JSON path,
-    or (source None) the merging study's `fits` and `fit_samples` tables at `profile`."""
+    or (source None) the merging study's `fits` and `fit_samples` tables at `profile`, for one
+    pool of experts (default: the first stored), with the base's measured loss per size and the
+    pool size from the stored curves."""
     if isinstance(source, MergingFit):
         return source
     if source is not None and hasattr(source, "params") and hasattr(source, "law"):  # FitResult
-        if source.law.name != "merging":
+        if source.law.name not in ("merging", "merging_free"):
             raise ParameterError(f"a fit of law {source.law.name!r}, not 'merging'")
         return MergingFit(dict(source.params), source.bootstrap, source=f"FitResult(n={source.n})")
     if isinstance(source, Mapping):
@@ -158,22 +176,36 @@ def load_fit(source=None, *, profile: str | None = None, method: str = "average"
         raise ParameterError(f"method={method!r} is not one of {list(METHOD_VARIANTS)}")
     store = open_store("merging", profile or "best", root)
     fits = store.read("fits")
-    f = fits[(fits["method"] == method) & (fits["scope"] == scope) & (fits["law"] == "merging")]
+    if "pool" not in fits.columns:
+        fits = fits.assign(pool="all")
+    pools = list(dict.fromkeys(fits["pool"]))
+    pool = pool or pools[0]
+    if pool not in pools:
+        raise ParameterError(f"pool={pool!r} is not one of the stored pools {pools}")
+    f = fits[(fits["pool"] == pool) & (fits["method"] == method) & (fits["scope"] == scope)
+             & fits["law"].isin(["merging", "merging_free"])]
     if f.empty:
-        have = sorted({(m, s) for m, s in zip(fits["method"], fits["scope"]) if s != "variance"})
-        raise ParameterError(f"no merging fit for method={method!r} scope={scope!r} at profile "
+        have = sorted({(m, s) for m, s in zip(fits["method"], fits["scope"]) if not s.startswith("variance")})
+        raise ParameterError(f"no merging fit for pool={pool!r} method={method!r} scope={scope!r} at profile "
                              f"{store.profile!r}; stored: {have}")
     draws = None
     if store.has("fit_samples"):
         s = store.read("fit_samples")
+        s = s[s["pool"] == pool] if "pool" in s.columns else s
         draws = s[(s["method"] == method) & (s["scope"] == scope)]
-    N_range = None
-    if store.has("merges"):
-        n = store.read("merges")["N"]
-        N_range = (float(n.min()), float(n.max()))
-    info = {k: f[k].iloc[0] for k in ("r2", "ok", "n_points") if k in f.columns}
+    N_range, base, M = None, None, None
+    if store.has("curves"):
+        c = store.read("curves")
+        c = c[c["pool"] == pool] if "pool" in c.columns else c
+        c = c[(c["method"] == method) & (c["scope"] == scope)]
+        if len(c):
+            N_range = (float(c["N"].min()), float(c["N"].max()))
+            M = int(c["k"].max())
+            b0 = c[c["k"] == 0]
+            base = dict(zip(b0["N"].astype(float), b0["ce"].astype(float))) or None
+    info = {k: f[k].iloc[0] for k in ("r2", "ok", "why_not_ok", "n_points") if k in f.columns}
     return MergingFit(dict(zip(f["param"], f["estimate"])), draws, method, scope,
-                      f"merging/{store.profile}", N_range, info)
+                      f"merging/{store.profile}/{pool}", N_range, info, base, M, pool)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,7 +250,10 @@ def experts_for_target(fit: MergingFit, N: float, target: float, level: float = 
 
     k (continuous, inf if unreachable), k_needed = max(1, ceil(k)), floor L_inf(N) with its
     interval, k_lo/k_hi over the draws and p_reachable (fraction of draws whose floor is below
-    the target). status: 'reachable', 'one expert suffices' (k <= 1) or 'unreachable'.
+    the target). status: 'reachable', 'one expert suffices' (k <= 1) or 'unreachable'; with the
+    base's loss known: 'keep the base' (k_needed 0) when the base meets the target; with the pool
+    size known: 'beyond the pool' when k_needed > M (an extrapolation of the law past the k it
+    was fitted on; `beyond_pool` True). `merge_beats_base`: some k <= M is predicted below the base.
     """
     N, target = _check_N(N), check_float("target", target, 0.0, open_interval=True)
     _check_level(level)
@@ -227,21 +262,36 @@ def experts_for_target(fit: MergingFit, N: float, target: float, level: float = 
     kd = [float(laws.k_for_target(p, N, target)) for p in fit.draw_dicts()]
     k_lo, k_hi = _interval(kd, level)
     status = "unreachable" if not math.isfinite(k) else ("one expert suffices" if k <= 1 else "reachable")
-    return {"N": N, "target": target, "k": k, "k_needed": (math.ceil(k - 1e-9) if math.isfinite(k) and k > 1
-                                                          else (1 if math.isfinite(k) else math.inf)),
+    k_needed = (math.ceil(k - 1e-9) if math.isfinite(k) and k > 1 else (1 if math.isfinite(k) else math.inf))
+    base = fit.base_at(N)
+    M = fit.pool_size
+    beyond = M is not None and math.isfinite(k_needed) and k_needed > M
+    beats = None
+    if base is not None and M:
+        beats = bool(np.min(fit.loss(N, np.arange(1, M + 1))) < base)
+    if base is not None and target >= base:
+        status, k_needed = "keep the base", 0
+        beyond = False
+    elif beyond:
+        status = f"beyond the pool: needs {k_needed} experts, the law was fitted on at most {M}"
+    return {"N": N, "target": target, "k": k, "k_needed": k_needed,
             "k_lo": k_lo, "k_hi": k_hi, "status": status,
             "p_reachable": float(np.mean(np.isfinite(kd))) if kd else math.nan,
             "floor": floor["estimate"], "floor_lo": floor["lo"], "floor_hi": floor["hi"],
-            "amplitude": float(laws.merging_amplitude(fit.params, N)), "extrapolated": extrapolating(fit, N)}
+            "amplitude": float(laws.merging_amplitude(fit.params, N)), "extrapolated": extrapolating(fit, N),
+            "base_loss": math.nan if base is None else base, "pool": M, "beyond_pool": beyond,
+            "merge_beats_base": beats}
 
 
 def stopping(fit: MergingFit, N: float, eps: float | None = None, pool: int = 8, k_max: int | None = None,
              levels=(0.85, 0.9), level: float = 0.95) -> dict:
     """Where to stop adding experts at base size N.
 
-    k_eps (+ interval) for a tolerance eps above the floor; a table over k = 1..k_max of L(k),
-    Delta_k = L(k) - L(k+1) (+ interval) and R(k) on the pool k = 1..pool; and for each R
-    level the smallest k reaching it (`laws.k_at`).
+    k_eps (+ interval) for a tolerance eps above the floor (`k_eps_beyond_pool` when it exceeds
+    the pool); a table over k = 1..k_max of L(k), Delta_k = L(k) - L(k+1) (+ interval) and R(k)
+    on the pool k = 1..pool, led by a k = 0 row (the base's measured loss) when the fit knows it,
+    and `keep_base` True when no k of the pool is predicted below the base; for each R level the
+    smallest k reaching it (`laws.k_at`).
     """
     N = _check_N(N)
     check_int("pool", pool, minimum=2)
@@ -252,7 +302,8 @@ def stopping(fit: MergingFit, N: float, eps: float | None = None, pool: int = 8,
         eps = check_float("eps", eps, 0.0, open_interval=True)
         r = _over(fit, lambda p: laws.k_eps(p, N, eps), level)
         out.update({"eps": eps, "k_eps": r["estimate"], "k_eps_lo": r["lo"], "k_eps_hi": r["hi"],
-                    "k_eps_needed": max(1, math.ceil(r["estimate"] - 1e-9))})
+                    "k_eps_needed": max(1, math.ceil(r["estimate"] - 1e-9)),
+                    "k_eps_beyond_pool": bool(r["estimate"] > pool)})
     ks = np.arange(1, max(k_max, pool) + 1, dtype=float)
     L = fit.loss(N, ks)
     R = laws.stopping_curve(ks[:pool], L[:pool])
@@ -261,6 +312,11 @@ def stopping(fit: MergingFit, N: float, eps: float | None = None, pool: int = 8,
         g = _over(fit, lambda p, k=k: laws.marginal_gain(p, N, k), level)
         rows.append({"k": int(k), "loss": float(L[i]), "gain_next": g["estimate"], "gain_next_lo": g["lo"],
                      "gain_next_hi": g["hi"], "R": float(R.iloc[i]) if i < pool else math.nan})
+    base = fit.base_at(N)
+    if base is not None:
+        rows.insert(0, {"k": 0, "loss": base, "gain_next": base - float(L[0]), "gain_next_lo": math.nan,
+                        "gain_next_hi": math.nan, "R": math.nan})
+        out["keep_base"] = bool(np.min(L[:pool]) >= base)
     out["table"] = pd.DataFrame(rows)
     out["k_at_R"] = {float(lv): (None if laws.k_at(R, lv) is None else int(laws.k_at(R, lv))) for lv in levels}
     return out

@@ -1,118 +1,140 @@
-"""The merging study: experts fine-tuned from every base size, merged k at a time by every method,
-evaluated on every domain; then the floor + tail law (Wang et al. 2025) fitted over (N, k).
+"""The merging study, in a regime where merging can work: two pools of experts fine-tuned with a
+recipe a stored pilot chose, merged k at a time by every method, scored with the base (k = 0) on
+unbiased windows; then per-size tail fits, the joint (N, k) law, the theory, and claims.
 
-Experts. From the testbed's base model of each size (`testbed.base_checkpoint`), one expert per
-domain (M = len(domains)) is fine-tuned on that domain's `finetune` split for
-`training.finetune_budget(size, profile)` tokens (5 % of the base's pretraining budget, capped per
-profile; cpu: 100K tokens).
+Pools (`pools`). {name: domains}: by default "related" (the mathematics subfields, like the
+paper's) and "unrelated" (code, scripture, legal, speeches, manpages). One expert per (size,
+domain) from the testbed's base of that size (`testbed.base_checkpoint`); merges, curves and fits
+are per pool, each pool's merges scored on its own M domains (the paper's protocol).
 
-Merges. For each size and method, the subsets of experts (sorted index tuples, see
-`scalinglaws.studies.merging.subsets`) are all 2^M - 1 subsets for the sizes in `full_enumeration`, otherwise the
-prefixes of `n_permutations` diverse permutations. Every merged model (`scalinglaws.merge.merge`,
-in memory) is evaluated on a fixed evaluation set: per domain, the first `eval_tokens` tokens of
-the test split (whole documents in file order, the last one cut), scored with lm-eval's rolling
-windows per document (`evaluation.evaluate_token_lists`). Bits per byte use the exact UTF-8 byte
-length of every token (byte-level BPE). Random methods (dare, della*) are seeded per subset with
-seed * 2^M + bitmask(subset).
+Recipe (`pilot.py`). At `pilot_size` (default the middle of the ladder), every fine-tuning lr in
+`pilot_lrs` x token multiple in `pilot_token_mults` (of `ft_base_tokens`) x `pilot_seeds` seeds, on
+the first `pilot_domains_per_pool` domains of every pool; the rule picks the largest in-domain gain
+whose forgetting is at most `pilot_max_forgetting` x the gain. Every expert then uses that recipe.
 
-Method variants (table name -> registry method and options, hyperparameters of the paper;
-DELLA eps is the full window width):
+Evaluation (`units.py`). `evaluation.uniform_windows` of each domain's test split,
+`eval_tokens_per_domain` scored tokens per domain at the model context, the stacked evaluator for
+many models at once. The base is scored on the same windows (k = 0 rows of `merges`); the
+`noise` table holds the bootstrap standard error of every per-domain CE and of every expert's
+paired change from the base, so effects can be stated beside their noise.
 
-    average          plain mean                                  lam 1
-    task_arithmetic  theta0 + 0.8 (1/k) sum v_i                  lam 0.8
-    ties_l0.5        TIES, density 0.2 (per whole model), lam 0.5
-    ties_l1          TIES, density 0.2 (per whole model), lam 1
-    dare             DARE p 0.2, mean, lam 1
-    della            DELLA p 0.5, eps 0.14, elect, lam 1
-    della_linear     DELLA without Elect (MAGPRUNE + mean)
+Merges. Per pool of M experts: all 2^M - 1 subsets for sizes in `full_enumeration`, else the
+prefixes of `n_permutations` diverse permutations (`subsets.py`). Random methods are seeded per
+subset (seed * 2^M + bitmask).
 
-Multitask baseline: for the (size, k) points in `multitask`, the base fine-tuned on the union of
-the first k domains (equal mixture) for k times the expert budget, evaluated like the merges.
+Fits. Per (pool, method, size, scope) the exact tail fit L = L_inf + A/(k + b) with a bootstrap
+over subsets (`tail.py`); per (pool, method, scope) the joint law with gamma of either sign
+(`analysis.py`); `ok` is the trust rule of `tail.trust` with `why_not_ok`. A(N) fitted vs
+(c^2/2) Tr(H Sigma) (`theory.py`) size by size, and TA/Average tail ratios vs the c^2 ratio.
 
-Units (resumable, `Sweep("merging", profile)`): `finetune` (one expert, checkpoint under
-`work_root()/checkpoints/finetune/`), `specialise` (base and experts of one size on every domain),
-`merge_eval` (one size and method, a chunk of subsets: base and experts loaded once),
-`multitask`, `theory` (the curvature prediction of the law's constants for one size,
-`scalinglaws.studies.merging.theory.theory_table`, on the linear methods), `fit` (one law fit with its
-bootstrap) and `extrapolate` (the extrapolation tests of one curve family), the last two keyed by
-their data points.
-
-Tables (`data/results/merging/<profile>/`): experts, specialisation, merges, multitask, theory,
-curves, variance, fits, fit_samples, extrapolation, stopping, subsets; provenance last (with the
-time spent per stage).
+Tables (`data/results/merging/<profile>/`): pilot, recipe, experts, specialisation, noise, merges
+(k = 0 rows: the base), multitask, theory, subsets, curves (base_ce, delta_base, beats_base),
+variance, tail_fits, theory_vs_tail, coefficient_ratio, fits (ok, why_not_ok), fit_samples,
+extrapolation, stopping, claims; provenance last. Every table has a `pool` column except pilot
+(per domain, with its pool), recipe, experts and specialisation (per domain).
 """
 from __future__ import annotations
 
-import copy
 import math
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 
 from scalinglaws import data as D
-from scalinglaws.studies.merging import analysis as MA
 from scalinglaws import models as Mo
-from scalinglaws.studies.merging import subsets as S
-from scalinglaws.studies.merging.config import METHOD_VARIANTS, theory_coefficients
-from scalinglaws.laws import get_law
 from scalinglaws.core.results import ResultStore, provenance
+from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir
+from scalinglaws.core.validation import ParameterError, check_float, check_int, check_list, check_subset
+from scalinglaws.laws import get_law
 from scalinglaws.studies import resolve_params, validate_run
-from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
-from scalinglaws.evaluation import EvalSet
-from scalinglaws.training import check_schedule, default_device
-from scalinglaws.core.validation import ParameterError, check_int, check_subset
+from scalinglaws.studies.merging import analysis as MA
+from scalinglaws.studies.merging import pilot as PI
+from scalinglaws.studies.merging import subsets as S
+from scalinglaws.studies.merging import tail as TL
+from scalinglaws.studies.merging import units as U
+from scalinglaws.studies.merging.config import DEFAULT_POOLS, METHOD_VARIANTS, theory_coefficients
+from scalinglaws.training import check_schedule
 
 STUDY = "merging"
 
 _COMMON = {
-    "domains": list(D.DOMAINS), "methods": list(METHOD_VARIANTS), "seed": 0,
-    # fine-tuning: a gentler learning rate than pretraining (3e-3), short warmup, cosine decay
-    "ft_lr": 1e-3, "ft_warmup_frac": 0.1, "ft_min_lr_frac": 0.1, "ft_weight_decay": 0.0,
-    "ft_grad_clip": 1.0,
-    "n_permutations": 15, "permutation_candidates": 1000, "chunk_size": 64, "eval_batch_size": 64,
-    "bootstrap": 1000, "extrapolation_bootstrap": 0,
+    "pools": {k: list(v) for k, v in DEFAULT_POOLS.items()}, "methods": list(METHOD_VARIANTS), "seed": 0,
+    # the pilot grid (learning rate x multiples of ft_base_tokens x seeds) and its rule
+    "pilot_size": None, "pilot_lrs": [3e-4, 1e-3, 3e-3], "pilot_token_mults": [1, 4], "pilot_seeds": 2,
+    "pilot_domains_per_pool": 2, "pilot_max_forgetting": 0.5,
+    "ft_warmup_frac": 0.1, "ft_min_lr_frac": 0.1, "ft_weight_decay": 0.0, "ft_grad_clip": 1.0,
+    "n_permutations": 15, "permutation_candidates": 1000, "chunk_size": 31,
+    "noise_bootstrap": 1000, "tail_bootstrap": 1000, "bootstrap": 500, "extrapolation_bootstrap": 0,
+    "fit_r2_min": TL.R2_MIN,
     "fit_scopes": ["in_domain", "cross_domain", "held_out", "domains", "variance"],
-    # the theory check (scalinglaws.studies.merging.theory): held-out tokens per domain, 0 to skip it
+    # the theory check (theory.py): held-out tokens per domain, 0 to skip it
     "theory_tokens": 512, "theory_bootstrap": 200,
 }
 # what `fit_scopes` may name: the three macro curves, every domain's in-domain curve, the variance
 FIT_SCOPES = ("in_domain", "cross_domain", "held_out", "domains", "variance")
+_SMOKE_POOLS = {"related": list(D.RELATED_MATH[:3]), "unrelated": ["code", "scripture", "legal"]}
 PROFILES = {
-    # 2 tiny sizes x 5 domains x 2 methods: every subset (31) at the first size, 4 permutations at
-    # the second. Seconds on a laptop.
-    "smoke": {**_COMMON, "sizes": Mo.ladder("smoke"), "domains": list(D.DOMAINS[:5]),
-              "methods": ["average", "della"], "full_enumeration": Mo.ladder("smoke")[:1],
-              "n_permutations": 4, "eval_tokens": 128, "eval_doc_tokens": 64, "ft_batch_tokens": 512,
-              "chunk_size": 16, "theory_tokens": 64,
-              "multitask": [[Mo.ladder("smoke")[0], 2]], "bootstrap": 20,
-              "fit_scopes": ["in_domain", "cross_domain", "variance"]},
-    # the 5 cpu sizes (30x in N) x 8 domains x 7 methods; all 255 subsets at the smallest size, 15
-    # diverse permutations (86 distinct prefix sets) above: 4193 merged models. The evaluation set (4
-    # documents x 128 tokens per domain, 4096 tokens per model) bounds the cost; see book/merging.
-    "cpu": {**_COMMON, "sizes": Mo.ladder("cpu"), "full_enumeration": ["d32l2"],
-            "eval_tokens": 512, "eval_doc_tokens": 128, "ft_batch_tokens": 2048,
-            "multitask": [["d32l2", 2], ["d32l2", 4], ["d64l4", 2]]},
-    # every gpu size, every subset, a larger evaluation set.
+    # 2 tiny sizes x 2 pools of 3 x 3 methods; a 2 lr x 2 seed pilot on one domain per pool. Minutes.
+    "smoke": {**_COMMON, "sizes": Mo.ladder("smoke"), "pools": _SMOKE_POOLS,
+              "methods": ["average", "task_arithmetic", "della"], "full_enumeration": Mo.ladder("smoke")[:1],
+              "n_permutations": 4, "pilot_lrs": [1e-3, 3e-3], "pilot_token_mults": [1],
+              "pilot_domains_per_pool": 1, "ft_base_tokens": 2048, "ft_batch_tokens": 512,
+              "eval_tokens_per_domain": 256, "chunk_size": 4, "theory_tokens": 128, "theory_bootstrap": 20,
+              "multitask": [[Mo.ladder("smoke")[0], 2]], "bootstrap": 20, "tail_bootstrap": 100,
+              "noise_bootstrap": 100, "fit_scopes": ["in_domain", "variance"]},
+    # 5 cpu sizes x 2 pools of 5 x 7 methods, every subset (31 per pool): 2170 merged models of
+    # 5 x 4096 tokens; a 3 x 2 x 2 pilot on 2 domains per pool at d64l4 (48 fine-tunes of
+    # 65K-262K tokens). See the chapter for the measured cost.
+    "cpu": {**_COMMON, "sizes": Mo.ladder("cpu"), "full_enumeration": Mo.ladder("cpu"),
+            "ft_base_tokens": 65_536, "ft_batch_tokens": 2048, "eval_tokens_per_domain": 4096,
+            "multitask": [["d32l2", 2], ["d64l4", 4]]},
+    # the 6 gpu sizes, every subset, context 512; one pilot domain per pool; no per-domain fits
+    # (their cost is CPU time on the fitter). Budget: under 9 minutes on one H100.
     "gpu": {**_COMMON, "sizes": Mo.ladder("gpu"), "full_enumeration": Mo.ladder("gpu"),
-            "eval_tokens": 16384, "eval_doc_tokens": 512, "ft_batch_tokens": 16384, "chunk_size": 255,
-            "eval_batch_size": 256, "theory_tokens": 4096,
-            "multitask": [[s, k] for s in Mo.ladder("gpu")[:3] for k in (2, 4, 8)]},
+            "ft_base_tokens": 524_288, "ft_batch_tokens": 32_768, "eval_tokens_per_domain": 16_384,
+            "pilot_domains_per_pool": 1, "theory_tokens": 2048,
+            "fit_scopes": ["in_domain", "cross_domain", "held_out", "variance"],
+            "multitask": [[s, k] for s in Mo.ladder("gpu")[:2] for k in (2, 5)]},
 }
 
-
-MULTITASK_COLUMNS = ["size", "N", "k", "subset", "eval_domain", "in_subset", "ce", "bpb", "tokens",
+MULTITASK_COLUMNS = ["pool", "size", "N", "k", "subset", "eval_domain", "in_subset", "ce", "bpb", "tokens",
                      "finetune_tokens", "train_loss", "wall_s"]
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _check_pools(pools) -> dict:
+    allowed = list(D.ALL_DOMAINS)
+    if not isinstance(pools, dict) or not pools:
+        raise ParameterError(f"pools={pools!r} must be a non-empty dict {{name: [domains]}} with domains from {allowed}")
+    out = {}
+    for name, doms in pools.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ParameterError(f"pools has a bad pool name {name!r}: use a short identifier like 'related'")
+        doms = check_subset(f"pools[{name!r}]", doms, allowed)
+        if not 2 <= len(doms) <= 12:
+            raise ParameterError(f"pools[{name!r}] has {len(doms)} domains; a pool needs 2 to 12 (one expert each)")
+        out[name] = doms
+    return out
+
+
+def eval_domains(params: dict) -> list[str]:
+    """Every pool's domains, once, in pool order: what the base and the experts are scored on."""
+    return list(dict.fromkeys(d for doms in params["pools"].values() for d in doms))
+
+
+def context_of(params: dict) -> int:
+    return min(Mo.get_size(s).context for s in params["sizes"])
 
 
 def validate(params: dict) -> dict:
     params = dict(params)
     params["sizes"] = check_subset("sizes", params["sizes"], list(Mo.SIZES))
-    params["domains"] = check_subset("domains", params["domains"], list(D.DOMAINS))
+    params["pools"] = _check_pools(params["pools"])
     params["methods"] = check_subset("methods", params["methods"], list(METHOD_VARIANTS))
-    if len(params["domains"]) < 2:
-        raise ParameterError(f"domains={params['domains']} must name at least 2 domains (one expert each)")
     fe = params["full_enumeration"]
     if isinstance(fe, str) or not isinstance(fe, (list, tuple)):
         raise ParameterError(f"full_enumeration={fe!r} must be a list of sizes (may be empty)")
@@ -120,15 +142,34 @@ def validate(params: dict) -> dict:
     if bad:
         raise ParameterError(f"full_enumeration has size(s) {bad} that are not in sizes={params['sizes']}")
     check_int("seed", params["seed"], minimum=0)
-    check_schedule(params, prefix="ft_", sizes=params["sizes"])
-    M = len(params["domains"])
-    check_int("n_permutations", params["n_permutations"], minimum=2, maximum=math.factorial(M))
+    # the pilot grid
+    if params["pilot_size"] is not None and params["pilot_size"] not in params["sizes"]:
+        raise ParameterError(f"pilot_size={params['pilot_size']!r} must be None (the middle size) or one of {params['sizes']}")
+    lrs = check_list("pilot_lrs", params["pilot_lrs"], "learning rates in (0, 1)")
+    if not lrs or len(set(lrs)) != len(lrs):
+        raise ParameterError(f"pilot_lrs={lrs!r} must be a non-empty list of distinct learning rates in (0, 1)")
+    for lr in lrs:
+        check_float("pilot_lrs", lr, 0.0, 1.0, open_interval=True)
+    mults = check_list("pilot_token_mults", params["pilot_token_mults"], "token multiples in (0, 64]")
+    if not mults or len(set(mults)) != len(mults):
+        raise ParameterError(f"pilot_token_mults={mults!r} must be a non-empty list of distinct multiples of ft_base_tokens")
+    for m in mults:
+        check_float("pilot_token_mults", m, 0.0, 64.0, open_interval=True)
+    check_int("pilot_seeds", params["pilot_seeds"], minimum=1, maximum=10)
+    check_int("pilot_domains_per_pool", params["pilot_domains_per_pool"], minimum=1,
+              maximum=min(len(v) for v in params["pools"].values()))
+    check_float("pilot_max_forgetting", params["pilot_max_forgetting"], 0.0)
+    check_schedule({**params, "ft_lr": lrs[0]}, prefix="ft_", sizes=params["sizes"])
+    check_int("ft_base_tokens", params["ft_base_tokens"], minimum=params["ft_batch_tokens"])
+    # subsets, evaluation, fits
+    Ms = [len(v) for v in params["pools"].values()]
+    check_int("n_permutations", params["n_permutations"], minimum=2, maximum=math.factorial(min(Ms)))
     check_int("permutation_candidates", params["permutation_candidates"], minimum=1)
     check_int("chunk_size", params["chunk_size"], minimum=1)
-    check_int("eval_batch_size", params["eval_batch_size"], minimum=1)
-    check_int("eval_tokens", params["eval_tokens"], minimum=16)
-    if params["eval_doc_tokens"] is not None:
-        check_int("eval_doc_tokens", params["eval_doc_tokens"], minimum=1)
+    check_int("eval_tokens_per_domain", params["eval_tokens_per_domain"], minimum=16, maximum=1 << 22)
+    for name in ("noise_bootstrap", "tail_bootstrap"):
+        check_int(name, params[name], minimum=0 if name == "tail_bootstrap" else 2)
+    check_float("fit_r2_min", params["fit_r2_min"], 0.0, 1.0)
     check_int("theory_tokens", params["theory_tokens"], minimum=0)
     check_int("bootstrap", params["bootstrap"], minimum=0)
     check_int("theory_bootstrap", params["theory_bootstrap"], minimum=0)
@@ -136,13 +177,13 @@ def validate(params: dict) -> dict:
     params["fit_scopes"] = check_subset("fit_scopes", params["fit_scopes"], FIT_SCOPES)
     mt = params["multitask"]
     if not isinstance(mt, (list, tuple)):
-        raise ParameterError(f"multitask={mt!r} must be a list of [size, k] pairs")
+        raise ParameterError(f"multitask={mt!r} must be a list of [size, k] pairs (run for every pool)")
     for point in mt:
         if not isinstance(point, (list, tuple)) or len(point) != 2:
             raise ParameterError(f"multitask point {point!r} must be a [size, k] pair")
         if point[0] not in params["sizes"]:
             raise ParameterError(f"multitask point {list(point)}: size {point[0]!r} is not in sizes={params['sizes']}")
-        check_int("multitask k", point[1], minimum=1, maximum=M)
+        check_int("multitask k", point[1], minimum=1, maximum=min(Ms))
     from scalinglaws.merge import resolve_options
     for name in params["methods"]:
         method, opts = METHOD_VARIANTS[name]
@@ -151,29 +192,7 @@ def validate(params: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# the fixed evaluation set
-
-
-_EVAL_CACHE: dict = {}
-
-
-def eval_set(config: dict) -> EvalSet:
-    """The evaluation set of an `eval` unit config (cached: every unit of a run shares it)."""
-    key = (tuple(config["domains"]), config["eval_tokens"], config["doc_tokens"])
-    if key not in _EVAL_CACHE:
-        _EVAL_CACHE.clear()
-        _EVAL_CACHE[key] = EvalSet(*key)
-    return _EVAL_CACHE[key]
-
-
-def _eval_config(params: dict) -> dict:
-    return {"domains": params["domains"], "eval_tokens": params["eval_tokens"],
-            "doc_tokens": params["eval_doc_tokens"], "data": D.checksums(params["domains"], "test"),
-            "batch_size": params["eval_batch_size"]}
-
-
-# ---------------------------------------------------------------------------------------------
-# units
+# unit configs
 
 
 def _testbed():
@@ -182,267 +201,215 @@ def _testbed():
 
 
 def base_key(size: str, profile: str) -> str:
-    tb = _testbed()
-    return tb.pretrain_unit(size, profile, resolve_params(tb, profile, {})).key
+    """The unit key of the testbed's chosen base of `size` (`testbed.base_key`)."""
+    return _testbed().base_key(size, profile)
 
 
-def finetune_unit(size: str, domain: str, profile: str, params: dict) -> Unit:
-    from scalinglaws.training import finetune_budget
-    keys = ("seed", "ft_lr", "ft_warmup_frac", "ft_min_lr_frac", "ft_weight_decay", "ft_grad_clip",
-            "ft_batch_tokens")
-    return Unit("finetune", {"size": size, "domain": domain, "base": base_key(size, profile),
-                             "tokens": finetune_budget(size, profile),
-                             "data": D.checksums([domain], "finetune"), **{k: params[k] for k in keys}})
+def pilot_size(params: dict) -> str:
+    return params["pilot_size"] or params["sizes"][len(params["sizes"]) // 2]
 
 
-def _train_from_base(config: dict, arrays, tokens: int):
-    from scalinglaws.training import train
-    model = Mo.load_checkpoint(find_checkpoint(config["base"]), device=default_device())
-    model.train()
-    res = train(model, arrays, tokens=tokens, batch_tokens=config["ft_batch_tokens"], lr=config["ft_lr"],
-                warmup_frac=config["ft_warmup_frac"], min_lr_frac=config["ft_min_lr_frac"],
-                weight_decay=config["ft_weight_decay"], grad_clip=config["ft_grad_clip"],
-                seed=config["seed"], device=default_device(), progress=False,
-                weights={d: 1.0 for d in arrays})
-    return model, res
+def _ft_config(size: str, domain: str, profile: str, params: dict, lr: float, mult: float, seed: int) -> dict:
+    return {"size": size, "domain": domain, "base": base_key(size, profile), "ft_lr": lr, "token_mult": mult,
+            "tokens": int(round(mult * params["ft_base_tokens"])), "seed": seed,
+            "data": D.checksums([domain], "finetune"), **{k: params[k] for k in U.SCHEDULE_KEYS}}
 
 
-def _finetune(config: dict) -> dict:
-    from scalinglaws.data.tokenizer import load_tokenizer
-    d = config["domain"]
-    model, res = _train_from_base(config, {d: D.token_ids(d, "finetune")}, config["tokens"])
-    ckpt = checkpoint_dir(Unit("finetune", config))
-    Mo.save_checkpoint(model.cpu(), ckpt, meta={"unit": config, "train_loss": res.final_loss},
-                       tokenizer=load_tokenizer())
-    return {"size": config["size"], "N": Mo.count_params(model)["non_embedding"], "domain": d,
-            "finetune_tokens": res.tokens, "steps": res.steps, "train_loss": res.final_loss,
-            "wall_s": res.wall_s}
+def pilot_units(profile: str, params: dict) -> list[Unit]:
+    size = pilot_size(params)
+    ev = U.eval_config(eval_domains(params), params, context_of(params))
+    doms = [d for v in params["pools"].values() for d in v[:params["pilot_domains_per_pool"]]]
+    return [Unit("pilot", {**_ft_config(size, d, profile, params, lr, m, params["seed"] + s),
+                           "eval": ev, "pools": params["pools"]})
+            for d in dict.fromkeys(doms) for lr in params["pilot_lrs"] for m in params["pilot_token_mults"]
+            for s in range(params["pilot_seeds"])]
 
 
-def _ensure_experts(sweep: Sweep, units: list[Unit], backend: str) -> list[dict]:
-    return sweep.run(units, _finetune, backend=backend, desc="finetune", checkpoints=True)
+def finetune_unit(size: str, domain: str, profile: str, params: dict, recipe: dict) -> Unit:
+    return Unit("finetune", _ft_config(size, domain, profile, params, recipe["lr"], recipe["token_mult"],
+                                       params["seed"]))
 
 
-def _states(config: dict):
-    """(work model, base state, expert states) of a unit, loaded once."""
-    base = Mo.load_checkpoint(find_checkpoint(config["base"]), device=default_device())
-    work = copy.deepcopy(base)  # the model merged states are loaded into (read the base once)
-    experts = [Mo.load_checkpoint(find_checkpoint(k), device=default_device()).state_dict() for k in config["experts"]]
-    return work, base.state_dict(), experts
-
-
-def _specialise(config: dict) -> list[dict]:
-    """The base and every expert on every domain's evaluation set."""
-    ev = eval_set(config["eval"])
-    bs = config["eval"]["batch_size"]
-    work, base, experts = _states(config)
-    rows = [{"expert_domain": "base", **r} for r in ev.evaluate(work, bs)]
-    for d, state in zip(config["domains"], experts):
-        work.load_state_dict(state)
-        rows += [{"expert_domain": d, **r} for r in ev.evaluate(work, bs)]
-    return rows
-
-
-def subset_seed(seed: int, subset, M: int) -> int:
-    """seed * 2^M + bitmask(subset): a distinct, reproducible seed for every subset."""
-    return seed * 2 ** M + S.bitmask(subset)
-
-
-def _merge_eval(config: dict) -> list[dict]:
-    """Merge every subset of the chunk in memory and evaluate it on every domain."""
-    from scalinglaws.merge import merge
-    ev = eval_set(config["eval"])
-    work, base, experts = _states(config)
-    M = len(config["experts"])
-    rows = []
-    for key in config["subsets"]:
-        subset = S.parse_subset(key)
-        seed = subset_seed(config["seed"], subset, M)
-        merged = merge(base, [experts[i] for i in subset], config["registry_method"], seed=seed,
-                       **config["options"])
-        work.load_state_dict(merged)
-        for r in ev.evaluate(work, config["eval"]["batch_size"]):
-            d = r["eval_domain"]
-            rows.append({"subset": key, "k": len(subset), "eval_domain": d,
-                         "in_subset": config["domains"].index(d) in subset, "ce": r["ce"],
-                         "bpb": r["bpb"], "seed": seed})
-    return rows
-
-
-def _multitask(config: dict) -> list[dict]:
-    arrays = {d: D.token_ids(d, "finetune") for d in config["train_domains"]}
-    model, res = _train_from_base(config, arrays, config["tokens"])
-    ev = eval_set(config["eval"])
-    return [{**r, "in_subset": r["eval_domain"] in config["train_domains"], "train_loss": res.final_loss,
-             "wall_s": res.wall_s, "finetune_tokens": res.tokens}
-            for r in ev.evaluate(model, config["eval"]["batch_size"])]
-
-
-def _theory(config: dict) -> list[dict]:
-    """The theory check of one size (`scalinglaws.studies.merging.theory.theory_table`) on its experts."""
-    from scalinglaws.studies.merging.theory import theory_table
-    ckpts = {config["size"]: (find_checkpoint(config["base"]), [find_checkpoint(k) for k in config["experts"]])}
-    df = theory_table(config["profile"], checkpoints=ckpts, methods=config["methods"],
-                      tokens_per_domain=config["tokens_per_domain"], n_boot=config["n_boot"],
-                      seed=config["seed"], domains=config["domains"])
-    return df.drop(columns=["size"]).to_dict("records")
-
-
-def _extrapolate(config: dict) -> list[dict]:
-    pts = pd.DataFrame(config["points"], columns=["size", "N", "k", "y"])
-    return MA.extrapolate_points(pts, config["method"], config["scope"], config["bootstrap"], config["seed"])
-
-
-def _fit(config: dict) -> dict:
-    pts = pd.DataFrame(config["points"], columns=["N", "k", "y"])
-    scale = MA.y_scale(pts["y"])
-    res = MA.fit_law(pts, bootstrap=config["bootstrap"], seed=config["seed"], scale=scale)
-    return {"fit": MA.fit_rows(config["method"], config["scope"], res, scale),
-            "samples": MA.sample_rows(config["method"], config["scope"], res, scale)}
-
-
-def subset_plan(size: str, params: dict) -> tuple[str, list[tuple]]:
-    """(scheme, subsets) of one size."""
-    M = len(params["domains"])
+def subset_plan(size: str, params: dict, M: int) -> tuple[str, list[tuple]]:
+    """(scheme, subsets) of one size and a pool of M experts."""
     scheme = "all" if size in params["full_enumeration"] else "permutations"
     return scheme, S.plan_subsets(M, scheme, params["n_permutations"], params["permutation_candidates"],
                                   params["seed"])
+
+
+def data_files(params: dict) -> list[tuple[str, str]]:
+    """The corpus files a run reads: the testbed's (its bases are trained if missing), the
+    fine-tuning split of every expert's domain and the test split of the evaluation windows."""
+    testbed = _testbed()
+    base = [(d, "pretrain") for d in testbed.PROFILES["cpu"]["domains"]]
+    return base + [(d, s) for s in ("finetune", "test") for d in eval_domains(params)]
 
 
 # ---------------------------------------------------------------------------------------------
 # the study
 
 
-def data_files(params: dict) -> list[tuple[str, str]]:
-    """The corpus files a run reads: the testbed's (its base models are trained if missing), the
-    fine-tuning split of every expert's domain and the test split of the evaluation set."""
-    from scalinglaws.studies import testbed
-    base = [(d, "pretrain") for d in testbed.PROFILES["cpu"]["domains"]]
-    return base + [(d, s) for s in ("finetune", "test") for d in params["domains"]]
+def _recipe_from(precs: list[dict], params: dict):
+    """(pilot table, recipe table, chosen recipe) from the pilot's unit records."""
+    pilot = pd.DataFrame([r["rows"][0] for r in precs])
+    pilot.insert(2, "size", pilot_size(params))
+    recipe_table = PI.choose_recipe(pilot, params["pilot_max_forgetting"])
+    return pilot, recipe_table, PI.chosen(recipe_table)
 
 
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     params = validate_run(sys.modules[__name__], profile, backend, overrides)
     t0 = time.perf_counter()
     sweep = Sweep(STUDY, profile)
-    domains = params["domains"]
+    pools, doms = params["pools"], eval_domains(params)
     tb = _testbed()
     for s in params["sizes"]:  # the testbed's base models (trained now if missing)
         tb.base_checkpoint(s, profile)
+    T = context_of(params)
+    stage: dict[str, float] = {}
 
-    # experts
-    ft_units = {(s, d): finetune_unit(s, d, profile, params) for s in params["sizes"] for d in domains}
-    ft = _ensure_experts(sweep, list(ft_units.values()), backend)
+    def timed(name, units, fn, **kw):
+        recs = sweep.run(units, fn, backend=backend, desc=name, **kw)
+        stage[name] = round(sum(r["wall_s"] for r in recs), 1)
+        return recs
+
+    # 1. the pilot and the recipe
+    precs = timed("pilot", pilot_units(profile, params), U.pilot)
+    pilot, recipe_table, recipe = _recipe_from(precs, params)
+
+    # 2. experts, one per (size, domain), with the recipe
+    ft_units = {(s, d): finetune_unit(s, d, profile, params, recipe) for s in params["sizes"] for d in doms}
+    ft = timed("finetune", list(ft_units.values()), U.finetune, checkpoints=True)
     experts = pd.DataFrame([{**rec["rows"][0], "unit": rec["key"]} for rec in ft])
     N = dict(zip(experts["size"], experts["N"]))
-    ev_cfg = _eval_config(params)
 
-    def model_config(s):
-        return {"size": s, "base": base_key(s, profile), "domains": domains,
-                "experts": [ft_units[(s, d)].key for d in domains], "eval": ev_cfg}
+    # 3. base and experts on every domain, with sampling noise
+    sp_units = [Unit("specialise", {"size": s, "base": base_key(s, profile), "domains": doms,
+                                    "experts": [ft_units[(s, d)].key for d in doms],
+                                    "eval": U.eval_config(doms, params, T), "n_boot": params["noise_bootstrap"],
+                                    "seed": params["seed"]}) for s in params["sizes"]]
+    sprecs = timed("specialise", sp_units, U.specialise)
+    spec = pd.DataFrame([{"size": u.config["size"], **r} for u, rec in zip(sp_units, sprecs) for r in rec["rows"][0]["spec"]])
+    noise = pd.DataFrame([{"size": u.config["size"], **r} for u, rec in zip(sp_units, sprecs) for r in rec["rows"][0]["noise"]])
 
-    spec_units = [Unit("specialise", model_config(s)) for s in params["sizes"]]
-    sprecs = sweep.run(spec_units, _specialise, backend=backend, desc="specialise")
-    spec = sweep.table(spec_units, ["size"])
+    # 4. merges per pool
+    def pool_config(pool, s):
+        return {"size": s, "pool": pool, "base": base_key(s, profile), "domains": pools[pool],
+                "experts": [ft_units[(s, d)].key for d in pools[pool]], "eval": U.eval_config(pools[pool], params, T)}
 
-    # merges
     merge_units, plan_rows = [], []
-    for s in params["sizes"]:
-        scheme, subsets = subset_plan(s, params)
-        keys = [S.subset_key(x) for x in subsets]
-        plan_rows += [{"size": s, "scheme": scheme, "subset": key, "k": len(x)} for key, x in zip(keys, subsets)]
-        for name in params["methods"]:
-            method, opts = METHOD_VARIANTS[name]
-            for i in range(0, len(keys), params["chunk_size"]):
-                merge_units.append(Unit("merge_eval", {
-                    **model_config(s), "method": name, "registry_method": method, "options": opts,
-                    "seed": params["seed"], "subsets": keys[i:i + params["chunk_size"]]}))
-    mrecs = sweep.run(merge_units, _merge_eval, backend=backend, desc="merge_eval")
-    merges = sweep.table(merge_units, ["size", "method"])
+    for pool, pdoms in pools.items():
+        for s in params["sizes"]:
+            scheme, subsets = subset_plan(s, params, len(pdoms))
+            keys = [S.subset_key(x) for x in subsets]
+            plan_rows += [{"pool": pool, "size": s, "scheme": scheme, "subset": key, "k": len(x)}
+                          for key, x in zip(keys, subsets)]
+            for name in params["methods"]:
+                method, opts = METHOD_VARIANTS[name]
+                for i in range(0, len(keys), params["chunk_size"]):
+                    merge_units.append(Unit("merge_eval", {
+                        **pool_config(pool, s), "method": name, "registry_method": method, "options": opts,
+                        "seed": params["seed"], "subsets": keys[i:i + params["chunk_size"]]}))
+    mrecs = timed("merge_eval", merge_units, U.merge_eval)
+    merges = sweep.table(merge_units, ["pool", "size", "method"])
+    base_rows = spec[spec["expert_domain"] == "base"]
+    k0 = [{"pool": pool, "size": r.size, "method": m, "subset": "", "k": 0, "eval_domain": r.eval_domain,
+           "in_subset": False, "ce": r.ce, "bpb": r.bpb, "seed": -1}
+          for pool, pdoms in pools.items() for m in params["methods"]
+          for r in base_rows[base_rows["eval_domain"].isin(pdoms)].itertuples()]
+    merges = pd.concat([pd.DataFrame(k0), merges], ignore_index=True)
 
-    # multitask baseline: the first k domains, k expert budgets
-    from scalinglaws.training import finetune_budget
+    # 5. multitask baseline: the first k domains of each pool, k expert budgets
     mt_units = []
-    for s, k in params["multitask"]:
-        cfg = {**finetune_unit(s, domains[0], profile, params).config}
-        cfg.pop("domain")
-        cfg.update({"k": k, "train_domains": domains[:k], "tokens": k * finetune_budget(s, profile),
-                    "data": D.checksums(domains[:k], "finetune"), "eval": ev_cfg})
-        mt_units.append(Unit("multitask", cfg))
-    mtrecs = sweep.run(mt_units, _multitask, backend=backend, desc="multitask")
-    multitask = sweep.table(mt_units, ["size", "k"])
+    for pool, pdoms in pools.items():
+        for s, k in params["multitask"]:
+            cfg = dict(ft_units[(s, pdoms[0])].config)
+            cfg.pop("domain")
+            cfg.update({"pool": pool, "k": k, "train_domains": pdoms[:k], "tokens": k * cfg["tokens"],
+                        "data": D.checksums(pdoms[:k], "finetune"), "eval": U.eval_config(pdoms, params, T)})
+            mt_units.append(Unit("multitask", cfg))
+    mtrecs = timed("multitask", mt_units, U.multitask)
+    multitask = sweep.table(mt_units, ["pool", "size", "k"])
     if len(multitask):
-        multitask.insert(2, "subset", [S.subset_key(range(k)) for k in multitask["k"]])
+        multitask.insert(3, "subset", [S.subset_key(range(k)) for k in multitask["k"]])
 
-    # theory check: curvature at the base and task-vector spread (linear merges only)
+    # 6. theory: curvature at the base and task-vector spread of each pool (linear merges only)
     th_methods = [m for m in params["methods"] if m in theory_coefficients()]
     th_units = [] if not (params["theory_tokens"] and th_methods) else [
-        Unit("theory", {**model_config(s), "profile": profile, "methods": th_methods,
+        Unit("theory", {**pool_config(pool, s), "profile": profile, "methods": th_methods,
                         "tokens_per_domain": params["theory_tokens"], "n_boot": params["theory_bootstrap"],
-                        "seed": params["seed"]}) for s in params["sizes"]]
-    threcs = sweep.run(th_units, _theory, backend=backend, desc="theory")
-    theory = sweep.table(th_units, ["size"])
+                        "seed": params["seed"]}) for pool in pools for s in params["sizes"]]
+    threcs = timed("theory", th_units, U.theory)
+    theory = sweep.table(th_units, ["pool", "size"])
 
-    # analysis: curves, fits (units, so a resumed run does not refit), extrapolation, R(k)
-    for df in (spec, merges, multitask):
+    for df in (spec, noise, merges, multitask, theory):
         if len(df):
-            df.insert(1, "N", df["size"].map(N))
-    if len(theory) and "N" in theory.columns:
-        theory["N"] = theory["size"].map(N)
+            if "N" in df.columns:
+                df["N"] = df["size"].map(N)
+            else:
+                df.insert(df.columns.get_loc("size") + 1, "N", df["size"].map(N))
+
+    # 7. analysis: curves (with the base), tail fits, joint fits (units), extrapolation, R(k)
     curves = MA.curves(merges)
     variance = MA.variance_curves(merges)
+    tails, draws = TL.tail_fits(MA.model_losses(merges), params["tail_bootstrap"], params["seed"],
+                                params["fit_r2_min"])
+    th_vs_tail = TL.theory_vs_tail(tails, theory)
+    coeffs = theory_coefficients()
+    ratio = TL.coefficient_ratio(tails, draws, (coeffs["task_arithmetic"] / coeffs["average"]) ** 2) \
+        if {"average", "task_arithmetic"} <= set(params["methods"]) else pd.DataFrame()
     kinds = params["fit_scopes"]
     macro = [sc for sc in MA.MACRO_SCOPES if sc in kinds]
-    scopes = (macro + ([f"domain:{d}" for d in domains] if "domains" in kinds else [])
-              + (["variance", "variance_fpc"] if "variance" in kinds else []))
     fit_units, ex_units = [], []
-    for name in params["methods"]:
-        for scope in scopes:
-            pts = MA.fit_points(curves, variance, name, scope)
-            if len(pts) >= len(get_law(MA.LAW).params):
-                fit_units.append(Unit("fit", {"method": name, "scope": scope, "bootstrap": params["bootstrap"],
-                                              "seed": params["seed"],
-                                              "points": pts[["N", "k", "y"]].to_numpy().tolist()}))
-            if scope in macro:
-                ex_units.append(Unit("extrapolate", {
-                    "method": name, "scope": scope, "bootstrap": params["extrapolation_bootstrap"],
-                    "seed": params["seed"],
-                    "points": [[r.size, float(r.N), int(r.k), float(r.y)] for r in pts.itertuples()]}))
-    frecs = sweep.run(fit_units, _fit, backend=backend, desc="fit")
+    for pool, pdoms in pools.items():
+        scopes = (macro + ([f"domain:{d}" for d in pdoms] if "domains" in kinds else [])
+                  + (["variance", "variance_fpc"] if "variance" in kinds else []))
+        for name in params["methods"]:
+            for scope in scopes:
+                pts = MA.fit_points(curves, variance, name, scope, pool)
+                if len(pts) >= len(get_law(MA.LAW).params):
+                    fit_units.append(Unit("fit", {"pool": pool, "method": name, "scope": scope, "law": MA.LAW,
+                                                  "bootstrap": params["bootstrap"], "seed": params["seed"],
+                                                  "r2_min": params["fit_r2_min"], "trust_rule": 2,
+                                                  "points": pts[["N", "k", "y"]].to_numpy().tolist()}))
+                if scope in macro:
+                    ex_units.append(Unit("extrapolate", {
+                        "pool": pool, "method": name, "scope": scope, "law": MA.LAW,
+                        "bootstrap": params["extrapolation_bootstrap"], "seed": params["seed"],
+                        "points": [[r.size, float(r.N), int(r.k), float(r.y)] for r in pts.itertuples()]}))
+    frecs = timed("fit", fit_units, U.fit)
     fits = pd.DataFrame([r for rec in frecs for r in rec["rows"][0]["fit"]])
     samples = pd.DataFrame([r for rec in frecs for r in rec["rows"][0]["samples"]])
-    erecs = sweep.run(ex_units, _extrapolate, backend=backend, desc="extrapolate")
+    erecs = timed("extrapolate", ex_units, U.extrapolate)
     extrap = pd.DataFrame([r for rec in erecs for r in rec["rows"]], columns=MA.EXTRAPOLATION_COLUMNS)
     stopping = MA.stopping_table(curves)
 
     store = ResultStore(STUDY, profile)
-    store.write("experts", experts[["size", "N", "domain", "finetune_tokens", "steps", "train_loss",
-                                    "wall_s", "unit"]])
-    store.write("specialisation", spec[["size", "N", "expert_domain", "eval_domain", "ce", "bpb", "tokens"]])
-    store.write("merges", merges[["size", "N", "method", "subset", "k", "eval_domain", "in_subset", "ce",
-                                  "bpb", "seed"]])
+    tables = {
+        "pilot": pilot, "recipe": recipe_table,
+        "experts": experts[["size", "N", "domain", "lr", "finetune_tokens", "steps", "train_loss", "wall_s", "unit"]],
+        "specialisation": spec[["size", "N", "expert_domain", "eval_domain", "ce", "bpb", "tokens"]],
+        "noise": noise[["size", "N", "model", "paired", "eval_domain", "ce", "ce_se", "ce_lo", "ce_hi"]],
+        "merges": merges[["pool", "size", "N", "method", "subset", "k", "eval_domain", "in_subset", "ce", "bpb", "seed"]],
+        "multitask": multitask[[c for c in MULTITASK_COLUMNS if c in multitask.columns]],
+        "subsets": pd.DataFrame(plan_rows), "curves": curves, "variance": variance, "tail_fits": tails,
+        "theory_vs_tail": th_vs_tail, "coefficient_ratio": ratio, "fits": fits, "fit_samples": samples,
+        "extrapolation": extrap, "stopping": stopping,
+    }
     if len(theory):
-        store.write("theory", theory)
-    store.write("multitask", multitask[[c for c in MULTITASK_COLUMNS if c in multitask.columns]])
-    store.write("subsets", pd.DataFrame(plan_rows))
-    store.write("curves", curves)
-    store.write("variance", variance)
-    store.write("fits", fits)
-    store.write("fit_samples", samples)
-    store.write("extrapolation", extrap)
-    store.write("stopping", stopping)
-    walls = [r["wall_s"] for r in ft + sprecs + mrecs + mtrecs + threcs + frecs + erecs]
+        tables["theory"] = theory
+    for name, df in tables.items():
+        store.write(name, df)
+    from scalinglaws.studies.merging.claims import claims
+    store.write("claims", claims(tables))
     n_models = sum(len(u.config["subsets"]) for u in merge_units)
-    merge_s = sum(r["wall_s"] for r in mrecs)
+    win_tokens = sum(len(v) for v in params["pools"].values()) * params["eval_tokens_per_domain"]
     store.write_provenance(provenance(
         params, time.perf_counter() - t0, profile=profile, backend=backend,
-        unit_compute_s=round(sum(walls), 1), merged_models=n_models,
-        merge_eval_s_per_model=round(merge_s / max(1, n_models), 4),
-        eval_tokens_per_model=int(sum(eval_set(ev_cfg).tokens.values())),
-        finetune_s=round(sum(r["wall_s"] for r in ft), 1), merge_eval_s=round(merge_s, 1),
-        multitask_s=round(sum(r["wall_s"] for r in mtrecs), 1),
-        theory_s=round(sum(r["wall_s"] for r in threcs), 1),
-        fit_s=round(sum(r["wall_s"] for r in frecs + erecs), 1)))
+        unit_compute_s=round(sum(stage.values()), 1), merged_models=n_models,
+        merge_eval_s_per_model=round(stage["merge_eval"] / max(1, n_models), 4),
+        eval_tokens_per_model=int(win_tokens / len(pools)), recipe=recipe,
+        **{f"{k}_s": v for k, v in stage.items()}))
     return store
 
 
@@ -452,17 +419,17 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
 
 def expert_checkpoints(size: str, domains: list[str], profile: str) -> tuple["Path", dict[str, "Path"]]:
     """(base checkpoint, {domain: expert checkpoint}) fine-tuned with the merging study's recipe at
-    `profile` (trained now if missing). Any domain of `data.ALL_DOMAINS` may be named (the recipe is
-    the profile's: `finetune_unit` with the merging study's default parameters).
-
-    Minimal form (della-study branch): the profile's fine-tuning recipe of this module, shared
-    units with the merging study itself (same keys), so an expert is trained once."""
+    `profile` (the pilot's choice; the pilot and the experts are trained now if missing). Any
+    domain of `data.ALL_DOMAINS` may be named; the units are the merging study's own (same keys),
+    so an expert is trained once for both studies."""
     from scalinglaws.core.validation import check_choice
     tb = _testbed()
     check_choice("size", size, list(Mo.SIZES))
     domains = check_subset("domains", list(domains), list(D.ALL_DOMAINS))
     params = resolve_params(sys.modules[__name__], profile, {})
     base = tb.base_checkpoint(size, profile)
-    units = {d: finetune_unit(size, d, profile, params) for d in domains}
-    _ensure_experts(Sweep(STUDY, profile), list(units.values()), "local")
+    sweep = Sweep(STUDY, profile)
+    _, _, recipe = _recipe_from(sweep.run(pilot_units(profile, params), U.pilot, desc="pilot"), params)
+    units = {d: finetune_unit(size, d, profile, params, recipe) for d in domains}
+    sweep.run(list(units.values()), U.finetune, desc="finetune", checkpoints=True)
     return base, {d: checkpoint_dir(u) for d, u in units.items()}
