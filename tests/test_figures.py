@@ -108,7 +108,7 @@ def _testbed():
                           for i, (s, n) in enumerate(sizes) for lr in (1e-3, 3e-3, 1e-2)])
     ladder = pd.DataFrame([{"size": s, "non_embedding": n, "lr": 3e-3, "test_ce": 5.0 - 0.2 * i, "test_ce_se": 0.01}
                            for i, (s, n) in enumerate(sizes)])
-    curves = pd.DataFrame([{"size": s, "lr": 3e-3, "tokens": t, "loss": 8.0 - np.log10(t) * 0.3 - 0.1 * i}
+    curves = pd.DataFrame([{"size": s, "peak_lr": 3e-3, "lr": 1e-4, "tokens": t, "loss": 8.0 - np.log10(t) * 0.3 - 0.1 * i}
                            for i, (s, _) in enumerate(sizes) for t in (1_000, 10_000, 100_000)])
     ce = pd.DataFrame([{"size": s, "domain": d, "ce": 5.0 - 0.2 * i + j, "bpb": 1.5 - 0.05 * i + 0.1 * j}
                        for i, (s, _) in enumerate(sizes) for j, d in enumerate(("code", "legal", "algebra"))])
@@ -142,7 +142,12 @@ def test_figure_renders_with_data(study, name):
     try:
         assert isinstance(fig, plt.Figure)
         fig.canvas.draw()
-        assert any(ax.lines or ax.collections or ax.patches or ax.images for ax in fig.axes), "no data drawn"
+        # an ax.plot of an empty selection still adds a Line2D: count lines that hold points
+        assert any(any(len(ln.get_xdata()) for ln in ax.lines) or ax.collections or ax.patches or ax.images
+                   for ax in fig.axes), "no data drawn"
+        for ax in fig.axes:
+            assert all(len(ln.get_xdata()) for ln in ax.lines if not ln.get_label().startswith("_")), \
+                f"a labelled line without points in {name}"
         for ax in fig.axes:
             for label in ax.get_xticklabels(minor=True) + ax.get_yticklabels(minor=True):
                 assert not label.get_text() or ax.get_xscale() == "linear", f"minor tick labelled: {label.get_text()}"
