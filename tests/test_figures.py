@@ -25,8 +25,9 @@ import pytest  # noqa: E402
 import scalinglaws.studies as studies_pkg  # noqa: E402
 from scalinglaws import plotstyle as PS  # noqa: E402
 
-# study packages other sessions maintain: their figure functions are discovered and listed here
-NOT_OURS = {"merging", "della"}
+# study packages other sessions maintain whose figure inputs this file does not know (none now): their
+# figure functions are discovered and reported as xfail, by name
+NOT_OURS: set[str] = set()
 
 
 def figure_functions() -> list[tuple[str, str]]:
@@ -108,7 +109,7 @@ def _testbed():
                           for i, (s, n) in enumerate(sizes) for lr in (1e-3, 3e-3, 1e-2)])
     ladder = pd.DataFrame([{"size": s, "non_embedding": n, "lr": 3e-3, "test_ce": 5.0 - 0.2 * i, "test_ce_se": 0.01}
                            for i, (s, n) in enumerate(sizes)])
-    curves = pd.DataFrame([{"size": s, "lr": 3e-3, "tokens": t, "loss": 8.0 - np.log10(t) * 0.3 - 0.1 * i}
+    curves = pd.DataFrame([{"size": s, "peak_lr": 3e-3, "lr": 1e-4, "tokens": t, "loss": 8.0 - np.log10(t) * 0.3 - 0.1 * i}
                            for i, (s, _) in enumerate(sizes) for t in (1_000, 10_000, 100_000)])
     ce = pd.DataFrame([{"size": s, "domain": d, "ce": 5.0 - 0.2 * i + j, "bpb": 1.5 - 0.05 * i + 0.1 * j}
                        for i, (s, _) in enumerate(sizes) for j, d in enumerate(("code", "legal", "algebra"))])
@@ -122,14 +123,161 @@ def _call_testbed(name):
             "ce_vs_n": lambda: F.ce_vs_n(ce, ladder), "domain_gains": lambda: F.domain_gains(ce, ladder)}[name]()
 
 
-SYNTHETIC = {"routing": _call_routing, "resource": _call_resource, "testbed": _call_testbed}
+MERGING_SIZES = pd.Series({"d16l1": 3_000, "d24l2": 14_000})
+MERGING_METHODS = ["average", "task_arithmetic"]
+MERGING_POOLS = {"related": ["arithmetic", "algebra", "number_theory"], "unrelated": ["code", "scripture", "legal"]}
+MERGING_LAW = {"L_star": 4.0, "B": 20.0, "beta": 0.2, "A0": 0.5, "gamma": 0.1, "b": 0.5}
+MERGING_VAR_LAW = {"L_star": 0.0, "B": 1e-6, "beta": 0.1, "A0": 2e-3, "gamma": 0.2, "b": 0.0}
+
+
+def _merging():
+    """The merging study's stored tables (columns as `data/results/merging/smoke`), two pools of
+    M = 3 experts, two sizes, two methods, k = 0 (the base) to 3."""
+    from scalinglaws.studies.merging import analysis as MA
+    M = 3
+    recipe = pd.DataFrame([{"lr": lr, "token_mult": tm, "tokens": 2048 * tm, "runs": 4, "gain": g, "gain_se": 0.02,
+                            "forgetting": f, "forgetting_se": 0.005, "forgetting_pool": f * 1.2,
+                            "forgetting_off": f * 0.8, "forgetting_per_gain": f / g, "eligible": f <= 0.5 * g,
+                            "chosen": (lr, tm) == (3e-3, 1), "rule": "largest gain with forgetting <= 0.5 x gain"}
+                           for lr, tm, g, f in ((1e-3, 1, 0.08, 0.02), (3e-3, 1, 0.22, 0.05), (3e-3, 2, 0.3, 0.2))])
+    domains = [d for v in MERGING_POOLS.values() for d in v]
+    spec = pd.DataFrame([{"size": s, "N": N, "expert_domain": e, "eval_domain": d,
+                          "ce": 7.5 - 0.3 * i - (0.2 if e == d else -0.02 * (e != "base")) + 0.01 * j,
+                          "bpb": 4.0, "tokens": 256}
+                         for i, (s, N) in enumerate(MERGING_SIZES.items()) for e in ["base", *domains]
+                         for j, d in enumerate(domains)])
+    curves, variance, stopping, tails, th, fits = [], [], [], [], [], []
+    for pool, doms in MERGING_POOLS.items():
+        for m, method in enumerate(MERGING_METHODS):
+            for scope in ("in_domain", "cross_domain", "variance", "variance_fpc"):
+                law = MERGING_LAW if scope in MA.MACRO_SCOPES else MERGING_VAR_LAW
+                fits += [{"converged": True, "estimate": v * (1 + 0.05 * m), "hi": v * 1.1 + 1e-9, "law": MA.LAW,
+                          "lo": v * 0.9, "method": method, "n_points": 6, "ok": scope != "variance", "param": q,
+                          "pool": pool, "r2": 0.99, "rmse": 0.01, "scope": scope, "se": 0.05 * v,
+                          "why_not_ok": "" if scope != "variance" else "R^2 0.5 < 0.9"} for q, v in law.items()]
+            for i, (size, N) in enumerate(MERGING_SIZES.items()):
+                base = float(MA.predict(MERGING_LAW, N, 1e9)) + 0.3
+                for scope in ("in_domain", "cross_domain"):
+                    for k in range(M + 1):
+                        ce = base if k == 0 else float(MA.predict(MERGING_LAW, N, k)) + 0.01 * m
+                        curves.append({"pool": pool, "method": method, "size": size, "N": N, "k": k, "scope": scope,
+                                       "ce": ce, "n_subsets": 1 if k in (0, M) else M, "base_ce": base,
+                                       "delta_base": ce - base, "beats_base": ce < base})
+                    for k in range(1, M + 1):
+                        var = float(MA.predict(MERGING_VAR_LAW, N, k)) * (M - k) / (M - 1) if k < M else np.nan
+                        variance.append({"pool": pool, "method": method, "size": size, "N": N, "k": k, "scope": scope,
+                                         "var": var, "sd": np.sqrt(var), "n_subsets": 1 if k == M else M})
+                    A = 0.02 * (1 + i) * (1 + 0.1 * m)
+                    tails.append({"pool": pool, "method": method, "size": size, "N": N, "scope": scope,
+                                  "L_inf": base - 0.4, "L_inf_lo": base - 0.5, "L_inf_hi": base - 0.3,
+                                  "A": A, "A_lo": A / 2, "A_hi": A * 2, "b": 0.5, "b_lo": 0.0, "b_hi": 2.0,
+                                  "r2": 0.95, "rmse": 1e-3, "n_points": M, "ok": i == 1, "why_not_ok": ""})
+                th.append({"pool": pool, "method": method, "size": size, "N": N, "A": tails[-1]["A"],
+                           "A_lo": tails[-1]["A_lo"], "A_hi": tails[-1]["A_hi"], "A_pred": 0.01 * (1 + i),
+                           "A_pred_lo": 0.008 * (1 + i), "A_pred_hi": 0.012 * (1 + i),
+                           "A_ratio": tails[-1]["A"] / (0.01 * (1 + i)), "tail_ok": False})
+                for scope in ("cross_domain", *(f"domain:{d}" for d in doms)):
+                    R = [0.0, 0.85, 1.0]
+                    stopping += [{"pool": pool, "method": method, "size": size, "N": N, "scope": scope, "k": k,
+                                  "ce": base - 0.1 * k, "R": R[k - 1], "k80": 2, "k90": 3} for k in range(1, M + 1)]
+    bplan = pd.DataFrame({"N": [3_000.0, 6_500.0, 14_000.0], "size": ["d16l1", "", "d24l2"],
+                          "N_total": [9_000.0, 15_000.0, 26_000.0], "k": [6, 3, 1], "pretrain_flops": [1e12, 2e12, 4e12],
+                          "expert_flops": [5e11, 1e12, 2e12], "total_flops": [4e12, 5e12, 6e12],
+                          "loss": [6.9, 6.7, 6.8], "loss_lo": [6.8, 6.6, 6.7], "loss_hi": [7.0, 6.8, 6.9],
+                          "p_best": [0.1, 0.8, 0.1], "extrapolated": False, "best": [False, True, False]})
+    return {"recipe": recipe, "specialisation": spec, "curves": pd.DataFrame(curves), "fits": pd.DataFrame(fits),
+            "variance": pd.DataFrame(variance), "stopping": pd.DataFrame(stopping), "tail_fits": pd.DataFrame(tails),
+            "theory_vs_tail": pd.DataFrame(th), "bplan": bplan}
+
+
+def _call_merging(name):
+    from scalinglaws.studies.merging import chapter as C
+    from scalinglaws.studies.merging import figures as F
+    T = _merging()
+    pal = F.palette(MERGING_METHODS)
+    pools = list(MERGING_POOLS)
+    domains = [d for v in MERGING_POOLS.values() for d in v]
+    return {"pilot_figure": lambda: F.pilot_figure(T["recipe"], 0.5),
+            "specialisation_heatmap": lambda: F.specialisation_heatmap(C.specialisation_deltas(T["specialisation"]),
+                                                                       "d24l2", domains),
+            "curves_grid": lambda: F.curves_grid(T["curves"], T["fits"], MERGING_SIZES, MERGING_METHODS, "related", pal),
+            "tails_figure": lambda: F.tails_figure(T["tail_fits"], T["theory_vs_tail"], pools, pal),
+            "variance_grid": lambda: F.variance_grid(T["variance"], T["fits"], MERGING_SIZES, MERGING_METHODS,
+                                                     "unrelated", pal),
+            "stopping_figure": lambda: F.stopping_figure(T["stopping"], {p: C.stopping_tables(T["stopping"], p)[0]
+                                                                         for p in pools}, "d24l2", MERGING_METHODS, pal),
+            "budget_figure": lambda: F.budget_figure(T["bplan"], 6e12)}[name]()
+
+
+def _della():
+    """The DELLA study's stored tables (columns as `data/results/della/smoke`): two sizes, two
+    groups, DARE / DELLA over p, eps and Elect at one lam, TA, TIES, the base, two ablations."""
+    roles = {"lm": "speeches", "math": "algebra", "code": "code"}
+    sizes = {"d16l1": 3_000, "d24l2": 14_000}
+    groups = ["lm+math", "lm+code"]
+
+    def setting(method, p=np.nan, eps=np.nan, lam=1.0, elect=True, rescale="inverse", rank="row", seed=0.0):
+        if method in ("dare", "della"):
+            key = (f"{method}|p={p:g}|eps={eps:g}|lam={lam:g}|elect={int(elect)}|rescale={rescale}|rank={rank}"
+                   f"|seed={seed:g}")
+        else:
+            key = {"ta": f"ta|lam={lam:g}", "ties": f"ties|p={p:g}|lam={lam:g}"}.get(method, method)
+            rescale = rank = ""
+            seed = np.nan
+        return {"setting": key, "method": method, "p": p, "eps": eps, "lam": lam, "elect": elect,
+                "rescale": rescale, "rank": rank, "seed": seed}
+
+    grid_settings = ([setting("dare" if e == 0 else "della", p, e, elect=el)
+                      for p in (0.3, 0.7) for e in (0.0, 0.2) for el in (True, False)]
+                     + [setting("ta"), setting("ties", 0.3), setting("base", lam=0.0, elect=False)])
+    ablation_settings = [({"reference": setting("della", p, 0.2), "rescale=none": setting("della", p, 0.2, rescale="none"),
+                           "dare": setting("dare", p, 0.0)}[v], v) for p in (0.3, 0.7)
+                         for v in ("reference", "rescale=none", "dare")]
+
+    def rows(settings, i, s, N, g):
+        out = []
+        for j, st in enumerate(settings):
+            st, variant = st if isinstance(st, tuple) else (st, None)
+            for r in g.split("+"):
+                p = 0.0 if np.isnan(st["p"]) else st["p"]
+                eps = 0.0 if np.isnan(st["eps"]) else st["eps"]
+                ce = (7.6 - 0.3 * i + (0.1 if r == "lm" else 0.0) + 0.05 * p - 0.02 * eps
+                      - 0.01 * st["elect"] + (0.08 if st["method"] == "base" else 0.0)
+                      + (0.01 if variant == "rescale=none" else 0.0))
+                out.append({"size": s, "N": N, "group": g, **({"variant": variant} if variant else {}), **st,
+                            "eval_domain": roles[r], "role": r, "ce": ce, "ce_se": 0.02, "ce_lo": ce - 0.04,
+                            "ce_hi": ce + 0.04, "bpb": ce / 2, "tokens": 512})
+        return out
+
+    grid, abl = [], []
+    for i, (s, N) in enumerate(sizes.items()):
+        for g in groups:
+            grid += rows(grid_settings, i, s, N, g)
+            abl += rows(ablation_settings, i, s, N, g)
+    grid, abl = pd.DataFrame(grid), pd.DataFrame(abl)
+    sc = pd.concat([grid, abl], ignore_index=True).groupby(["size", "group", "setting"])["ce"].mean()
+    noise = pd.DataFrame([{"size": s, "group": g, "setting": st, "draw": d, "score": np.float32(v + 0.01 * (d - 1))}
+                          for (s, g, st), v in sc.items() for d in range(3)])
+    return {"grid": grid, "ablations": abl, "noise": noise}
+
+
+def _call_della(name):
+    from scalinglaws.studies.della import figures as F
+    T = _della()
+    return {"grid_figure": lambda: F.grid_figure(T), "ablation_figure": lambda: F.ablation_figure(T)}[name]()
+
+
+SYNTHETIC = {"routing": _call_routing, "resource": _call_resource, "testbed": _call_testbed,
+             "merging": _call_merging, "della": _call_della}
 FUNCTIONS = figure_functions()
 
 
 def test_discovery_finds_the_figure_functions():
     found = set(FUNCTIONS)
     assert {("routing", "loss_vs_experts"), ("resource", "lm_figure")} <= found
+    assert {("merging", "curves_grid"), ("merging", "budget_figure"), ("della", "grid_figure")} <= found
     assert ("routing", "fit_params") not in found and ("resource", "power_fit") not in found  # helpers
+    assert ("merging", "palette") not in found  # returns a dict
 
 
 @pytest.mark.parametrize("study, name", FUNCTIONS, ids=[f"{s}.{n}" for s, n in FUNCTIONS])
@@ -142,7 +290,12 @@ def test_figure_renders_with_data(study, name):
     try:
         assert isinstance(fig, plt.Figure)
         fig.canvas.draw()
-        assert any(ax.lines or ax.collections or ax.patches or ax.images for ax in fig.axes), "no data drawn"
+        # an ax.plot of an empty selection still adds a Line2D: count lines that hold points
+        assert any(any(len(ln.get_xdata()) for ln in ax.lines) or ax.collections or ax.patches or ax.images
+                   for ax in fig.axes), "no data drawn"
+        for ax in fig.axes:
+            assert all(len(ln.get_xdata()) for ln in ax.lines if not ln.get_label().startswith("_")), \
+                f"a labelled line without points in {name}"
         for ax in fig.axes:
             for label in ax.get_xticklabels(minor=True) + ax.get_yticklabels(minor=True):
                 assert not label.get_text() or ax.get_xscale() == "linear", f"minor tick labelled: {label.get_text()}"

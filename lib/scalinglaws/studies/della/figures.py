@@ -5,15 +5,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
+from scalinglaws import plotstyle as PS
 from scalinglaws.studies.della import analysis as A
 
 
 def grid_figure(tables: dict, lam: float | None = None):
     """Group score (mean CE over the members' domains) against the drop rate p: one panel per
     (size, group), one line per window eps (eps = 0 is DARE), solid with Elect, dashed without;
-    the base (grey) and the best Task Arithmetic (dotted) as horizontal references. `lam`: the
-    scale shown (default: the one of the best DELLA overall)."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    the base (grey, dotted) and the best Task Arithmetic (black, dash-dotted) as horizontal
+    references. `lam`: the scale shown (default: the one of the best DELLA overall)."""
+    PS.use()
     meta, _ = A.scores(tables)
     gd = A.grid_della(meta).reset_index()
     if lam is None:
@@ -39,15 +40,15 @@ def grid_figure(tables: dict, lam: float | None = None):
             base = cell.loc[cell["method"] == "base", "score"]
             ta = cell.loc[cell["method"] == "ta", "score"]
             if len(base):
-                ax.axhline(base.iloc[0], color="grey", lw=1, label="base")
+                PS.reference(ax, base.iloc[0])
             if len(ta):
-                ax.axhline(ta.min(), color="black", ls=":", lw=1, label="best TA")
+                ax.axhline(ta.min(), color="black", ls="-.", lw=1, label="best TA")
             ax.set_title(f"{s} {g}", fontsize=9)
             if i == len(sizes) - 1:
                 ax.set_xlabel("drop rate p")
             if j == 0:
                 ax.set_ylabel("mean CE of members (nats/token)")
-    axes[0, -1].legend(fontsize=6, loc="best")
+    PS.legend(axes[0, -1])
     fig.suptitle(f"lambda = {lam:g}", fontsize=10)
     fig.tight_layout()
     return fig
@@ -56,7 +57,7 @@ def grid_figure(tables: dict, lam: float | None = None):
 def ablation_figure(tables: dict):
     """Each ablation variant's score minus the reference DELLA's at the same p (mean over sizes and
     groups), against p: above 0 the variant is worse than the paper's DELLA."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    PS.use()
     a = tables["ablations"].groupby(["size", "group", "p", "variant"])["ce"].mean().reset_index()
     ref = a[a["variant"] == "reference"].rename(columns={"ce": "ref"}).drop(columns="variant")
     d = a.merge(ref, on=["size", "group", "p"]).assign(delta=lambda x: x["ce"] - x["ref"])
@@ -66,6 +67,6 @@ def ablation_figure(tables: dict):
         ax.plot(g["p"], g["delta"], marker="o", ms=4, label=v)
     ax.axhline(0, color="grey", lw=1)
     ax.set(xlabel="drop rate p", ylabel="CE(variant) - CE(DELLA), nats/token")
-    ax.legend(fontsize=7)
+    PS.legend(ax)
     fig.tight_layout()
     return fig

@@ -5,17 +5,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
+from scalinglaws import plotstyle as PS
 from scalinglaws.studies.merging import analysis as MA
 from scalinglaws.studies.merging.chapter import fitted
 
 
 def palette(methods) -> dict:
-    sns.set_theme(style="whitegrid", context="notebook")
+    PS.use()
     return dict(zip(methods, sns.color_palette("tab10", len(methods))))
 
 
 def pilot_figure(recipe, max_forgetting: float):
     """Gain vs forgetting of every pilot grid point, the rule's boundary and the chosen recipe."""
+    PS.use()
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in recipe.itertuples():
         ax.errorbar(r.gain, r.forgetting, xerr=r.gain_se, yerr=r.forgetting_se, fmt="*" if r.chosen else "o",
@@ -27,12 +29,13 @@ def pilot_figure(recipe, max_forgetting: float):
     ax.axvline(0, color="k", lw=0.5)
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="in-domain gain (nats/token)", ylabel="forgetting (nats/token)", title="pilot: expert recipes")
-    ax.legend(fontsize=7)
+    PS.legend(ax)
     fig.tight_layout()
     return fig
 
 
 def specialisation_heatmap(ex, size: str, domains):
+    PS.use()
     fig, ax = plt.subplots(figsize=(7, 5.5))
     m = ex[ex["size"] == size].pivot(index="expert_domain", columns="eval_domain", values="delta")
     sns.heatmap(m.loc[domains, domains], annot=True, fmt=".2f", cmap="RdBu_r", center=0, ax=ax,
@@ -42,8 +45,9 @@ def specialisation_heatmap(ex, size: str, domains):
 
 
 def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict):
-    """CE vs k (k = 0 the base, dashed line) per scope (rows) and size (columns) of one pool, with
-    each method's fitted joint law."""
+    """CE vs k (k = 0 the base, a dotted reference line) per scope (rows) and size (columns) of one
+    pool, with each method's fitted joint law."""
+    PS.use()
     c0 = curves[curves["pool"] == pool]
     M = int(c0["k"].max())
     scopes = [s for s in MA.MACRO_SCOPES if s in set(c0["scope"])]
@@ -55,7 +59,7 @@ def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict):
             ax = axes[i, j]
             base = c0[(c0["scope"] == scope) & (c0["size"] == size) & (c0["k"] == 0)]["ce"]
             if len(base):
-                ax.axhline(base.iloc[0], color="k", ls="--", lw=1, label="base (k = 0)")
+                PS.reference(ax, base.iloc[0], label="base (k = 0)")
             for method in methods:
                 c = c0[(c0["method"] == method) & (c0["scope"] == scope) & (c0["size"] == size)]
                 ax.plot(c["k"], c["ce"], "o", ms=3, color=pal[method], label=method)
@@ -65,7 +69,7 @@ def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict):
             ax.set_title(f"{pool}: {size} (N={N:,})" if i == 0 else "", fontsize=9)
             ax.set_ylabel(f"{scope} CE" if j == 0 else "")
             ax.set_xlabel("k" if i == len(scopes) - 1 else "")
-    axes[0, -1].legend(fontsize=6, loc="upper right")
+    PS.legend(axes[0, -1])
     fig.tight_layout()
     return fig
 
@@ -73,6 +77,7 @@ def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict):
 def tails_figure(tails, th_vs_tail, pools, pal: dict, scope: str = "cross_domain"):
     """Per pool: the per-size fitted tail amplitude A(N) (intervals; hollow: fit not ok) and the
     theory's (c^2/2) Tr(H Sigma) (squares, dashed)."""
+    PS.use()
     fig, axes = plt.subplots(1, len(pools), figsize=(5.5 * len(pools), 4), squeeze=False)
     for ax, pool in zip(axes[0], pools):
         t = tails[(tails["pool"] == pool) & (tails["scope"] == scope)]
@@ -88,8 +93,9 @@ def tails_figure(tails, th_vs_tail, pools, pal: dict, scope: str = "cross_domain
                 ax.errorbar(th["N"], th["A_pred"], yerr=[th["A_pred"] - th["A_pred_lo"], th["A_pred_hi"] - th["A_pred"]],
                             fmt="s--", ms=4, color=col, alpha=0.7, label=f"{method}: (c²/2) Tr(HΣ)")
         ax.axhline(0, color="k", lw=0.5)
-        ax.set(xscale="log", xlabel="N (non-embedding)", ylabel=f"tail amplitude A ({scope})", title=pool)
-        ax.legend(fontsize=6)
+        ax.set(xlabel="N (non-embedding)", ylabel=f"tail amplitude A ({scope})", title=pool)
+        PS.log_axis(ax, "x")
+        PS.legend(ax)
     fig.tight_layout()
     return fig
 
@@ -97,6 +103,7 @@ def tails_figure(tails, th_vs_tail, pools, pal: dict, scope: str = "cross_domain
 def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict):
     """Across-subset variance vs k per size of one pool, with the variance law (solid) and the
     finite-pool fit (dashed)."""
+    PS.use()
     v = variance[(variance["pool"] == pool) & (variance["scope"] == "cross_domain") & np.isfinite(variance["var"])]
     M = int(variance[variance["pool"] == pool]["k"].max())
     fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes), 3), squeeze=False, sharey=True)
@@ -112,14 +119,16 @@ def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict):
             q = fitted(fits, method, "variance_fpc", pool)
             if q is not None:  # back to the finite pool for plotting
                 ax.plot(kv, MA.predict(q, N, kv) * (M - kv) / (M - 1), "--", lw=1, color=pal[method])
-        ax.set(yscale="log", title=f"{pool}: {size}", xlabel="k", ylabel="Var over subsets (nats^2)" if j == 0 else "")
-    axes[0, -1].legend(fontsize=6)
+        ax.set(title=f"{pool}: {size}", xlabel="k", ylabel="Var over subsets (nats^2)" if j == 0 else "")
+        PS.log_axis(ax, "y")
+    PS.legend(axes[0, -1])
     fig.tight_layout()
     return fig
 
 
 def stopping_figure(stopping, meds: dict, size: str, methods, pal: dict):
     """R(k) per pool (columns): cross-domain (top) and the median over domains (bottom)."""
+    PS.use()
     pools = list(meds)
     fig, axes = plt.subplots(2, len(pools), figsize=(5.5 * len(pools), 6.5), squeeze=False)
     for j, pool in enumerate(pools):
@@ -133,15 +142,21 @@ def stopping_figure(stopping, meds: dict, size: str, methods, pal: dict):
             axes[i, j].axhline(0.8, color="grey", lw=0.5)
             axes[i, j].axhline(0.9, color="grey", lw=0.5)
             axes[i, j].set(xlabel="k", ylabel="R(k)", title=f"{pool}, {size}: {t}")
-    axes[0, 0].legend(fontsize=7)
+    PS.legend(axes[0, 0])
     fig.tight_layout()
     return fig
 
 
 def budget_figure(bplan, budget: float):
-    ax = bplan.plot(x="N", y="loss", logx=True, marker="o", legend=False, figsize=(6, 3.5))
-    ax.fill_between(bplan["N"], bplan["loss_lo"], bplan["loss_hi"], alpha=0.2)
+    """Predicted CE at the affordable number of experts against the base's N, for one FLOP budget
+    (`planning.budget_plan`), with its interval."""
+    PS.use()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(bplan["N"], bplan["loss"], marker="o")
+    PS.band(ax, bplan["N"], bplan["loss_lo"], bplan["loss_hi"], color="C0")
+    PS.log_axis(ax, "x")
     ax.set_xlabel("base N (non-embedding)")
     ax.set_ylabel("predicted CE at the affordable k")
     ax.set_title(f"FLOP budget {budget:.2g}: larger base vs more experts")
-    return ax.figure
+    fig.tight_layout()
+    return fig

@@ -50,3 +50,25 @@ def noise_summary(ce: pd.DataFrame) -> dict:
     per_model = ce.groupby("size").apply(lambda g: math.sqrt((g["ce_se"] ** 2).sum()) / len(g), include_groups=False)
     return {"domain_se_median": float(ce["ce_se"].median()), "domain_se_max": float(ce["ce_se"].max()),
             "mean_se_max": float(per_model.max())}
+
+
+def ladder_sentence(ladder: pd.DataFrame, lr_sweep: pd.DataFrame) -> str:
+    """One sentence on where the ladder stops improving, written from the tables (so it stays true
+    when the results change): the first size that is not better than the one before it, and where
+    that size's best learning rate lies."""
+    lad = ladder.sort_values("non_embedding").reset_index(drop=True)
+    ce = lad["test_ce"].to_numpy()
+    bad = [i for i in range(1, len(lad)) if ce[i] >= ce[i - 1]]
+    if not bad:
+        return "Every size improves on the one before it."
+    i = bad[0]
+    pos = lr_position(lr_sweep).set_index("size")
+    best = lad["size"].iloc[int(np.argmin(ce))]
+    edge = pos.loc[lad["size"].iloc[i], "edge"]
+    where = {"inside": "inside the grid", "low": "at the grid's lowest rate", "high": "at the grid's highest rate"}[edge]
+    return (f"From {lad['size'].iloc[i]} on, larger models are not better: the best base is {best}, and "
+            f"{lad['size'].iloc[i]}'s best rate lies {where}. At this budget every size gets the same "
+            f"{int(lad['steps'].iloc[0]) if 'steps' in lad.columns else 'number of'} optimiser steps. A likely cause, "
+            "not tested here: with the standard parametrisation the stable rate shrinks with width, and a "
+            "wider model trained at a lower rate for this few steps does not catch up; the larger sizes "
+            "would need more steps (the gpu profile's budget) or a width-transfer rule such as muP.")

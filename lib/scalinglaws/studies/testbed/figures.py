@@ -32,7 +32,7 @@ def curves(curves, ladder):
     lad = ladder.sort_values("non_embedding")
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for i, r in enumerate(lad.itertuples()):
-        c = curves[(curves["size"] == r.size) & (curves["lr"] == r.lr)]
+        c = curves[(curves["size"] == r.size) & (curves["peak_lr"] == r.lr)]
         ax.plot(c["tokens"], c["loss"], label=f"{r.size} (lr {r.lr:g})",
                 color=plt.cm.viridis(i / max(1, len(lad) - 1)))
     ax.set(xlabel="training tokens", ylabel="training loss (nats/token)")
@@ -50,6 +50,8 @@ def ce_vs_n(ce, ladder):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1.3]})
     axes[0].errorbar(lad["non_embedding"], lad["test_ce"], yerr=2 * lad["test_ce_se"], marker="o", capsize=3)
     PS.log_axis(axes[0], "x", ticks=lad["non_embedding"].tolist())
+    # sizes are close on a log axis: short labels (27K, 0.8M) so neighbours do not overlap
+    axes[0].xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v / 1e3:.0f}K" if v < 1e6 else f"{v / 1e6:.1f}M"))
     axes[0].set(xlabel="non-embedding parameters N", ylabel="mean test CE (nats/token)")
     pivot = t.pivot(index="domain", columns="size", values="bpb")[lad["size"].tolist()]
     pivot = pivot.loc[pivot.iloc[:, -1].sort_values().index]

@@ -259,7 +259,8 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     for p, e in zip(precs, erecs):
         r = dict(p["rows"][0])
         for c in r.pop("curve"):
-            curves.append({"size": r["size"], "lr": r["lr"], **c})
+            # the curve's own `lr` is the schedule's rate at that step; `peak_lr` names the run
+            curves.append({"size": r["size"], "peak_lr": r["lr"], **c})
         evals += [{"size": r["size"], "lr": r["lr"], "chosen": p["key"] in chosen, **x} for x in e["rows"]]
         if p["key"] in chosen:
             rows.append({**r, "max_epochs": float(ep.max()), "unit": p["key"]})
