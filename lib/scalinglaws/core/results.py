@@ -72,11 +72,14 @@ def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
 
 
 def git_commit() -> str:
-    """HEAD commit, suffixed with '+dirty' when the tree has uncommitted changes."""
+    """HEAD commit, suffixed with '+dirty' when the tree has uncommitted changes outside the stored
+    results (`data/results/`: a run rewrites its own tables before its provenance, and those are
+    outputs, not the code the commit must identify)."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)data/results"], cwd=REPO_ROOT,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return (sha or "unknown") + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
