@@ -45,3 +45,23 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         atomic_write_json(p, {"bad": Boom()})
     assert json.loads(p.read_text()) == {"ok": 1}
     assert [q.name for q in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_git_commit_ignores_rewritten_results_but_not_code(tmp_path, monkeypatch):
+    """A run rewrites its own tables before its provenance: that must not mark the tree dirty,
+    while any change to code or data outside data/results must."""
+    import subprocess
+    from scalinglaws.core import results as R
+    run = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    (tmp_path / "data" / "results").mkdir(parents=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "data" / "results" / "t.csv").write_text("a\n1\n")
+    run("add", "-A")
+    run("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init")
+    monkeypatch.setattr(R, "REPO_ROOT", tmp_path)
+    assert not R.git_commit().endswith("+dirty")
+    (tmp_path / "data" / "results" / "t.csv").write_text("a\n2\n")
+    assert not R.git_commit().endswith("+dirty")
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert R.git_commit().endswith("+dirty")
