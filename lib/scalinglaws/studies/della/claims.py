@@ -174,7 +174,7 @@ def claims(tables: dict) -> pd.DataFrame:
 
     # 12. not testable here
     rows.append(_row("constant_lambda_beats_adaptive", "a constant lambda beats per-model (adaptive) lambda",
-                     "-", "-", verdict="not testable",
+                     "-", "", verdict="not testable",
                      note="adaptive lambda is not implemented (the DELLA repository's ada_* variants silently use "
                           "a constant lambda)"))
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
