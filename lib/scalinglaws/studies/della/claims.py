@@ -68,7 +68,7 @@ def _min_gain(M, meta, della_mask, other_mask):
     return (o.loc[cells] - d.loc[cells]).mean(0), len(cells)
 
 
-def claims(tables: dict) -> pd.DataFrame:
+def claims(tables: dict, profile: str | None = None) -> pd.DataFrame:  # profile: the claims CLI passes it
     meta, M = A.scores(tables)
     gd = A.grid_della(meta)
     della = gd[gd["method"] == "della"]

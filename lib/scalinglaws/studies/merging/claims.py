@@ -174,7 +174,7 @@ def joint_r2(T: dict, pool: str) -> dict:
 CLAIMS = (beats_base, tail_form, theory_A, c2_ratio, a_shrinks, saturation, joint_r2)
 
 
-def claims(store_or_tables) -> pd.DataFrame:
+def claims(store_or_tables, profile: str | None = None) -> pd.DataFrame:  # profile: the claims CLI passes it
     """Every claim for every pool, from the stored tables only (a ResultStore or {name: DataFrame})."""
     T = _tables(store_or_tables)
     pools = list(dict.fromkeys(T["curves"]["pool"])) if "curves" in T and len(T["curves"]) else []
