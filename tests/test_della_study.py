@@ -175,11 +175,12 @@ def test_claims_schema(smoke):
     assert list(c.columns) == CLAIM_COLUMNS
     assert set(c["verdict"]) <= {"holds", "does not hold", "not testable"}
     assert c["claim_id"].is_unique and len(c) >= 8
-    testable = c[c["verdict"] != "not testable"]
-    assert (testable["lo"] <= testable["value"] + 1e-12).all() and (testable["value"] <= testable["hi"] + 1e-12).all()
+    # every measured interval holds its estimate (at smoke every verdict is "not testable", the values stay)
+    measured = c[c[["value", "lo", "hi"]].notna().all(axis=1)]
+    assert len(measured) and (measured["lo"] <= measured["value"] + 1e-12).all() and (measured["value"] <= measured["hi"] + 1e-12).all()
     # the claims are a function of the stored tables only
     from scalinglaws.studies.della.claims import claims
-    again = claims({n: store.read(n) for n in ("grid", "ablations", "noise")})
+    again = claims({n: store.read(n) for n in ("grid", "ablations", "noise")}, "smoke")
     pd.testing.assert_frame_equal(again, c)
 
 

@@ -192,7 +192,7 @@ def test_multitask_fits_and_claims(smoke):
     cl = t["claims"]
     assert len(cl) == len(POOLS) * len(merging.claims.CLAIMS) if hasattr(merging, "claims") else len(cl) > 0
     from scalinglaws.studies.merging.claims import claims
-    pd.testing.assert_frame_equal(claims(t), cl, check_exact=False)
+    pd.testing.assert_frame_equal(claims(t, "smoke"), cl, check_exact=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -567,10 +567,11 @@ def evaluate_models(models, windows: torch.Tensor, n_scored=None, **kwargs) -> n
 # unbiased evaluation windows: uniform over each domain's whole split
 
 
-def _domain_rng(seed: int, domain: str) -> np.random.Generator:
-    """A generator per (seed, domain): a domain's windows do not depend on the other domains."""
+def domain_rng(seed: int, domain: str, purpose: str = "uniform_windows") -> np.random.Generator:
+    """A generator per (purpose, seed, domain): a domain's draws do not depend on the other
+    domains, and draws for different purposes (windows, bootstrap resamples) are independent."""
     import hashlib
-    digest = hashlib.blake2b(f"uniform_windows/{seed}/{domain}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(f"{purpose}/{seed}/{domain}".encode(), digest_size=8).digest()
     return np.random.default_rng(int.from_bytes(digest, "little"))
 
 
@@ -596,7 +597,7 @@ def uniform_windows(domains=None, tokens_per_domain: int = 16384, seq_len: int =
         if n_starts < per:
             raise ParameterError(f"domain {d!r} {split} split has {len(ids)} tokens: too few for {per} "
                                  f"distinct windows of seq_len + 1 = {seq_len + 1}")
-        st = np.sort(_domain_rng(seed, d).choice(n_starts, size=per, replace=False))
+        st = np.sort(domain_rng(seed, d).choice(n_starts, size=per, replace=False))
         rows.append(ids[st[:, None] + np.arange(seq_len + 1)])
         groups.append(np.full(per, gi))
         starts.append(st)

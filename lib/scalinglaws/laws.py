@@ -193,47 +193,38 @@ def _merging_log_model(p, X):
     return torch.log(p["L_star"] + floor + tail)
 
 
-register_law(Law(
-    name="merging",
-    inputs=("N", "k"),
-    params=("L_star", "log_B", "beta", "log_A0", "gamma", "b"),
-    log_model=_merging_log_model,
-    bounds={"L_star": (0.0, math.inf), "log_B": (-100.0, 100.0), "beta": (0.0, 5.0),
-            "log_A0": (-100.0, 100.0), "gamma": (0.0, 5.0), "b": (0.0, 100.0)},
-    grid={"L_star": lambda X, y: float(np.min(y)) * np.array([0.0, 0.5, 0.9]),
-          "log_B": lambda X, y: _y_log([-2.0])(X, y) + np.array([0.0, 0.3, 0.6]) * float(np.mean(np.log(X["N"]))),
-          "beta": [0.0, 0.3, 0.6],
-          "log_A0": lambda X, y: _y_log([-2.0])(X, y) + np.array([0.0, 0.3]) * float(np.mean(np.log(X["N"]))),
-          "gamma": [0.0, 0.3],
-          "b": [0.0, 1.0]},
-    report=_mrep,
-    unreport=_munrep,
-    positive=("N", "k"),
-    formula="L = L* + B N^-beta + A0 N^-gamma / (k + b)   (also the variance law, with V*, B_v, ...)",
-))
+def _merging_law(name: str, gamma_lo: float, log_A0_offsets, gamma_grid, formula: str) -> Law:
+    """The merging law with the tail exponent gamma bounded below by `gamma_lo` (0: the paper's
+    law, A shrinks or stays with N; negative: A may grow). Everything else is shared."""
+    return Law(
+        name=name,
+        inputs=("N", "k"),
+        params=("L_star", "log_B", "beta", "log_A0", "gamma", "b"),
+        log_model=_merging_log_model,
+        bounds={"L_star": (0.0, math.inf), "log_B": (-100.0, 100.0), "beta": (0.0, 5.0),
+                "log_A0": (-100.0, 100.0), "gamma": (gamma_lo, 5.0), "b": (0.0, 100.0)},
+        grid={"L_star": lambda X, y: float(np.min(y)) * np.array([0.0, 0.5, 0.9]),
+              "log_B": lambda X, y: _y_log([-2.0])(X, y) + np.array([0.0, 0.3, 0.6]) * float(np.mean(np.log(X["N"]))),
+              "beta": [0.0, 0.3, 0.6],
+              "log_A0": lambda X, y: _y_log([-2.0])(X, y) + np.array(log_A0_offsets) * float(np.mean(np.log(X["N"]))),
+              "gamma": list(gamma_grid),
+              "b": [0.0, 1.0]},
+        report=_mrep,
+        unreport=_munrep,
+        positive=("N", "k"),
+        formula=formula,
+    )
 
 
+register_law(_merging_law(
+    "merging", 0.0, [0.0, 0.3], [0.0, 0.3],
+    "L = L* + B N^-beta + A0 N^-gamma / (k + b)   (also the variance law, with V*, B_v, ...)"))
 # The same law with gamma free in sign: the tail amplitude A(N) = A0 N^-gamma may *grow* with N
 # (gamma < 0), as it does when larger bases' experts move further apart. The merging study fits
 # this one so that a growing A is measured, not clipped to gamma = 0 on a bound.
-register_law(Law(
-    name="merging_free",
-    inputs=("N", "k"),
-    params=("L_star", "log_B", "beta", "log_A0", "gamma", "b"),
-    log_model=_merging_log_model,
-    bounds={"L_star": (0.0, math.inf), "log_B": (-100.0, 100.0), "beta": (0.0, 5.0),
-            "log_A0": (-100.0, 100.0), "gamma": (-3.0, 5.0), "b": (0.0, 100.0)},
-    grid={"L_star": lambda X, y: float(np.min(y)) * np.array([0.0, 0.5, 0.9]),
-          "log_B": lambda X, y: _y_log([-2.0])(X, y) + np.array([0.0, 0.3, 0.6]) * float(np.mean(np.log(X["N"]))),
-          "beta": [0.0, 0.3, 0.6],
-          "log_A0": lambda X, y: _y_log([-2.0])(X, y) + np.array([-0.3, 0.3]) * float(np.mean(np.log(X["N"]))),
-          "gamma": [-0.3, 0.3],
-          "b": [0.0, 1.0]},
-    report=_mrep,
-    unreport=_munrep,
-    positive=("N", "k"),
-    formula="L = L* + B N^-beta + A0 N^-gamma / (k + b), gamma of either sign (A may grow with N)",
-))
+register_law(_merging_law(
+    "merging_free", -3.0, [-0.3, 0.3], [-0.3, 0.3],
+    "L = L* + B N^-beta + A0 N^-gamma / (k + b), gamma of either sign (A may grow with N)"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,9 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scalinglaws.core.claims import COLUMNS, frame
 from scalinglaws.studies.della import analysis as A
 
-CLAIM_COLUMNS = ["claim_id", "paper", "claim", "measure", "value", "lo", "hi", "verdict", "figure", "note"]
+CLAIM_COLUMNS = list(COLUMNS)
 PAPER = "Deep et al. 2024 (DELLA-Merging)"
 
 
@@ -68,7 +69,7 @@ def _min_gain(M, meta, della_mask, other_mask):
     return (o.loc[cells] - d.loc[cells]).mean(0), len(cells)
 
 
-def claims(tables: dict, profile: str | None = None) -> pd.DataFrame:  # profile: the claims CLI passes it
+def claims(tables: dict, profile: str | None = None) -> pd.DataFrame:  # at smoke every verdict is "not testable" (core.claims.frame)
     meta, M = A.scores(tables)
     gd = A.grid_della(meta)
     della = gd[gd["method"] == "della"]
@@ -177,4 +178,4 @@ def claims(tables: dict, profile: str | None = None) -> pd.DataFrame:  # profile
                      "-", "", verdict="not testable",
                      note="adaptive lambda is not implemented (the DELLA repository's ada_* variants silently use "
                           "a constant lambda)"))
-    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+    return frame(rows, profile)

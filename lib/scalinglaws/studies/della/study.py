@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws import data as D
+from scalinglaws import evaluation as EV
 from scalinglaws import models as Mo
 from scalinglaws.core.results import ResultStore, provenance
 from scalinglaws.core.sweep import Sweep, Unit, find_checkpoint
@@ -332,10 +333,7 @@ def _merge_eval(config: dict) -> list[dict]:
 def _draw_indices(domain: str, n: int, B: int, seed: int) -> np.ndarray:
     """(B, n) window indices of the paired bootstrap of one domain: the same for every model,
     group and size (seeded by domain), so differences between any two models are paired."""
-    import hashlib
-    digest = hashlib.blake2b(f"della-noise/{seed}/{domain}".encode(), digest_size=8).digest()
-    rng = np.random.default_rng(int.from_bytes(digest, "little"))
-    return rng.integers(0, n, size=(B, n))
+    return EV.domain_rng(seed, domain, purpose="della-noise").integers(0, n, size=(B, n))
 
 
 SETTING_COLUMNS = ["method", "p", "eps", "lam", "elect", "rescale", "rank", "seed"]
@@ -464,7 +462,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     noise_t = pd.concat(noise, ignore_index=True)
     tables = {"grid": grid_t, "ablations": abl_t, "noise": noise_t}
     tables["best"] = A.best_table(tables)
-    tables["claims"] = claims(tables)
+    tables["claims"] = claims(tables, profile)
 
     store = ResultStore(STUDY, profile)
     for name, df in tables.items():

@@ -29,7 +29,8 @@ import math
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["claim_id", "paper", "claim", "measure", "value", "lo", "hi", "verdict", "figure", "note"]
+from scalinglaws.core.claims import frame
+
 PAPER = "Wang et al. 2025 (merging scaling law)"
 NAN = math.nan
 
@@ -80,11 +81,16 @@ def beats_base(T: dict, pool: str) -> dict:
     return _row(cid, claim, measure, delta, lo, hi, verdict, fig, note)
 
 
+def _average_tails(T: dict, pool: str) -> pd.DataFrame:
+    """The per-size cross-domain tail fits of Average in one pool (the claims' reference curve)."""
+    t = T.get("tail_fits", pd.DataFrame())
+    return t[(t["pool"] == pool) & (t["method"] == "average") & (t["scope"] == "cross_domain")] if len(t) else t
+
+
 def tail_form(T: dict, pool: str) -> dict:
     cid, claim = f"tail_form:{pool}", f"in the {pool} pool the loss falls like 1/(k + b) at every base size"
     measure, fig = "smallest R^2 of the per-size cross-domain tail fits (Average)", "fig-merging-tails"
-    t = T.get("tail_fits", pd.DataFrame())
-    t = t[(t["pool"] == pool) & (t["method"] == "average") & (t["scope"] == "cross_domain")] if len(t) else t
+    t = _average_tails(T, pool)
     if t.empty:
         return _untestable(cid, claim, measure, fig, "no tail fits")
     bad = t[~t["ok"].astype(bool)]
@@ -128,8 +134,7 @@ def c2_ratio(T: dict, pool: str) -> dict:
 def a_shrinks(T: dict, pool: str) -> dict:
     cid, claim = f"a_shrinks:{pool}", f"in the {pool} pool the tail amplitude A(N) does not grow with N"
     measure, fig = "slope of log A over log N (Average, cross-domain tails) = -gamma", "fig-merging-tails"
-    t = T.get("tail_fits", pd.DataFrame())
-    t = t[(t["pool"] == pool) & (t["method"] == "average") & (t["scope"] == "cross_domain")] if len(t) else t
+    t = _average_tails(T, pool)
     t = t[t["A"] > 0] if len(t) else t
     if len(t) < 2:
         return _untestable(cid, claim, measure, fig, "fewer than 2 sizes with A > 0")
@@ -174,8 +179,8 @@ def joint_r2(T: dict, pool: str) -> dict:
 CLAIMS = (beats_base, tail_form, theory_A, c2_ratio, a_shrinks, saturation, joint_r2)
 
 
-def claims(store_or_tables, profile: str | None = None) -> pd.DataFrame:  # profile: the claims CLI passes it
+def claims(store_or_tables, profile: str | None = None) -> pd.DataFrame:  # at smoke every verdict is "not testable" (core.claims.frame)
     """Every claim for every pool, from the stored tables only (a ResultStore or {name: DataFrame})."""
     T = _tables(store_or_tables)
     pools = list(dict.fromkeys(T["curves"]["pool"])) if "curves" in T and len(T["curves"]) else []
-    return pd.DataFrame([fn(T, pool) for pool in pools for fn in CLAIMS], columns=COLUMNS)
+    return frame([fn(T, pool) for pool in pools for fn in CLAIMS], profile)

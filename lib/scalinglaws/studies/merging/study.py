@@ -401,7 +401,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     for name, df in tables.items():
         store.write(name, df)
     from scalinglaws.studies.merging.claims import claims
-    store.write("claims", claims(tables))
+    store.write("claims", claims(tables, profile))
     n_models = sum(len(u.config["subsets"]) for u in merge_units)
     win_tokens = sum(len(v) for v in params["pools"].values()) * params["eval_tokens_per_domain"]
     store.write_provenance(provenance(

@@ -46,23 +46,21 @@ def train_rung(cfg: dict, train_arrays: dict, windows: dict) -> dict:
 
     size = lm_size(cfg["d_model"], cfg["n_layers"], cfg["head_dim"], cfg["context"])
     counts = count_params(model_config(size))
+    row = {"size": size.name, "lr": cfg["lr"], "n_heads": size.n_heads, "d_ff": size.d_ff,
+           "params_total": counts["total"], "params_non_embedding": counts["non_embedding"],
+           "params_embedding": counts["embedding"]}
     model = build_model(size, seed=cfg["seed"])
     try:
         res = train(model, train_arrays, tokens=cfg["tokens"], batch_tokens=cfg["batch_tokens"],
                     seq_len=cfg["context"], lr=cfg["lr"], seed=cfg["seed"], progress=False,
                     weights={d: 1.0 for d in train_arrays})
     except TrainingDiverged:  # a rate of the grid that diverges is a result: never chosen
-        return {"size": size.name, "lr": cfg["lr"], "diverged": True, "train_loss": float("nan"),
-                "val_loss": float("nan"), "loss": float("nan"), "tokens": 0, "wall_s": float("nan"),
-                "params_total": counts["total"], "params_non_embedding": counts["non_embedding"],
-                "params_embedding": counts["embedding"], "n_heads": size.n_heads, "d_ff": size.d_ff,
-                "tokens_per_param": 0.0}
+        nan = float("nan")
+        return {**row, "diverged": True, "tokens": 0, "tokens_per_param": 0.0, "train_loss": nan,
+                "val_loss": nan, "loss": nan, "wall_s": nan}
     scores = {}
     for split, (w, dom, domains) in windows.items():
         nll = evaluate_models([model], w)[0]
         scores[split] = float(domain_metrics(nll, w, dom, domains)["ce"].mean())
-    return {"size": size.name, "lr": cfg["lr"], "diverged": False, "n_heads": size.n_heads, "d_ff": size.d_ff,
-            "params_total": counts["total"], "params_non_embedding": counts["non_embedding"],
-            "params_embedding": counts["embedding"], "tokens": res.tokens,
-            "tokens_per_param": res.tokens / counts["non_embedding"],
+    return {**row, "diverged": False, "tokens": res.tokens, "tokens_per_param": res.tokens / counts["non_embedding"],
             "train_loss": res.final_loss, "val_loss": scores["val"], "loss": scores["test"], "wall_s": res.wall_s}

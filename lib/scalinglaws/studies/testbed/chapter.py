@@ -10,6 +10,12 @@ import numpy as np
 import pandas as pd
 
 
+def domain_mean_se(ce_se: pd.Series) -> float:
+    """Standard error of a mean over domains (equal weights) from the per-domain errors: the
+    windows of different domains are drawn independently."""
+    return math.sqrt((ce_se ** 2).sum()) / len(ce_se)
+
+
 def ladder_steps(ladder: pd.DataFrame) -> pd.DataFrame:
     """Adjacent sizes of the chosen ladder: the test-CE drop from one size to the next and its
     sampling standard error. The windows are the same for every model, so the drop's error is
@@ -47,7 +53,7 @@ def lr_position(lr_sweep: pd.DataFrame) -> pd.DataFrame:
 def noise_summary(ce: pd.DataFrame) -> dict:
     """Sampling standard error of a per-domain test CE (median and max over sizes and domains) and
     of the domain-mean CE of one model."""
-    per_model = ce.groupby("size").apply(lambda g: math.sqrt((g["ce_se"] ** 2).sum()) / len(g), include_groups=False)
+    per_model = ce.groupby("size")["ce_se"].agg(domain_mean_se)
     return {"domain_se_median": float(ce["ce_se"].median()), "domain_se_max": float(ce["ce_se"].max()),
             "mean_se_max": float(per_model.max())}
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from scalinglaws.core.claims import frame
+
 from scalinglaws.studies.testbed.chapter import ladder_steps, lr_position, strictly_falling
 
-COLUMNS = ["claim_id", "paper", "claim", "measure", "value", "lo", "hi", "verdict", "figure", "note"]
 
 
 def claims(tables: dict, profile: str) -> pd.DataFrame:
@@ -35,4 +36,4 @@ def claims(tables: dict, profile: str) -> pd.DataFrame:
          "figure": "testbed.html#fig-testbed-lr",
          "note": "; ".join(f"{r.size}: {r.lr:g} ({r.edge})" for r in pos.itertuples())},
     ]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return frame(rows, profile)

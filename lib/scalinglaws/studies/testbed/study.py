@@ -41,6 +41,7 @@ from scalinglaws.core.results import ResultStore, provenance
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
 from scalinglaws.core.validation import ParameterError, check_float, check_int, check_subset
 from scalinglaws.studies import resolve_params, validate_run
+from scalinglaws.studies.testbed.chapter import domain_mean_se
 from scalinglaws.training import TrainingDiverged, check_schedule, default_device, train
 
 STUDY = "testbed"
@@ -99,8 +100,6 @@ def validate(params: dict) -> dict:
     check_int("eval_seed", params["eval_seed"], minimum=0)
     check_int("eval_bootstrap", params["eval_bootstrap"], minimum=2)
     check_int("eval_tokens", params["eval_tokens"], minimum=1)
-    params["lr"] = params["lr"] if params["lr"] is None else dict(params["lr"]) \
-        if isinstance(params["lr"], dict) else params["lr"]
     _check_lrs(params)
     check_schedule({**params, "lr": min(params["lrs"])}, sizes=params["sizes"])
     tokens = check_int("pretrain_tokens", params["pretrain_tokens"], minimum=params["batch_tokens"])
@@ -210,9 +209,8 @@ def sweep_table(precs: list[dict], erecs: list[dict]) -> pd.DataFrame:
         row = {"size": r["size"], "N": r["non_embedding"], "lr": r["lr"], "train_loss": r["train_loss"],
                "diverged": r["diverged"], "unit": p["key"]}
         for split, g in ev.groupby("split"):
-            # domains weigh equally; the windows of different domains are independent
             row[f"{split}_ce"] = g["ce"].mean()
-            row[f"{split}_ce_se"] = math.sqrt((g["ce_se"] ** 2).sum()) / len(g)
+            row[f"{split}_ce_se"] = domain_mean_se(g["ce_se"])
         rows.append(row)
     t = pd.DataFrame(rows).sort_values(["N", "lr"]).reset_index(drop=True)
     ok = ~t["diverged"] & t["val_ce"].notna()

@@ -1,0 +1,59 @@
+"""The testbed's choice of learning rate and what its chapter and claims say, on small synthetic
+records and tables (no training)."""
+import math
+
+import pandas as pd
+
+from scalinglaws.studies.testbed import chapter as C
+from scalinglaws.studies.testbed.claims import claims
+from scalinglaws.studies.testbed.study import sweep_table
+
+
+def _records(size, N, lr, train_loss, val, test, diverged=False):
+    pre = {"key": f"{size}-{lr}", "rows": [{"size": size, "non_embedding": N, "lr": lr, "train_loss": train_loss,
+                                             "diverged": diverged}]}
+    ev = {"rows": [{"split": s, "domain": d, "ce": v + j * 0.1, "ce_se": 0.01}
+                   for s, v in (("val", val), ("test", test)) for j, d in enumerate(("a", "b"))]}
+    return pre, ev
+
+
+def test_sweep_keeps_the_best_val_rate_never_a_diverged_one_and_ignores_test():
+    recs = [_records("s1", 100, 1e-3, 5.0, 5.0, 4.0),      # best test, worse val
+            _records("s1", 100, 3e-3, 4.8, 4.8, 4.9),      # best val: chosen
+            _records("s2", 400, 1e-3, 4.5, 4.5, 4.5),
+            _records("s2", 400, 3e-3, math.nan, 1.0, 1.0, diverged=True)]  # never chosen
+    t = sweep_table([p for p, _ in recs], [e for _, e in recs])
+    chosen = t[t["chosen"]].set_index("size")["lr"]
+    assert chosen.to_dict() == {"s1": 3e-3, "s2": 1e-3}
+    row = t[(t["size"] == "s1") & (t["lr"] == 3e-3)].iloc[0]
+    assert row["val_ce"] == 4.8 + 0.05  # the mean over domains
+    assert math.isclose(row["val_ce_se"], math.sqrt(2 * 0.01 ** 2) / 2)
+
+
+def _tables(test_ce, se=0.01, lrs=(3e-3, 3e-3, 3e-3)):
+    sizes = [("s1", 100), ("s2", 400), ("s3", 1600)]
+    ladder = pd.DataFrame([{"size": s, "non_embedding": n, "lr": lr, "test_ce": ce, "test_ce_se": se, "steps": 512}
+                           for (s, n), ce, lr in zip(sizes, test_ce, lrs)])
+    sweep = pd.DataFrame([{"size": s, "N": n, "lr": lr, "val_ce": 5.0 + abs(lr - best) * 100, "diverged": False,
+                           "chosen": lr == best}
+                          for (s, n), best in zip(sizes, lrs) for lr in (1e-3, 3e-3, 1e-2)])
+    return {"ladder": ladder, "lr_sweep": sweep}
+
+
+def test_a_clean_ladder_holds_and_a_bump_does_not():
+    clean = claims(_tables([5.0, 4.5, 4.0]), "cpu").set_index("claim_id")
+    assert clean.loc["testbed.ce_falls_with_n", "verdict"] == "holds"
+    assert clean.loc["testbed.lr_inside_grid", "verdict"] == "holds"
+    bump = _tables([5.0, 4.5, 4.6], lrs=(3e-3, 3e-3, 1e-3))
+    got = claims(bump, "cpu").set_index("claim_id")
+    assert got.loc["testbed.ce_falls_with_n", "verdict"] == "does not hold"
+    assert got.loc["testbed.lr_inside_grid", "verdict"] == "does not hold"  # s3's rate is the grid's lowest
+    assert not C.strictly_falling(bump["ladder"])
+    assert "From s3 on" in C.ladder_sentence(bump["ladder"], bump["lr_sweep"])
+    assert "lowest rate" in C.ladder_sentence(bump["ladder"], bump["lr_sweep"])
+    # a drop smaller than twice its noise bound is not clean
+    noisy = _tables([5.0, 4.99, 4.98], se=0.02)
+    assert not C.ladder_steps(noisy["ladder"])["clean"].any()
+    assert claims(noisy, "cpu").set_index("claim_id").loc["testbed.ce_falls_with_n", "verdict"] == "does not hold"
+    # at smoke nothing is judged
+    assert set(claims(_tables([5.0, 4.5, 4.0]), "smoke")["verdict"]) == {"not testable"}
