@@ -99,6 +99,23 @@ def test_smoke_checkpoints_reload_as_routed_models(smoke):
     assert m.config.dense_size == row["size"]
 
 
+def test_dense_ce_matches_the_stacked_evaluator_on_the_testbeds_windows(smoke):
+    """The routing study's per-domain CE of a dense model equals the stacked evaluator's (the
+    testbed's scorer) on the same uniform windows: one evaluation set across studies."""
+    from scalinglaws import evaluation as EV
+    from scalinglaws import models as M
+    models, ce = smoke.read("models"), smoke.read("ce")
+    row = models[models["experts"] == 1].iloc[-1]
+    m = M.load_checkpoint(find_checkpoint(row["unit"]))
+    p = resolve_params(RS, "smoke", {})
+    w, dom = EV.uniform_windows(p["domains"], p["eval_tokens"], seq_len=m.config.max_position_embeddings,
+                                seed=p["eval_seed"])
+    ref = EV.domain_metrics(EV.evaluate_models([m], w)[0], w, dom, p["domains"]).set_index("domain")["ce"]
+    got = ce[(ce["size"] == row["size"]) & (ce["experts"] == 1)].set_index("domain")["ce"]
+    assert np.allclose(got.loc[ref.index].to_numpy(), ref.to_numpy(), rtol=1e-5)
+    assert (ce["ce_se"] > 0).all()
+
+
 def test_smoke_rerun_does_no_work(smoke, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a finished unit was run again")
@@ -127,7 +144,11 @@ def test_smoke_rerun_does_no_work(smoke, monkeypatch):
     ({"router_options": {"capacity_factor": 1.25}}, "router option"),
     ({"router_options": {"sinkhorn_tol": -1.0}}, "sinkhorn_tol"),
     ({"experts_implementation": "batched_mm"}, "experts_implementation"),
-    ({"eval_max_docs": 0}, "eval_max_docs"),
+    ({"eval_tokens": 0}, "eval_tokens"),
+    ({"eval_bootstrap": 1}, "eval_bootstrap"),
+    ({"lr": "tuned"}, "lr"),
+    ({"lr": {"d16l1": 1e-3}}, "lr has no rate for size"),
+    ({"lr": {"d16l1": 1e-3, "d24l2": 2.0}}, "lr"),
     ({"bootstrap": -1}, "bootstrap"),
     ({"learning_rate": 1e-3}, "unknown parameter"),
 ])
@@ -148,6 +169,26 @@ def test_every_profile_validates_and_the_grids():
     assert gpu["experts"] == [1, 2, 4, 8, 16, 32] and len(gpu["sizes"]) >= 4
     units = RS.units(resolve_params(RS, "smoke", {}))
     assert len({u.key for u in units}) == len(units) == 18
+
+
+def test_lr_testbed_reads_the_testbeds_chosen_rates(scratch_roots):
+    """lr='testbed': each size at the rate the testbed's stored sweep chose; without that table,
+    one clear error before any compute (nothing written)."""
+    from scalinglaws.core.results import ResultStore
+    res, work = scratch_roots
+    p = resolve_params(RS, "smoke", {"lr": "testbed"})
+    with pytest.raises(ParameterError, match="reproduce testbed --profile smoke") as e:
+        RS.run("smoke", lr="testbed")
+    assert len(str(e.value).splitlines()) == 1 and not work.exists()
+    ResultStore("testbed", "smoke").write("ladder", pd.DataFrame({"size": ["d16l1"], "lr": [0.01]}))
+    with pytest.raises(ParameterError, match=r"no size\(s\) \['d24l2'\]"):
+        RS.learning_rates(p, "smoke")
+    ResultStore("testbed", "smoke").write("ladder", pd.DataFrame({"size": ["d16l1", "d24l2"], "lr": [0.01, 0.003]}))
+    assert RS.learning_rates(p, "smoke") == {"d16l1": 0.01, "d24l2": 0.003}
+    p["lr_by_size"] = RS.learning_rates(p, "smoke")
+    lrs = {u.config["size"]: u.config["lr"] for u in RS.units(p)}
+    assert lrs == {"d16l1": 0.01, "d24l2": 0.003}
+    assert RS.learning_rates(resolve_params(RS, "smoke", {"lr": 2e-3}), "smoke") == {"d16l1": 2e-3, "d24l2": 2e-3}
 
 
 def test_a_diverging_routed_run_names_router_and_unit(scratch_roots, monkeypatch, one_thread):

@@ -6,9 +6,11 @@ Grid. For every dense size and E in `experts` (1 must be among them): E = 1 is t
 size (`scalinglaws.models.routed`: every other block's MLP becomes E top-1 experts of the dense MLP's
 shape, so active parameters and FLOPs per token equal the dense model's) for every router in
 `routers` (sbase, rlr, hash, switch; `scalinglaws.models.routers`). Every model of a profile trains on the
-same number of tokens (`tokens`, Clark's protocol) with the testbed's pretraining recipe (the
-eight-domain mixture, equal domain weights, AdamW, warmup + cosine), and is evaluated on every
-domain's test split with `evaluation.evaluate_domains`; L = the mean CE over domains (nats/token).
+same number of tokens (`tokens`, Clark's protocol) with the testbed's pretraining recipe (all
+20 domains, equal domain weights, AdamW, warmup + cosine, the testbed's batch and, with
+lr="testbed", the learning rate its stored sweep chose for each size), and is evaluated on the
+testbed's windows (`evaluation.uniform_windows` over every domain's test split, `eval_tokens` per
+domain, bootstrap standard errors); L = the mean CE over domains (nats/token).
 Routing statistics are recorded during training (accumulated over all training tokens) and at
 evaluation (per domain): tokens per expert, load max/mean, dropped tokens (0: no capacity limit),
 router entropy, auxiliary loss.
@@ -69,25 +71,28 @@ DENSE = "dense"
 LAW, DENSE_LAW = "routing", "routing_dense"
 
 _COMMON = {"seed": 0, "lr": 3e-3, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weight_decay": 0.1,
-           "grad_clip": 1.0, "domains": list(D.DOMAINS), "routers": list(R.ROUTERS), "routed_every": 2,
+           "grad_clip": 1.0, "domains": list(D.ALL_DOMAINS), "routers": list(R.ROUTERS), "routed_every": 2,
            "router_options": {}, "experts_implementation": None, "compile": False,
+           "eval_tokens": 8192, "eval_seed": 0, "eval_bootstrap": 200,
            "eval_batch_size": 32, "bootstrap": 1000, "fit_maxiter": 500, "extrapolation_max_experts": 8}
 PROFILES = {
     # 2 tiny sizes x E in {1, 2, 4} x 4 routers = 18 models of 4 steps each; ~0.3 s per model
     # with one torch thread (the test suite's setting), 30-40 s for the whole profile.
     "smoke": {**_COMMON, "sizes": M.ladder("smoke"), "experts": [1, 2, 4], "tokens": 4096,
-              "batch_tokens": 1024, "eval_max_docs": 1, "bootstrap": 20, "fit_maxiter": 100},
+              "batch_tokens": 1024, "domains": ["code", "scripture", "algebra", "legal"], "eval_tokens": 256,
+              "eval_bootstrap": 20, "bootstrap": 20, "fit_maxiter": 100},
     # The 4 smallest cpu sizes (17x in N) x E in {1, 2, 4, 8, 16} x 4 routers = 68 models, 786,432
-    # tokens each (96 steps of 8192). Measured training throughput, one thread, 8192-token steps
+    # tokens each (192 steps of 4096, the testbed's batch; each size at the learning rate the
+    # testbed's stored sweep chose for it, lr="testbed"). Measured training throughput, one thread, 8192-token steps
     # (routed models within ~10% of dense: top-1, and at these sizes the LM head V d dominates):
     #   d32l2 11.3K tok/s (E=8 12.0K), d48l3 10.3K (E=8 9.7K), d64l4 7.2K (E=8 7.8K, E=16 7.4K),
     #   d96l4 5.8K (E=4 5.9K, E=8 5.3K, E=16 5.2K)
     # -> 786,432 x 17 x (1/11.3K + 1/10.0K + 1/7.5K + 1/5.5K) = 6,700 CPU-s of training; evaluation
-    # (eval_max_docs 16: ~115K test tokens per model at ~14K tok/s) ~ 400 CPU-s; checkpoints ~100 s;
+    # (8192 tokens per domain x 20 domains = 164K tokens per model at ~14K tok/s) ~ 800 CPU-s; checkpoints ~100 s;
     # analysis with 1000 bootstrap refits ~ 4 min. Total ~7,500 CPU-s: ~1.05 h with both cores
     # (backend="ray": two single-thread workers), ~2.1 h in one single-thread process.
     "cpu": {**_COMMON, "sizes": M.ladder("cpu")[:4], "experts": [1, 2, 4, 8, 16], "tokens": 786_432,
-            "batch_tokens": 8192, "eval_max_docs": 16},
+            "batch_tokens": 4096, "lr": "testbed"},
     # 4 gpu sizes x E in {1, 2, 4, 8, 16, 32} x 4 routers = 84 models of 30M tokens (about 4
     # epochs of the mixture; GPU-NOTES: one fixed 30M budget gives a loss that falls with N). H100,
     # eager dense 2.25M / 1.94M / 1.59M / 1.06M tok/s (GPU-NOTES) and routed ~0.6x dense with
@@ -95,10 +100,11 @@ PROFILES = {
     # 30M x (1/dense + 20/routed) per size = 460 + 530 + 650 + 970 s ~ 45 min of training, plus
     # ~3 min of evaluation; every unit < 2 min, so the sweep resumes across 10-minute commands.
     "gpu": {**_COMMON, "sizes": M.ladder("gpu")[:4], "experts": [1, 2, 4, 8, 16, 32], "tokens": 30_015_488,
-            "batch_tokens": 65536, "lr": 2e-3, "eval_max_docs": None, "eval_batch_size": 64,
+            "batch_tokens": 65536, "lr": "testbed", "eval_tokens": 32768, "eval_batch_size": 64,
             "experts_implementation": "grouped_mm"},
 }
-_SCHEDULE = ("seed", "lr", "warmup_frac", "min_lr_frac", "weight_decay", "grad_clip", "batch_tokens", "domains")
+_SCHEDULE = ("seed", "warmup_frac", "min_lr_frac", "weight_decay", "grad_clip", "batch_tokens", "domains")
+LR_FROM_TESTBED = "testbed"
 
 
 class RoutedTrainingDiverged(RuntimeError):
@@ -126,10 +132,21 @@ def data_files(params: dict) -> list[tuple[str, str]]:
 def validate(params: dict) -> dict:
     V.check_subset("sizes", params["sizes"], list(M.SIZES))
     V.check_subset("routers", params["routers"], list(R.ROUTERS))
-    V.check_subset("domains", params["domains"], list(D.DOMAINS))
+    V.check_subset("domains", params["domains"], list(D.ALL_DOMAINS))
     params["experts"] = _check_experts(params["experts"])
     V.check_int("seed", params["seed"], minimum=0)
-    T.check_schedule(params, sizes=params["sizes"])
+    lr = params["lr"]
+    if isinstance(lr, dict):
+        missing = [s for s in params["sizes"] if s not in lr]
+        if missing:
+            raise V.ParameterError(f"lr has no rate for size(s) {missing}; give one per size of {params['sizes']}")
+        for s in params["sizes"]:
+            V.check_float(f"lr[{s!r}]", lr[s], 0.0, 1.0, open_interval=True)
+    elif isinstance(lr, str):
+        if lr != LR_FROM_TESTBED:
+            raise V.ParameterError(f"lr={lr!r} must be a float in (0, 1), a dict size -> rate, or "
+                                   f"{LR_FROM_TESTBED!r} (the rate the testbed's stored sweep chose for each size)")
+    T.check_schedule({**params, "lr": 1e-3 if isinstance(lr, (str, dict)) else lr}, sizes=params["sizes"])
     V.check_int("tokens", params["tokens"], minimum=params["batch_tokens"])
     V.check_int("routed_every", params["routed_every"], minimum=1)
     opts = params["router_options"]
@@ -142,13 +159,34 @@ def validate(params: dict) -> dict:
         V.check_choice("experts_implementation", params["experts_implementation"], RT.EXPERTS_IMPLEMENTATIONS)
     if not isinstance(params["compile"], bool):
         raise V.ParameterError(f"compile={params['compile']!r} must be True or False")
-    if params["eval_max_docs"] is not None:
-        V.check_int("eval_max_docs", params["eval_max_docs"], minimum=1)
+    V.check_int("eval_tokens", params["eval_tokens"], minimum=1)
+    V.check_int("eval_seed", params["eval_seed"], minimum=0)
+    V.check_int("eval_bootstrap", params["eval_bootstrap"], minimum=2)
     V.check_int("eval_batch_size", params["eval_batch_size"], minimum=1)
     V.check_int("bootstrap", params["bootstrap"], minimum=0)
     V.check_int("fit_maxiter", params["fit_maxiter"], minimum=1)
     V.check_int("extrapolation_max_experts", params["extrapolation_max_experts"], minimum=1)
     return params
+
+
+def learning_rates(params: dict, profile: str) -> dict[str, float]:
+    """{size: peak learning rate}. lr="testbed" reads the rate the testbed's stored sweep chose
+    for each size at this profile (`ladder` table), so dense and routed models train at the
+    testbed's tuned rates; a missing table or size is one clear error before any compute."""
+    lr, sizes = params["lr"], params["sizes"]
+    if isinstance(lr, dict):
+        return {s: float(lr[s]) for s in sizes}
+    if not isinstance(lr, str):
+        return {s: float(lr) for s in sizes}
+    store = RES.ResultStore("testbed", profile)
+    hint = f"run `python -m scalinglaws reproduce testbed --profile {profile}` first, or pass lr as a float"
+    if not store.has("ladder"):
+        raise V.ParameterError(f"lr='testbed' needs the testbed's stored ladder at profile {profile!r}; {hint}")
+    chosen = store.read("ladder").set_index("size")["lr"]
+    missing = [s for s in sizes if s not in chosen.index]
+    if missing:
+        raise V.ParameterError(f"lr='testbed': the testbed's {profile} ladder has no size(s) {missing}; {hint}")
+    return {s: float(chosen[s]) for s in sizes}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,10 +200,20 @@ def _arch(size: str) -> dict:
     return arch
 
 
+def _lr_of(params: dict, size: str) -> float:
+    """The peak learning rate of a size: resolved by `run()` (lr_by_size), or a float/dict lr."""
+    if "lr_by_size" in params:
+        return params["lr_by_size"][size]
+    lr = params["lr"]
+    if isinstance(lr, str):
+        raise V.ParameterError(f"lr={lr!r} is resolved from the stored testbed by run(); call learning_rates() first")
+    return float(lr[size] if isinstance(lr, dict) else lr)
+
+
 def train_unit(size: str, experts: int, router: str, params: dict) -> SW.Unit:
     """The config that identifies one trained model (E = 1: the dense model, router 'dense')."""
     common = {"size": size, "tokens": params["tokens"], "data": D.checksums(params["domains"], "pretrain"),
-              **{k: params[k] for k in _SCHEDULE}}
+              "lr": _lr_of(params, size), **{k: params[k] for k in _SCHEDULE}}
     if experts == 1:
         return SW.Unit("dense", {**common, "experts": 1, "router": DENSE, "arch": _arch(size)})
     cfg = RT.routed_config(size, experts, router, routed_every=params["routed_every"], hash_seed=params["seed"],
@@ -226,22 +274,30 @@ def _train(config: dict, experts_implementation: str | None = None, compile: boo
 def eval_unit(train: SW.Unit, params: dict) -> SW.Unit:
     c = train.config
     return SW.Unit("eval", {"checkpoint": train.key, "size": c["size"], "experts": c["experts"], "router": c["router"],
-                         "split": "test", "domains": params["domains"], "max_docs": params["eval_max_docs"],
+                         "split": "test", "domains": params["domains"], "tokens_per_domain": params["eval_tokens"],
+                         "seed": params["eval_seed"], "bootstrap": params["eval_bootstrap"],
                          "data": D.checksums(params["domains"], "test")})
 
 
 def _evaluate(config: dict, batch_size: int = 32) -> list[dict]:
+    """CE per domain on the testbed's evaluation windows (`evaluation.uniform_windows`: same
+    domains, tokens, seed and the model's context, so a dense model here scores on exactly the
+    windows the testbed uses), with bootstrap standard errors; one domain at a time so that the
+    router's statistics (tokens per expert, entropy) are recorded per domain."""
     device = T.default_device()
     model = RT.load_routed(SW.find_checkpoint(config["checkpoint"]), device=device)
-    tok = TK.load_tokenizer()
+    model.eval()
     routed = isinstance(model, RT.RoutedForCausalLM)
     rows = []
     for domain in config["domains"]:
         if routed:
             model.reset_routing_stats()
-        df = EV.evaluate_domains(model, tok, [domain], split=config["split"], max_docs=config["max_docs"],
-                              batch_size=batch_size, device=device)
-        row = df.iloc[0].to_dict()
+        windows, dom = EV.uniform_windows([domain], config["tokens_per_domain"],
+                                          seq_len=model.config.max_position_embeddings,
+                                          seed=config["seed"], split=config["split"])
+        nll = EV.window_loss_sums(model, windows.to(device), chunk=batch_size)
+        df = EV.bootstrap_domain_ce(nll, windows, dom, [domain], n_boot=config["bootstrap"], seed=config["seed"])
+        row = {k: df.iloc[0][k] for k in ("domain", "windows", "tokens", "bytes", "nll_sum", "ce", "ce_se", "bpb")}
         row["routing"] = model.routing_stats() if routed else []
         rows.append(row)
     return rows
@@ -254,7 +310,7 @@ def _evaluate(config: dict, batch_size: int = 32) -> list[dict]:
 MODEL_COLUMNS = ["size", "experts", "router", "N", "non_embedding", "active", "total", "flops_per_token", "tokens",
                  "steps", "train_loss", "wall_s", "tokens_per_s", "device", "unit"]
 CURVE_COLUMNS = ["size", "experts", "router", "step", "tokens", "loss", "lr", "tokens_per_s"]
-CE_COLUMNS = ["size", "experts", "router", "domain", "docs", "tokens", "bytes", "nll_sum", "ce", "bpb"]
+CE_COLUMNS = ["size", "experts", "router", "domain", "windows", "tokens", "bytes", "nll_sum", "ce", "ce_se", "bpb"]
 
 
 def model_rows(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -527,6 +583,7 @@ def units(params: dict) -> list[SW.Unit]:
 
 def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     params = ST.validate_run(sys.modules[__name__], profile, backend, overrides)
+    params["lr_by_size"] = learning_rates(params, profile)
     t0 = time.perf_counter()
     sweep = SW.Sweep(STUDY, profile)
     train_units = units(params)
