@@ -17,7 +17,7 @@ from scalinglaws.studies.routing import study as RS
 from scalinglaws.core.sweep import UnitFailed, find_checkpoint
 from scalinglaws.core.validation import ParameterError
 
-TABLES = {"models", "curves", "ce", "loss", "routing", "expert_usage", "resources", "fits", "effective_params",
+TABLES = {"models", "curves", "ce", "ce_documents", "loss", "routing", "expert_usage", "resources", "fits", "effective_params",
           "n_cutoff", "extrapolation", "claims", "resource_fits"}
 
 
@@ -116,11 +116,22 @@ def test_dense_ce_matches_the_stacked_evaluator_on_the_testbeds_windows(smoke):
     assert (ce["ce_se"] > 0).all()
 
 
+def test_ce_documents_match_lm_eval_on_a_routed_checkpoint(smoke):
+    """The table a reader checks a checkpoint against: lm-eval (`hf` model through
+    AutoModelForCausalLM, loglikelihood_rolling) on the first eval_docs documents gives the same NLL."""
+    from scalinglaws.lmeval import run_lmeval
+    docs = smoke.read("ce_documents")
+    p = resolve_params(RS, "smoke", {})
+    row = docs[(docs["router"] == "sbase") & (docs["experts"] == 4)].iloc[0]
+    ref = run_lmeval(find_checkpoint(row["checkpoint"]), [row["domain"]], limit=p["eval_docs"], batch_size=4).iloc[0]
+    assert ref["docs"] == row["docs"] and ref["nll_sum"] == pytest.approx(row["nll_sum"], rel=1e-4)
+
+
 def test_smoke_rerun_does_no_work(smoke, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a finished unit was run again")
 
-    for name in ("_train", "_evaluate", "_analysis"):
+    for name in ("_train", "_evaluate", "_evaluate_docs", "_analysis"):
         monkeypatch.setattr(RS, name, boom)
     before = {t: smoke.read(t) for t in ("loss", "fits", "claims", "expert_usage")}
     store = RS.run("smoke")
@@ -146,6 +157,7 @@ def test_smoke_rerun_does_no_work(smoke, monkeypatch):
     ({"experts_implementation": "batched_mm"}, "experts_implementation"),
     ({"eval_tokens": 0}, "eval_tokens"),
     ({"eval_bootstrap": 1}, "eval_bootstrap"),
+    ({"eval_docs": 0}, "eval_docs"),
     ({"lr": "tuned"}, "lr"),
     ({"lr": {"d16l1": 1e-3}}, "lr has no rate for size"),
     ({"lr": {"d16l1": 1e-3, "d24l2": 2.0}}, "lr"),

@@ -19,7 +19,8 @@ Units (resumable, `SW.Sweep("routing", profile)`): `dense` and `routed` (train o
 checkpoint), `eval` (one checkpoint on every domain, with its expert usage per domain) and
 `analysis` (every fit and derived table, keyed by the measured losses, so a rerun does no work).
 
-Tables (`data/results/routing/<profile>/`): models, curves, ce, loss, routing, expert_usage, fits,
+Tables (`data/results/routing/<profile>/`): models, curves, ce, ce_documents (whole documents, the
+lm-eval-comparable CE), loss, routing, expert_usage, fits,
 effective_params, n_cutoff, extrapolation, claims, resources, resource_fits; provenance last.
 
 Analysis (pure functions of the tables, tested on synthetic data):
@@ -73,7 +74,7 @@ LAW, DENSE_LAW = "routing", "routing_dense"
 _COMMON = {"seed": 0, "lr": 3e-3, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weight_decay": 0.1,
            "grad_clip": 1.0, "domains": list(D.ALL_DOMAINS), "routers": list(R.ROUTERS), "routed_every": 2,
            "router_options": {}, "experts_implementation": None, "compile": False,
-           "eval_tokens": 8192, "eval_seed": 0, "eval_bootstrap": 200,
+           "eval_tokens": 8192, "eval_seed": 0, "eval_bootstrap": 200, "eval_docs": 4,
            "eval_batch_size": 32, "bootstrap": 1000, "fit_maxiter": 500, "extrapolation_max_experts": 8}
 PROFILES = {
     # 2 tiny sizes x E in {1, 2, 4} x 4 routers = 18 models of 4 steps each; ~0.3 s per model
@@ -162,6 +163,7 @@ def validate(params: dict) -> dict:
     V.check_int("eval_tokens", params["eval_tokens"], minimum=1)
     V.check_int("eval_seed", params["eval_seed"], minimum=0)
     V.check_int("eval_bootstrap", params["eval_bootstrap"], minimum=2)
+    V.check_int("eval_docs", params["eval_docs"], minimum=1)
     V.check_int("eval_batch_size", params["eval_batch_size"], minimum=1)
     V.check_int("bootstrap", params["bootstrap"], minimum=0)
     V.check_int("fit_maxiter", params["fit_maxiter"], minimum=1)
@@ -303,6 +305,25 @@ def _evaluate(config: dict, batch_size: int = 32) -> list[dict]:
     return rows
 
 
+def docs_unit(train: SW.Unit, params: dict) -> SW.Unit:
+    c = train.config
+    return SW.Unit("eval_docs", {"checkpoint": train.key, "size": c["size"], "experts": c["experts"],
+                                 "router": c["router"], "split": "test", "domains": params["domains"],
+                                 "max_docs": params["eval_docs"], "data": D.checksums(params["domains"], "test")})
+
+
+def _evaluate_docs(config: dict, batch_size: int = 32) -> list[dict]:
+    """CE of the first `max_docs` whole documents of each domain's test split, scored by rolling
+    windows (`evaluation.evaluate_domains`), which is what lm-eval's loglikelihood_rolling computes:
+    the table a reader checks a checkpoint against with `lmeval.run_lmeval(..., limit=max_docs)`.
+    (The study's CE is on the uniform windows; document starts have less context, so these differ.)"""
+    device = T.default_device()
+    model = RT.load_routed(SW.find_checkpoint(config["checkpoint"]), device=device)
+    df = EV.evaluate_domains(model, TK.load_tokenizer(), config["domains"], split=config["split"],
+                             max_docs=config["max_docs"], batch_size=batch_size, device=device)
+    return df.to_dict("records")
+
+
 # ---------------------------------------------------------------------------------------------
 # tables from unit records
 
@@ -311,6 +332,14 @@ MODEL_COLUMNS = ["size", "experts", "router", "N", "non_embedding", "active", "t
                  "steps", "train_loss", "wall_s", "tokens_per_s", "device", "unit"]
 CURVE_COLUMNS = ["size", "experts", "router", "step", "tokens", "loss", "lr", "tokens_per_s"]
 CE_COLUMNS = ["size", "experts", "router", "domain", "windows", "tokens", "bytes", "nll_sum", "ce", "ce_se", "bpb"]
+DOC_COLUMNS = ["size", "experts", "router", "checkpoint", "domain", "docs", "tokens", "bytes", "nll_sum", "ce", "bpb"]
+
+
+def docs_rows(records: list[dict], units: list[SW.Unit]) -> pd.DataFrame:
+    """ce_documents: one row per model and domain, with the checkpoint's unit key."""
+    rows = [{**{k: u.config[k] for k in ("size", "experts", "router")}, "checkpoint": u.config["checkpoint"], **r}
+            for rec, u in zip(records, units) for r in rec["rows"]]
+    return pd.DataFrame(rows, columns=DOC_COLUMNS)
 
 
 def model_rows(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -592,6 +621,8 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     ev_units = [eval_unit(u, params) for u in train_units]
     bs = params["eval_batch_size"]
     erecs = sweep.run(ev_units, lambda c: _evaluate(c, bs), backend=backend, desc="eval")
+    doc_units = [docs_unit(u, params) for u in train_units]
+    drecs = sweep.run(doc_units, lambda c: _evaluate_docs(c, bs), backend=backend, desc="eval_docs")
 
     models, curves, train_routing = model_rows(trecs)
     ce, eval_routing, usage = eval_rows(erecs, ev_units)
@@ -608,15 +639,16 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     store = RES.ResultStore(STUDY, profile)
     tables = {"models": models[MODEL_COLUMNS], "curves": curves[CURVE_COLUMNS], "ce": ce[CE_COLUMNS],
               "loss": loss, "routing": pd.concat([train_routing, eval_routing], ignore_index=True),
-              "expert_usage": usage, "resources": resources, **analysis}
+              "expert_usage": usage, "resources": resources, "ce_documents": docs_rows(drecs, doc_units), **analysis}
     from scalinglaws.studies.routing.claims import claims
     tables["claims"] = claims(tables, profile)
     for name, df in tables.items():
         store.write(name, df)
-    walls = [r["wall_s"] for r in trecs + erecs + [arec]]
+    walls = [r["wall_s"] for r in trecs + erecs + drecs + [arec]]
     store.write_provenance(RES.provenance(
         params, time.perf_counter() - t0, profile=profile, backend=backend, unit_compute_s=round(sum(walls), 1),
-        train_s=round(sum(r["wall_s"] for r in trecs), 1), eval_s=round(sum(r["wall_s"] for r in erecs), 1),
+        train_s=round(sum(r["wall_s"] for r in trecs), 1),
+        eval_s=round(sum(r["wall_s"] for r in erecs + drecs), 1),
         analysis_s=round(arec["wall_s"], 1), models=len(train_units),
         experts_implementation=impl or RT.default_experts_implementation(T.default_device())))
     return store
