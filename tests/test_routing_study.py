@@ -53,6 +53,7 @@ def test_smoke_profile_writes_every_table_with_provenance(smoke):
     assert len(models) == n_models == 18
     assert (models.loc[models["experts"] == 1, "router"] == "dense").all()
     assert (models["tokens"] == p["tokens"]).all()  # one token budget for every model
+    assert (models["lr"] == p["lr"]).all()  # a float lr: every size at that rate
     # a routed model has its dense counterpart's N and active parameters (+ the router)
     for r in models.itertuples():
         dense = models[(models["size"] == r.size) & (models["experts"] == 1)].iloc[0]

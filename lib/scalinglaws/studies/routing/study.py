@@ -329,7 +329,7 @@ def _evaluate_docs(config: dict, batch_size: int = 32) -> list[dict]:
 
 
 MODEL_COLUMNS = ["size", "experts", "router", "N", "non_embedding", "active", "total", "flops_per_token", "tokens",
-                 "steps", "train_loss", "wall_s", "tokens_per_s", "device", "unit"]
+                 "steps", "lr", "train_loss", "wall_s", "tokens_per_s", "device", "unit"]
 CURVE_COLUMNS = ["size", "experts", "router", "step", "tokens", "loss", "lr", "tokens_per_s"]
 CE_COLUMNS = ["size", "experts", "router", "domain", "windows", "tokens", "bytes", "nll_sum", "ce", "ce_se", "bpb"]
 DOC_COLUMNS = ["size", "experts", "router", "checkpoint", "domain", "docs", "tokens", "bytes", "nll_sum", "ce", "bpb"]
@@ -350,7 +350,7 @@ def model_rows(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
         key = {k: r[k] for k in ("size", "experts", "router")}
         curves += [{**key, **c} for c in r.pop("curve")]
         routing += [{**key, "phase": "train", **_stat_row(s)} for s in r.pop("routing")]
-        models.append({**r, "unit": rec["key"]})
+        models.append({**r, "lr": rec["config"]["lr"], "unit": rec["key"]})
     return pd.DataFrame(models), pd.DataFrame(curves), pd.DataFrame(routing, columns=ROUTING_COLUMNS)
 
 
