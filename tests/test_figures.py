@@ -66,7 +66,12 @@ def _routing():
         fits += [{"router": r, "law": "routing", "param": p, "estimate": v} for p, v in ROUTING_LAW.items()]
     fits += [{"router": "dense", "law": "routing_dense", "param": "a", "estimate": -0.05},
              {"router": "dense", "law": "routing_dense", "param": "d", "estimate": 0.9}]
-    return pd.DataFrame(rows), pd.DataFrame(fits), pd.DataFrame(eff), pd.DataFrame(routing)
+    rng = np.random.default_rng(0)
+    samples = [{"router": r, "law": "routing", "draw": j, **{p: v * rng.uniform(0.95, 1.05) for p, v in ROUTING_LAW.items()}}
+               for r in ("sbase", "hash") for j in range(20)]
+    samples += [{"router": "dense", "law": "routing_dense", "draw": j, "a": -0.05 * rng.uniform(0.9, 1.1),
+                 "d": 0.9 * rng.uniform(0.98, 1.02)} for j in range(20)]
+    return pd.DataFrame(rows), pd.DataFrame(fits), pd.DataFrame(eff), pd.DataFrame(routing), pd.DataFrame(samples)
 
 
 def _resource():
@@ -88,9 +93,9 @@ def _resource():
 
 def _call_routing(name):
     from scalinglaws.studies.routing import figures as F
-    loss, fits, eff, routing = _routing()
-    return {"loss_vs_experts": lambda: F.loss_vs_experts(loss, fits),
-            "effective_params_figure": lambda: F.effective_params_figure(eff, loss, fits),
+    loss, fits, eff, routing, samples = _routing()
+    return {"loss_vs_experts": lambda: F.loss_vs_experts(loss, fits, samples),
+            "effective_params_figure": lambda: F.effective_params_figure(eff, loss, fits, samples),
             "load_balance_figure": lambda: F.load_balance_figure(routing)}[name]()
 
 

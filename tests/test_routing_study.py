@@ -17,7 +17,7 @@ from scalinglaws.studies.routing import study as RS
 from scalinglaws.core.sweep import UnitFailed, find_checkpoint
 from scalinglaws.core.validation import ParameterError
 
-TABLES = {"models", "curves", "ce", "ce_documents", "loss", "routing", "expert_usage", "resources", "fits", "effective_params",
+TABLES = {"models", "curves", "ce", "ce_documents", "fit_samples", "loss", "routing", "expert_usage", "resources", "fits", "effective_params",
           "n_cutoff", "extrapolation", "claims", "resource_fits"}
 
 
@@ -78,6 +78,10 @@ def test_smoke_profile_writes_every_table_with_provenance(smoke):
     fits = store.read("fits")
     assert set(fits["law"]) == {"routing", "routing_dense"}
     assert set(fits.loc[fits["law"] == "routing", "param"]) == {"a", "b", "c", "d", "E_start", "E_max"}
+    samples = store.read("fit_samples")  # the bootstrap draws behind the figures' bands
+    assert set(samples["router"]) == set(fits["router"])
+    assert samples.groupby("router").size().max() == min(p["bootstrap"], RS.SAMPLE_DRAWS)
+    assert samples.loc[samples["law"] == "routing_dense", ["b", "c"]].isna().all().all()
     claims = store.read("claims")
     from scalinglaws.core.claims import check_claims
     check_claims(claims)  # the shared schema; at smoke nothing can be judged

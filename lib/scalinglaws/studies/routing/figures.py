@@ -17,8 +17,15 @@ def fit_params(fits, router: str) -> dict | None:
     return dict(zip(f["param"], f["estimate"])) if len(f) else None
 
 
-def loss_vs_experts(loss, fits):
-    """L vs E per router (one panel each), one line per dense size, with the fitted routing law."""
+def _draws(samples, router: str):
+    if samples is None or not len(samples):
+        return []
+    return samples[samples["router"] == router].drop(columns=["router", "law", "draw"]).to_dict("records")
+
+
+def loss_vs_experts(loss, fits, samples=None):
+    """L vs E per router (one panel each), one line per dense size, with the fitted routing law
+    and its 95% bootstrap band (from `fit_samples`)."""
     PS.use()
     routers = [r for r in ROUTER_NAMES if r != "dense" and r in set(loss["router"])]
     dense = loss[loss["router"] == "dense"].set_index("size")
@@ -34,7 +41,10 @@ def loss_vs_experts(loss, fits):
             ax.plot(E, L, "o", ms=4, color=pal[size], label=f"{size} (N={dense.loc[size, 'N']:,})")
             if p is not None:
                 EE = np.geomspace(1, E.max(), 40)
-                ax.plot(EE, 10 ** laws.routing_log10_loss(p, dense.loc[size, "N"], EE), "-", lw=1, color=pal[size])
+                N = dense.loc[size, "N"]
+                ax.plot(EE, 10 ** laws.routing_log10_loss(p, N, EE), "-", lw=1, color=pal[size])
+                lo, hi = PS.bootstrap_band(EE, lambda q, x: 10 ** laws.routing_log10_loss(q, N, x), _draws(samples, r))
+                PS.band(ax, EE, lo, hi, color=pal[size])
         ax.set(xlabel="experts E", title=ROUTER_NAMES[r])
         PS.log_axis(ax, "x", sorted(set(loss["experts"])))
     axes[0, 0].set_ylabel("test CE L (nats/token)")
@@ -43,7 +53,7 @@ def loss_vs_experts(loss, fits):
     return fig
 
 
-def effective_params_figure(eff, loss, fits):
+def effective_params_figure(eff, loss, fits, samples=None):
     """Every model at its effective parameter count N_bar (measured L through the dense fit): the
     collapse onto the dense line is the EPC's claim; left, the same models against their own N."""
     PS.use()
@@ -58,6 +68,8 @@ def effective_params_figure(eff, loss, fits):
         if pd_ is not None:
             NN = np.geomspace(min(dense["N"].min(), eff[col].min()), max(dense["N"].max(), eff[col].max()), 40)
             ax.plot(NN, 10 ** (pd_["a"] * np.log10(NN) + pd_["d"]), "k--", lw=0.8, label="dense law")
+            lo, hi = PS.bootstrap_band(NN, lambda q, x: 10 ** (q["a"] * np.log10(x) + q["d"]), _draws(samples, "dense"))
+            PS.band(ax, NN, lo, hi, color="k", label="dense law 95% band" if np.isfinite(lo).any() else None)
         ax.set(xlabel=col.replace("_fit", " (fit)"), title=title)
         PS.log_axis(ax, "x")
     axes[0].set_ylabel("test CE L (nats/token)")

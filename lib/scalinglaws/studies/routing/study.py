@@ -20,7 +20,7 @@ checkpoint), `eval` (one checkpoint on every domain, with its expert usage per d
 `analysis` (every fit and derived table, keyed by the measured losses, so a rerun does no work).
 
 Tables (`data/results/routing/<profile>/`): models, curves, ce, ce_documents (whole documents, the
-lm-eval-comparable CE), loss, routing, expert_usage, fits,
+lm-eval-comparable CE), loss, routing, expert_usage, fits, fit_samples (bootstrap draws),
 effective_params, n_cutoff, extrapolation, claims, resources, resource_fits; provenance last.
 
 Analysis (pure functions of the tables, tested on synthetic data):
@@ -447,6 +447,25 @@ def fit_laws(loss: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, maxiter: 
     return pd.DataFrame(rows, columns=cols), results
 
 
+SAMPLE_DRAWS = 200  # bootstrap draws kept per fit in `fit_samples` (enough for a 95% band)
+
+
+def fit_samples_table(results: dict, draws: int = SAMPLE_DRAWS) -> pd.DataFrame:
+    """The bootstrap draws of every fit (first `draws` of each), one row per (router, draw) with
+    the law's parameters as columns (the dense law's rows have only a and d): the figures draw
+    confidence bands from them, and the planner can propagate them."""
+    frames = []
+    for r, res in results.items():
+        if res.bootstrap is None or not len(res.bootstrap):
+            continue
+        b = res.bootstrap.head(draws).reset_index(drop=True)
+        frames.append(b.assign(router=r, law=DENSE_LAW if r == DENSE else LAW, draw=np.arange(len(b))))
+    cols = ["router", "law", "draw", *LW.get_law(LAW).params]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True).reindex(columns=cols)
+
+
 def effective_params_table(loss: pd.DataFrame, results: dict) -> pd.DataFrame:
     """N_bar per routed model: from the routed and dense fits (`laws.effective_params`) and from
     the measured L through the dense fit (N_bar = 10^((log10 L - d)/a)); ratio = N_bar / N."""
@@ -586,10 +605,15 @@ def analyse(loss: pd.DataFrame, resources: pd.DataFrame, bootstrap: int = 1000, 
             max_fit_experts: int = 8, maxiter: int = 500) -> dict[str, pd.DataFrame]:
     """Every analysis table from the loss table and the resource table (`resource_table`)."""
     fits, results = fit_laws(loss, bootstrap, seed, maxiter)
-    return {"fits": fits, "effective_params": effective_params_table(loss, results),
+    return {"fits": fits, "fit_samples": fit_samples_table(results),
+            "effective_params": effective_params_table(loss, results),
             "n_cutoff": n_cutoff_table(results),
             "extrapolation": extrapolation_table(loss, max_fit_experts, min(bootstrap, 200), seed, maxiter),
             "resource_fits": resource_fits(resources, bootstrap, seed)}
+
+
+# the analysis unit's tables, in its config: a new table is a new unit, never a stale cached record
+ANALYSIS_OUTPUTS = ["fits", "fit_samples", "effective_params", "n_cutoff", "extrapolation", "resource_fits"]
 
 
 def _analysis(config: dict) -> dict:
@@ -631,7 +655,7 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     an_unit = SW.Unit("analysis", {"loss": loss.to_dict("records"), "resources": resources.to_dict("records"),
                                 "bootstrap": params["bootstrap"], "seed": params["seed"],
                                 "max_fit_experts": params["extrapolation_max_experts"],
-                                "maxiter": params["fit_maxiter"]})
+                                "maxiter": params["fit_maxiter"], "outputs": ANALYSIS_OUTPUTS})
     arec = sweep.run([an_unit], _analysis, backend="local", desc="analysis")[0]
     analysis = {k: pd.DataFrame(v["records"], columns=v["columns"]) for k, v in arec["rows"][0].items()
                 if k != "claims"}  # (analysis records of older commits held claims; they come from claims.py now)
