@@ -378,3 +378,31 @@ def test_chapter_figures_on_the_smoke_tables(smoke):
     assert len(F.effective_params_figure(t["effective_params"], t["loss"], t["fits"]).axes) == 2
     assert len(F.load_balance_figure(t["routing"]).axes) == 2
     assert F.fit_params(t["fits"], "dense").keys() == {"a", "d"}
+
+
+def _claim_tables(dense_L, routed_gain, se=0.005):
+    """Synthetic loss/ce tables: dense L per size, routed L = dense - gain (sbase, E = 2, 4)."""
+    loss, ce = [], []
+    for i, (size, L) in enumerate(dense_L.items()):
+        N = 10_000 * 4 ** i
+        for E, r, Lm in [(1, "dense", L)] + [(E, "sbase", L - routed_gain * E / 4) for E in (2, 4)]:
+            loss.append({"size": size, "N": N, "experts": E, "router": r, "L": Lm})
+            ce += [{"size": size, "experts": E, "router": r, "domain": d, "ce": Lm, "ce_se": se * 2} for d in "abcd"]
+    return {"loss": pd.DataFrame(loss), "ce": pd.DataFrame(ce), "fits": pd.DataFrame(
+        columns=["router", "law", "param", "estimate", "lo", "hi", "r2", "ok", "message"])}
+
+
+@pytest.mark.parametrize("dense_L, gain, falls, beats", [
+    ({"s0": 5.0, "s1": 4.8, "s2": 4.6}, 0.05, "holds", "holds"),
+    ({"s0": 5.0, "s1": 4.8, "s2": 4.81}, 0.05, "does not hold", "holds"),   # the top step goes up
+    ({"s0": 5.0, "s1": 4.8, "s2": 4.6}, 0.002, "holds", "does not hold"),   # gain within the noise
+])
+def test_phenomenon_claims_from_the_measured_losses(dense_L, gain, falls, beats):
+    from scalinglaws.studies.routing.claims import claims
+    c = claims(_claim_tables(dense_L, gain), "cpu").set_index("claim_id")
+    assert c.loc["dense_falls_with_N", "verdict"] == falls
+    assert c.loc["routing_beats_dense", "verdict"] == beats
+    # the interval is the value +- 1.96 x the combined SE of two means over 4 domains (SE 0.01 each)
+    se = np.hypot(0.01 / 2, 0.01 / 2)
+    row = c.loc["dense_falls_with_N"]
+    assert row["hi"] - row["value"] == pytest.approx(1.96 * se)

@@ -9,6 +9,12 @@ returns the claims table of `scalinglaws.core.claims` (the schema, the verdict r
                           c > 0 in at least 97.5% of the bootstrap draws and the 2.5% point of
                           log10 N_cutoff above log10 of the largest dense N
 and once:
+    dense_falls_with_N    (the phenomenon a law in N needs) every step up the dense ladder lowers L:
+                          the smallest decrease between neighbouring sizes, with a 95% interval
+                          from the sampling standard errors of L, lies above 0
+    routing_beats_dense   (the phenomenon the law describes) at every size the best router at the
+                          largest E beats the dense model: the smallest gain L_dense - L_routed,
+                          its 95% interval from the sampling errors, above 0
     sbase_best            S-BASE beats the best other router at the same (size, E): the mean of
                           L(S-BASE) - min L(others) over those cells, its 95% interval (cells
                           resampled) below 0
@@ -58,7 +64,8 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: in
     routed = loss[loss["router"] != "dense"]
     routers = [r for r in ROUTER_NAMES if r in set(routed["router"])] + \
         sorted(set(routed["router"]) - set(ROUTER_NAMES))
-    rows = []
+    L_se = _loss_se(tables.get("ce"))
+    rows = [_dense_falls(loss, L_se), _routing_beats_dense(loss, L_se)]
     for r in routers:
         name = ROUTER_NAMES.get(r, r)
         for cid, param, positive, text in (
@@ -83,6 +90,63 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: in
     rows.append(_saturation(fits, routed, routers))
     rows.append(_resources(res_fits, loss))
     return CL.frame(rows, profile)
+
+
+Z95 = 1.96
+
+
+def _loss_se(ce) -> pd.Series | None:
+    """Sampling SE of each model's L (the mean over domains of independent per-domain CEs)."""
+    if ce is None or "ce_se" not in getattr(ce, "columns", []):
+        return None
+    return ce.groupby(["size", "experts", "router"])["ce_se"].apply(lambda v: float(np.sqrt((v ** 2).sum())) / len(v))
+
+
+def _se(L_se, key) -> float:
+    return float(L_se.get(key, math.nan)) if L_se is not None else math.nan
+
+
+def _interval(value: float, se: float) -> tuple[float, float]:
+    return (value - Z95 * se, value + Z95 * se) if np.isfinite(se) else (math.nan, math.nan)
+
+
+def _dense_falls(loss: pd.DataFrame, L_se) -> dict:
+    text = "The dense ladder's loss falls with N (a law in N needs it)"
+    measure = "smallest decrease of L between neighbouring dense sizes, nats/token"
+    d = loss[loss["router"] == "dense"].sort_values("N")
+    if len(d) < 2:
+        return CL.claim("dense_falls_with_N", OURS, text, measure, figure=FIG_LOSS, note="needs two dense sizes")
+    steps = []
+    for (a, b) in zip(d.itertuples(), d.iloc[1:].itertuples()):
+        se = math.hypot(_se(L_se, (a.size, 1, "dense")), _se(L_se, (b.size, 1, "dense")))
+        steps.append((a.L - b.L, se, f"{a.size}->{b.size}"))
+    value, se, where = min(steps)
+    lo, hi = _interval(value, se)
+    verdict = CL.sign(lo, hi, positive=True)
+    return CL.claim("dense_falls_with_N", OURS, text, measure, value, lo, hi, verdict, FIG_LOSS,
+                    f"smallest step {where}; steps " + ", ".join(f"{w} {v:.3f}" for v, _, w in steps))
+
+
+def _routing_beats_dense(loss: pd.DataFrame, L_se) -> dict:
+    text = "Routing lowers the loss at every size: the best router at the largest E beats the dense model"
+    measure = "smallest over sizes of L(dense) - L(best router, largest E), nats/token"
+    routed = loss[loss["router"] != "dense"]
+    dense = loss[loss["router"] == "dense"].set_index("size")
+    gains = []
+    for size, g in routed.groupby("size"):
+        if size not in dense.index:
+            continue
+        top = g[g["experts"] == g["experts"].max()]
+        best = top.loc[top["L"].idxmin()]
+        se = math.hypot(_se(L_se, (size, 1, "dense")), _se(L_se, (size, int(best["experts"]), best["router"])))
+        gains.append((float(dense.loc[size, "L"] - best["L"]), se, f"{size} {best['router']} E={int(best['experts'])}"))
+    if not gains:
+        return CL.claim("routing_beats_dense", PAPER, text, measure, figure=FIG_LOSS, note="no routed model")
+    value, se, where = min(gains)
+    lo, hi = _interval(value, se)
+    verdict = CL.sign(lo, hi, positive=True)
+    return CL.claim("routing_beats_dense", PAPER, text, measure, value, lo, hi, verdict, FIG_LOSS,
+                    f"smallest gain at {where}; interval from sampling errors only (one seed per model)")
 
 
 def _n_cutoff(n_cut: pd.DataFrame, loss: pd.DataFrame, routers) -> list[dict]:
