@@ -100,6 +100,8 @@ PROFILES = {
     # grouped_mm experts (Mixtral routing every block: 0.53M at d256l8 E=8 vs 1.10M dense):
     # 30M x (1/dense + 20/routed) per size = 460 + 530 + 650 + 970 s ~ 45 min of training, plus
     # ~3 min of evaluation; every unit < 2 min, so the sweep resumes across 10-minute commands.
+    # lr="testbed" needs the testbed's gpu sweep first: `scripts/gpu_study.sh testbed routing`
+    # (its archive restores data/results/testbed/gpu for later commands).
     "gpu": {**_COMMON, "sizes": M.ladder("gpu")[:4], "experts": [1, 2, 4, 8, 16, 32], "tokens": 30_015_488,
             "batch_tokens": 65536, "lr": "testbed", "eval_tokens": 32768, "eval_batch_size": 64,
             "experts_implementation": "grouped_mm"},
