@@ -338,3 +338,11 @@ def test_plan_cli_bad_input_is_one_line_exit_2(smoke, capsys, argv, match):
     err = capsys.readouterr().err.strip()
     assert match in err and len(err.splitlines()) == 1
     assert sorted(p.name for p in store.dir.iterdir()) == before
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
+def test_every_profile_validates(profile):
+    p = CS.resolve_params(CS, profile, {})
+    assert len(p["sizes"]) >= (2 if profile == "smoke" else 3) and len(p["pools"]) == 2
+    assert max(p["ks"]) <= min(len(v) for v in p["pools"].values())
+    assert p["scratch"] == (profile == "smoke")  # the expensive arm is off where its cost does not fit
