@@ -8,8 +8,8 @@ import seaborn as sns
 from scalinglaws import plotstyle as PS
 
 ARM_ORDER = ("base", "merge_average", "multitask", "upcycled", "scratch_routed")
-COST_LABELS = {"total_flops": "total compute (FLOPs, pretraining charged)",
-               "total_flops_amortised": "compute (FLOPs, base pretraining amortised)"}
+COST_LABELS = {"total_flops": "total FLOPs (pretraining charged)",
+               "total_flops_amortised": "FLOPs (base pretraining amortised)"}
 
 
 def arm_order(arms) -> list[str]:
@@ -35,7 +35,7 @@ def compute_figure(summary, k=None, cost: str = "total_flops"):
     pools = list(dict.fromkeys(summary["pool"]))
     arms = arm_order(summary["arm"])
     pal = dict(zip(arms, sns.color_palette("colorblind", len(arms))))
-    fig, axes = plt.subplots(1, len(pools), figsize=(4.6 * len(pools), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(pools), figsize=(5.0 * len(pools), 3.8), squeeze=False)
     for ax, pool in zip(axes[0], pools):
         g = summary[(summary["pool"] == pool) & (summary["k"] == k)]
         for arm in arms:
@@ -50,7 +50,8 @@ def compute_figure(summary, k=None, cost: str = "total_flops"):
             top = b.loc[b["N"].idxmax()]
             PS.reference(ax, top["loss"], label=f"base {top['size']}")
         ax.set(xlabel=COST_LABELS.get(cost, cost), title=f"{pool} pool, k={k}")
-        PS.log_axis(ax, "x")
+        # ticks at the bases' costs: one per size, distinct even when the range is under a decade
+        PS.log_axis(ax, "x", ticks=sorted(b[cost][b[cost] > 0]) if len(b) else None, max_labels=6)
     axes[0, 0].set_ylabel("in-domain CE over the k domains (nats/token)")
     PS.legend(axes[0, -1], outside_over=4)
     fig.tight_layout()

@@ -102,7 +102,7 @@ def budget_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, bu
     r = within.loc[within["loss"].idxmin()]
     cmax = float(opts["cost"].max())
     out = {**_answer(r, "measured", inside_range=budget <= cmax, decades_beyond=max(0.0, math.log10(budget / cmax))),
-           "question": f"best loss on {pool} with k={k} for a budget ({cost} cost) of of {budget:g} FLOPs",
+           "question": f"best loss on {pool} with k={k} for a budget of {budget:g} FLOPs ({cost} cost)",
            "measured_cost_range": (float(opts["cost"].min()), cmax),
            "alternatives": within.nsmallest(5, "loss")[["arm", "size", "loss", "hi", "cost"]]}
     if budget > cmax and cost == "total":
