@@ -284,8 +284,14 @@ def test_planner_on_synthetic_tables():
     assert out["cost"] == ok["total_flops"].min() and out["inside_range"] and out["source"] == "measured"
     far = P.target_plan(s, fits, "p", 2, float(s["loss"].min()) * 0.99)
     assert far["source"].startswith("fitted") and not far["inside_range"] and far["decades_beyond"] > 0
+    assert far["cost_lo"] < far["cost"] < far["cost_hi"] and far["draws_reaching"] > 0.5
+    # the line bootstrap: exact points with no noise give back the line; noise widens it
+    sl, ic = P.line_draws(s.assign(se=0.0), "p", 2, "multitask", n=5)
+    assert np.allclose(sl, -0.05) and np.allclose(ic, 0.98)
     b = P.budget_plan(s, fits, "p", 2, 1e13)
     assert not b["inside_range"] and "extrapolated" in b
+    e = b["extrapolated"]
+    assert e["lo"] < e["loss"] < e["hi"]
     free = P.budget_plan(s, fits, "p", 2, 1.0, cost="amortised")  # the base is given: every base is free
     assert free["arm"] == "base" and free["size"] == "s2"
     for bad in (lambda: P.target_plan(s, fits, "p", 2, 0.5), lambda: P.target_plan(s, fits, "p", 2, -1.0),

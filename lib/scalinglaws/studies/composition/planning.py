@@ -12,7 +12,8 @@ meets the target too. When nothing measured meets the target, each arm's fitted 
 log10 L = intercept + slope log10 C (`fits`, total cost only) is solved for the cost that reaches
 it, and the cheapest is the answer, with its extrapolation risk: how many decades of compute
 beyond the largest measured cost of that arm (`decades_beyond`; 0 and `inside_range` true for a
-measured answer). A target no line reaches within MAX_DECADES decades (or whose lines do not fall
+measured answer), and a 95% interval from a parametric bootstrap of the line (`line_draws`: every
+measured loss redrawn from its bootstrap standard error, the line refitted). A target no line reaches within MAX_DECADES decades (or whose lines do not fall
 with compute) is unreachable: a ParameterError, like a budget below the cheapest option, a
 non-positive target or budget, an unknown pool or k.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from scalinglaws.core.validation import ParameterError
@@ -27,6 +29,23 @@ from scalinglaws.studies.composition.analysis import predict
 
 COSTS = {"total": "total_flops", "amortised": "total_flops_amortised"}
 MAX_DECADES = 2.0
+LINE_DRAWS = 400
+
+
+def line_draws(summary: pd.DataFrame, pool: str, k: int, arm: str, n: int = LINE_DRAWS, seed: int = 0):
+    """(slopes, intercepts) of log10 L = intercept + slope log10 C refitted on n redraws of the arm's
+    measured losses, each loss ~ Normal(loss, se) (its paired-bootstrap standard error)."""
+    g = summary[(summary["pool"] == pool) & (summary["k"] == k) & (summary["arm"] == arm)
+                & (summary["total_flops"] > 0)]
+    x = np.log10(g["total_flops"].to_numpy(float))
+    if len(g) < 2 or np.ptp(x) == 0:
+        return np.array([]), np.array([])
+    rng = np.random.default_rng(seed)
+    y = g["loss"].to_numpy(float)[None, :] + rng.standard_normal((n, len(g))) * g["se"].to_numpy(float)[None, :]
+    y = np.log10(np.clip(y, 1e-9, None))
+    xc = x - x.mean()
+    slopes = (y - y.mean(1, keepdims=True)) @ xc / (xc @ xc)
+    return slopes, y.mean(1) - slopes * x.mean()
 
 
 def options(summary: pd.DataFrame, pool: str, k: int, cost: str = "total") -> pd.DataFrame:
@@ -83,7 +102,13 @@ def target_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, ta
                              f"reaches it (best {opts['loss'].min():.4g}) and no arm's fitted line reaches it within "
                              f"{MAX_DECADES:g} decades of compute beyond its measurements")
     c, f, dec = best
-    return {"arm": f.arm, "size": "", "loss": target, "cost": c, "source": "fitted line (extrapolated)",
+    sl, ic = line_draws(summary, pool, k, f.arm)
+    ok_draws = sl < 0
+    with np.errstate(over="ignore"):  # a nearly flat redrawn line reaches the target at an infinite cost
+        costs = 10.0 ** ((math.log10(target) - ic[ok_draws]) / sl[ok_draws]) if ok_draws.any() else np.array([])
+    lo, hi = (np.percentile(costs, [2.5, 97.5]) if len(costs) else (math.nan, math.nan))
+    return {"arm": f.arm, "size": "", "loss": target, "cost": c, "cost_lo": float(lo), "cost_hi": float(hi),
+            "draws_reaching": float(ok_draws.mean()) if len(sl) else math.nan, "source": "fitted line (extrapolated)",
             "confident": False, "inside_range": False, "decades_beyond": dec,
             "question": f"target loss {target:g} on {pool} with k={k} at least {cost} cost",
             "measured_cost_range": lo_range, "alternatives": opts.nsmallest(5, "loss")[["arm", "size", "loss", "hi", "cost"]]}
@@ -111,14 +136,19 @@ def budget_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, bu
                  if f.n_points >= 2 and math.isfinite(f.slope)]
         if preds:
             p, arm, dec = min(preds)
-            out["extrapolated"] = {"arm": arm, "loss": p, "decades_beyond": dec}
+            sl, ic = line_draws(summary, pool, k, arm)
+            lo, hi = (np.percentile(10.0 ** (ic + sl * math.log10(budget)), [2.5, 97.5]) if len(sl)
+                      else (math.nan, math.nan))
+            out["extrapolated"] = {"arm": arm, "loss": p, "lo": float(lo), "hi": float(hi), "decades_beyond": dec}
     return out
 
 
 def render(out: dict) -> str:
     L = [out["question"] + ":"]
     size = f" at {out['size']}" if out.get("size") else ""
-    L.append(f"  answer: {out['arm']}{size}, loss {out['loss']:.4g}, cost {out['cost']:.4g} FLOPs ({out['source']})")
+    iv = (f" [95%: {out['cost_lo']:.3g}, {out['cost_hi']:.3g}; the line reaches the target in "
+          f"{100 * out['draws_reaching']:.0f}% of its draws]" if "cost_lo" in out else "")
+    L.append(f"  answer: {out['arm']}{size}, loss {out['loss']:.4g}, cost {out['cost']:.4g} FLOPs{iv} ({out['source']})")
     if out["inside_range"]:
         risk = "inside the measured range"
     elif out["source"] == "measured":
@@ -133,6 +163,7 @@ def render(out: dict) -> str:
     if "extrapolated" in out:
         e = out["extrapolated"]
         L.append(f"  beyond the measurements, the fitted lines predict {e['arm']} best at loss {e['loss']:.4g} "
+                 f"[95%: {e['lo']:.4g}, {e['hi']:.4g}] "
                  f"({e['decades_beyond']:.2f} decades beyond its data: a guess, not a measurement)")
     L.append("  options considered (best first):")
     L.append(out["alternatives"].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
