@@ -108,7 +108,8 @@ def test_rerun_does_no_work(smoke, monkeypatch):
         for n in names:
             monkeypatch.setattr(mod, n, boom)
     again = CS.run("smoke")
-    pd.testing.assert_frame_equal(again.read("arms"), before)
+    pd.testing.assert_frame_equal(again.read("arms").drop(columns="merging_multitask"),
+                                  before.drop(columns="merging_multitask"))
 
 
 # ----------------------------------------------------------------------------- costs
@@ -209,8 +210,38 @@ def test_k_beyond_the_cpu_pools_names_the_limit():
 def test_subsets_are_seeded_and_shared():
     a = CS.choose_subsets("related", 5, 2, 2, 0)
     assert a == CS.choose_subsets("related", 5, 2, 2, 0) and len(a) == 2 and all(len(s) == 2 for s in a)
+    assert a[0] == (0, 1) and len(set(a)) == 2  # the merging study's multitask prefix first
     assert CS.choose_subsets("related", 5, 5, 2, 0) == [(0, 1, 2, 3, 4)]
     assert len({tuple(CS.choose_subsets("related", 5, 2, 2, s)) for s in range(6)}) > 1  # the seed matters
+
+
+def test_multitask_model_is_the_merging_studys(smoke):
+    """Our multitask config, run as the merging study's own `multitask` unit (its trainer and its
+    stacked evaluator), gives the in-domain loss our arms table has for that subset."""
+    from scalinglaws.core.sweep import Sweep
+    from scalinglaws.studies.merging import study as MS
+    from scalinglaws.studies.merging import units as MU
+    store, _ = smoke
+    p = CS.resolve_params(CS, "smoke", {})
+    mparams = CS.resolve_params(MS, "smoke", {})
+    arms = store.read("arms")
+    pool, size, k = "related", p["sizes"][0], 2
+    row = arms[(arms["pool"] == pool) & (arms["size"] == size) & (arms["k"] == k) & (arms["arm"] == "multitask")
+               & (arms["subset"] == "0-1")].iloc[0]
+    assert math.isnan(row["merging_multitask"])  # the merging study had not run it
+    msweep = Sweep("merging", "smoke")
+    _, _, recipe = MS._recipe_from(msweep.run(MS.pilot_units("smoke", mparams), MU.pilot), mparams)
+    pdoms = p["pools"][pool]
+    ft = MS.finetune_unit(size, pdoms[0], "smoke", mparams, recipe)
+    mt = CS._multitask_config(ft, pool, pdoms[:k])
+    unit = CS.merging_multitask_unit(mt, p, mparams, pdoms, Mo.get_size(size).context)
+    msweep.run([unit], MU.multitask)
+    assert CS.merging_multitask_loss(msweep, unit) == pytest.approx(row["loss"], abs=2e-5)
+    # and a rerun (no new work) copies the shared record beside ours
+    again = CS.run("smoke").read("arms")
+    got = again[(again["pool"] == pool) & (again["size"] == size) & (again["k"] == k) & (again["arm"] == "multitask")
+                & (again["subset"] == "0-1")].iloc[0]
+    assert got["merging_multitask"] == pytest.approx(got["loss"], abs=2e-5)
 
 
 def test_multitask_config_is_the_merging_shape():

@@ -31,6 +31,11 @@ k domains' test split with the merging study's settings (`eval_tokens_per_domain
 model context); loss = mean CE over the k domains, paired bootstrap intervals (`analysis.py`).
 Costs: `costs.py`, one accounting for every arm.
 
+Shared records. The multitask arm's config is the merging study's multitask config minus its
+evaluation; the first subset of every k is the prefix the merging study's multitask baseline uses,
+so where the merging study stored that record its in-domain loss is copied beside ours
+(`merging_multitask`, same model, the merging study's stacked evaluator): a reproducibility check.
+
 Tables (`data/results/composition/<profile>/`): arms, summary, contrasts, wins, fits,
 predictions, winner_predictions, claims; provenance last.
 """
@@ -162,14 +167,32 @@ def _testbed():
 
 
 def choose_subsets(pool: str, M: int, k: int, n: int, seed: int) -> list[tuple[int, ...]]:
-    """n subsets of size k of range(M), drawn without replacement with a generator seeded by
-    (seed, pool, k) (all C(M, k) when there are at most n); sorted, so the choice is stable."""
+    """n subsets of size k of range(M) (all C(M, k) when there are at most n). The first is the
+    prefix (0, ..., k-1), the merging study's multitask subset, so that where its multitask records
+    exist they cross-check ours (`merging_multitask` in the arms table); the other n - 1 are drawn
+    without replacement from the rest with a generator seeded by (seed, pool, k)."""
     every = list(itertools.combinations(range(M), k))
     if len(every) <= n:
         return every
     digest = hashlib.blake2b(f"composition_subsets/{seed}/{pool}/{k}".encode(), digest_size=8).digest()
     rng = np.random.default_rng(int.from_bytes(digest, "little"))
-    return sorted(every[i] for i in rng.choice(len(every), size=n, replace=False))
+    rest = every[1:]
+    return [every[0]] + sorted(rest[i] for i in rng.choice(len(rest), size=n - 1, replace=False))
+
+
+def merging_multitask_unit(mt_config: dict, params: dict, mparams: dict, pool_domains: list[str],
+                           seq_len: int) -> Unit:
+    """The merging study's `multitask` unit that trains the same model as our multitask config (its
+    config = ours + its evaluation windows over the pool, `merging.units.eval_config`)."""
+    return Unit("multitask", {**mt_config, "eval": MU.eval_config(pool_domains, mparams, seq_len)})
+
+
+def merging_multitask_loss(sweep: Sweep, unit: Unit) -> float:
+    """In-domain mean CE of a stored merging multitask record (NaN when the merging study has none)."""
+    if not sweep.done(unit):
+        return math.nan
+    rows = [r for r in sweep.load(unit)["rows"] if r["in_subset"]]
+    return float(np.mean([r["ce"] for r in rows]))
 
 
 def best_merge_method(profile: str) -> tuple[str, str]:
@@ -271,6 +294,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
                         points.append({**pt, "arm": f"merge_{m}", "method": m, "cost_arm": "merge",
                                        "eval": Unit("eval", U.eval_config(spec, sdoms, params, seq_len))})
                     mt = _multitask_config(ft_units[(s, sdoms[0])], pool, sdoms)
+                    cross = merging_multitask_loss(msweep, merging_multitask_unit(mt, params, mparams, pdoms, seq_len))
                     kinds = {"multitask_model": mt,
                              "upcycled": {**mt, "experts": k, "router": params["router"],
                                           "routed_every": params["routed_every"]}}
@@ -282,6 +306,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
                         arm = "multitask" if kind == "multitask_model" else kind
                         spec = {"kind": "checkpoint", "key": u.key, "size": s}
                         points.append({**pt, "arm": arm, "method": "", "cost_arm": arm,
+                                       "merging_multitask": cross if arm == "multitask" else math.nan,
                                        "eval": Unit("eval", U.eval_config(spec, sdoms, params, seq_len))})
     for kind, units in trains.items():
         timed(kind, sweep, units, fns[kind], checkpoints=True)
@@ -298,6 +323,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
                             scratch_tokens=params["scratch_tokens"])
         models.append({"pool": p["pool"], "size": p["size"], "N": N[p["size"]], "k": p["k"], "subset": p["subset"],
                        "arm": p["arm"], "method": p["method"], "domains": p["domains"], **costs,
+                       "merging_multitask": p.get("merging_multitask", math.nan),
                        "nll": {r["domain"]: r["nll"] for r in rows}, "tokens_per_window": rows[0]["tokens_per_window"]})
     tables = analyse(models, params["bootstrap"], params["seed"])
     store = ResultStore(STUDY, profile)
