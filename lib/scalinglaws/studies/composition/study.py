@@ -114,7 +114,7 @@ def _check_ks(ks, pools: dict) -> list[int]:
             raise ParameterError(f"ks has invalid value {k!r}; allowed: integers 2 <= k <= {M}")
         if k > M:
             raise ParameterError(f"ks has k={k}, more than the {M} domains of the smallest pool: a subset of k "
-                                 f"domains needs k <= {M} (so k=8 is impossible with these pools)")
+                                 f"domains needs k <= {M}")
         out.append(int(k))
     if len(set(out)) != len(out):
         raise ParameterError(f"ks has duplicates: {list(ks)}")
