@@ -272,8 +272,30 @@ def _call_della(name):
     return {"grid_figure": lambda: F.grid_figure(T), "ablation_figure": lambda: F.ablation_figure(T)}[name]()
 
 
+def _composition():
+    rows = []
+    for pool in ("related", "unrelated"):
+        for k in (2, 3):
+            for i, (size, N) in enumerate((("s0", 3_000), ("s1", 14_000), ("s2", 60_000))):
+                for j, arm in enumerate(("base", "merge_average", "merge_task_arithmetic", "multitask", "upcycled",
+                                         "scratch_routed")):
+                    L = 5.0 - 0.3 * i - 0.05 * j * (arm != "base")
+                    C = 1e12 * 4 ** i * (1.1 if arm != "base" else 1.0)
+                    rows.append({"pool": pool, "size": size, "N": N, "k": k, "arm": arm, "loss": L, "lo": L - 0.05,
+                                 "hi": L + 0.05, "delta_base": L - (5.0 - 0.3 * i), "delta_lo": L - (5.0 - 0.3 * i) - 0.02,
+                                 "delta_hi": L - (5.0 - 0.3 * i) + 0.02, "total_flops": C,
+                                 "total_flops_amortised": 0.1 * C * (arm != "base")})
+    return pd.DataFrame(rows)
+
+
+def _call_composition(name):
+    from scalinglaws.studies.composition import figures as F
+    s = _composition()
+    return {"compute_figure": lambda: F.compute_figure(s), "delta_figure": lambda: F.delta_figure(s)}[name]()
+
+
 SYNTHETIC = {"routing": _call_routing, "resource": _call_resource, "testbed": _call_testbed,
-             "merging": _call_merging, "della": _call_della}
+             "merging": _call_merging, "della": _call_della, "composition": _call_composition}
 FUNCTIONS = figure_functions()
 
 
