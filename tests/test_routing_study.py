@@ -82,6 +82,10 @@ def test_smoke_profile_writes_every_table_with_provenance(smoke):
     assert set(samples["router"]) == set(fits["router"])
     assert samples.groupby("router").size().max() == min(p["bootstrap"], RS.SAMPLE_DRAWS)
     assert samples.loc[samples["law"] == "routing_dense", ["b", "c"]].isna().all().all()
+    routed_draws = samples[samples["law"] == "routing"]
+    assert routed_draws[["a", "b", "c", "d", "E_start", "E_max"]].notna().all().all()  # reported names
+    from scalinglaws.studies.routing import figures as RF
+    RF.loss_vs_experts(store.read("loss"), fits, samples)  # the chapter's call, on the stored draws
     claims = store.read("claims")
     from scalinglaws.core.claims import check_claims
     check_claims(claims)  # the shared schema; at smoke nothing can be judged

@@ -450,6 +450,8 @@ def fit_laws(loss: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, maxiter: 
 
 
 SAMPLE_DRAWS = 200  # bootstrap draws kept per fit in `fit_samples` (enough for a 95% band)
+# the routing law's *reported* parameters (E_start, E_max; the fitter works in log10 internally)
+SAMPLE_COLUMNS = ["router", "law", "draw", *LW.get_law(LAW).reported]
 
 
 def fit_samples_table(results: dict, draws: int = SAMPLE_DRAWS) -> pd.DataFrame:
@@ -462,10 +464,9 @@ def fit_samples_table(results: dict, draws: int = SAMPLE_DRAWS) -> pd.DataFrame:
             continue
         b = res.bootstrap.head(draws).reset_index(drop=True)
         frames.append(b.assign(router=r, law=DENSE_LAW if r == DENSE else LAW, draw=np.arange(len(b))))
-    cols = ["router", "law", "draw", *LW.get_law(LAW).params]
     if not frames:
-        return pd.DataFrame(columns=cols)
-    return pd.concat(frames, ignore_index=True).reindex(columns=cols)
+        return pd.DataFrame(columns=SAMPLE_COLUMNS)
+    return pd.concat(frames, ignore_index=True).reindex(columns=SAMPLE_COLUMNS)
 
 
 def effective_params_table(loss: pd.DataFrame, results: dict) -> pd.DataFrame:
@@ -657,7 +658,8 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     an_unit = SW.Unit("analysis", {"loss": loss.to_dict("records"), "resources": resources.to_dict("records"),
                                 "bootstrap": params["bootstrap"], "seed": params["seed"],
                                 "max_fit_experts": params["extrapolation_max_experts"],
-                                "maxiter": params["fit_maxiter"], "outputs": ANALYSIS_OUTPUTS})
+                                "maxiter": params["fit_maxiter"], "outputs": ANALYSIS_OUTPUTS,
+                                "sample_columns": SAMPLE_COLUMNS})
     arec = sweep.run([an_unit], _analysis, backend="local", desc="analysis")[0]
     analysis = {k: pd.DataFrame(v["records"], columns=v["columns"]) for k, v in arec["rows"][0].items()
                 if k != "claims"}  # (analysis records of older commits held claims; they come from claims.py now)
