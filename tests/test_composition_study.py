@@ -26,15 +26,6 @@ SMOKE_ARMS = {"base", "merge_average", "merge_task_arithmetic", "multitask", "up
 
 
 @pytest.fixture(scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine: one torch thread is much faster than two that contend."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
 def smoke(tmp_path_factory, one_thread):
     root = tmp_path_factory.mktemp("composition")
     mp = pytest.MonkeyPatch()

@@ -134,9 +134,7 @@ def test_validate_rejects(override, must):
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def smoke(tmp_path_factory, one_thread):
     root = tmp_path_factory.mktemp("della")
     mp = pytest.MonkeyPatch()
     mp.setenv("SCALINGLAWS_RESULTS", str(root / "results"))
@@ -145,7 +143,6 @@ def smoke(tmp_path_factory):
         yield DS.run("smoke"), mp
     finally:
         mp.undo()
-        torch.set_num_threads(before)
 
 
 def test_smoke_writes_every_table_with_provenance(smoke):

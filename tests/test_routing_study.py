@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from transformers import AutoModelForCausalLM
 
 from scalinglaws import laws as LW
@@ -19,16 +18,6 @@ from scalinglaws.core.validation import ParameterError
 
 TABLES = {"models", "curves", "ce", "ce_documents", "fit_samples", "loss", "routing", "expert_usage", "resources", "fits", "effective_params",
           "n_cutoff", "extrapolation", "claims", "resource_fits"}
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine: one torch thread is ~10x faster than two that
-    contend with other processes (measured: 0.3 s vs 4-5 s per smoke model)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -638,6 +638,13 @@ def domain_metrics(nll, windows: torch.Tensor, domain, domains, n_scored=None) -
     return pd.DataFrame(rows)
 
 
+def domain_mean_se(ce_se) -> float:
+    """Standard error of a mean over domains (equal weights) from the per-domain errors: the
+    windows of different domains are drawn independently."""
+    ce_se = np.asarray(ce_se, dtype=float)
+    return math.sqrt((ce_se ** 2).sum()) / len(ce_se)
+
+
 def bootstrap_domain_ce(nll, windows: torch.Tensor, domain, domains, n_boot: int = 1000, seed: int = 0,
                         n_scored=None) -> pd.DataFrame:
     """Sampling standard error of per-domain CE and bits/byte over the evaluation windows: the

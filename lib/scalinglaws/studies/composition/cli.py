@@ -14,8 +14,6 @@ module adds its `composition` sub-command to it, creating `plan` only if it is m
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
 from scalinglaws.core.results import open_store
 from scalinglaws.core.validation import ParameterError
@@ -33,14 +31,8 @@ def plan(args) -> dict:
 
 
 def run(args) -> int:
-    out = plan(args)
-    if args.json:
-        from scalinglaws.studies.merging.cli import _json_safe
-        json.dump(_json_safe(out), sys.stdout, indent=2)
-        print()
-    else:
-        print(P.render(out))
-    return 0
+    from scalinglaws.studies.merging.cli import emit
+    return emit(plan(args), args.json, P.render)
 
 
 def _plan_group(subparsers):

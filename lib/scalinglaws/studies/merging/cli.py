@@ -161,14 +161,19 @@ def render(out: dict) -> str:
     return "\n".join(L)
 
 
-def run(args) -> int:
-    out = plan(args)
-    if args.json:
+def emit(out: dict, as_json: bool, render_fn) -> int:
+    """Print a plan as JSON (NaN/inf made JSON-safe) or as text; exit status 0. Shared by every
+    study's `plan` command."""
+    if as_json:
         json.dump(_json_safe(out), sys.stdout, indent=2)
         print()
     else:
-        print(render(out))
+        print(render_fn(out))
     return 0
+
+
+def run(args) -> int:
+    return emit(plan(args), args.json, render)
 
 
 def register(subparsers) -> None:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.core import claims as CL
+from scalinglaws.evaluation import domain_mean_se
 from scalinglaws.studies.routing.literature import CLARK_TABLE3
 
 PAPER = "Clark et al. 2022"
@@ -64,7 +65,7 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: in
     routed = loss[loss["router"] != "dense"]
     routers = [r for r in ROUTER_NAMES if r in set(routed["router"])] + \
         sorted(set(routed["router"]) - set(ROUTER_NAMES))
-    L_se = _loss_se(tables.get("ce"))
+    L_se = loss_se(tables.get("ce"))
     rows = [_dense_falls(loss, L_se), _routing_beats_dense(loss, L_se)]
     for r in routers:
         name = ROUTER_NAMES.get(r, r)
@@ -95,11 +96,11 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: in
 Z95 = 1.96
 
 
-def _loss_se(ce) -> pd.Series | None:
+def loss_se(ce) -> pd.Series | None:
     """Sampling SE of each model's L (the mean over domains of independent per-domain CEs)."""
     if ce is None or "ce_se" not in getattr(ce, "columns", []):
         return None
-    return ce.groupby(["size", "experts", "router"])["ce_se"].apply(lambda v: float(np.sqrt((v ** 2).sum())) / len(v))
+    return ce.groupby(["size", "experts", "router"])["ce_se"].agg(domain_mean_se)
 
 
 def _se(L_se, key) -> float:

@@ -9,11 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
-
-def domain_mean_se(ce_se: pd.Series) -> float:
-    """Standard error of a mean over domains (equal weights) from the per-domain errors: the
-    windows of different domains are drawn independently."""
-    return math.sqrt((ce_se ** 2).sum()) / len(ce_se)
+from scalinglaws.evaluation import domain_mean_se
 
 
 def ladder_steps(ladder: pd.DataFrame) -> pd.DataFrame:

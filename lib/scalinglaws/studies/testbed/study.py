@@ -41,7 +41,7 @@ from scalinglaws.core.results import ResultStore, provenance
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
 from scalinglaws.core.validation import ParameterError, check_float, check_int, check_subset
 from scalinglaws.studies import resolve_params, validate_run
-from scalinglaws.studies.testbed.chapter import domain_mean_se
+from scalinglaws.evaluation import domain_mean_se
 from scalinglaws.training import TrainingDiverged, check_schedule, default_device, train
 
 STUDY = "testbed"
