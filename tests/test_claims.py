@@ -82,7 +82,8 @@ def routing_tables(b=(-0.12, -0.13, -0.11), c=(0.02, 0.018, 0.022), e_max=(100.0
         for p, (est, lo, hi) in {"a": (-0.08, -0.09, -0.07), "b": b, "c": c, "d": (1.1, 1.0, 1.2),
                                   "E_start": (2.0, 1.5, 2.5), "E_max": e_max}.items():
             fits.append({"router": r, "law": "routing", "param": p, "estimate": est, "lo": lo, "hi": hi, "r2": r2,
-                         "ok": True, "n_points": 21, "message": "converged"})
+                         "ok": r2 >= 0.9, "why_not_ok": "" if r2 >= 0.9 else f"R^2 {r2:g} < 0.9",
+                         "n_points": 21, "message": "converged"})  # ok as the trust rule (fitting.trust) sets it
     n_cut = pd.DataFrame([{"router": r, "b": b[0], "c": c[0], "log10_n_cutoff": cutoff[0], "n_cutoff": 10 ** cutoff[0],
                            "log10_lo": cutoff[1], "log10_hi": cutoff[2], "frac_c_positive": frac, "ok": True}
                           for r in routers])

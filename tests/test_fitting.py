@@ -143,6 +143,40 @@ def test_parameter_on_bound_is_reported_not_ok():
     assert res.to_dict()["ok"] is False
 
 
+def test_allowed_bound_is_ok_and_named_in_why_not_ok_otherwise():
+    # the same on-bound fit is ok when the study allows alpha on its bound (the trust rule's
+    # documented exception), and why_not_ok names the bound when it does not
+    x = np.logspace(0, 3, 12)
+    df = pd.DataFrame({"x": x, "y": 1.0 + 0.1 * x ** 0.3})
+    strict = fit("power_offset", df, y="y", bootstrap=0, r2_min=-10.0)
+    allowed = fit("power_offset", df, y="y", bootstrap=0, r2_min=-10.0, allowed_bounds=("alpha",))
+    assert not strict.ok and "on a bound: alpha" in strict.why_not_ok
+    assert allowed.ok and allowed.why_not_ok == ""
+    with pytest.raises(ParameterError, match="allowed_bounds"):
+        fit("power_offset", df, y="y", bootstrap=0, allowed_bounds=("nope",))
+
+
+def test_low_r2_fit_is_not_ok_however_well_it_converges():
+    # pure noise around a constant: the power law converges off its bounds but explains nothing,
+    # so the R^2 criterion (and only it) fails; lowering the threshold makes the same fit ok
+    rng = np.random.default_rng(3)
+    x = np.logspace(0, 3, 30)
+    df = pd.DataFrame({"x": x, "y": 2.0 * x ** -0.05 * np.exp(0.2 * rng.standard_normal(30))})
+    res = fit("power", df, y="y", bootstrap=200)
+    assert res.converged and res.r2 < 0.9
+    assert not res.ok and res.why_not_ok.startswith("R^2") and "< 0.9" in res.why_not_ok
+    rows = res.rows(subject="noise")
+    assert all(r["ok"] is False and r["why_not_ok"] == res.why_not_ok for r in rows)
+    assert fit("power", df, y="y", bootstrap=200, r2_min=-1.0).ok
+
+
+def test_exact_interpolation_is_not_ok():
+    # as many points as parameters: R^2 = 1 but nothing is tested
+    df = pd.DataFrame({"x": [1.0, 10.0], "y": [3.0, 1.5]})
+    res = fit("power", df, y="y", bootstrap=0)
+    assert res.r2 == pytest.approx(1.0) and not res.ok and "2 points for 2 parameters" in res.why_not_ok
+
+
 def test_a_new_law_is_a_few_lines_and_fits():
     register_law(Law(
         name="test_exp_decay", inputs=("t",), params=("log_c", "r"),

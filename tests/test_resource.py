@@ -203,6 +203,14 @@ def test_smoke_run_end_to_end_and_resume(scratch_roots, monkeypatch):
     lm = store.read("lm_ladders")
     assert set(lm["ladder"]) == {"width", "depth"} and lm["loss"].between(1, 10).all()
     assert open_store("resource", "best").profile == "smoke"
+    # every fit has its trust verdict in words; the drawn fits have their bootstrap draws stored
+    assert (fits["ok"] == (fits["why_not_ok"] == "")).all()
+    samples = store.read("fit_samples")
+    prim = fits[(fits["part"] == "single") & fits["primary"] & (fits["law"] == "power")]
+    assert set(zip(samples.loc[samples["part"] == "single", "subject"], samples.loc[samples["part"] == "single", "activation"])) \
+        == set(zip(prim["subject"], prim["activation"]))
+    assert samples.groupby(["part", "subject", "activation", "law"], dropna=False)["draw"].nunique().eq(
+        min(p["bootstrap"], resource.SAMPLE_DRAWS)).all()
 
     calls = []
     monkeypatch.setattr(Sweep, "_save", lambda self, *a, **k: calls.append(a))
@@ -238,3 +246,29 @@ def test_chapter_functions_on_the_stored_cpu_tables():
     prim = prim[(prim.method == "weight") & (prim.threshold == cfg["threshold"])]
     assert C.single_figure(prim, fits, cfg["tasks"], cfg["activations"]).axes
     assert C.lm_figure(store.read("lm_ladders"), fits).axes
+
+
+def test_figures_draw_bands_that_hold_the_fitted_curve():
+    """With stored draws, every fitted curve of the single-subtask figure gets a shaded band, and
+    the band contains the curve of the point estimate (draws scattered around it)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.collections import PolyCollection
+    from scalinglaws.studies.resource import figures as RF
+
+    rng = np.random.default_rng(0)
+    n = np.array([4, 8, 16, 32, 64.0])
+    prim = pd.DataFrame({"task": "square", "activation": "relu", "neurons": n, "loss": 2.0 / n, "reg": 0.0})
+    fits = pd.DataFrame([{"part": "single", "subject": "square", "activation": "relu", "primary": True,
+                          "law": "power", "param": k, "estimate": v} for k, v in (("A", 2.0), ("alpha", 1.0))])
+    draws = pd.DataFrame({"part": "single", "subject": "square", "activation": "relu", "law": "power",
+                          "draw": range(100), "A": 2.0 * np.exp(0.05 * rng.standard_normal(100)),
+                          "alpha": 1.0 + 0.02 * rng.standard_normal(100)})
+    ax = RF.single_figure(prim, fits, ["square"], ["relu"], draws).axes[0]
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 1
+    verts = bands[0].get_paths()[0].vertices
+    mid = verts[(verts[:, 0] > 15) & (verts[:, 0] < 17)][:, 1]
+    assert mid.min() < 2.0 / 16 < mid.max()
+    assert not [c for c in RF.single_figure(prim, fits, ["square"], ["relu"]).axes[0].collections
+                if isinstance(c, PolyCollection)]

@@ -35,6 +35,7 @@ import torch
 from scalinglaws.core.threads import torch_threads
 from scalinglaws.laws import Law, get_law
 from scalinglaws.core.validation import ParameterError, check_float, check_int
+from scalinglaws.fitting.trust import R2_MIN, trust
 
 DTYPE = torch.float64
 
@@ -297,7 +298,9 @@ class FitResult:
     """A fitted law. `params`, `ci`, `se` use the law's reported names; `raw_params` the fitted ones.
 
     residuals are log residuals log(pred) - log(y); r2 and rmse are on y's natural scale.
-    ok is True only when the optimiser converged and no fitted parameter sits on a bound.
+    ok is the project's one trust rule (`fitting.trust`): converged, no fitted parameter on a bound
+    (except `allowed_bounds`, fitted names), every estimate inside its bootstrap interval, R^2 >=
+    `r2_min`, more points than parameters; `why_not_ok` says which of these fail.
     """
 
     law: Law
@@ -320,10 +323,23 @@ class FitResult:
     n_starts: int = 0
     seconds: float = 0.0
     info: dict = field(default_factory=dict)
+    r2_min: float = R2_MIN
+    allowed_bounds: tuple = ()
+
+    def _verdict(self) -> tuple[bool, str]:
+        # no interval only when fitted without bootstrap on purpose: judged by the other criteria
+        return trust(self.params, self.ci, self.r2, self.n, len(self.raw_params), converged=self.converged,
+                     on_bound=self.on_bound, allowed_bounds=self.allowed_bounds, r2_min=self.r2_min,
+                     require_interval=False)
 
     @property
     def ok(self) -> bool:
-        return bool(self.converged and not self.on_bound)
+        return self._verdict()[0]
+
+    @property
+    def why_not_ok(self) -> str:
+        """The failed criteria of the trust rule, '' when ok."""
+        return self._verdict()[1]
 
     def predict(self, df) -> pd.DataFrame:
         """pred at the point estimate, with lo/hi: the 2.5/97.5% band over bootstrap refits
@@ -344,7 +360,7 @@ class FitResult:
     def rows(self, scale: float = 1.0, amplitudes=(), **keys) -> list[dict]:
         """Long rows of a study's `fits` table, one per reported parameter: the one schema every
         study writes (`keys` first, then law, param, estimate, lo, hi, se, r2, rmse, converged, ok,
-        n_points). A fit made on y * scale is reported in y's units: the parameters named in
+        why_not_ok, n_points). A fit made on y * scale is reported in y's units: the parameters named in
         `amplitudes` (those proportional to y), their intervals and the RMSE are divided by scale."""
         out = []
         for name, est in self.params.items():
@@ -354,7 +370,7 @@ class FitResult:
                         "estimate": float(est) * c, "lo": float(lo) * c, "hi": float(hi) * c,
                         "se": float(self.se[name]) * c if self.se else math.nan, "r2": float(self.r2),
                         "rmse": float(self.rmse) / scale, "converged": bool(self.converged), "ok": bool(self.ok),
-                        "n_points": int(self.n)})
+                        "why_not_ok": self.why_not_ok, "n_points": int(self.n)})
         return out
 
     def to_dict(self) -> dict:
@@ -366,6 +382,7 @@ class FitResult:
             "se": None if self.se is None else {k: float(v) for k, v in self.se.items()},
             "r2": float(self.r2), "rmse": float(self.rmse),
             "converged": bool(self.converged), "on_bound": list(self.on_bound), "ok": self.ok,
+            "why_not_ok": self.why_not_ok, "r2_min": float(self.r2_min),
             "message": self.message, "columns": dict(self.columns), "y": self.y,
             "bootstrap": 0 if self.bootstrap is None else int(len(self.bootstrap)),
             "n_starts": int(self.n_starts), "seconds": float(self.seconds),
@@ -379,14 +396,16 @@ class FitResult:
                 lo, hi = self.ci[k]
                 extra = f"   95% CI [{lo:.6g}, {hi:.6g}]   SE {self.se[k]:.4g}"
             lines.append(f"  {k:>8} = {v:.6g}{extra}")
-        lines.append(f"R2 = {self.r2:.4f}   RMSE = {self.rmse:.4g}   ok = {self.ok}: {self.message}")
+        lines.append(f"R2 = {self.r2:.4f}   RMSE = {self.rmse:.4g}   ok = {self.ok}: "
+                     f"{self.why_not_ok or 'every trust criterion holds'} ({self.message})")
         return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
 def fit(law, df, columns: Mapping | None = None, y: str = "loss", weights=None, bootstrap: int = 1000,
         seed: int = 0, huber_delta: float = 1e-3, boot_starts: int = 4, polish: int = 3,
-        maxiter: int = 500, threads: int | None = 1) -> FitResult:
+        maxiter: int = 500, threads: int | None = 1, r2_min: float = R2_MIN,
+        allowed_bounds=()) -> FitResult:
     """Fit `law` (a name or a Law) to the rows of `df`.
 
     columns      law input -> column of df (inputs not mapped are read from the column of their name)
@@ -402,11 +421,21 @@ def fit(law, df, columns: Mapping | None = None, y: str = "loss", weights=None, 
     threads      torch intra-op threads for the fit (None: leave torch's setting). Default 1: the
                  batched tensors are ~1e6 elements, where a second thread gains little on an idle
                  machine and loses several-fold on a busy shared one.
+    r2_min, allowed_bounds   the trust rule's R^2 threshold and the fitted parameters allowed on a
+                 bound (`fitting.trust`; they decide `FitResult.ok`, nothing else)
     """
     if threads is not None:
         check_int("threads", threads, minimum=1)
+    check_float("r2_min", r2_min, maximum=1.0)
+    law_params = get_law(law).params
+    unknown = [p for p in allowed_bounds if p not in law_params]
+    if isinstance(allowed_bounds, str) or unknown:
+        raise ParameterError(f"allowed_bounds={allowed_bounds!r} must list fitted parameters of the law, "
+                             f"from {list(law_params)}")
     with torch_threads(threads):
-        return _fit(law, df, columns, y, weights, bootstrap, seed, huber_delta, boot_starts, polish, maxiter)
+        res = _fit(law, df, columns, y, weights, bootstrap, seed, huber_delta, boot_starts, polish, maxiter)
+    res.r2_min, res.allowed_bounds = float(r2_min), tuple(allowed_bounds)
+    return res
 
 
 def _fit(law, df, columns, y, weights, bootstrap, seed, huber_delta, boot_starts, polish, maxiter) -> FitResult:

@@ -11,7 +11,8 @@ is then refined between its grid neighbours. A is free in sign (A <= 0: the curv
 Intervals: a bootstrap over the merged models, resampling the subsets of each k with replacement
 (the curve's own sampling noise; k = M has one subset and does not vary).
 
-Trust (`trust`): a fit is ok only if all hold, and `why_not_ok` lists each that fails:
+Trust (`scalinglaws.fitting.trust`, shared by every study): a fit is ok only if all hold, and
+`why_not_ok` lists each that fails:
     converged       the optimiser converged (the exact tail fit always does)
     bounds          no parameter on a bound, except those in `allowed_bounds` (documented: b = 0 is
                     the theory's leading order; V* = 0 is the variance law's expectation)
@@ -29,34 +30,10 @@ import math
 import numpy as np
 import pandas as pd
 
-R2_MIN = 0.9
+from scalinglaws.fitting.trust import R2_MIN, trust  # noqa: F401  (the shared rule; re-exported)
+
 B_MAX = 50.0
 _B_GRID = np.concatenate([[0.0], np.geomspace(1e-3, B_MAX, 240)])
-
-
-def trust(estimates: dict, ci: dict | None, r2: float, n_points: int, n_params: int, converged: bool = True,
-          on_bound=(), allowed_bounds=(), r2_min: float = R2_MIN, extra=()) -> tuple[bool, str]:
-    """(ok, why_not_ok): see the module docstring. `extra`: further failed criteria (strings)."""
-    why = []
-    if not converged:
-        why.append("not converged")
-    bad = [p for p in on_bound if p not in allowed_bounds]
-    if bad:
-        why.append("on a bound: " + ", ".join(bad))
-    if ci is None:
-        why.append("no bootstrap interval")
-    else:
-        out = [f"{p}={v:.3g} outside [{ci[p][0]:.3g}, {ci[p][1]:.3g}]" for p, v in estimates.items()
-               if p in ci and np.isfinite(ci[p][0]) and not (ci[p][0] - 1e-9 * max(1, abs(v)) <= v
-                                                               <= ci[p][1] + 1e-9 * max(1, abs(v)))]
-        if out:
-            why.append("estimate outside its interval: " + "; ".join(out))
-    if not (np.isfinite(r2) and r2 >= r2_min):
-        why.append(f"R^2 {r2:.3g} < {r2_min:g}")
-    if n_points <= n_params:
-        why.append(f"{n_points} points for {n_params} parameters")
-    why += list(extra)
-    return (not why), "; ".join(why)
 
 
 def _wls_grid(k: np.ndarray, Y: np.ndarray, w: np.ndarray, bs: np.ndarray):

@@ -36,8 +36,8 @@ LM_METHODS = {"non_embedding": "reducible: E + A N^-alpha", "non_embedding_no_fl
 
 def lm_exponent_table(fits: pd.DataFrame, toy_gamma: tuple[float, float, float]) -> pd.DataFrame:
     """Per LM ladder and form: the fitted exponent, the paper's prediction and the one our toy
-    exponent gamma (estimate, lo, hi) implies; `ok` is the fitter's flag (converged, off bounds,
-    inside its interval)."""
+    exponent gamma (estimate, lo, hi) implies; `fit ok` is the shared trust rule (`fitting.trust`:
+    converged, off bounds, inside its interval, R^2 >= R2_MIN) and `why not ok` its failed criteria."""
     g_, g_lo, g_hi = toy_gamma
     rows = []
     for ladder, pred in LM_PREDICTIONS:
@@ -50,5 +50,6 @@ def lm_exponent_table(fits: pd.DataFrame, toy_gamma: tuple[float, float, float])
                              "paper's prediction": f"{-pred:.3f}",
                              "from our toy exponent": fmt(-g_ * pred, -g_hi * pred, -g_lo * pred, 3),
                              "prediction inside CI": bool(r.lo <= -pred <= r.hi),
-                             "fit ok": bool(r.get("ok", True)), "lo": r.lo, "hi": r.hi})
+                             "fit ok": bool(r["ok"]), "why not ok": r.get("why_not_ok", ""),
+                             "lo": r.lo, "hi": r.hi})
     return pd.DataFrame(rows)

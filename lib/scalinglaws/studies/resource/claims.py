@@ -60,7 +60,8 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None) -> pd.Da
             rows.append(_row(f"single_{task}_{act}", PAPER,
                              "A subtask's loss is inversely proportional to its allocated neurons: loss ~ N^-1",
                              f"exponent of loss vs allocated neurons, target {task}, {act}", x["estimate"],
-                             x["lo"], x["hi"], -1.0, FIG_SINGLE, "" if x["ok"] else "fit not ok"))
+                             x["lo"], x["hi"], -1.0, FIG_SINGLE,
+                             "" if x["ok"] else f"fit not ok: {x.get('why_not_ok', '')}"))
     for r in shares.itertuples() if len(shares) else ():
         rows.append(_row(f"shares_constant_{r.kind}", PAPER,
                          "In a composite task the shares N_i/N stay constant as the network grows",

@@ -1,5 +1,6 @@
 """The resource chapter's figures, each drawn from stored tables (`single`, `composite`,
-`lm_ladders`, `fits`) in the book's style (`scalinglaws.plotstyle`)."""
+`lm_ladders`, `fits`, and `fit_samples` for the fits' 95% bootstrap bands) in the book's style
+(`scalinglaws.plotstyle`)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -17,8 +18,19 @@ def power_fit(fits: pd.DataFrame, mask) -> tuple[float, float] | None:
     return f[f.param == "A"].estimate.iloc[0], f[f.param == "alpha"].estimate.iloc[0]
 
 
-def single_figure(prim: pd.DataFrame, fits: pd.DataFrame, tasks, acts):
-    """Loss vs allocated neurons per task x activation, coloured by the regulariser, with the power fit."""
+def _draws(samples: pd.DataFrame | None, **keys) -> pd.DataFrame:
+    """The bootstrap draws of one stored fit (empty without `fit_samples`)."""
+    if samples is None or not len(samples):
+        return pd.DataFrame()
+    m = np.ones(len(samples), bool)
+    for k, v in keys.items():
+        m &= (samples[k] == v).to_numpy()
+    return samples[m]
+
+
+def single_figure(prim: pd.DataFrame, fits: pd.DataFrame, tasks, acts, samples: pd.DataFrame | None = None):
+    """Loss vs allocated neurons per task x activation, coloured by the regulariser, with the power
+    fit and (given `samples`, the stored `fit_samples`) its 95% bootstrap band."""
     PS.use()
     fig, axes = plt.subplots(len(acts), len(tasks), figsize=(4 * len(tasks), 3.3 * len(acts)), squeeze=False,
                              layout="constrained")
@@ -32,6 +44,10 @@ def single_figure(prim: pd.DataFrame, fits: pd.DataFrame, tasks, acts):
             if p is not None:
                 n = np.geomspace(max(g.neurons.min(), 1), g.neurons.max(), 50)
                 ax.plot(n, p[0] * n ** -p[1], "k-", lw=1, label=f"slope {-p[1]:.2f}")
+                d = _draws(samples, part="single", subject=task, activation=act, law="power")
+                if len(d):
+                    lo, hi = PS.bootstrap_band(n, lambda q, x: q["A"] * x ** -q["alpha"], d)
+                    PS.band(ax, n, lo, hi, color="k", label="95% band")
                 PS.legend(ax)
             ax.set(title=f"{task} ({act})", xlabel="allocated neurons N", ylabel="loss")
             PS.log_axis(ax, "x")
@@ -56,10 +72,10 @@ def shares_figure(comp: pd.DataFrame, compositions, first_task: str):
     return fig
 
 
-def lm_figure(lm: pd.DataFrame, fits: pd.DataFrame):
+def lm_figure(lm: pd.DataFrame, fits: pd.DataFrame, samples: pd.DataFrame | None = None):
     """Test loss of each ladder's chosen rungs (`chosen`: the rate with the lowest val loss)
     against non-embedding parameters, with the fitted reducible-loss law L = E + A N^-alpha
-    (solid) and its floor E (dotted)."""
+    (solid), its 95% bootstrap band (given `samples`) and its floor E (dotted)."""
     PS.use()
     fig, ax = plt.subplots(figsize=(6, 3.8))
     chosen = lm[lm["chosen"]] if "chosen" in lm.columns else lm
@@ -72,6 +88,9 @@ def lm_figure(lm: pd.DataFrame, fits: pd.DataFrame):
             n = np.geomspace(g.params_non_embedding.min(), g.params_non_embedding.max(), 50)
             E, A, alpha = (f.loc[k, "estimate"] for k in ("E", "A", "alpha"))
             ax.plot(n, E + A * n ** -alpha, "-", lw=1, color=color)
+            d = _draws(samples, part="lm", subject=ladder, law="power_offset")
+            if len(d):
+                PS.band(ax, n, *PS.bootstrap_band(n, lambda q, x: q["E"] + q["A"] * x ** -q["alpha"], d), color=color)
             ax.axhline(E, ls=":", lw=1, color=color)
     ax.set(xlabel="non-embedding parameters", ylabel="test loss (nats/token)")
     PS.log_axis(ax, "x")

@@ -244,8 +244,24 @@ def lm_table(recs, units, members) -> pd.DataFrame:
     return t
 
 
-def _fit_row(res, part, subject, **extra) -> list[dict]:
-    """Fit rows: one per parameter, plus the exponent -alpha when the law has alpha."""
+SAMPLE_DRAWS = 200  # bootstrap draws kept per fit in `fit_samples` (enough for a 95% band)
+
+
+def _sample_rows(res, part, subject, **extra) -> list[dict]:
+    """Rows of `fit_samples`: the first SAMPLE_DRAWS bootstrap draws of a fit (reported parameters
+    as columns, keyed like its `fits` rows), from which the figures draw 95% bands."""
+    if res.bootstrap is None:
+        return []
+    keys = {"part": part, "subject": subject, "law": res.law.name, **extra}
+    return [{**keys, "draw": i, **{k: float(v) for k, v in r.items()}}
+            for i, r in enumerate(res.bootstrap.head(SAMPLE_DRAWS).to_dict("records"))]
+
+
+def _fit_row(res, part, subject, samples: list | None = None, **extra) -> list[dict]:
+    """Fit rows: one per parameter, plus the exponent -alpha when the law has alpha. With
+    `samples` (a list), the fit's bootstrap draws are appended to it (`_sample_rows`)."""
+    if samples is not None:
+        samples += _sample_rows(res, part, subject, **extra)
     out = []
     for row in res.rows(part=part, subject=subject):
         out.append({**row, **extra})
@@ -260,14 +276,15 @@ def fit_tables(single: pd.DataFrame, comp: pd.DataFrame, lm: pd.DataFrame, p: di
     from scalinglaws.studies.resource.toy import fit_additive, share_trend
 
     B = p["bootstrap"]
-    rows = []
+    rows, samples = [], []  # samples: bootstrap draws of the fits the figures draw with bands
     for (task, act, method, th), g in single.groupby(["task", "activation", "method", "threshold"], sort=False):
         g = g[g["neurons"] >= p["min_neurons"]]
         if len(g) < 3 or g["neurons"].nunique() < 2:
             continue
         primary = method == "weight" and th == p["threshold"]
         extra = {"activation": act, "method": method, "threshold": th, "primary": primary}
-        rows += _fit_row(fit("power", g, columns={"x": "neurons"}, y="loss", bootstrap=B, seed=0), "single", task, **extra)
+        rows += _fit_row(fit("power", g, columns={"x": "neurons"}, y="loss", bootstrap=B, seed=0), "single", task,
+                         samples if primary else None, **extra)
         if primary:
             rows += _fit_row(fit("power_offset", g, columns={"x": "neurons"}, y="loss", bootstrap=B, seed=0),
                              "single", task, **extra)
@@ -298,14 +315,14 @@ def fit_tables(single: pd.DataFrame, comp: pd.DataFrame, lm: pd.DataFrame, p: di
     for ladder, g in lm[lm["chosen"]].groupby("ladder", sort=False):
         if g["params_non_embedding"].nunique() >= 4:  # three parameters: at least four points
             rows += _fit_row(fit("power_offset", g, columns={"x": "params_non_embedding"}, y="loss", bootstrap=B,
-                                 seed=0), "lm", ladder, method="non_embedding", primary=True)
+                                 seed=0), "lm", ladder, samples, method="non_embedding", primary=True)
         if len(g) >= 2:
             rows += _fit_row(fit("power", g, columns={"x": "params_non_embedding"}, y="loss", bootstrap=B, seed=0),
                              "lm", ladder, method="non_embedding_no_floor", primary=False)
             rows += _fit_row(fit("power", g, columns={"x": "params_total"}, y="loss", bootstrap=B, seed=0),
                              "lm", ladder, method="total_no_floor", primary=False)
     rows += chinchilla_rows(p["chinchilla_bootstrap"])
-    return pd.DataFrame(rows), pd.DataFrame(share_rows), pd.DataFrame(add_rows)
+    return pd.DataFrame(rows), pd.DataFrame(share_rows), pd.DataFrame(add_rows), pd.DataFrame(samples)
 
 
 def reference_frame() -> pd.DataFrame:
@@ -351,10 +368,10 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     single = single_table(s_recs, units["single"])
     comp = composite_table(c_recs, units["composite"])
     lm = lm_table(l_recs, units["lm"], units["members"])
-    fits, shares, additive = fit_tables(single, comp, lm, p)
+    fits, shares, additive, samples = fit_tables(single, comp, lm, p)
     store = ResultStore(STUDY, profile)
     tables = {"single": single, "composite": comp, "lm_ladders": lm, "fits": fits, "shares": shares,
-              "additive": additive}
+              "additive": additive, "fit_samples": samples}
     from scalinglaws.studies.resource.claims import claims
     tables["claims"] = claims(tables, profile)
     for name, df in tables.items():

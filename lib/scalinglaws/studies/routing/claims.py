@@ -18,8 +18,9 @@ and once:
     sbase_best            S-BASE beats the best other router at the same (size, E): the mean of
                           L(S-BASE) - min L(others) over those cells, its 95% interval (cells
                           resampled) below 0
-    one_functional_form   every router's fit converged off its bounds with R2 >= 0.9 (measure: the
-                          smallest R2; no interval)
+    one_functional_form   every router's fit is ok by the shared trust rule (`fitting.trust`:
+                          converged, off its bounds, estimates inside their intervals, R2 >= R2_MIN)
+                          (measure: the smallest R2; no interval)
     saturates_with_E      E_max is seen: its bootstrap 97.5% point below 10x the largest E measured,
                           for the majority of routers (value: S-BASE's E_max)
     experts_as_resources  (this study) a domain's loss falls like 1/(experts serving it): the slope
@@ -32,6 +33,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from scalinglaws import fitting as F
 from scalinglaws.core import claims as CL
 from scalinglaws.evaluation import domain_mean_se
 from scalinglaws.studies.routing.literature import CLARK_TABLE3
@@ -82,7 +84,7 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: in
                     f"95% interval {'above' if positive else 'below'} 0" if verdict == "holds" else
                     f"95% interval not {'above' if positive else 'below'} 0")
             if not bool(p["ok"]):
-                note += f"; fit not ok: {p.get('message', '')}"
+                note += f"; fit not ok: {p.get('why_not_ok') or p.get('message', '')}"
             rows.append(CL.claim(f"{cid}_{r}", PAPER, text, f"{param} of the routing law, {name}", p["estimate"],
                                  p["lo"], p["hi"], verdict, FIG_LOSS, note))
     rows += _n_cutoff(n_cut, loss, routers)
@@ -207,8 +209,9 @@ def _one_form(fits: pd.DataFrame, routers) -> dict:
     if not len(rf):
         return CL.claim("one_functional_form", PAPER, text, measure, figure=FIG_LOSS,
                         note="no router has enough points to fit the law")
-    ok = bool(rf["ok"].all() and (rf["r2"] >= 0.9).all() and len(rf) == len(routers))
-    note = "rule: every fit converged off its bounds with R2 >= 0.9; " + "; ".join(
+    ok = bool(rf["ok"].all() and len(rf) == len(routers))
+    note = f"rule: every fit ok by the trust rule (converged, off its bounds, estimates inside their intervals, " \
+           f"R2 >= {F.R2_MIN:g}); " + "; ".join(
         f"{ROUTER_NAMES.get(x.router, x.router)} R2 {x.r2:.3f}{'' if x.ok else ' (not ok)'}" for x in rf.itertuples())
     if len(rf) != len(routers):
         note += f" (fitted {len(rf)} of {len(routers)} routers)"

@@ -445,7 +445,8 @@ def fit_laws(loss: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, maxiter: 
                     maxiter=maxiter)
         results[r] = res
         rows += _fit_rows(res, LAW, r)
-    cols = ["router", "law", "param", "estimate", "lo", "hi", "se", "r2", "rmse", "converged", "ok", "n_points", "message"]
+    cols = ["router", "law", "param", "estimate", "lo", "hi", "se", "r2", "rmse", "converged", "ok", "why_not_ok",
+            "n_points", "message"]
     return pd.DataFrame(rows, columns=cols), results
 
 
@@ -531,7 +532,7 @@ def extrapolation_table(loss: pd.DataFrame, max_fit_experts: int = 8, bootstrap:
         for x in ex.table.itertuples():
             rows.append({"router": router, "scheme": scheme, "size": x.size, "N": x.N, "experts": x.experts,
                          "L": x.L, "pred": x.pred, "lo": x.lo, "hi": x.hi, "rel_error": x.rel_error,
-                         "status": "ok" if ex.fit.ok else f"fit not ok: {ex.fit.message}"})
+                         "status": "ok" if ex.fit.ok else f"fit not ok: {ex.fit.why_not_ok}"})
 
     dense = loss[loss["router"] == DENSE].reset_index(drop=True)
     if len(dense):
@@ -659,7 +660,8 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
                                 "bootstrap": params["bootstrap"], "seed": params["seed"],
                                 "max_fit_experts": params["extrapolation_max_experts"],
                                 "maxiter": params["fit_maxiter"], "outputs": ANALYSIS_OUTPUTS,
-                                "sample_columns": SAMPLE_COLUMNS})
+                                "sample_columns": SAMPLE_COLUMNS, "trust_rule": F.TRUST_RULE,
+                                "r2_min": F.R2_MIN})
     arec = sweep.run([an_unit], _analysis, backend="local", desc="analysis")[0]
     analysis = {k: pd.DataFrame(v["records"], columns=v["columns"]) for k, v in arec["rows"][0].items()
                 if k != "claims"}  # (analysis records of older commits held claims; they come from claims.py now)
