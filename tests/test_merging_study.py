@@ -406,7 +406,22 @@ def test_chapter_tables_on_smoke(smoke):
             F.specialisation_heatmap(C.specialisation_deltas(t["specialisation"]), sizes.index[-1], doms),
             F.tails_figure(t["tail_fits"], t["theory_vs_tail"], pools, pal),
             F.stopping_figure(t["stopping"], meds, sizes.index[-1], P["methods"], pal)]
-    figs += [F.curves_grid(t["curves"], t["fits"], sizes, P["methods"], pool, pal) for pool in pools]
-    figs += [F.variance_grid(t["variance"], t["fits"], sizes, P["methods"], pool, pal) for pool in pools]
+    figs += [F.curves_grid(t["curves"], t["fits"], sizes, P["methods"], pool, pal, t["fit_samples"]) for pool in pools]
+    figs += [F.variance_grid(t["variance"], t["fits"], sizes, P["methods"], pool, pal, t["fit_samples"]) for pool in pools]
     for fig in figs:
         assert fig.axes
+
+
+def test_law_band_from_draws_brackets_the_law():
+    """The merging figures' band: percentiles over draws scattered around known parameters hold the
+    law's curve at those parameters, and no draws means no band."""
+    from scalinglaws.studies.merging import figures as F
+    rng = np.random.default_rng(0)
+    true = {"L_star": 2.0, "B": 30.0, "beta": 0.3, "A0": 5.0, "gamma": 0.2, "b": 0.5}
+    d = pd.DataFrame({k: v * np.exp(0.05 * rng.standard_normal(300)) for k, v in true.items()})
+    d = d.assign(pool="p", method="average", scope="cross_domain", draw=range(300))
+    k = np.linspace(1, 8, 15)
+    lo, hi = F.law_band(d, "p", "average", "cross_domain", 1e5, k)
+    mid = MA.predict(true, 1e5, k)
+    assert (lo < mid).all() and (mid < hi).all() and (hi - lo < 0.5 * mid).all()
+    assert F.law_band(d, "p", "ties_l1", "cross_domain", 1e5, k) is None and F.law_band(None, "p", "a", "s", 1e5, k) is None

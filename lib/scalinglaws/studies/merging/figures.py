@@ -44,9 +44,35 @@ def specialisation_heatmap(ex, size: str, domains):
     return fig
 
 
-def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict):
+def law_band(samples, pool: str, method: str, scope: str, N: float, k):
+    """(lo, hi): the 95% band of the joint law L* + B N^-beta + A0 N^-gamma / (k + b) at size N over
+    k, from the stored bootstrap draws (`fit_samples`) of one fit; None without draws. Vectorised
+    over draws (numpy), so a figure with dozens of panels stays fast."""
+    if samples is None or not len(samples):
+        return None
+    d = samples[(samples["pool"] == pool) & (samples["method"] == method) & (samples["scope"] == scope)]
+    if not len(d):
+        return None
+    col = {c: d[c].to_numpy(float)[:, None] for c in ("L_star", "B", "beta", "A0", "gamma", "b")}
+    k = np.asarray(k, float)[None, :]
+    with np.errstate(over="ignore", invalid="ignore"):
+        curves = col["L_star"] + col["B"] * N ** -col["beta"] + col["A0"] * N ** -col["gamma"] / (k + col["b"])
+    return tuple(np.nanpercentile(curves, [2.5, 97.5], axis=0))
+
+
+def _draw_band(ax, band, x, color):
+    """Shade a law's band without letting a wide (not ok) one rescale the axes set by the data."""
+    if band is None:
+        return
+    lim = ax.get_ylim()
+    PS.band(ax, x, *band, color=color)
+    ax.set_ylim(lim)
+
+
+def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict, samples=None):
     """CE vs k (k = 0 the base, a dotted reference line) per scope (rows) and size (columns) of one
-    pool, with each method's fitted joint law."""
+    pool, with each method's fitted joint law and (given `samples`, the stored `fit_samples`) its
+    95% bootstrap band."""
     PS.use()
     c0 = curves[curves["pool"] == pool]
     M = int(c0["k"].max())
@@ -66,6 +92,7 @@ def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict):
                 p = fitted(fits, method, scope, pool)
                 if p is not None:
                     ax.plot(kk, MA.predict(p, N, kk), "-", lw=1, color=pal[method])
+                    _draw_band(ax, law_band(samples, pool, method, scope, N, kk), kk, pal[method])
             ax.set_title(f"{pool}: {size} (N={N:,})" if i == 0 else "", fontsize=9)
             ax.set_ylabel(f"{scope} CE" if j == 0 else "")
             ax.set_xlabel("k" if i == len(scopes) - 1 else "")
@@ -100,9 +127,9 @@ def tails_figure(tails, th_vs_tail, pools, pal: dict, scope: str = "cross_domain
     return fig
 
 
-def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict):
-    """Across-subset variance vs k per size of one pool, with the variance law (solid) and the
-    finite-pool fit (dashed)."""
+def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict, samples=None):
+    """Across-subset variance vs k per size of one pool, with the variance law (solid, with its 95%
+    bootstrap band given `samples`) and the finite-pool fit (dashed)."""
     PS.use()
     v = variance[(variance["pool"] == pool) & (variance["scope"] == "cross_domain") & np.isfinite(variance["var"])]
     M = int(variance[variance["pool"] == pool]["k"].max())
@@ -116,6 +143,7 @@ def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict):
             p = fitted(fits, method, "variance", pool)
             if p is not None:
                 ax.plot(kv, MA.predict(p, N, kv), "-", lw=1, color=pal[method])
+                _draw_band(ax, law_band(samples, pool, method, "variance", N, kv), kv, pal[method])
             q = fitted(fits, method, "variance_fpc", pool)
             if q is not None:  # back to the finite pool for plotting
                 ax.plot(kv, MA.predict(q, N, kv) * (M - kv) / (M - 1), "--", lw=1, color=pal[method])
