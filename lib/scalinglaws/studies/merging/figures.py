@@ -60,6 +60,11 @@ def law_band(samples, pool: str, method: str, scope: str, N: float, k):
     return tuple(np.nanpercentile(curves, [2.5, 97.5], axis=0))
 
 
+def _fit_ok(fits, method: str, scope: str, pool: str) -> bool:
+    f = fits[(fits["pool"] == pool) & (fits["method"] == method) & (fits["scope"] == scope)] if len(fits) else fits
+    return bool(len(f) and f["ok"].astype(bool).all())
+
+
 def _draw_band(ax, band, x, color):
     """Shade a law's band without letting a wide (not ok) one rescale the axes set by the data."""
     if band is None:
@@ -71,8 +76,9 @@ def _draw_band(ax, band, x, color):
 
 def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict, samples=None):
     """CE vs k (k = 0 the base, a dotted reference line) per scope (rows) and size (columns) of one
-    pool, with each method's fitted joint law and (given `samples`, the stored `fit_samples`) its
-    95% bootstrap band."""
+    pool, with each method's fitted joint law: solid with its 95% bootstrap band (given `samples`,
+    the stored `fit_samples`) when the fit is ok by the trust rule, thin and dashed without a band
+    when it is not (the band of a degenerate fit covers the whole panel and hides the data)."""
     PS.use()
     c0 = curves[curves["pool"] == pool]
     M = int(c0["k"].max())
@@ -90,9 +96,11 @@ def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict, samples=None
                 c = c0[(c0["method"] == method) & (c0["scope"] == scope) & (c0["size"] == size)]
                 ax.plot(c["k"], c["ce"], "o", ms=3, color=pal[method], label=method)
                 p = fitted(fits, method, scope, pool)
-                if p is not None:
+                if p is not None and _fit_ok(fits, method, scope, pool):
                     ax.plot(kk, MA.predict(p, N, kk), "-", lw=1, color=pal[method])
                     _draw_band(ax, law_band(samples, pool, method, scope, N, kk), kk, pal[method])
+                elif p is not None:
+                    ax.plot(kk, MA.predict(p, N, kk), "--", lw=0.7, color=pal[method])
             ax.set_title(f"{pool}: {size} (N={N:,})" if i == 0 else "", fontsize=9)
             ax.set_ylabel(f"{scope} CE" if j == 0 else "")
             ax.set_xlabel("k" if i == len(scopes) - 1 else "")
@@ -128,8 +136,8 @@ def tails_figure(tails, th_vs_tail, pools, pal: dict, scope: str = "cross_domain
 
 
 def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict, samples=None):
-    """Across-subset variance vs k per size of one pool, with the variance law (solid, with its 95%
-    bootstrap band given `samples`) and the finite-pool fit (dashed)."""
+    """Across-subset variance vs k per size of one pool, with the variance law (solid; its 95%
+    bootstrap band given `samples` when the fit is ok) and the finite-pool fit (dashed)."""
     PS.use()
     v = variance[(variance["pool"] == pool) & (variance["scope"] == "cross_domain") & np.isfinite(variance["var"])]
     M = int(variance[variance["pool"] == pool]["k"].max())
@@ -143,7 +151,8 @@ def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict, samples=
             p = fitted(fits, method, "variance", pool)
             if p is not None:
                 ax.plot(kv, MA.predict(p, N, kv), "-", lw=1, color=pal[method])
-                _draw_band(ax, law_band(samples, pool, method, "variance", N, kv), kv, pal[method])
+                if _fit_ok(fits, method, "variance", pool):
+                    _draw_band(ax, law_band(samples, pool, method, "variance", N, kv), kv, pal[method])
             q = fitted(fits, method, "variance_fpc", pool)
             if q is not None:  # back to the finite pool for plotting
                 ax.plot(kv, MA.predict(q, N, kv) * (M - kv) / (M - 1), "--", lw=1, color=pal[method])
