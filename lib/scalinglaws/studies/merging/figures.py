@@ -44,7 +44,7 @@ def specialisation_heatmap(ex, size: str, domains):
     return fig
 
 
-def law_band(samples, pool: str, method: str, scope: str, N: float, k):
+def law_band(samples, pool: str, method: str, scope: str, N: float, k) -> tuple | None:
     """(lo, hi): the 95% band of the joint law L* + B N^-beta + A0 N^-gamma / (k + b) at size N over
     k, from the stored bootstrap draws (`fit_samples`) of one fit; None without draws. Vectorised
     over draws (numpy), so a figure with dozens of panels stays fast."""
