@@ -14,6 +14,10 @@ from scalinglaws.core.validation import ParameterError
     ({"eval_tokens": 0}, "eval_tokens"),
     ({"lr": {"d16l1": 0.01}}, "lr table"),
     ({"learning_rate": 1e-3}, "unknown parameter"),
+    ({"step_check": {"sizes": ["d99l9"], "batch_tokens": 512}}, "step_check sizes"),
+    ({"step_check": {"sizes": ["d16l1"], "batch_tokens": 1024}}, "step_check batch_tokens"),  # not smaller
+    ({"step_check": {"sizes": ["d16l1"], "batch_tokens": 32}}, "step_check batch_tokens"),
+    ({"step_check": {"sizes": ["d16l1"]}}, "step_check"),
 ])
 def test_testbed_rejects_bad_parameters(scratch_roots, overrides, match):
     res, work = scratch_roots

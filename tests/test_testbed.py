@@ -3,6 +3,7 @@ records and tables (no training)."""
 import math
 
 import pandas as pd
+import pytest
 
 from scalinglaws.studies.testbed import chapter as C
 from scalinglaws.studies.testbed.claims import claims
@@ -57,3 +58,25 @@ def test_a_clean_ladder_holds_and_a_bump_does_not():
     assert claims(noisy, "cpu").set_index("claim_id").loc["testbed.ce_falls_with_n", "verdict"] == "does not hold"
     # at smoke nothing is judged
     assert set(claims(_tables([5.0, 4.5, 4.0]), "smoke")["verdict"]) == {"not testable"}
+
+
+def _step(ce_small, ce_large, se=0.01):
+    return pd.DataFrame([{"size": s, "N": n, "lr": 3e-3, "batch_tokens": 2048, "steps": 1024, "test_ce": ce,
+                          "test_ce_se": se, "base_batch_tokens": 4096, "base_steps": 512, "base_test_ce": ce + 0.2,
+                          "base_test_ce_se": se, "gain": 0.2, "gain_se_bound": 2 * se, "unit": s}
+                         for s, n, ce in (("s2", 400, ce_small), ("s3", 1600, ce_large))])
+
+
+def test_more_steps_order_claim():
+    """Step-limited (the larger size pulls ahead with more steps) holds; data-limited (a tie within
+    the noise bound, or the larger size worse) does not; no step check is not testable."""
+    def verdict(step):
+        t = {**_tables([5.0, 4.5, 4.6]), "step_check": step}
+        return claims(t, "cpu").set_index("claim_id").loc["testbed.more_steps_order"]
+    assert verdict(_step(4.0, 3.8))["verdict"] == "holds"
+    tie = verdict(_step(3.865, 3.877))
+    assert tie["verdict"] == "does not hold" and tie["value"] == pytest.approx(0.012) and tie["lo"] < 0 < tie["hi"]
+    assert "1024 steps instead of 512" in tie["note"]
+    assert verdict(_step(3.9, 3.95))["verdict"] == "does not hold"
+    assert verdict(None)["verdict"] == "not testable"
+    assert verdict(_step(4.0, 3.8).iloc[:0])["verdict"] == "not testable"

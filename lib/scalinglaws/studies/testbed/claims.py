@@ -1,5 +1,6 @@
 """The testbed's own claims (the project's questions, not a paper's), from its stored tables:
-does held-out loss fall with model size on this testbed, cleanly enough to fit laws on it?"""
+does held-out loss fall with model size on this testbed, cleanly enough to fit laws on it? And,
+where it does not, is the top of the ladder short of optimiser steps (`step_check`)?"""
 from __future__ import annotations
 
 import pandas as pd
@@ -36,4 +37,27 @@ def claims(tables: dict, profile: str) -> pd.DataFrame:
          "figure": "testbed.html#fig-testbed-lr",
          "note": "; ".join(f"{r.size}: {r.lr:g} ({r.edge})" for r in pos.itertuples())},
     ]
+    rows.append(_more_steps_order(tables.get("step_check")))
     return frame(rows, profile)
+
+
+def _more_steps_order(step: pd.DataFrame | None) -> dict:
+    """With more optimiser steps on the same tokens (the step check), does the largest checked size
+    beat the smallest? Measure: CE(largest) - CE(smallest) at the smaller batch, its interval from
+    the conservative error bound of a difference on shared windows (sum of the two SEs, x2)."""
+    row = {"claim_id": "testbed.more_steps_order", "paper": "this study",
+           "claim": "With more optimiser steps at the same tokens, the larger of the checked sizes reaches the lower CE "
+                    "(the top of the ladder is step-limited, not data-limited)",
+           "measure": "test CE(largest) - CE(smallest checked size) at the smaller batch (nats/token)",
+           "figure": "testbed.html#testbed-step-check"}
+    if step is None or len(step) < 2:
+        return {**row, "value": float("nan"), "lo": float("nan"), "hi": float("nan"), "verdict": "not testable",
+                "note": "no step check at this profile"}
+    s = step.sort_values("N")
+    a, b = s.iloc[0], s.iloc[-1]
+    d, se = b["test_ce"] - a["test_ce"], a["test_ce_se"] + b["test_ce_se"]
+    gains = ", ".join(f"{r.size} {r.gain:+.3f}" for r in s.itertuples())
+    return {**row, "value": float(d), "lo": float(d - 2 * se), "hi": float(d + 2 * se),
+            "verdict": "holds" if d + 2 * se < 0 else "does not hold",
+            "note": f"{a['size']} vs {b['size']} at {int(a['batch_tokens']):,}-token batches ({int(a['steps'])} steps "
+                    f"instead of {int(a['base_steps'])}); CE gained by the extra steps: {gains}"}

@@ -19,8 +19,14 @@ safetensors checkpoint) and `eval` (one checkpoint, val and test splits). Tables
 `data/results/testbed/<profile>/`: `lr_sweep` (every size x rate: train loss, val and test CE,
 chosen), `ladder` (the chosen base of each size: parameters, FLOPs, tokens, epochs, wall time),
 `curves` (training loss curves of every run), `evals` (per-domain CE of every run and split),
-`ce` (per-domain test CE of the chosen bases), `claims` (see `claims.py`), `domains` (corpus
-sizes) and `tokenizer`.
+`ce` (per-domain test CE of the chosen bases), `step_check` (below), `claims` (see `claims.py`),
+`domains` (corpus sizes) and `tokenizer`.
+
+Step check (`step_check` = {"sizes": [...], "batch_tokens": B}, or None): the named sizes are
+trained again at their chosen rate on the same tokens with the smaller batch B, i.e. more optimiser
+steps. It answers the question a ladder that stops falling raises: are the larger sizes short of
+optimiser steps (then they pull ahead with more steps) or of data (then they do not)? The table
+holds both batches' test CE per size; the claim `testbed.more_steps_order` judges the order.
 
 Other studies reuse the chosen bases through `base_checkpoint` / `base_key`, which run the size's
 sweep if it is missing, so every base is trained once per profile.
@@ -47,15 +53,20 @@ from scalinglaws.training import TrainingDiverged, check_schedule, default_devic
 STUDY = "testbed"
 
 _COMMON = {"seed": 0, "lr": None, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weight_decay": 0.1,
-           "grad_clip": 1.0, "domains": list(D.ALL_DOMAINS), "eval_seed": 0, "eval_bootstrap": 200}
+           "grad_clip": 1.0, "domains": list(D.ALL_DOMAINS), "eval_seed": 0, "eval_bootstrap": 200,
+           "step_check": None}
 PROFILES = {
     "smoke": {**_COMMON, "sizes": M.ladder("smoke"), "lrs": list(REGISTRY["smoke"].lr_grid),
               "pretrain_tokens": REGISTRY["smoke"].pretrain_tokens,
-              "batch_tokens": 1024, "eval_tokens": 256, "domains": ["code", "scripture", "algebra", "legal"]},
+              "batch_tokens": 1024, "eval_tokens": 256, "domains": ["code", "scripture", "algebra", "legal"],
+              "step_check": {"sizes": M.ladder("smoke"), "batch_tokens": 512}},
     # 512 steps of 4096 tokens: tiny models gain more from steps than from batch size
     "cpu": {**_COMMON, "sizes": M.ladder("cpu"), "lrs": list(REGISTRY["cpu"].lr_grid),
             "pretrain_tokens": REGISTRY["cpu"].pretrain_tokens,
-            "batch_tokens": 4096, "eval_tokens": 8192},
+            "batch_tokens": 4096, "eval_tokens": 8192,
+            # the two largest sizes, where the cpu ladder stops falling, at twice the steps (~900 CPU-s)
+            "step_check": {"sizes": ["d64l4", "d128l4"], "batch_tokens": 2048}},
+    # (no step check at gpu: its ladder is sized to the 9-minute budget; pass one to run it)
     "gpu": {**_COMMON, "sizes": M.ladder("gpu"), "lrs": list(REGISTRY["gpu"].lr_grid),
             "pretrain_tokens": REGISTRY["gpu"].pretrain_tokens,
             "batch_tokens": 65536, "eval_tokens": 32768},
@@ -92,6 +103,17 @@ def epochs(params: dict, tokens: int) -> pd.Series:
     return (tokens / len(params["domains"])) / uniq
 
 
+def _check_step_check(params: dict) -> None:
+    sc = params["step_check"]
+    if sc is None:
+        return
+    if not isinstance(sc, dict) or set(sc) != {"sizes", "batch_tokens"}:
+        raise ParameterError(f"step_check={sc!r} must be null or {{\"sizes\": [...], \"batch_tokens\": B}}")
+    check_subset("step_check sizes", sc["sizes"], params["sizes"])
+    bt = check_int("step_check batch_tokens", sc["batch_tokens"], minimum=64, maximum=params["batch_tokens"] - 1)
+    check_schedule({**params, "lr": min(params["lrs"]), "batch_tokens": bt}, sizes=sc["sizes"])
+
+
 def validate(params: dict) -> dict:
     params = dict(params)
     params["sizes"] = check_subset("sizes", params["sizes"], list(M.SIZES))
@@ -102,6 +124,7 @@ def validate(params: dict) -> dict:
     check_int("eval_tokens", params["eval_tokens"], minimum=1)
     _check_lrs(params)
     check_schedule({**params, "lr": min(params["lrs"])}, sizes=params["sizes"])
+    _check_step_check(params)
     tokens = check_int("pretrain_tokens", params["pretrain_tokens"], minimum=params["batch_tokens"])
     ep = epochs(params, tokens)
     if ep.max() > MAX_EPOCHS:
@@ -237,6 +260,37 @@ def base_checkpoint(size: str, profile: str) -> Path:
     return find_checkpoint(base_key(size, profile))
 
 
+STEP_COLUMNS = ["size", "N", "lr", "batch_tokens", "steps", "test_ce", "test_ce_se", "base_batch_tokens",
+                "base_steps", "base_test_ce", "base_test_ce_se", "gain", "gain_se_bound", "unit"]
+
+
+def step_check_table(sweep: Sweep, params: dict, profile: str, lr_sweep: pd.DataFrame, backend: str) -> pd.DataFrame:
+    """The step check (module docstring): per checked size, test CE at the profile's batch (the chosen
+    base, from `lr_sweep`) and at the smaller batch (same tokens, same rate, more steps); `gain` =
+    base - small-batch CE with the conservative error bound of a difference on shared windows (the
+    sum of the two standard errors). Empty (with the columns) when `step_check` is None."""
+    sc = params["step_check"]
+    if sc is None:
+        return pd.DataFrame(columns=STEP_COLUMNS)
+    chosen = lr_sweep[lr_sweep["chosen"]].set_index("size")
+    small = {**params, "batch_tokens": sc["batch_tokens"]}
+    units = [pretrain_unit(s, profile, small, float(chosen.loc[s, "lr"])) for s in sc["sizes"]]
+    precs, erecs = _train_and_eval(sweep, units, small, backend)
+    t = sweep_table(precs, erecs)
+    rows = []
+    for r, p in zip(t.itertuples(), precs):
+        b = chosen.loc[r.size]
+        rows.append({"size": r.size, "N": r.N, "lr": r.lr, "batch_tokens": sc["batch_tokens"],
+                     "steps": p["rows"][0]["steps"], "test_ce": r.test_ce, "test_ce_se": r.test_ce_se,
+                     "base_batch_tokens": params["batch_tokens"],
+                     "base_steps": params["pretrain_tokens"] // params["batch_tokens"],
+                     "base_test_ce": b["test_ce"], "base_test_ce_se": b["test_ce_se"],
+                     "gain": b["test_ce"] - r.test_ce, "gain_se_bound": b["test_ce_se"] + r.test_ce_se, "unit": r.unit})
+    out = pd.DataFrame(rows, columns=STEP_COLUMNS).sort_values("N").reset_index(drop=True)
+    out.attrs["wall_s"] = sum(r["wall_s"] for r in precs + erecs)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # the study
 
@@ -266,6 +320,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     cols = [c for c in ("d_model", "n_layers", "n_heads", "d_ff", "context") if c in ladder.columns]
     summary = summary.join(ladder[cols], on="size").sort_values("non_embedding").reset_index(drop=True)
     evals = pd.DataFrame(evals)
+    step = step_check_table(sweep, params, profile, lr_sweep, backend)
     store = ResultStore(STUDY, profile)
     store.write("lr_sweep", lr_sweep)
     store.write("ladder", summary)
@@ -273,11 +328,12 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     store.write("evals", evals)
     store.write("ce", evals[evals["chosen"] & (evals["split"] == "test")].drop(columns=["chosen", "split"])
                 .reset_index(drop=True))
+    store.write("step_check", step)
     from scalinglaws.studies.testbed.claims import claims
-    store.write("claims", claims({"ladder": summary, "lr_sweep": lr_sweep}, profile))
+    store.write("claims", claims({"ladder": summary, "lr_sweep": lr_sweep, "step_check": step}, profile))
     store.write("domains", D.domain_table(domains=params["domains"]))
     store.write("tokenizer", D.tokenizer_stats(domains=params["domains"]))
-    compute_s = sum(r["wall_s"] for r in precs + erecs)
+    compute_s = sum(r["wall_s"] for r in precs + erecs) + float(step.attrs.get("wall_s", 0.0))
     store.write_provenance(provenance(params, time.perf_counter() - t0, profile=profile,
                                       unit_compute_s=compute_s, backend=backend))
     return store
