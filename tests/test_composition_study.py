@@ -314,6 +314,11 @@ def test_planner_on_synthetic_tables():
     assert not b["inside_range"] and "extrapolated" in b
     e = b["extrapolated"]
     assert e["lo"] < e["loss"] < e["hi"]
+    # beyond MAX_DECADES of every arm's data the lines are not followed (as in target_plan)
+    cmax = float(s["total_flops"].max())
+    beyond = P.budget_plan(s, fits, "p", 2, cmax * 10 ** (P.MAX_DECADES + 0.5))
+    assert "extrapolated" not in beyond and "no_extrapolation" in beyond and beyond["source"] == "measured"
+    assert "no extrapolation" in P.render(beyond)
     free = P.budget_plan(s, fits, "p", 2, 1.0, cost="amortised")  # the base is given: every base is free
     assert free["arm"] == "base" and free["size"] == "s2"
     for bad in (lambda: P.target_plan(s, fits, "p", 2, 0.5), lambda: P.target_plan(s, fits, "p", 2, -1.0),

@@ -116,8 +116,8 @@ def target_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, ta
 
 def budget_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, budget: float,
                 cost: str = "total") -> dict:
-    """The lowest measured loss within the budget; beyond the largest measured cost, also the best
-    fitted-line prediction at the budget (flagged as extrapolated)."""
+    """The lowest measured loss within the budget; beyond the largest measured cost (by at most
+    MAX_DECADES), also the best fitted-line prediction at the budget (flagged as extrapolated)."""
     budget = _check_positive("budget", budget)
     opts = options(summary, pool, k, cost)
     within = opts[opts["cost"] <= budget]
@@ -131,9 +131,14 @@ def budget_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, bu
            "measured_cost_range": (float(opts["cost"].min()), cmax),
            "alternatives": within.nsmallest(5, "loss")[["arm", "size", "loss", "hi", "cost"]]}
     if budget > cmax and cost == "total":
+        # the same horizon as target_plan: no line is followed more than MAX_DECADES beyond its data
+        # (a power law in compute has no floor; two decades out it already predicts implausibly low loss)
         preds = [(predict(f._asdict(), budget), f.arm, math.log10(budget / f.cost_max))
                  for f in fits[(fits["pool"] == pool) & (fits["k"] == k)].itertuples()
-                 if f.n_points >= 2 and math.isfinite(f.slope)]
+                 if f.n_points >= 2 and math.isfinite(f.slope) and math.log10(budget / f.cost_max) <= MAX_DECADES]
+        if not preds:
+            out["no_extrapolation"] = (f"the budget lies more than {MAX_DECADES:g} decades beyond every arm's "
+                                       "measurements: the fitted lines are not followed that far")
         if preds:
             p, arm, dec = min(preds)
             sl, ic = line_draws(summary, pool, k, arm)
@@ -160,6 +165,8 @@ def render(out: dict) -> str:
     L.append(f"  extrapolation risk: {risk} (measured costs {lo:.3g} to {hi:.3g} FLOPs)")
     if "confident" in out:
         L.append(f"  target met by the 95% upper bound too: {'yes' if out['confident'] else 'no'}")
+    if "no_extrapolation" in out:
+        L.append(f"  no extrapolation: {out['no_extrapolation']}")
     if "extrapolated" in out:
         e = out["extrapolated"]
         L.append(f"  beyond the measurements, the fitted lines predict {e['arm']} best at loss {e['loss']:.4g} "
