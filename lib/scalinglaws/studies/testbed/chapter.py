@@ -70,7 +70,7 @@ def ladder_sentence(ladder: pd.DataFrame, lr_sweep: pd.DataFrame) -> str:
     where = {"inside": "inside the grid", "low": "at the grid's lowest rate", "high": "at the grid's highest rate"}[edge]
     return (f"From {lad['size'].iloc[i]} on, larger models are not better: the best base is {best}, and "
             f"{lad['size'].iloc[i]}'s best rate lies {where}. At this budget every size gets the same "
-            f"{int(lad['steps'].iloc[0]) if 'steps' in lad.columns else 'number of'} optimiser steps. A likely cause, "
-            "not tested here: with the standard parametrisation the stable rate shrinks with width, and a "
-            "wider model trained at a lower rate for this few steps does not catch up; the larger sizes "
-            "would need more steps (the gpu profile's budget) or a width-transfer rule such as muP.")
+            f"{int(lad['steps'].iloc[0]) if 'steps' in lad.columns else 'number of'} optimiser steps. A likely cause: "
+            "with the standard parametrisation the stable rate shrinks with width, and a wider model trained at "
+            "a lower rate for this few steps does not catch up; the larger sizes would need more steps or a "
+            "width-transfer rule such as muP. The step check below tests the first remedy.")
