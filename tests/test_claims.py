@@ -162,6 +162,13 @@ def test_resource_claims_on_synthetic_tables():
     assert (df["figure"] != "").all()
     v = verdicts(claims(resource_tables(single=(-3, math.nan, math.nan), lm_depth=(-0.1, -0.2, -0.05)), "cpu"))
     assert v["single_square_relu"] == "not testable" and v["lm_depth"] == "does not hold"
+    # a fit that is not ok cannot confirm a claim, however its interval falls
+    t = resource_tables()
+    bad = (t["fits"]["subject"] == "depth") & (t["fits"]["part"] == "lm")
+    t["fits"].loc[bad, "ok"], t["fits"].loc[bad, "why_not_ok"] = False, "R^2 0.5 < 0.9"
+    d = claims(t, "cpu").set_index("claim_id")
+    assert d.loc["lm_depth", "verdict"] == "does not hold" and "cannot confirm" in d.loc["lm_depth", "note"]
+    assert "R^2 0.5 < 0.9" in d.loc["lm_depth", "note"] and d.loc["single_square_relu", "verdict"] == "holds"
 
 
 # --------------------------------------------------------------------- the command, provenance

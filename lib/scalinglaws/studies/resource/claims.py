@@ -33,10 +33,20 @@ def _why(verdict: str, target: float) -> str:
             "not testable": "no bootstrap interval"}[verdict]
 
 
-def _row(cid, paper, text, measure, est, lo, hi, target, figure, extra="") -> dict:
+def _row(cid, paper, text, measure, est, lo, hi, target, figure, extra="", fit=None) -> dict:
+    """A claim on one estimate: holds when `target` lies in its 95% interval. With `fit` (the fits
+    row the estimate comes from), a fit that is not ok by the trust rule cannot confirm a claim: an
+    exponent of a form that does not describe the data (R^2 far below the threshold, a parameter on
+    its bound) says nothing, however wide its interval; the verdict is then 'does not hold' and the
+    note says why."""
     verdict = CL.contains(lo, hi, target)
-    return CL.claim(cid, paper, text, measure, est, lo, hi, verdict, figure,
-                    _why(verdict, target) + (f"; {extra}" if extra else ""))
+    note = _why(verdict, target)
+    if fit is not None and not bool(fit["ok"]):
+        if verdict == "holds":
+            verdict = "does not hold"
+            note += ", but the fit is not ok, so it cannot confirm the claim"
+        note += f"; fit not ok: {fit.get('why_not_ok', '')}"
+    return CL.claim(cid, paper, text, measure, est, lo, hi, verdict, figure, note + (f"; {extra}" if extra else ""))
 
 
 def _order(values) -> list:
@@ -60,8 +70,7 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None) -> pd.Da
             rows.append(_row(f"single_{task}_{act}", PAPER,
                              "A subtask's loss is inversely proportional to its allocated neurons: loss ~ N^-1",
                              f"exponent of loss vs allocated neurons, target {task}, {act}", x["estimate"],
-                             x["lo"], x["hi"], -1.0, FIG_SINGLE,
-                             "" if x["ok"] else f"fit not ok: {x.get('why_not_ok', '')}"))
+                             x["lo"], x["hi"], -1.0, FIG_SINGLE, fit=x))
     for r in shares.itertuples() if len(shares) else ():
         rows.append(_row(f"shares_constant_{r.kind}", PAPER,
                          "In a composite task the shares N_i/N stay constant as the network grows",
@@ -84,7 +93,7 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None) -> pd.Da
         rows.append(_row("chinchilla_one_third", PAPER,
                          "With depth growing like width, alpha = 1/3, which matches Chinchilla's alpha",
                          "alpha of the Chinchilla law refitted on Epoch's digitised points", x["estimate"], x["lo"],
-                         x["hi"], 1 / 3, FIG_CHINCHILLA))
+                         x["hi"], 1 / 3, FIG_CHINCHILLA, fit=x))
     lm = fits[(fits["part"] == "lm") & (fits["param"] == "exponent") & (fits["method"] == "non_embedding")]
     for ladder, (pred, why) in LM_PREDICTIONS.items():
         g = lm[lm["subject"] == ladder]
@@ -93,10 +102,10 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None) -> pd.Da
         x = g.iloc[0]
         rows.append(_row(f"lm_{ladder}", PAPER, f"On language models, {why}, so loss ~ N_p^{pred:.3g}",
                          f"exponent of held-out loss vs non-embedding parameters, {ladder} ladder", x["estimate"],
-                         x["lo"], x["hi"], pred, FIG_LM))
+                         x["lo"], x["hi"], pred, FIG_LM, fit=x))
         if ladder == "depth":
             rows.append(_row("lm_depth_chinchilla", HOFFMANN,
                              f"Loss ~ N^-alpha with alpha = {HOFFMANN_ALPHA} (Chinchilla), on our depth ladder",
                              "exponent of held-out loss vs non-embedding parameters, depth ladder", x["estimate"],
-                             x["lo"], x["hi"], -HOFFMANN_ALPHA, FIG_LM))
+                             x["lo"], x["hi"], -HOFFMANN_ALPHA, FIG_LM, fit=x))
     return CL.frame(rows, profile)
