@@ -113,6 +113,12 @@ def test_routing_claims_on_synthetic_tables():
     assert v["shrinks_with_N_sbase"] == "does not hold" and v["n_cutoff_sbase"] == "does not hold"
     assert v["sbase_best"] == "does not hold" and v["experts_as_resources"] == "does not hold"
     assert v["saturates_with_E"] == "does not hold" and v["one_functional_form"] == "does not hold"
+    # Clark's signs from fits that are not ok (R^2 below the threshold) confirm nothing
+    v = verdicts(claims(routing_tables(shift={"hash": 0.01}, r2=0.5), "cpu"))
+    assert v["helps_at_fixed_N_sbase"] == "does not hold" and v["shrinks_with_N_hash"] == "does not hold"
+    t = routing_tables()
+    t["n_cutoff"]["ok"] = False
+    assert verdicts(claims(t, "cpu"))["n_cutoff_sbase"] == "does not hold"
     # c > 0 in too few bootstrap draws: the cutoff may not exist
     assert verdicts(claims(routing_tables(frac=0.6), "cpu"))["n_cutoff_hash"] == "does not hold"
     # an interval straddling 0, or none at all (no bootstrap): never judged from a point estimate alone
