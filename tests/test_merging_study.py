@@ -106,7 +106,7 @@ def test_tables_and_schema(smoke):
         "tail_fits": TL.TAIL_COLUMNS,
         "theory_vs_tail": ["pool", "method", "size", "A", "A_pred", "A_ratio"],
         "coefficient_ratio": ["pool", "size", "ratio", "lo", "hi", "c2_ratio_pred"],
-        "fits": ["pool", "method", "scope", "law", "param", "estimate", "lo", "hi", "se", "r2", "rmse",
+        "fits": ["pool", "method", "scope", "law", "param", "estimate", "lo", "hi", "se", "r2", "r2_log", "rmse",
                  "converged", "ok", "why_not_ok", "n_points"],
         "fit_samples": ["pool", "method", "scope", "draw", "L_star", "B", "beta", "A0", "gamma", "b"],
         "claims": ["claim_id", "paper", "claim", "measure", "value", "lo", "hi", "verdict", "figure", "note"],

@@ -297,10 +297,10 @@ def _distinct_best(x: np.ndarray, f: np.ndarray, k: int, tol: float = 1e-3) -> n
 class FitResult:
     """A fitted law. `params`, `ci`, `se` use the law's reported names; `raw_params` the fitted ones.
 
-    residuals are log residuals log(pred) - log(y); r2 and rmse are on y's natural scale.
-    ok is the project's one trust rule (`fitting.trust`): converged, no fitted parameter on a bound
-    (except `allowed_bounds`, fitted names), every estimate inside its bootstrap interval, R^2 >=
-    `r2_min`, more points than parameters; `why_not_ok` says which of these fail.
+    residuals are log residuals log(pred) - log(y); r2 and rmse are on y's natural scale, r2_log on
+    log y (the objective's scale). ok is the project's one trust rule (`fitting.trust`): converged, no
+    fitted parameter on a bound (except `allowed_bounds`, fitted names), every estimate inside its
+    bootstrap interval, r2_log >= `r2_min`, more points than parameters; `why_not_ok` says which fail.
     """
 
     law: Law
@@ -309,6 +309,7 @@ class FitResult:
     ci: dict[str, tuple[float, float]] | None
     se: dict[str, float] | None
     r2: float
+    r2_log: float
     rmse: float
     residuals: np.ndarray
     converged: bool
@@ -328,7 +329,7 @@ class FitResult:
 
     def _verdict(self) -> tuple[bool, str]:
         # no interval only when fitted without bootstrap on purpose: judged by the other criteria
-        return trust(self.params, self.ci, self.r2, self.n, len(self.raw_params), converged=self.converged,
+        return trust(self.params, self.ci, self.r2_log, self.n, len(self.raw_params), converged=self.converged,
                      on_bound=self.on_bound, allowed_bounds=self.allowed_bounds, r2_min=self.r2_min,
                      require_interval=False)
 
@@ -359,8 +360,8 @@ class FitResult:
 
     def rows(self, scale: float = 1.0, amplitudes=(), **keys) -> list[dict]:
         """Long rows of a study's `fits` table, one per reported parameter: the one schema every
-        study writes (`keys` first, then law, param, estimate, lo, hi, se, r2, rmse, converged, ok,
-        why_not_ok, n_points). A fit made on y * scale is reported in y's units: the parameters named in
+        study writes (`keys` first, then law, param, estimate, lo, hi, se, r2, r2_log, rmse, converged,
+        ok, why_not_ok, n_points). A fit made on y * scale is reported in y's units: the parameters named in
         `amplitudes` (those proportional to y), their intervals and the RMSE are divided by scale."""
         out = []
         for name, est in self.params.items():
@@ -369,6 +370,7 @@ class FitResult:
             out.append({**keys, "law": self.law.name, "param": name,
                         "estimate": float(est) * c, "lo": float(lo) * c, "hi": float(hi) * c,
                         "se": float(self.se[name]) * c if self.se else math.nan, "r2": float(self.r2),
+                        "r2_log": float(self.r2_log),
                         "rmse": float(self.rmse) / scale, "converged": bool(self.converged), "ok": bool(self.ok),
                         "why_not_ok": self.why_not_ok, "n_points": int(self.n)})
         return out
@@ -380,7 +382,7 @@ class FitResult:
             "params": {k: float(v) for k, v in self.params.items()},
             "ci": None if self.ci is None else {k: [float(a), float(b)] for k, (a, b) in self.ci.items()},
             "se": None if self.se is None else {k: float(v) for k, v in self.se.items()},
-            "r2": float(self.r2), "rmse": float(self.rmse),
+            "r2": float(self.r2), "r2_log": float(self.r2_log), "rmse": float(self.rmse),
             "converged": bool(self.converged), "on_bound": list(self.on_bound), "ok": self.ok,
             "why_not_ok": self.why_not_ok, "r2_min": float(self.r2_min),
             "message": self.message, "columns": dict(self.columns), "y": self.y,
@@ -396,7 +398,7 @@ class FitResult:
                 lo, hi = self.ci[k]
                 extra = f"   95% CI [{lo:.6g}, {hi:.6g}]   SE {self.se[k]:.4g}"
             lines.append(f"  {k:>8} = {v:.6g}{extra}")
-        lines.append(f"R2 = {self.r2:.4f}   RMSE = {self.rmse:.4g}   ok = {self.ok}: "
+        lines.append(f"R2 = {self.r2:.4f} (log scale {self.r2_log:.4f})   RMSE = {self.rmse:.4g}   ok = {self.ok}: "
                      f"{self.why_not_ok or 'every trust criterion holds'} ({self.message})")
         return "\n".join(lines)
 
@@ -488,6 +490,11 @@ def _fit(law, df, columns, y, weights, bootstrap, seed, huber_delta, boot_starts
     ss_tot = float(np.sum((yv - yv.mean()) ** 2))
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
     rmse = math.sqrt(ss_res / n)
+    # R^2 on the scale the objective works in (log y): the trust rule's measure. On y's natural scale
+    # a law fitted to values spanning decades (toy losses, variances) is judged by its few largest points
+    ly = np.log(yv)
+    ss_tot_log = float(np.sum((ly - ly.mean()) ** 2))
+    r2_log = 1.0 - float(np.sum(resid ** 2)) / ss_tot_log if ss_tot_log > 0 else float("nan")
 
     msgs = []
     if not converged:
@@ -519,7 +526,7 @@ def _fit(law, df, columns, y, weights, bootstrap, seed, huber_delta, boot_starts
         if info["boot_converged"] < 0.95:
             msgs.append(f"only {info['boot_converged']:.0%} of bootstrap refits converged")
     message = "; ".join(msgs) if msgs else "converged, no parameter at a bound"
-    return FitResult(law=law, params=reported, raw_params=raw, ci=ci, se=se, r2=r2, rmse=rmse,
+    return FitResult(law=law, params=reported, raw_params=raw, ci=ci, se=se, r2=r2, r2_log=r2_log, rmse=rmse,
                      residuals=resid, converged=converged, on_bound=on_bound, message=message, n=n,
                      objective=float(res.fun / obj.scale[0]), columns=cols, y=y, bootstrap=boot,
                      boot_raw=boot_raw, n_starts=len(starts), seconds=time.perf_counter() - t0, info=info)

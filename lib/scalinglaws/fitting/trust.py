@@ -9,8 +9,11 @@ A fit is ok only if all of these hold; `why_not_ok` lists each one that fails, i
                 fit made without bootstrap is judged by the other criteria and its rows show no
                 interval). An estimate outside its interval means the resamples found a different
                 basin: the point estimate is not representative.
-    r2          R^2 >= `r2_min` (default `R2_MIN`): a law that explains less of the variance than
-                that is not the data's functional form, however small its intervals
+    r2          R^2 >= `r2_min` (default `R2_MIN`) on the scale the fit minimises: log y for the
+                fitter (`FitResult.r2_log`; on y's natural scale a law over values spanning decades
+                would be judged by its few largest points), y for exact linear fits such as the
+                merging tail fits. A law that explains less of the variance than that is not the
+                data's functional form, however small its intervals
     dof         more points than parameters: an exact interpolation tests nothing
 
 Why one module: the merging, routing and resource studies (and `FitResult.ok`) used to judge fits
@@ -21,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 R2_MIN = 0.9
-TRUST_RULE = 2  # bump when the rule changes: analysis units put it in their config, so cached verdicts are redone
+TRUST_RULE = 3  # bump when the rule changes: analysis units put it in their config, so cached verdicts are redone
 
 
 def trust(estimates: dict, ci: dict | None, r2: float, n_points: int, n_params: int, converged: bool = True,

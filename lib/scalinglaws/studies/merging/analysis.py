@@ -23,7 +23,8 @@ The law (Wang et al. 2025), fitted jointly over (N, k >= 1) with weights proport
                                                               sign, so A(N) may grow with N)
 
 Every fit's `ok` is the study's trust rule (`tail.trust`: converged, no parameter on a bound but b
-(and V* for the variance law), estimate inside its interval, R^2 >= tail.R2_MIN, more points than
+(and V* for the variance law), estimate inside its interval, R^2 of log y (the scale the fitter
+minimises; the variances span decades) >= tail.R2_MIN, more points than
 parameters), with `why_not_ok` naming each failure.
 
 Stopping curve: R(k) = (L(1) - env(k)) / (L(1) - min_j L(j)), env the running minimum;
@@ -206,7 +207,7 @@ def fit_rows(method: str, scope: str, res, scale: float = 1.0, pool: str = "all"
         span = tail_span(res.params, points)
         if not span > 2 * res.rmse:
             extra.append(f"no tail: it moves the fit by {span:.2g} over k, under 2 x RMSE {res.rmse:.2g}")
-    ok, why = trust(dict(res.params), res.ci, res.r2, res.n, len(res.params), converged=res.converged,
+    ok, why = trust(dict(res.params), res.ci, res.r2_log, res.n, len(res.params), converged=res.converged,
                     on_bound=on_bound, allowed_bounds=allowed, r2_min=R2_MIN if r2_min is None else r2_min,
                     extra=extra)
     rows = res.rows(scale, AMPLITUDES, pool=pool, method=method, scope=scope)

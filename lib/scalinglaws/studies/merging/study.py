@@ -44,6 +44,7 @@ import pandas as pd
 from scalinglaws import data as D
 from scalinglaws import models as Mo
 from scalinglaws.core.results import ResultStore, provenance
+from scalinglaws.fitting.trust import TRUST_RULE
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir
 from scalinglaws.core.validation import ParameterError, check_float, check_int, check_list, check_subset
 from scalinglaws.laws import get_law
@@ -370,7 +371,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
                 if len(pts) >= len(get_law(MA.LAW).params):
                     fit_units.append(Unit("fit", {"pool": pool, "method": name, "scope": scope, "law": MA.LAW,
                                                   "bootstrap": params["bootstrap"], "seed": params["seed"],
-                                                  "r2_min": params["fit_r2_min"], "trust_rule": 2,
+                                                  "r2_min": params["fit_r2_min"], "trust_rule": TRUST_RULE,
                                                   "points": pts[["N", "k", "y"]].to_numpy().tolist()}))
                 if scope in macro:
                     ex_units.append(Unit("extrapolate", {

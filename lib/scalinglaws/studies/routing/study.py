@@ -445,7 +445,7 @@ def fit_laws(loss: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, maxiter: 
                     maxiter=maxiter)
         results[r] = res
         rows += _fit_rows(res, LAW, r)
-    cols = ["router", "law", "param", "estimate", "lo", "hi", "se", "r2", "rmse", "converged", "ok", "why_not_ok",
+    cols = ["router", "law", "param", "estimate", "lo", "hi", "se", "r2", "r2_log", "rmse", "converged", "ok", "why_not_ok",
             "n_points", "message"]
     return pd.DataFrame(rows, columns=cols), results
 
