@@ -80,3 +80,10 @@ def test_more_steps_order_claim():
     assert verdict(_step(3.9, 3.95))["verdict"] == "does not hold"
     assert verdict(None)["verdict"] == "not testable"
     assert verdict(_step(4.0, 3.8).iloc[:0])["verdict"] == "not testable"
+
+
+def test_a_one_size_ladder_is_not_testable_not_an_error():
+    one = _tables([5.0])
+    one = {"ladder": one["ladder"].iloc[:1], "lr_sweep": one["lr_sweep"][one["lr_sweep"]["size"] == "s1"]}
+    got = claims(one, "cpu").set_index("claim_id")
+    assert got.loc["testbed.ce_falls_with_n", "verdict"] == "not testable"

@@ -109,7 +109,9 @@ def _check_step_check(params: dict) -> None:
         return
     if not isinstance(sc, dict) or set(sc) != {"sizes", "batch_tokens"}:
         raise ParameterError(f"step_check={sc!r} must be null or {{\"sizes\": [...], \"batch_tokens\": B}}")
-    check_subset("step_check sizes", sc["sizes"], params["sizes"])
+    # known sizes, not only the ladder's: overriding `sizes` must not invalidate the profile's check
+    # (sizes outside the ladder have no chosen rate and are skipped by `step_check_table`)
+    check_subset("step_check sizes", sc["sizes"], list(M.SIZES))
     bt = check_int("step_check batch_tokens", sc["batch_tokens"], minimum=64, maximum=params["batch_tokens"] - 1)
     check_schedule({**params, "lr": min(params["lrs"]), "batch_tokens": bt}, sizes=sc["sizes"])
 
@@ -265,7 +267,7 @@ STEP_COLUMNS = ["size", "N", "lr", "batch_tokens", "steps", "test_ce", "test_ce_
 
 
 def step_check_table(sweep: Sweep, params: dict, profile: str, lr_sweep: pd.DataFrame, backend: str) -> pd.DataFrame:
-    """The step check (module docstring): per checked size, test CE at the profile's batch (the chosen
+    """The step check (module docstring): per checked size in the ladder, test CE at the profile's batch (the chosen
     base, from `lr_sweep`) and at the smaller batch (same tokens, same rate, more steps); `gain` =
     base - small-batch CE with the conservative error bound of a difference on shared windows (the
     sum of the two standard errors). Empty (with the columns) when `step_check` is None."""
@@ -273,8 +275,11 @@ def step_check_table(sweep: Sweep, params: dict, profile: str, lr_sweep: pd.Data
     if sc is None:
         return pd.DataFrame(columns=STEP_COLUMNS)
     chosen = lr_sweep[lr_sweep["chosen"]].set_index("size")
+    sizes = [s for s in sc["sizes"] if s in chosen.index]  # sizes outside the ladder are skipped
+    if not sizes:
+        return pd.DataFrame(columns=STEP_COLUMNS)
     small = {**params, "batch_tokens": sc["batch_tokens"]}
-    units = [pretrain_unit(s, profile, small, float(chosen.loc[s, "lr"])) for s in sc["sizes"]]
+    units = [pretrain_unit(s, profile, small, float(chosen.loc[s, "lr"])) for s in sizes]
     precs, erecs = _train_and_eval(sweep, units, small, backend)
     t = sweep_table(precs, erecs)
     rows = []
