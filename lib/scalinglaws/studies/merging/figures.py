@@ -71,7 +71,8 @@ def _draw_band(ax, band, x, color):
         return
     lim = ax.get_ylim()
     PS.band(ax, x, *band, color=color)
-    ax.set_ylim(lim)
+    if ax.get_yscale() != "log" or min(lim) > 0:  # (a shared log axis may still hold autoscale's linear limits)
+        ax.set_ylim(lim)
 
 
 def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict, samples=None):
