@@ -7,7 +7,8 @@ styling inline:
                           at least LEGEND_SIZE points
 - `log_axis(ax, "x")`     a log axis labelled in plain numbers (1,000 / 0.01 / 3e+06), at the major
                           ticks or at chosen `ticks`, never the overlapping "3x10^4 4x10^4" minors
-- `band(ax, x, lo, hi)`   a confidence band around a fitted curve (bootstrap percentiles)
+- `band(ax, x, lo, hi)`   a confidence band around a fitted curve (bootstrap percentiles), from
+                          `bootstrap_band` over the draws `draws_of` selects from `fit_samples`
 - `reference(ax, y)`      a horizontal reference line (e.g. the base model), labelled in the legend
 - `legend(ax)`            a readable legend (outside the axes when it has many entries)
 """
@@ -80,6 +81,18 @@ def band(ax, x, lo, hi, color=None, label: str | None = None, alpha: float = BAN
     x, lo, hi = (np.asarray(v, float) for v in (x, lo, hi))
     ok = np.isfinite(lo) & np.isfinite(hi)
     return ax.fill_between(x[ok], lo[ok], hi[ok], color=color, alpha=alpha, lw=0, label=label)
+
+
+def draws_of(samples, **keys):
+    """The stored bootstrap draws (a study's `fit_samples`) of one fit, selected by its key columns
+    (e.g. router="sbase"); an empty frame without samples. Feed to `bootstrap_band`."""
+    import pandas as pd
+    if samples is None or not len(samples):
+        return pd.DataFrame()
+    m = np.ones(len(samples), bool)
+    for k, v in keys.items():
+        m &= (samples[k] == v).to_numpy()
+    return samples[m]
 
 
 def bootstrap_band(x, predict, draws, q=(2.5, 97.5)):

@@ -118,6 +118,18 @@ def sign(lo, hi, positive: bool) -> str:
     return "holds" if (lo > 0 if positive else hi < 0) else "does not hold"
 
 
+def unconfirmed(verdict: str, note: str, fit_ok: bool, why_not_ok: str = "") -> tuple[str, str]:
+    """(verdict, note) of a claim on a fitted parameter, given whether that fit is ok by the trust rule
+    (`fitting.trust`): a fit that is not ok cannot confirm a claim (a form that does not describe the
+    data says nothing, however its interval falls), so 'holds' becomes 'does not hold'; the note says
+    why either way."""
+    if fit_ok:
+        return verdict, note
+    if verdict == "holds":
+        verdict, note = "does not hold", note + ", but the fit is not ok, so it cannot confirm the claim"
+    return verdict, note + (f"; fit not ok: {why_not_ok}" if why_not_ok else "; fit not ok")
+
+
 def frame(rows: list[dict], profile: str | None = None) -> pd.DataFrame:
     """The validated claims table of `rows`; at the smoke profile every verdict becomes 'not
     testable' (the measurement stays, the note says why)."""

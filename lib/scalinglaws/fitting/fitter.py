@@ -364,6 +364,7 @@ class FitResult:
         ok, why_not_ok, n_points). A fit made on y * scale is reported in y's units: the parameters named in
         `amplitudes` (those proportional to y), their intervals and the RMSE are divided by scale."""
         out = []
+        ok, why = self._verdict()  # once, not per parameter
         for name, est in self.params.items():
             c = 1.0 / scale if name in amplitudes else 1.0
             lo, hi = self.ci[name] if self.ci else (math.nan, math.nan)
@@ -371,9 +372,20 @@ class FitResult:
                         "estimate": float(est) * c, "lo": float(lo) * c, "hi": float(hi) * c,
                         "se": float(self.se[name]) * c if self.se else math.nan, "r2": float(self.r2),
                         "r2_log": float(self.r2_log),
-                        "rmse": float(self.rmse) / scale, "converged": bool(self.converged), "ok": bool(self.ok),
-                        "why_not_ok": self.why_not_ok, "n_points": int(self.n)})
+                        "rmse": float(self.rmse) / scale, "converged": bool(self.converged), "ok": bool(ok),
+                        "why_not_ok": why, "n_points": int(self.n)})
         return out
+
+    def sample_rows(self, limit: int | None = None, scale: float = 1.0, amplitudes=(), **keys) -> list[dict]:
+        """Rows of a study's `fit_samples` table, the one schema every study stores its bootstrap
+        draws in (the figures draw bands from them): `keys` first, then `draw` and the reported
+        parameters of each draw (the first `limit`; all by default), amplitudes divided by `scale`
+        as in `rows`. Empty without bootstrap."""
+        if self.bootstrap is None:
+            return []
+        b = self.bootstrap if limit is None else self.bootstrap.head(limit)
+        return [{**keys, "draw": i, **{k: float(v) / (scale if k in amplitudes else 1.0) for k, v in r.items()}}
+                for i, r in enumerate(b.to_dict("records"))]
 
     def to_dict(self) -> dict:
         """JSON-serialisable summary (floats, lists, strings only)."""

@@ -218,13 +218,7 @@ def fit_rows(method: str, scope: str, res, scale: float = 1.0, pool: str = "all"
 
 def sample_rows(method: str, scope: str, res, scale: float = 1.0, pool: str = "all") -> list[dict]:
     """Rows of the `fit_samples` table: the bootstrap draws (reported parameters, units of y)."""
-    if res.bootstrap is None:
-        return []
-    rows = []
-    for i, r in res.bootstrap.reset_index(drop=True).iterrows():
-        vals = {k: float(v) / (scale if k in AMPLITUDES else 1.0) for k, v in r.items()}
-        rows.append({"pool": pool, "method": method, "scope": scope, "draw": int(i), **vals})
-    return rows
+    return res.sample_rows(scale=scale, amplitudes=AMPLITUDES, pool=pool, method=method, scope=scope)
 
 
 def params_of(fits: pd.DataFrame, method: str, scope: str, pool: str = "all") -> dict:

@@ -48,9 +48,7 @@ def law_band(samples, pool: str, method: str, scope: str, N: float, k) -> tuple 
     """(lo, hi): the 95% band of the joint law L* + B N^-beta + A0 N^-gamma / (k + b) at size N over
     k, from the stored bootstrap draws (`fit_samples`) of one fit; None without draws. Vectorised
     over draws (numpy), so a figure with dozens of panels stays fast."""
-    if samples is None or not len(samples):
-        return None
-    d = samples[(samples["pool"] == pool) & (samples["method"] == method) & (samples["scope"] == scope)]
+    d = PS.draws_of(samples, pool=pool, method=method, scope=scope)
     if not len(d):
         return None
     col = {c: d[c].to_numpy(float)[:, None] for c in ("L_star", "B", "beta", "A0", "gamma", "b")}

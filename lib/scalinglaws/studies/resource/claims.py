@@ -33,20 +33,14 @@ def _why(verdict: str, target: float) -> str:
             "not testable": "no bootstrap interval"}[verdict]
 
 
-def _row(cid, paper, text, measure, est, lo, hi, target, figure, extra="", fit=None) -> dict:
-    """A claim on one estimate: holds when `target` lies in its 95% interval. With `fit` (the fits
-    row the estimate comes from), a fit that is not ok by the trust rule cannot confirm a claim: an
-    exponent of a form that does not describe the data (R^2 far below the threshold, a parameter on
-    its bound) says nothing, however wide its interval; the verdict is then 'does not hold' and the
-    note says why."""
+def _row(cid, paper, text, measure, est, lo, hi, target, figure, fit=None) -> dict:
+    """A claim on one estimate: holds when `target` lies in its 95% interval; with `fit` (the fits
+    row the estimate comes from) only if that fit is ok (`core.claims.unconfirmed`)."""
     verdict = CL.contains(lo, hi, target)
     note = _why(verdict, target)
-    if fit is not None and not bool(fit["ok"]):
-        if verdict == "holds":
-            verdict = "does not hold"
-            note += ", but the fit is not ok, so it cannot confirm the claim"
-        note += f"; fit not ok: {fit.get('why_not_ok', '')}"
-    return CL.claim(cid, paper, text, measure, est, lo, hi, verdict, figure, note + (f"; {extra}" if extra else ""))
+    if fit is not None:
+        verdict, note = CL.unconfirmed(verdict, note, bool(fit["ok"]), fit.get("why_not_ok", ""))
+    return CL.claim(cid, paper, text, measure, est, lo, hi, verdict, figure, note)
 
 
 def _order(values) -> list:

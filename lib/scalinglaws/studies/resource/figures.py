@@ -18,16 +18,6 @@ def power_fit(fits: pd.DataFrame, mask) -> tuple[float, float] | None:
     return f[f.param == "A"].estimate.iloc[0], f[f.param == "alpha"].estimate.iloc[0]
 
 
-def _draws(samples: pd.DataFrame | None, **keys) -> pd.DataFrame:
-    """The bootstrap draws of one stored fit (empty without `fit_samples`)."""
-    if samples is None or not len(samples):
-        return pd.DataFrame()
-    m = np.ones(len(samples), bool)
-    for k, v in keys.items():
-        m &= (samples[k] == v).to_numpy()
-    return samples[m]
-
-
 def single_figure(prim: pd.DataFrame, fits: pd.DataFrame, tasks, acts, samples: pd.DataFrame | None = None):
     """Loss vs allocated neurons per task x activation, coloured by the regulariser, with the power
     fit and (given `samples`, the stored `fit_samples`) its 95% bootstrap band."""
@@ -44,7 +34,7 @@ def single_figure(prim: pd.DataFrame, fits: pd.DataFrame, tasks, acts, samples: 
             if p is not None:
                 n = np.geomspace(max(g.neurons.min(), 1), g.neurons.max(), 50)
                 ax.plot(n, p[0] * n ** -p[1], "k-", lw=1, label=f"slope {-p[1]:.2f}")
-                d = _draws(samples, part="single", subject=task, activation=act, law="power")
+                d = PS.draws_of(samples, part="single", subject=task, activation=act, law="power")
                 if len(d):
                     lo, hi = PS.bootstrap_band(n, lambda q, x: q["A"] * x ** -q["alpha"], d)
                     PS.band(ax, n, lo, hi, color="k", label="95% band")
@@ -88,7 +78,7 @@ def lm_figure(lm: pd.DataFrame, fits: pd.DataFrame, samples: pd.DataFrame | None
             n = np.geomspace(g.params_non_embedding.min(), g.params_non_embedding.max(), 50)
             E, A, alpha = (f.loc[k, "estimate"] for k in ("E", "A", "alpha"))
             ax.plot(n, E + A * n ** -alpha, "-", lw=1, color=color)
-            d = _draws(samples, part="lm", subject=ladder, law="power_offset")
+            d = PS.draws_of(samples, part="lm", subject=ladder, law="power_offset")
             if len(d):
                 PS.band(ax, n, *PS.bootstrap_band(n, lambda q, x: q["E"] + q["A"] * x ** -q["alpha"], d), color=color)
             ax.axhline(E, ls=":", lw=1, color=color)

@@ -247,21 +247,12 @@ def lm_table(recs, units, members) -> pd.DataFrame:
 SAMPLE_DRAWS = 200  # bootstrap draws kept per fit in `fit_samples` (enough for a 95% band)
 
 
-def _sample_rows(res, part, subject, **extra) -> list[dict]:
-    """Rows of `fit_samples`: the first SAMPLE_DRAWS bootstrap draws of a fit (reported parameters
-    as columns, keyed like its `fits` rows), from which the figures draw 95% bands."""
-    if res.bootstrap is None:
-        return []
-    keys = {"part": part, "subject": subject, "law": res.law.name, **extra}
-    return [{**keys, "draw": i, **{k: float(v) for k, v in r.items()}}
-            for i, r in enumerate(res.bootstrap.head(SAMPLE_DRAWS).to_dict("records"))]
-
-
 def _fit_row(res, part, subject, samples: list | None = None, **extra) -> list[dict]:
     """Fit rows: one per parameter, plus the exponent -alpha when the law has alpha. With
-    `samples` (a list), the fit's bootstrap draws are appended to it (`_sample_rows`)."""
+    `samples` (a list), the fit's first SAMPLE_DRAWS bootstrap draws are appended to it, keyed like
+    its `fits` rows (`FitResult.sample_rows`): the figures draw 95% bands from them."""
     if samples is not None:
-        samples += _sample_rows(res, part, subject, **extra)
+        samples += res.sample_rows(SAMPLE_DRAWS, part=part, subject=subject, law=res.law.name, **extra)
     out = []
     for row in res.rows(part=part, subject=subject):
         out.append({**row, **extra})

@@ -83,10 +83,7 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: in
             note = ("no bootstrap interval" if verdict == "not testable" else
                     f"95% interval {'above' if positive else 'below'} 0" if verdict == "holds" else
                     f"95% interval not {'above' if positive else 'below'} 0")
-            if not bool(p["ok"]):  # a fit that is not ok cannot confirm a claim (as in the resource study)
-                if verdict == "holds":
-                    verdict, note = "does not hold", note + ", but the fit is not ok, so it cannot confirm the claim"
-                note += f"; fit not ok: {p.get('why_not_ok') or p.get('message', '')}"
+            verdict, note = CL.unconfirmed(verdict, note, bool(p["ok"]), p.get("why_not_ok") or p.get("message", ""))
             rows.append(CL.claim(f"{cid}_{r}", PAPER, text, f"{param} of the routing law, {name}", p["estimate"],
                                  p["lo"], p["hi"], verdict, FIG_LOSS, note))
     rows += _n_cutoff(n_cut, loss, routers)
@@ -178,10 +175,8 @@ def _n_cutoff(n_cut: pd.DataFrame, loss: pd.DataFrame, routers) -> list[dict]:
         else:
             verdict, note = "does not hold", (f"interval reaches below log10 of the largest N measured "
                                               f"({math.log10(n_max):.2f}): routing stops helping inside our range")
-        if "ok" in x.index and not bool(x["ok"]) and verdict != "not testable":
-            if verdict == "holds":
-                verdict, note = "does not hold", note + ", but the fit is not ok, so it cannot confirm the claim"
-            note += "; fit not ok"
+        if "ok" in x.index and verdict != "not testable":
+            verdict, note = CL.unconfirmed(verdict, note, bool(x["ok"]))
         rows.append(CL.claim(f"n_cutoff_{r}", PAPER, text, measure, x["log10_n_cutoff"], lo, hi, verdict,
                              FIG_CUTOFF, note))
     return rows

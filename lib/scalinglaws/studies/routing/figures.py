@@ -17,12 +17,6 @@ def fit_params(fits, router: str) -> dict | None:
     return dict(zip(f["param"], f["estimate"])) if len(f) else None
 
 
-def _draws(samples, router: str):
-    if samples is None or not len(samples):
-        return []
-    return samples[samples["router"] == router].drop(columns=["router", "law", "draw"]).to_dict("records")
-
-
 def loss_vs_experts(loss, fits, samples=None):
     """L vs E per router (one panel each), one line per dense size, with the fitted routing law
     and its 95% bootstrap band (from `fit_samples`)."""
@@ -43,7 +37,7 @@ def loss_vs_experts(loss, fits, samples=None):
                 EE = np.geomspace(1, E.max(), 40)
                 N = dense.loc[size, "N"]
                 ax.plot(EE, 10 ** laws.routing_log10_loss(p, N, EE), "-", lw=1, color=pal[size])
-                lo, hi = PS.bootstrap_band(EE, lambda q, x: 10 ** laws.routing_log10_loss(q, N, x), _draws(samples, r))
+                lo, hi = PS.bootstrap_band(EE, lambda q, x: 10 ** laws.routing_log10_loss(q, N, x), PS.draws_of(samples, router=r))
                 PS.band(ax, EE, lo, hi, color=pal[size])
         ax.set(xlabel="experts E", title=ROUTER_NAMES[r])
         PS.log_axis(ax, "x", sorted(set(loss["experts"])))
@@ -68,7 +62,7 @@ def effective_params_figure(eff, loss, fits, samples=None):
         if pd_ is not None:
             NN = np.geomspace(min(dense["N"].min(), eff[col].min()), max(dense["N"].max(), eff[col].max()), 40)
             ax.plot(NN, 10 ** (pd_["a"] * np.log10(NN) + pd_["d"]), "k--", lw=0.8, label="dense law")
-            lo, hi = PS.bootstrap_band(NN, lambda q, x: 10 ** (q["a"] * np.log10(x) + q["d"]), _draws(samples, "dense"))
+            lo, hi = PS.bootstrap_band(NN, lambda q, x: 10 ** (q["a"] * np.log10(x) + q["d"]), PS.draws_of(samples, router="dense"))
             PS.band(ax, NN, lo, hi, color="k", label="dense law 95% band" if np.isfinite(lo).any() else None)
         ax.set(xlabel=col.replace("_fit", " (fit)"), title=title)
         PS.log_axis(ax, "x")

@@ -459,15 +459,9 @@ def fit_samples_table(results: dict, draws: int = SAMPLE_DRAWS) -> pd.DataFrame:
     """The bootstrap draws of every fit (first `draws` of each), one row per (router, draw) with
     the law's parameters as columns (the dense law's rows have only a and d): the figures draw
     confidence bands from them, and the planner can propagate them."""
-    frames = []
-    for r, res in results.items():
-        if res.bootstrap is None or not len(res.bootstrap):
-            continue
-        b = res.bootstrap.head(draws).reset_index(drop=True)
-        frames.append(b.assign(router=r, law=DENSE_LAW if r == DENSE else LAW, draw=np.arange(len(b))))
-    if not frames:
-        return pd.DataFrame(columns=SAMPLE_COLUMNS)
-    return pd.concat(frames, ignore_index=True).reindex(columns=SAMPLE_COLUMNS)
+    rows = [row for r, res in results.items()
+            for row in res.sample_rows(draws, router=r, law=DENSE_LAW if r == DENSE else LAW)]
+    return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
 
 
 def effective_params_table(loss: pd.DataFrame, results: dict) -> pd.DataFrame:

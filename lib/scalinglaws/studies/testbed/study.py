@@ -266,18 +266,20 @@ STEP_COLUMNS = ["size", "N", "lr", "batch_tokens", "steps", "test_ce", "test_ce_
                 "base_steps", "base_test_ce", "base_test_ce_se", "gain", "gain_se_bound", "unit"]
 
 
-def step_check_table(sweep: Sweep, params: dict, profile: str, lr_sweep: pd.DataFrame, backend: str) -> pd.DataFrame:
+def step_check_table(sweep: Sweep, params: dict, profile: str, lr_sweep: pd.DataFrame,
+                     backend: str) -> tuple[pd.DataFrame, float]:
     """The step check (module docstring): per checked size in the ladder, test CE at the profile's batch (the chosen
     base, from `lr_sweep`) and at the smaller batch (same tokens, same rate, more steps); `gain` =
     base - small-batch CE with the conservative error bound of a difference on shared windows (the
-    sum of the two standard errors). Empty (with the columns) when `step_check` is None."""
+    sum of the two standard errors). Empty (with the columns) when `step_check` is None. Returns
+    (table, unit compute seconds)."""
     sc = params["step_check"]
     if sc is None:
-        return pd.DataFrame(columns=STEP_COLUMNS)
+        return pd.DataFrame(columns=STEP_COLUMNS), 0.0
     chosen = lr_sweep[lr_sweep["chosen"]].set_index("size")
     sizes = [s for s in sc["sizes"] if s in chosen.index]  # sizes outside the ladder are skipped
     if not sizes:
-        return pd.DataFrame(columns=STEP_COLUMNS)
+        return pd.DataFrame(columns=STEP_COLUMNS), 0.0
     small = {**params, "batch_tokens": sc["batch_tokens"]}
     units = [pretrain_unit(s, profile, small, float(chosen.loc[s, "lr"])) for s in sizes]
     precs, erecs = _train_and_eval(sweep, units, small, backend)
@@ -292,8 +294,7 @@ def step_check_table(sweep: Sweep, params: dict, profile: str, lr_sweep: pd.Data
                      "base_test_ce": b["test_ce"], "base_test_ce_se": b["test_ce_se"],
                      "gain": b["test_ce"] - r.test_ce, "gain_se_bound": b["test_ce_se"] + r.test_ce_se, "unit": r.unit})
     out = pd.DataFrame(rows, columns=STEP_COLUMNS).sort_values("N").reset_index(drop=True)
-    out.attrs["wall_s"] = sum(r["wall_s"] for r in precs + erecs)
-    return out
+    return out, sum(r["wall_s"] for r in precs + erecs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,7 +326,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     cols = [c for c in ("d_model", "n_layers", "n_heads", "d_ff", "context") if c in ladder.columns]
     summary = summary.join(ladder[cols], on="size").sort_values("non_embedding").reset_index(drop=True)
     evals = pd.DataFrame(evals)
-    step = step_check_table(sweep, params, profile, lr_sweep, backend)
+    step, step_s = step_check_table(sweep, params, profile, lr_sweep, backend)
     store = ResultStore(STUDY, profile)
     store.write("lr_sweep", lr_sweep)
     store.write("ladder", summary)
@@ -338,7 +339,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     store.write("claims", claims({"ladder": summary, "lr_sweep": lr_sweep, "step_check": step}, profile))
     store.write("domains", D.domain_table(domains=params["domains"]))
     store.write("tokenizer", D.tokenizer_stats(domains=params["domains"]))
-    compute_s = sum(r["wall_s"] for r in precs + erecs) + float(step.attrs.get("wall_s", 0.0))
+    compute_s = sum(r["wall_s"] for r in precs + erecs) + step_s
     store.write_provenance(provenance(params, time.perf_counter() - t0, profile=profile,
                                       unit_compute_s=compute_s, backend=backend))
     return store
