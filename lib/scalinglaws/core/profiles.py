@@ -37,7 +37,8 @@ class Profile:
 # among 20 domains, is repeated most: gpu 33.6M / 20 / 0.62M = 2.7 epochs).
 # CPU cost measured with benchmarks/bench_train.py (1 thread, tokens per CPU-second): d32l2 17K,
 # d48l3 13K, d64l4 10K, d96l4 7.4K, d128l4 5.8K, i.e. ~540 CPU-s per 1M tokens for the whole cpu
-# ladder: 2M tokens per size and 3 learning rates ~ 3300 CPU-s ~ 30 min on 2 cores.
+# ladder: 2M tokens per size and 3 learning rates ~ 3300 CPU-s of arithmetic; measured with
+# evaluation and 2,048-token batches (the testbed cpu profile) ~ 11K CPU-s, ~95 min on 2 cores.
 # gpu: 33.6M tokens per size, 3 learning rates: GPU-NOTES measured the six sizes at 30M tokens in
 # 157 s of compiled training, so ~8 min for the sweep (resumable across device commands).
 REGISTRY: dict[str, Profile] = {p.name: p for p in (
