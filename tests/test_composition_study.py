@@ -61,6 +61,8 @@ def test_smoke_writes_every_table_with_provenance(smoke):
     assert (ft["finetune_tokens"] == ft["k"] * prov["expert_tokens"]).all()
     assert prov["commit"] and prov["method_source"].startswith("merging smoke config")
     assert prov["merge_methods_resolved"] == ["average", "task_arithmetic"]
+    # the testbed bases it stands on, for the book's stale-base warning (core.bases)
+    assert set(prov["testbed_bases"]) == set(p["sizes"]) and all(len(v["unit"]) == 16 for v in prov["testbed_bases"].values())
     claims = check_claims(store.read("claims"))
     assert (claims["verdict"] == "not testable").all()
     wins = store.read("wins")

@@ -151,6 +151,7 @@ def test_smoke_writes_every_table_with_provenance(smoke):
     prov = store.provenance()
     assert prov["profile"] == "smoke" and prov["merged_models"] > 0
     p = resolve_params(DS, "smoke", {})
+    assert prov["testbed_bases"] == {s: {"unit": prov["experts"][s]["base"]} for s in p["sizes"]}
     grid = store.read("grid")
     assert set(grid["size"]) == set(p["sizes"]) and grid["group"].nunique() == len(p["combos"])
     # every merged model is evaluated on exactly its members' domains

@@ -89,7 +89,11 @@ def test_resume_runs_no_new_unit(smoke):
     assert smoke["before"] == smoke["after"]
     for name, df in smoke["tables"].items():
         pd.testing.assert_frame_equal(df, smoke["tables2"][name], check_exact=False)
-    assert smoke["store"].provenance()["profile"] == "smoke"
+    prov = smoke["store"].provenance()
+    assert prov["profile"] == "smoke"
+    # the testbed bases the experts were fine-tuned from (the book's stale-base warning, core.bases)
+    assert set(prov["testbed_bases"]) == set(prov["config"]["sizes"])
+    assert set(smoke["tables"]["experts"]["size"]) <= set(prov["testbed_bases"])
 
 
 def test_tables_and_schema(smoke):

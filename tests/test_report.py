@@ -24,3 +24,47 @@ def test_provenance_banner_says_profile_commit_dirty_and_mixed_commits(tmp_path)
                             "unit_compute_s": 1.0, "wall_time_s": 1.0})
     text = provenance_banner(dirty, others=[clean])
     assert ":class: warning" in text and "uncommitted changes" in text and "Not pinned" in text and "2 different commits" in text
+
+
+def _testbed(tmp_path, chosen: dict):
+    """A stored testbed lr_sweep choosing {size: (unit, lr)} (plus one rejected rate per size)."""
+    import pandas as pd
+
+    from scalinglaws.core.results import ResultStore
+
+    rows = []
+    for size, (unit, lr) in chosen.items():
+        rows += [{"size": size, "unit": unit, "lr": lr, "chosen": True},
+                 {"size": size, "unit": unit + "x", "lr": lr * 2, "chosen": False}]
+    ResultStore("testbed", "cpu", root=tmp_path).write("lr_sweep", pd.DataFrame(rows))
+
+
+def test_stale_bases_names_sizes_whose_base_or_rate_the_testbed_no_longer_chooses(tmp_path):
+    from scalinglaws.core.bases import stale_bases, testbed_choice
+
+    _testbed(tmp_path, {"d32l2": ("aaa", 0.008), "d64l4": ("bbb", 0.004)})
+    assert testbed_choice("cpu", tmp_path) == {"d32l2": {"unit": "aaa", "lr": 0.008}, "d64l4": {"unit": "bbb", "lr": 0.004}}
+    assert testbed_choice("gpu", tmp_path) == {}
+    same = {"testbed_bases": {"d32l2": {"unit": "aaa"}, "d64l4": {"lr": 0.004}}}
+    assert stale_bases(same, "cpu", tmp_path) == []
+    moved = {"testbed_bases": {"d32l2": {"unit": "old"}, "d64l4": {"lr": 0.008}, "d96l4": {"lr": 0.002}}}
+    assert stale_bases(moved, "cpu", tmp_path) == ["d32l2 (unit old -> aaa)", "d64l4 (lr 0.008 -> 0.004)",
+                                                   "d96l4 (not in the stored testbed ladder)"]
+    # nothing recorded (a study that does not build on the testbed), or no testbed stored: nothing to say
+    assert stale_bases({}, "cpu", tmp_path) == [] and stale_bases(moved, "gpu", tmp_path) == []
+
+
+def test_provenance_banner_warns_when_results_stand_on_an_earlier_testbed(tmp_path):
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.report import provenance_banner
+
+    _testbed(tmp_path, {"d32l2": ("new", 0.008)})
+    store = ResultStore("merging", "cpu", root=tmp_path)
+    base = {"commit": "a" * 40, "date": "2026-11-23", "device": "cpu:x", "unit_compute_s": 1.0, "wall_time_s": 1.0}
+    store.write_provenance({**base, "testbed_bases": {"d32l2": {"unit": "new"}}})
+    text = provenance_banner(store)
+    assert "earlier testbed" not in text and ":class: note" in text
+    store.write_provenance({**base, "testbed_bases": {"d32l2": {"unit": "old"}}})
+    text = provenance_banner(store)
+    assert ":class: warning" in text and "Built on an earlier testbed" in text and "d32l2 (unit old -> new)" in text
+    assert "STUDY=merging PROFILE=cpu" in text

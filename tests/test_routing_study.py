@@ -86,6 +86,11 @@ def test_smoke_profile_writes_every_table_with_provenance(smoke):
     for k in ("commit", "date", "device", "versions", "wall_time_s", "config_hash", "config", "unit_compute_s"):
         assert k in prov
     assert prov["models"] == n_models and prov["config"]["experts"] == [1, 2, 4]
+    # rates from the stored testbed are recorded as the bases the results stand on (core.bases)
+    if prov["config"]["lr"] == "testbed":
+        assert prov["testbed_bases"] == {s: {"lr": v} for s, v in prov["config"]["lr_by_size"].items()}
+    else:
+        assert prov["testbed_bases"] == {}
 
 
 def test_smoke_checkpoints_reload_as_routed_models(smoke):

@@ -41,6 +41,14 @@ def provenance_banner(store, others=()) -> str:
     if dirty:
         lines.append("**Not pinned to a commit: these results come from a tree with uncommitted changes "
                      "(`+dirty`), so the commit does not identify the code that made them.**")
+    from scalinglaws.core.bases import stale_bases
+    stale = stale_bases(prov, store.profile, store.dir.parent.parent)
+    if stale:
+        lines.append("**Built on an earlier testbed:** the stored testbed at this profile no longer chooses the "
+                     "bases these results were made from (" + "; ".join(stale) + "). These results describe the "
+                     "earlier bases, recorded in the provenance's `testbed_bases`; the testbed chapter shows the "
+                     f"current ones. Rerunning `make reproduce STUDY={store.dir.parent.name} PROFILE={store.profile}` "
+                     "rebuilds them on the current ladder.")
     for m in prov.get("migrations", []):
         lines.append(f"Schema migration ({m.get('date', '?')}): {m.get('what', '')}")
     commits = {commit} | {o.provenance().get("commit", "unknown") for o in others}
@@ -58,7 +66,7 @@ def provenance_banner(store, others=()) -> str:
         rel = lambda t: os.path.relpath(t, _book_dir())  # noqa: E731 -- download links resolve from book/
         lines.append("Tables to download (Parquet, CSV): " + ", ".join(
             f"`{t.stem}` ({{download}}`Parquet <{rel(t)}>`, {{download}}`CSV <{rel(csv_copy(t))}>`)" for t in tables) + ".")
-    kind = "warning" if dirty or len(commits) > 1 else "note"
+    kind = "warning" if dirty or stale or len(commits) > 1 else "note"
     return f":::{{admonition}} Provenance\n:class: {kind}\n" + "\n\n".join(lines) + "\n:::\n"
 
 

@@ -335,7 +335,8 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
         params, time.perf_counter() - t0, profile=profile, backend=backend,
         unit_compute_s=round(sum(stage.values()), 1), merge_methods_resolved=methods, method_source=method_source,
         expert_recipe=recipe, expert_tokens=expert_tokens, pretrain_tokens=pretrain_tokens,
-        models_evaluated=len(ev_units), **{f"{k}_s": v for k, v in stage.items()}))
+        models_evaluated=len(ev_units), testbed_bases={s: {"unit": k} for s, k in bases.items()},
+        **{f"{k}_s": v for k, v in stage.items()}))
     return store
 
 

@@ -477,5 +477,6 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
         unit_compute_s=round(sum(walls), 1), merged_models=n_models,
         merge_eval_s=round(merge_s, 1), merge_eval_s_per_model=round(merge_s / max(1, n_models), 4),
         eval_tokens_per_model=int(params["tokens_per_domain"]), experts_s=round(t_experts, 1),
-        experts={s: {"base": ckpts[s][0], **ckpts[s][1]} for s in params["sizes"]}))
+        experts={s: {"base": ckpts[s][0], **ckpts[s][1]} for s in params["sizes"]},
+        testbed_bases={s: {"unit": ckpts[s][0]} for s in params["sizes"]}))
     return store

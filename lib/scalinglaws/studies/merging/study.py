@@ -410,6 +410,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
         unit_compute_s=round(sum(stage.values()), 1), merged_models=n_models,
         merge_eval_s_per_model=round(stage["merge_eval"] / max(1, n_models), 4),
         eval_tokens_per_model=int(win_tokens / len(pools)), recipe=recipe,
+        testbed_bases={s: {"unit": base_key(s, profile)} for s in params["sizes"]},
         **{f"{k}_s": v for k, v in stage.items()}))
     return store
 

@@ -674,5 +674,8 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
         train_s=round(sum(r["wall_s"] for r in trecs), 1),
         eval_s=round(sum(r["wall_s"] for r in erecs + drecs), 1),
         analysis_s=round(arec["wall_s"], 1), models=len(train_units),
-        experts_implementation=impl or RT.default_experts_implementation(T.default_device())))
+        experts_implementation=impl or RT.default_experts_implementation(T.default_device()),
+        # the rates come from the stored testbed only with lr="testbed" (a float or table is the user's own)
+        testbed_bases=({s: {"lr": v} for s, v in params["lr_by_size"].items()}
+                       if params["lr"] == LR_FROM_TESTBED else {})))
     return store
