@@ -18,6 +18,9 @@ from scalinglaws.core.validation import ParameterError
     ({"step_check": {"sizes": ["d16l1"], "batch_tokens": 1024}}, "step_check batch_tokens"),  # not smaller
     ({"step_check": {"sizes": ["d16l1"], "batch_tokens": 32}}, "step_check batch_tokens"),
     ({"step_check": {"sizes": ["d16l1"]}}, "step_check"),
+    ({"lr_bracket": -1}, "lr_bracket"),
+    ({"lr_bracket": 1.5}, "lr_bracket"),
+    ({"lr_bracket": 9}, "lr_bracket"),
 ])
 def test_testbed_rejects_bad_parameters(scratch_roots, overrides, match):
     res, work = scratch_roots

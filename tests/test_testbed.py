@@ -7,7 +7,7 @@ import pytest
 
 from scalinglaws.studies.testbed import chapter as C
 from scalinglaws.studies.testbed.claims import claims
-from scalinglaws.studies.testbed.study import sweep_table
+from scalinglaws.studies.testbed.study import bracket_step, grid_ratio, sweep_table
 
 
 def _records(size, N, lr, train_loss, val, test, diverged=False):
@@ -87,3 +87,37 @@ def test_a_one_size_ladder_is_not_testable_not_an_error():
     one = {"ladder": one["ladder"].iloc[:1], "lr_sweep": one["lr_sweep"][one["lr_sweep"]["size"] == "s1"]}
     got = claims(one, "cpu").set_index("claim_id")
     assert got.loc["testbed.ce_falls_with_n", "verdict"] == "not testable"
+
+
+def test_bracketing_extends_a_size_whose_best_rate_is_at_an_edge_and_only_that_size():
+    assert grid_ratio([2e-3, 4e-3, 8e-3]) == pytest.approx(2.0) and grid_ratio([1e-3]) == 2.0
+    recs = [_records("lo", 100, 2e-3, 5, 4.0, 4.0), _records("lo", 100, 4e-3, 5, 4.1, 4.1),   # best at the low edge
+            _records("mid", 200, 2e-3, 5, 4.2, 4.2), _records("mid", 200, 4e-3, 5, 4.0, 4.0),
+            _records("mid", 200, 8e-3, 5, 4.1, 4.1),                                          # bracketed
+            _records("hi", 300, 2e-3, 5, 4.2, 4.2), _records("hi", 300, 4e-3, 5, 4.0, 4.0),   # best at the high edge
+            _records("dv", 400, 2e-3, 5, 4.2, 4.2), _records("dv", 400, 4e-3, 5, 4.0, 4.0),
+            _records("dv", 400, 8e-3, math.nan, 1.0, 1.0, diverged=True),                     # bracketed by divergence
+            _records("all", 500, 2e-3, math.nan, 1.0, 1.0, diverged=True)]                    # nothing to centre on
+    t = sweep_table([p for p, _ in recs], [e for _, e in recs])
+    assert bracket_step(t, 2.0) == {"lo": pytest.approx(1e-3), "hi": pytest.approx(8e-3)}
+
+
+def test_bracketed_sweep_trains_only_the_missing_edge_rates(scratch_roots, monkeypatch):
+    """At smoke with lr_bracket=1: each size whose best rate is at an edge gets exactly one more rate,
+    one grid step beyond it; a one-size sweep (what other studies call) chooses what the ladder does."""
+    from scalinglaws.core.sweep import Sweep
+    from scalinglaws.studies import resolve_params
+    from scalinglaws.studies.testbed import study as S
+
+    p = resolve_params(S, "smoke", {"lr_bracket": 1, "domains": ["code", "algebra"], "pretrain_tokens": 8192})
+    first = S.bracketed_sweep(Sweep(S.STUDY, "smoke"), p["sizes"], "smoke", {**p, "lr_bracket": 0}, "local")[2]
+    _, _, t = S.bracketed_sweep(Sweep(S.STUDY, "smoke"), p["sizes"], "smoke", p, "local")
+    ratio = S.grid_ratio(p["lrs"])
+    assert len(t) == len(first) + len(p["sizes"])  # two rates: every best rate is at an edge
+    for size, g in t.groupby("size"):
+        f = first[first["size"] == size]
+        edge = bracket_step(f, ratio).get(size)
+        expect = sorted(p["lrs"] + ([round(edge, 12)] if edge else []))
+        assert sorted(g["lr"]) == pytest.approx(expect)
+        one = S.bracketed_sweep(Sweep(S.STUDY, "smoke"), [size], "smoke", p, "local")[2]
+        assert one.loc[one["chosen"], "unit"].item() == g.loc[g["chosen"], "unit"].item()

@@ -10,6 +10,11 @@ Protocol (documented in book/testbed):
 - Learning rate: every size is trained at every rate of `lrs`; the size keeps the rate with the
   lowest mean validation CE over domains (the `val` split, never the test split, so the test CE
   reported is not selected on). `lr` = {size: rate} skips the sweep and pins the rates.
+  Bracketing (`lr_bracket` = n): a size whose best rate lies at an edge of the rates it was trained
+  at gets the next rate beyond that edge (one grid step, the grid's own ratio), up to n times, so
+  that its chosen rate ends up between two worse ones. A rate at the edge may be far from the size's
+  optimum, and an under-tuned size can break the ladder's order (at `cpu`, d128l4 at the grid's
+  lowest rate was still improving as the rate fell).
 - Evaluation: windows drawn uniformly over each domain's split (`evaluation.uniform_windows`,
   seeded, `eval_tokens` per domain, the model's context), scored by the stacked evaluator, with
   bootstrap standard errors over windows (`evaluation.bootstrap_domain_ce`).
@@ -54,7 +59,7 @@ STUDY = "testbed"
 
 _COMMON = {"seed": 0, "lr": None, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weight_decay": 0.1,
            "grad_clip": 1.0, "domains": list(D.ALL_DOMAINS), "eval_seed": 0, "eval_bootstrap": 200,
-           "step_check": None}
+           "step_check": None, "lr_bracket": 0}
 PROFILES = {
     "smoke": {**_COMMON, "sizes": M.ladder("smoke"), "lrs": list(REGISTRY["smoke"].lr_grid),
               "pretrain_tokens": REGISTRY["smoke"].pretrain_tokens,
@@ -66,10 +71,11 @@ PROFILES = {
     # more from steps than from batch size. ~11K CPU-s for the 15 sweep units.
     "cpu": {**_COMMON, "sizes": M.ladder("cpu"), "lrs": list(REGISTRY["cpu"].lr_grid),
             "pretrain_tokens": REGISTRY["cpu"].pretrain_tokens,
-            "batch_tokens": 2048, "eval_tokens": 8192,
+            "batch_tokens": 2048, "eval_tokens": 8192, "lr_bracket": 2,
             # is the ladder still short of steps? the two largest sizes at twice the steps again (~900 CPU-s)
             "step_check": {"sizes": ["d64l4", "d128l4"], "batch_tokens": 1024}},
-    # (no step check at gpu: its ladder is sized to the 9-minute budget; pass one to run it)
+    # (no step check and no bracketing at gpu: its ladder is sized to the 9-minute budget; pass
+    # step_check / lr_bracket to run them, resumable in further device commands)
     "gpu": {**_COMMON, "sizes": M.ladder("gpu"), "lrs": list(REGISTRY["gpu"].lr_grid),
             "pretrain_tokens": REGISTRY["gpu"].pretrain_tokens,
             "batch_tokens": 65536, "eval_tokens": 32768},
@@ -128,6 +134,7 @@ def validate(params: dict) -> dict:
     check_int("eval_bootstrap", params["eval_bootstrap"], minimum=2)
     check_int("eval_tokens", params["eval_tokens"], minimum=1)
     _check_lrs(params)
+    check_int("lr_bracket", params["lr_bracket"], minimum=0, maximum=4)
     check_schedule({**params, "lr": min(params["lrs"])}, sizes=params["sizes"])
     _check_step_check(params)
     tokens = check_int("pretrain_tokens", params["pretrain_tokens"], minimum=params["batch_tokens"])
@@ -145,8 +152,31 @@ def data_files(params: dict) -> list[tuple[str, str]]:
 
 
 def learning_rates(size: str, params: dict) -> list[float]:
-    """The rates a size is trained at: its pinned rate, or the whole sweep."""
+    """The rates a size is trained at first: its pinned rate, or the whole grid (`bracket` may add more)."""
     return [params["lr"][size]] if params["lr"] is not None else list(params["lrs"])
+
+
+def grid_ratio(lrs) -> float:
+    """The grid's step between neighbouring rates (geometric mean ratio; 2 for a one-rate grid)."""
+    lrs = sorted(lrs)
+    return (lrs[-1] / lrs[0]) ** (1 / (len(lrs) - 1)) if len(lrs) > 1 else 2.0
+
+
+def bracket_step(table: pd.DataFrame, ratio: float) -> dict[str, float]:
+    """{size: the next rate to try} for every size of a `sweep_table` whose chosen rate is the
+    highest or lowest rate it was trained at (diverged runs count as tried: a diverged rate above
+    the chosen one already brackets it). Sizes already bracketed are absent."""
+    out = {}
+    for size, g in table.groupby("size", sort=False):
+        best = g.loc[g["chosen"], "lr"]
+        if best.empty:  # every rate diverged: nothing to centre on
+            continue
+        lr = float(best.iloc[0])
+        if lr >= g["lr"].max():
+            out[size] = lr * ratio
+        elif lr <= g["lr"].min():
+            out[size] = lr / ratio
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,10 +244,6 @@ def _evaluate(config: dict) -> list[dict]:
 # the sweep and the choice
 
 
-def _sweep_units(sizes, profile: str, params: dict) -> list[Unit]:
-    return [pretrain_unit(s, profile, params, lr) for s in sizes for lr in learning_rates(s, params)]
-
-
 def _train_and_eval(sweep: Sweep, pre: list[Unit], params: dict, backend: str):
     """Pretrain and evaluate the units (each done once); return (pretrain records, eval records)."""
     precs = sweep.run(pre, _pretrain, backend=backend, desc="pretrain", checkpoints=True)
@@ -247,11 +273,30 @@ def sweep_table(precs: list[dict], erecs: list[dict]) -> pd.DataFrame:
     return t
 
 
+def bracketed_sweep(sweep: Sweep, sizes, profile: str, params: dict, backend: str):
+    """Train and evaluate every size at its rates, then extend each size whose chosen rate sits at an
+    edge by one grid step, up to `lr_bracket` rounds (module docstring). Each size's rates depend on
+    its own results only, so a one-size sweep (`base_key`) chooses what the whole ladder does.
+    Returns (pretrain records, eval records, sweep table)."""
+    rates = {s: learning_rates(s, params) for s in sizes}
+    rounds = 0 if params["lr"] is not None else params["lr_bracket"]
+    ratio = grid_ratio(params["lrs"])
+    for r in range(rounds + 1):
+        pre = [pretrain_unit(s, profile, params, lr) for s in sizes for lr in rates[s]]
+        precs, erecs = _train_and_eval(sweep, pre, params, backend)
+        table = sweep_table(precs, erecs)
+        more = bracket_step(table, ratio) if r < rounds else {}
+        more = {s: lr for s, lr in more.items() if lr < 1.0}  # a rate must stay a valid rate
+        if not more:
+            break
+        for s, lr in more.items():
+            rates[s] = sorted(rates[s] + [round(lr, 12)])
+    return precs, erecs, table
+
+
 def _size_sweep(size: str, profile: str, backend: str = "local") -> pd.DataFrame:
     params = resolve_params(sys.modules[__name__], profile, {})
-    pre = _sweep_units([size], profile, params)
-    precs, erecs = _train_and_eval(Sweep(STUDY, profile), pre, params, backend)
-    return sweep_table(precs, erecs)
+    return bracketed_sweep(Sweep(STUDY, profile), [size], profile, params, backend)[2]
 
 
 def base_key(size: str, profile: str) -> str:
@@ -308,9 +353,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     params = validate_run(sys.modules[__name__], profile, backend, overrides)
     t0 = time.perf_counter()
     sweep = Sweep(STUDY, profile)
-    pre = _sweep_units(params["sizes"], profile, params)
-    precs, erecs = _train_and_eval(sweep, pre, params, backend)
-    lr_sweep = sweep_table(precs, erecs)
+    precs, erecs, lr_sweep = bracketed_sweep(sweep, params["sizes"], profile, params, backend)
     chosen = set(lr_sweep.loc[lr_sweep["chosen"], "unit"])
 
     ladder = M.ladder_table(profile).set_index("size") if set(params["sizes"]) <= set(M.ladder(profile)) \
