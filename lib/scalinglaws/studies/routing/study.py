@@ -83,17 +83,16 @@ PROFILES = {
               "batch_tokens": 1024, "domains": ["code", "scripture", "algebra", "legal"], "eval_tokens": 256,
               "eval_bootstrap": 20, "bootstrap": 20, "fit_maxiter": 100},
     # The 4 smallest cpu sizes (17x in N) x E in {1, 2, 4, 8, 16} x 4 routers = 68 models, 786,432
-    # tokens each (192 steps of 4096, the testbed's batch; each size at the learning rate the
-    # testbed's stored sweep chose for it, lr="testbed"). Measured training throughput, one thread, 8192-token steps
-    # (routed models within ~10% of dense: top-1, and at these sizes the LM head V d dominates):
-    #   d32l2 11.3K tok/s (E=8 12.0K), d48l3 10.3K (E=8 9.7K), d64l4 7.2K (E=8 7.8K, E=16 7.4K),
-    #   d96l4 5.8K (E=4 5.9K, E=8 5.3K, E=16 5.2K)
-    # -> 786,432 x 17 x (1/11.3K + 1/10.0K + 1/7.5K + 1/5.5K) = 6,700 CPU-s of training; evaluation
-    # (8192 tokens per domain x 20 domains = 164K tokens per model at ~14K tok/s) ~ 800 CPU-s; checkpoints ~100 s;
-    # analysis with 1000 bootstrap refits ~ 4 min. Total ~7,500 CPU-s: ~1.05 h with both cores
-    # (backend="ray": two single-thread workers), ~2.1 h in one single-thread process.
+    # tokens each in 384 steps of 2,048 (the testbed's cpu batch; each size at the learning rate the
+    # testbed's stored sweep chose for it, lr="testbed"). The stored run at commit e13ca68 trained in
+    # 192 steps of 4,096: dense CE barely fell from d32l2 to d48l3 (5.594, 5.598), and the learned
+    # routers (S-BASE, RL-R, Switch) ended above dense at most (N, E) while fixed Hash routing was below
+    # it: too few updates for a router to learn. The testbed's step check found these sizes short of
+    # steps, not of data. Measured cost of that run: 12.1K CPU-s of training (wall time recorded per
+    # unit, under load), 1.2K of evaluation, 0.3K of analysis; 2,048-token batches cost ~1.2x per
+    # token (testbed units), so ~16K CPU-s: ~2.2 h with both cores (backend="ray"), resumable.
     "cpu": {**_COMMON, "sizes": M.ladder("cpu")[:4], "experts": [1, 2, 4, 8, 16], "tokens": 786_432,
-            "batch_tokens": 4096, "lr": "testbed"},
+            "batch_tokens": 2048, "lr": "testbed"},
     # 4 gpu sizes x E in {1, 2, 4, 8, 16, 32} x 4 routers = 84 models of 30M tokens (about 4
     # epochs of the mixture; GPU-NOTES: one fixed 30M budget gives a loss that falls with N). H100,
     # eager dense 2.25M / 1.94M / 1.59M / 1.06M tok/s (GPU-NOTES) and routed ~0.6x dense with
