@@ -59,8 +59,11 @@ def _size(d, layers, head_dim, context):
 LADDERS: dict[str, list[Size]] = {
     name: [_size(r.d_model, r.n_layers, r.head_dim, r.context) for r in prof.ladder]
     for name, prof in REGISTRY.items()}
-SIZES: dict[str, Size] = {s.name: s for ladder in LADDERS.values() for s in ladder}
-assert len(SIZES) == sum(map(len, LADDERS.values())), "size names must be unique"
+RETIRED: dict[str, list[Size]] = {
+    name: [_size(r.d_model, r.n_layers, r.head_dim, r.context) for r in prof.retired]
+    for name, prof in REGISTRY.items()}
+SIZES: dict[str, Size] = {s.name: s for group in (LADDERS, RETIRED) for ladder in group.values() for s in ladder}
+assert len(SIZES) == sum(map(len, LADDERS.values())) + sum(map(len, RETIRED.values())), "size names must be unique"
 
 
 def ladder(profile: str) -> list[str]:

@@ -84,7 +84,7 @@ PROFILES = {
               "eval_tokens_per_domain": 256, "chunk_size": 4, "theory_tokens": 128, "theory_bootstrap": 20,
               "multitask": [[Mo.ladder("smoke")[0], 2]], "bootstrap": 20, "tail_bootstrap": 100,
               "noise_bootstrap": 100, "fit_scopes": ["in_domain", "variance"]},
-    # 5 cpu sizes x 2 pools of 5 x 7 methods, every subset (31 per pool): 2170 merged models of
+    # 4 cpu sizes x 2 pools of 5 x 7 methods, every subset (31 per pool): 1736 merged models of
     # 5 x 4096 tokens; a 3 x 2 x 2 pilot on 2 domains per pool at d64l4 (48 fine-tunes of
     # 65K-262K tokens). See the chapter for the measured cost.
     "cpu": {**_COMMON, "sizes": Mo.ladder("cpu"), "full_enumeration": Mo.ladder("cpu"),
