@@ -68,3 +68,24 @@ def test_provenance_banner_warns_when_results_stand_on_an_earlier_testbed(tmp_pa
     text = provenance_banner(store)
     assert ":class: warning" in text and "Built on an earlier testbed" in text and "d32l2 (unit old -> new)" in text
     assert "STUDY=merging PROFILE=cpu" in text
+
+
+def test_profile_drift_names_parameters_changed_since_the_results_and_the_banner_warns(tmp_path):
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.report import provenance_banner
+    from scalinglaws.studies import get_study, profile_drift, resolve_params
+
+    now = resolve_params(get_study("testbed"), "smoke", {})
+    store = ResultStore("testbed", "smoke", root=tmp_path)
+    base = {"commit": "a" * 40, "date": "2026-11-23", "device": "cpu:x", "unit_compute_s": 1.0, "wall_time_s": 1.0}
+    # a stored config equal to today's profile (plus a derived key a run adds): no drift
+    store.write_provenance({**base, "config": {**now, "derived_by_run": 1}})
+    assert profile_drift(store) == []
+    old = {k: v for k, v in now.items() if k != "lr_bracket"}
+    store.write_provenance({**base, "config": {**old, "batch_tokens": now["batch_tokens"] * 2}})
+    (line,) = profile_drift(store)
+    assert f"`batch_tokens` {now['batch_tokens'] * 2} -> {now['batch_tokens']}" in line
+    assert "`lr_bracket` (new) 0" in line and "STUDY=testbed PROFILE=smoke" in line
+    text = provenance_banner(store, notes=[line])
+    assert ":class: warning" in text and line in text
+    assert profile_drift(ResultStore("not_a_study", "smoke", root=tmp_path)) == []

@@ -25,10 +25,11 @@ def glue_text(name: str, value, fmt: str | None = None) -> None:
     glue(name, _Plain(format(value, fmt) if fmt else str(value)), display=False)
 
 
-def provenance_banner(store, others=()) -> str:
+def provenance_banner(store, others=(), notes=()) -> str:
     """A Markdown admonition for the top of a results chapter, generated from the stored provenance:
     profile, device, the full commit (a '+dirty' tree said loudly), date, wall time and unit compute.
-    `others`: stores of studies this chapter also reads; a chapter built from several commits says so."""
+    `others`: stores of studies this chapter also reads; a chapter built from several commits says so.
+    `notes`: further warnings from the layers above (e.g. `studies.profile_drift`), one line each."""
     prov = store.provenance()
     commit = prov.get("commit", "unknown")
     dirty = commit.endswith("+dirty")
@@ -49,6 +50,7 @@ def provenance_banner(store, others=()) -> str:
                      "earlier bases, recorded in the provenance's `testbed_bases`; the testbed chapter shows the "
                      f"current ones. Rerunning `make reproduce STUDY={store.dir.parent.name} PROFILE={store.profile}` "
                      "rebuilds them on the current ladder.")
+    lines += list(notes)
     for m in prov.get("migrations", []):
         lines.append(f"Schema migration ({m.get('date', '?')}): {m.get('what', '')}")
     commits = {commit} | {o.provenance().get("commit", "unknown") for o in others}
@@ -66,7 +68,7 @@ def provenance_banner(store, others=()) -> str:
         rel = lambda t: os.path.relpath(t, _book_dir())  # noqa: E731 -- download links resolve from book/
         lines.append("Tables to download (Parquet, CSV): " + ", ".join(
             f"`{t.stem}` ({{download}}`Parquet <{rel(t)}>`, {{download}}`CSV <{rel(csv_copy(t))}>`)" for t in tables) + ".")
-    kind = "warning" if dirty or stale or len(commits) > 1 else "note"
+    kind = "warning" if dirty or stale or notes or len(commits) > 1 else "note"
     return f":::{{admonition}} Provenance\n:class: {kind}\n" + "\n\n".join(lines) + "\n:::\n"
 
 
@@ -147,8 +149,9 @@ def _book_dir():
     return REPO_ROOT / "book"
 
 
-def show_provenance(store, others=()) -> None:
-    """Display `provenance_banner` as Markdown in a chapter."""
+def show_provenance(store, others=(), notes=()) -> None:
+    """Display `provenance_banner` as Markdown in a chapter (chapters call `studies.show_provenance`,
+    which adds the study's profile drift)."""
     from IPython.display import Markdown, display
 
-    display(Markdown(provenance_banner(store, others)))
+    display(Markdown(provenance_banner(store, others, notes)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import json
 import pkgutil
 import types
 
@@ -134,3 +135,39 @@ def study_cli_modules() -> list[str]:
     """`scalinglaws.studies.<name>.cli` of every study that has one."""
     return [f"{__name__}.{n}.cli" for n in study_names()
             if importlib.util.find_spec(f"{__name__}.{n}.cli") is not None]
+
+
+def _short(value, width: int = 60) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def profile_drift(store) -> list[str]:
+    """The parameters whose profile default differs from the config the stored results were made
+    with, as one banner line (empty when none differ). Results made before a profile changed still
+    describe the old parameters; rerunning the profile gives other numbers, and a reader should
+    know that before comparing. Keys only in the stored config (values a run derives, such as
+    routing's `lr_by_size`) are not parameters and are skipped."""
+    study = store.dir.parent.name
+    stored = store.provenance().get("config")
+    if study not in study_names() or not stored:
+        return []
+    try:
+        now = resolve_params(get_study(study), store.profile, {})
+    except ParameterError as err:  # the profile itself no longer validates: say so, do not fail the chapter
+        return [f"**The `{store.profile}` profile of this study no longer validates** ({err})."]
+    norm = lambda v: json.dumps(v, sort_keys=True, default=str)  # noqa: E731 -- tuples and lists alike
+    changed = [f"`{k}` {_short(stored[k])} -> {_short(now[k])}" if k in stored else f"`{k}` (new) {_short(now[k])}"
+               for k in sorted(now) if k not in stored or norm(stored[k]) != norm(now[k])]
+    if not changed:
+        return []
+    return [f"**The `{store.profile}` profile has changed since these results were made:** " + "; ".join(changed)
+            + f". Rerunning `make reproduce STUDY={study} PROFILE={store.profile}` gives results for the current "
+            "parameters; until then this chapter describes the ones recorded in its provenance."]
+
+
+def show_provenance(store, others=()) -> None:
+    """The chapter's provenance banner (`report.provenance_banner`) with the study's profile drift."""
+    from scalinglaws.report import show_provenance as show
+
+    show(store, others, notes=profile_drift(store))
