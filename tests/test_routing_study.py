@@ -17,7 +17,7 @@ from scalinglaws.core.sweep import UnitFailed, find_checkpoint
 from scalinglaws.core.validation import ParameterError
 
 TABLES = {"models", "curves", "ce", "ce_documents", "fit_samples", "loss", "routing", "expert_usage", "resources", "fits", "effective_params",
-          "n_cutoff", "extrapolation", "claims", "resource_fits"}
+          "n_cutoff", "extrapolation", "step_check", "claims", "resource_fits"}
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,16 @@ def test_smoke_profile_writes_every_table_with_provenance(smoke):
     check_claims(claims)  # the shared schema; at smoke nothing can be judged
     assert {"sbase_best", "shrinks_with_N_sbase", "helps_at_fixed_N_sbase"} <= set(claims["claim_id"])
     assert set(claims["verdict"]) == {"not testable"}
+    sc = store.read("step_check")  # dense and every router at (size, E), the same tokens in more steps
+    assert list(sc["router"]) == ["dense"] + p["routers"] and (sc["size"] == p["step_check"]["size"]).all()
+    assert (sc["steps"] == 2 * sc["grid_steps"]).all() and (sc["batch_tokens"] == 512).all()
+    assert (sc["grid_batch_tokens"] == p["batch_tokens"]).all()
+    grid = loss.set_index(["size", "experts", "router"])["L"]
+    for x in sc.itertuples():
+        assert x.grid_L == pytest.approx(grid.loc[(x.size, x.experts, x.router)])
+        assert x.L != x.grid_L and x.L_se > 0 and x.grid_L_se > 0
+    assert sc.loc[sc["router"] == "dense", ["gap_to_dense", "grid_gap_to_dense"]].eq(0).all().all()
+    assert len(models) == n_models  # the step check's models stay out of the grid
     ex = store.read("extrapolation")
     assert (ex["status"] == "not testable").all()  # 2 sizes, 3 E: too few points to hold any out
     prov = store.provenance()
@@ -134,9 +144,9 @@ def test_smoke_rerun_does_no_work(smoke, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a finished unit was run again")
 
-    for name in ("_train", "_evaluate", "_evaluate_docs", "_analysis"):
+    for name in ("_train", "_evaluate", "_evaluate_docs", "_analysis"):  # (the step check's units too)
         monkeypatch.setattr(RS, name, boom)
-    before = {t: smoke.read(t) for t in ("loss", "fits", "claims", "expert_usage")}
+    before = {t: smoke.read(t) for t in ("loss", "fits", "claims", "expert_usage", "step_check")}
     store = RS.run("smoke")
     for t, df in before.items():
         pd.testing.assert_frame_equal(store.read(t), df)
@@ -166,6 +176,11 @@ def test_smoke_rerun_does_no_work(smoke, monkeypatch):
     ({"lr": {"d16l1": 1e-3, "d24l2": 2.0}}, "lr"),
     ({"bootstrap": -1}, "bootstrap"),
     ({"learning_rate": 1e-3}, "unknown parameter"),
+    ({"step_check": {"size": "d16l1", "experts": 2}}, "step_check"),
+    ({"step_check": {"size": "d99l9", "experts": 2, "batch_tokens": 512}}, "step_check size"),
+    ({"step_check": {"size": "d16l1", "experts": 1, "batch_tokens": 512}}, "step_check experts"),
+    ({"step_check": {"size": "d16l1", "experts": 2, "batch_tokens": 1024}}, "step_check batch_tokens"),
+    ({"step_check": [512]}, "step_check"),
 ])
 def test_bad_parameters_fail_before_any_compute(scratch_roots, overrides, match):
     res, work = scratch_roots
@@ -404,3 +419,53 @@ def test_phenomenon_claims_from_the_measured_losses(dense_L, gain, falls, beats)
     se = np.hypot(0.01 / 2, 0.01 / 2)
     row = c.loc["dense_falls_with_N"]
     assert row["hi"] - row["value"] == pytest.approx(1.96 * se)
+
+
+def test_every_router_is_judged_against_dense_on_its_own():
+    """beats_dense_<r> judges each router alone: a router worse than dense at one size fails its own
+    claim while the best-router claim still holds."""
+    from scalinglaws.studies.routing.claims import claims
+    t = _claim_tables({"s0": 5.0, "s1": 4.8, "s2": 4.6}, 0.05)
+    hash_rows = t["loss"][t["loss"]["router"] == "sbase"].assign(router="hash")
+    hash_rows.loc[hash_rows["size"] == "s1", "L"] += 0.2   # hash above dense at s1
+    t["loss"] = pd.concat([t["loss"], hash_rows], ignore_index=True)
+    t["ce"] = pd.concat([t["ce"], t["ce"][t["ce"]["router"] == "sbase"].assign(router="hash")], ignore_index=True)
+    c = claims(t, "cpu").set_index("claim_id")
+    assert c.loc["routing_beats_dense", "verdict"] == "holds"
+    assert c.loc["beats_dense_sbase", "verdict"] == "holds"
+    assert c.loc["beats_dense_hash", "verdict"] == "does not hold"
+    assert c.loc["beats_dense_hash", "value"] == pytest.approx(4.8 - (4.8 - 0.05 + 0.2))
+    assert "s1 hash E=4" in c.loc["beats_dense_hash", "note"]
+
+
+def _step_table(changes, dense_gain=0.05, se=0.002):
+    """A step_check table: dense gains `dense_gain` from the steps; each router's gap to dense
+    changes by `changes[r]` (negative: the gap shrinks)."""
+    rows = [{"size": "s1", "experts": 4, "router": "dense", "batch_tokens": 512, "steps": 8, "L": 5.0 - dense_gain,
+             "grid_batch_tokens": 1024, "grid_steps": 4, "grid_L": 5.0}]
+    for r, ch in changes.items():
+        rows.append({**rows[0], "router": r, "grid_L": 5.1, "L": 5.1 + ch - dense_gain})
+    t = pd.DataFrame(rows).assign(L_se=se, grid_L_se=se)
+    dense = t.iloc[0]
+    return t.assign(gain_from_steps=t["grid_L"] - t["L"], gap_to_dense=t["L"] - dense["L"],
+                    grid_gap_to_dense=t["grid_L"] - dense["grid_L"])
+
+
+@pytest.mark.parametrize("changes, verdict", [
+    ({"sbase": -0.05, "rlr": -0.04, "hash": -0.02}, "holds"),
+    ({"sbase": 0.0, "rlr": 0.01, "hash": -0.01}, "does not hold"),
+    ({"sbase": -0.003, "rlr": -0.002, "hash": 0.0}, "does not hold"),   # within the noise
+])
+def test_more_steps_claim_from_the_step_check(changes, verdict):
+    from scalinglaws.studies.routing.claims import claims
+    t = _claim_tables({"s0": 5.0, "s1": 4.8, "s2": 4.6}, 0.05)
+    t["step_check"] = _step_table(changes)
+    row = claims(t, "cpu").set_index("claim_id").loc["more_steps_help_routing"]
+    assert row["verdict"] == verdict and row["value"] == pytest.approx(np.mean(list(changes.values())))
+    # the dense model's errors enter once (not averaged over routers)
+    se = math.sqrt(3 * 2 * 0.002 ** 2 / 9 + 2 * 0.002 ** 2)
+    assert row["hi"] - row["value"] == pytest.approx(1.96 * se)
+    assert "1024 -> 512 tokens (4 -> 8 steps)" in row["note"]
+    assert RS.step_check_units(resolve_params(RS, "smoke", {"experts": [1, 4]})) == []  # outside the grid: skipped
+    t.pop("step_check")
+    assert claims(t, "cpu").set_index("claim_id").loc["more_steps_help_routing", "verdict"] == "not testable"

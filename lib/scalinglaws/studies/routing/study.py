@@ -21,7 +21,14 @@ checkpoint), `eval` (one checkpoint on every domain, with its expert usage per d
 
 Tables (`data/results/routing/<profile>/`): models, curves, ce, ce_documents (whole documents, the
 lm-eval-comparable CE), loss, routing, expert_usage, fits, fit_samples (bootstrap draws),
-effective_params, n_cutoff, extrapolation, claims, resources, resource_fits; provenance last.
+effective_params, n_cutoff, extrapolation, step_check, claims, resources, resource_fits; provenance last.
+
+Step check (`step_check` = {"size": s, "experts": E, "batch_tokens": B}, or None): the dense model
+and every router's E-expert model of size s are trained again on the same tokens in the smaller
+batch B, i.e. more optimiser steps, and scored on the same windows (table `step_check`; these models
+stay out of the grid and its fits). It asks what the testbed's step check asked of the dense
+ladder: is a router that trails dense short of updates (its gap to dense shrinks with more steps) or
+is routing worse at this size whatever the steps (the gap stays)?
 
 Analysis (pure functions of the tables, tested on synthetic data):
 
@@ -75,13 +82,15 @@ _COMMON = {"seed": 0, "lr": 3e-3, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weig
            "grad_clip": 1.0, "domains": list(D.ALL_DOMAINS), "routers": list(R.ROUTERS), "routed_every": 2,
            "router_options": {}, "experts_implementation": None, "compile": False,
            "eval_tokens": 8192, "eval_seed": 0, "eval_bootstrap": 200, "eval_docs": 4,
-           "eval_batch_size": 32, "bootstrap": 1000, "fit_maxiter": 500, "extrapolation_max_experts": 8}
+           "eval_batch_size": 32, "bootstrap": 1000, "fit_maxiter": 500, "extrapolation_max_experts": 8,
+           "step_check": None}
 PROFILES = {
     # 2 tiny sizes x E in {1, 2, 4} x 4 routers = 18 models of 4 steps each; ~0.3 s per model
     # with one torch thread (the test suite's setting), 30-40 s for the whole profile.
     "smoke": {**_COMMON, "sizes": M.ladder("smoke"), "experts": [1, 2, 4], "tokens": 4096,
               "batch_tokens": 1024, "domains": ["code", "scripture", "algebra", "legal"], "eval_tokens": 256,
-              "eval_bootstrap": 20, "bootstrap": 20, "fit_maxiter": 100},
+              "eval_bootstrap": 20, "bootstrap": 20, "fit_maxiter": 100,
+              "step_check": {"size": M.ladder("smoke")[-1], "experts": 2, "batch_tokens": 512}},
     # The 4 smallest cpu sizes (17x in N) x E in {1, 2, 4, 8, 16} x 4 routers = 68 models, 786,432
     # tokens each in 384 steps of 2,048 (the testbed's cpu batch; each size at the learning rate the
     # testbed's stored sweep chose for it, lr="testbed"). The stored run at commit e13ca68 trained in
@@ -124,6 +133,20 @@ def _check_experts(values) -> list[int]:
     if 1 not in values or len(values) < 2:
         raise V.ParameterError(f"experts={list(values)} must include 1 (the dense model) and at least one E > 1")
     return sorted(int(v) for v in values)
+
+
+def _check_step_check(params: dict) -> None:
+    sc = params["step_check"]
+    if sc is None:
+        return
+    if not isinstance(sc, dict) or set(sc) != {"size", "experts", "batch_tokens"}:
+        raise V.ParameterError(f"step_check={sc!r} must be null or {{\"size\": s, \"experts\": E, \"batch_tokens\": B}}")
+    # any known size and E >= 2, not only the grid's: overriding `sizes` or `experts` must not invalidate
+    # the profile's check (one outside the grid has no grid model to compare with: `step_check_units` skips it)
+    V.check_choice("step_check size", sc["size"], list(M.SIZES))
+    V.check_int("step_check experts", sc["experts"], minimum=2)
+    bt = V.check_int("step_check batch_tokens", sc["batch_tokens"], minimum=64, maximum=params["batch_tokens"] - 1)
+    T.check_schedule({**params, "lr": 1e-3, "batch_tokens": bt}, prefix="", sizes=[sc["size"]])
 
 
 def data_files(params: dict) -> list[tuple[str, str]]:
@@ -169,6 +192,7 @@ def validate(params: dict) -> dict:
     V.check_int("bootstrap", params["bootstrap"], minimum=0)
     V.check_int("fit_maxiter", params["fit_maxiter"], minimum=1)
     V.check_int("extrapolation_max_experts", params["extrapolation_max_experts"], minimum=1)
+    _check_step_check(params)
     return params
 
 
@@ -631,6 +655,52 @@ def units(params: dict) -> list[SW.Unit]:
     return out
 
 
+def step_check_units(params: dict) -> list[SW.Unit]:
+    """The step check's training units (module docstring): dense and every router at (size, E),
+    the grid's recipe with the smaller batch; [] when step_check is None or (size, E) is not in the grid."""
+    sc = params["step_check"]
+    if sc is None or sc["size"] not in params["sizes"] or sc["experts"] not in params["experts"]:
+        return []
+    small = {**params, "batch_tokens": sc["batch_tokens"]}
+    return [train_unit(sc["size"], 1, DENSE, small)] + [train_unit(sc["size"], sc["experts"], r, small)
+                                                        for r in params["routers"]]
+
+
+STEP_CHECK_COLUMNS = ["size", "experts", "router", "batch_tokens", "steps", "L", "L_se", "grid_batch_tokens",
+                      "grid_steps", "grid_L", "grid_L_se", "gain_from_steps", "gap_to_dense", "grid_gap_to_dense"]
+
+
+def step_check_table(records: list[dict], ce: pd.DataFrame, grid_ce: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """One row per step-check model (`records`: its training records, `ce`: its per-domain CE) beside
+    the same model of the grid (`grid_ce`, `models`); empty when the check is off or outside the grid: L and its sampling SE at both batches,
+    gain_from_steps = grid_L - L, and each batch's gap to that batch's dense model (L - L_dense;
+    negative: routing helps)."""
+    if not records:
+        return pd.DataFrame(columns=STEP_CHECK_COLUMNS)
+    key = ["size", "experts", "router"]
+
+    def per_model(frame):
+        return frame.groupby(key).agg(L=("ce", "mean"), L_se=("ce_se", EV.domain_mean_se))
+
+    small, grid = per_model(ce), per_model(grid_ce)
+    grid_models = models.set_index(key)
+    rows = []
+    for rec in records:
+        r = rec["rows"][0]
+        k = (r["size"], r["experts"], r["router"])
+        g = grid_models.loc[k]
+        rows.append({**dict(zip(key, k)), "batch_tokens": rec["config"]["batch_tokens"], "steps": r["steps"],
+                     "L": float(small.loc[k, "L"]), "L_se": float(small.loc[k, "L_se"]),
+                     "grid_batch_tokens": int(round(g["tokens"] / g["steps"])), "grid_steps": int(g["steps"]),
+                     "grid_L": float(grid.loc[k, "L"]), "grid_L_se": float(grid.loc[k, "L_se"])})
+    out = pd.DataFrame(rows)
+    dense = out[out["router"] == DENSE].set_index("size")
+    out["gain_from_steps"] = out["grid_L"] - out["L"]
+    out["gap_to_dense"] = out["L"] - out["size"].map(dense["L"])
+    out["grid_gap_to_dense"] = out["grid_L"] - out["size"].map(dense["grid_L"])
+    return out[STEP_CHECK_COLUMNS]
+
+
 def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     params = ST.validate_run(sys.modules[__name__], profile, backend, overrides)
     params["lr_by_size"] = learning_rates(params, profile)
@@ -644,6 +714,11 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     erecs = sweep.run(ev_units, lambda c: _evaluate(c, bs), backend=backend, desc="eval")
     doc_units = [docs_unit(u, params) for u in train_units]
     drecs = sweep.run(doc_units, lambda c: _evaluate_docs(c, bs), backend=backend, desc="eval_docs")
+
+    sc_units = step_check_units(params)
+    sc_recs = sweep.run(sc_units, lambda c: _train(c, impl, comp), backend=backend, desc="step_check", checkpoints=True)
+    sc_ev_units = [eval_unit(u, params) for u in sc_units]
+    sc_erecs = sweep.run(sc_ev_units, lambda c: _evaluate(c, bs), backend=backend, desc="step_check eval")
 
     models, curves, train_routing = model_rows(trecs)
     ce, eval_routing, usage = eval_rows(erecs, ev_units)
@@ -663,15 +738,17 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     tables = {"models": models[MODEL_COLUMNS], "curves": curves[CURVE_COLUMNS], "ce": ce[CE_COLUMNS],
               "loss": loss, "routing": pd.concat([train_routing, eval_routing], ignore_index=True),
               "expert_usage": usage, "resources": resources, "ce_documents": docs_rows(drecs, doc_units), **analysis}
+    tables["step_check"] = step_check_table(sc_recs, eval_rows(sc_erecs, sc_ev_units)[0], ce, models)
     from scalinglaws.studies.routing.claims import claims
     tables["claims"] = claims(tables, profile)
     for name, df in tables.items():
         store.write(name, df)
-    walls = [r["wall_s"] for r in trecs + erecs + drecs + [arec]]
+    walls = [r["wall_s"] for r in trecs + erecs + drecs + sc_recs + sc_erecs + [arec]]
     store.write_provenance(RES.provenance(
         params, time.perf_counter() - t0, profile=profile, backend=backend, unit_compute_s=round(sum(walls), 1),
         train_s=round(sum(r["wall_s"] for r in trecs), 1),
         eval_s=round(sum(r["wall_s"] for r in erecs + drecs), 1),
+        step_check_s=round(sum(r["wall_s"] for r in sc_recs + sc_erecs), 1),
         analysis_s=round(arec["wall_s"], 1), models=len(train_units),
         experts_implementation=impl or RT.default_experts_implementation(T.default_device()),
         # the rates come from the stored testbed only with lr="testbed" (a float or table is the user's own)
