@@ -469,3 +469,24 @@ def test_more_steps_claim_from_the_step_check(changes, verdict):
     assert RS.step_check_units(resolve_params(RS, "smoke", {"experts": [1, 4]})) == []  # outside the grid: skipped
     t.pop("step_check")
     assert claims(t, "cpu").set_index("claim_id").loc["more_steps_help_routing", "verdict"] == "not testable"
+
+
+def test_chapter_sentences_from_the_tables():
+    """The chapter's phenomenon sentence and step-check numbers come from the tables, router by router."""
+    from scalinglaws.studies.routing import chapter as C
+    rows = []
+    for size, N, L in (("s0", 100, 5.0), ("s1", 400, 4.8)):
+        rows.append({"size": size, "N": N, "experts": 1, "router": "dense", "L": L})
+        for r, d in (("hash", {"s0": -0.1, "s1": -0.1}), ("sbase", {"s0": 0.05, "s1": -0.02}),
+                     ("rlr", {"s0": 0.1, "s1": 0.1})):
+            rows += [{"size": size, "N": N, "experts": E, "router": r, "L": L + d[size] * E / 4} for E in (2, 4)]
+    loss = pd.DataFrame(rows)
+    g = C.gap_at_top_e(loss)
+    assert list(g.index) == ["sbase", "rlr", "hash"] and list(g.columns) == ["s0", "s1"]
+    assert g.loc["sbase", "s1"] == pytest.approx(-0.02)
+    assert C.phenomenon_sentence(loss) == ("At E = 4, Hash beats the dense model at every size; S-BASE (at s1) "
+                                           "at some sizes only; RL-R at no size.")
+    glue = C.step_check_glue(_step_table({"sbase": -0.05, "rlr": -0.01}))
+    assert glue["sc_steps"] == "4 to 8" and glue["sc_gap_change"] == "-0.030" and glue["sc_dense_gain"] == "0.050"
+    assert C.step_check_glue(pd.DataFrame())["sc_where"] == "not run at this profile"
+    assert list(C.step_check_view(_step_table({"sbase": -0.05}))["router"]) == ["dense", "S-BASE"]

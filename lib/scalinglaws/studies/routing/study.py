@@ -101,7 +101,10 @@ PROFILES = {
     # unit, under load), 1.2K of evaluation, 0.3K of analysis; 2,048-token batches cost ~1.2x per
     # token (testbed units), so ~16K CPU-s: ~2.2 h with both cores (backend="ray"), resumable.
     "cpu": {**_COMMON, "sizes": M.ladder("cpu")[:4], "experts": [1, 2, 4, 8, 16], "tokens": 786_432,
-            "batch_tokens": 2048, "lr": "testbed"},
+            "batch_tokens": 2048, "lr": "testbed",
+            # are the learned routers short of updates? d64l4 dense + 4 routers at E = 8 in 768 steps
+            # of 1,024 tokens (~1,000 CPU-s)
+            "step_check": {"size": "d64l4", "experts": 8, "batch_tokens": 1024}},
     # 4 gpu sizes x E in {1, 2, 4, 8, 16, 32} x 4 routers = 84 models of 30M tokens (about 4
     # epochs of the mixture; GPU-NOTES: one fixed 30M budget gives a loss that falls with N). H100,
     # eager dense 2.25M / 1.94M / 1.59M / 1.06M tok/s (GPU-NOTES) and routed ~0.6x dense with
