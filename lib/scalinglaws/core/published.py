@@ -10,7 +10,6 @@ corpora are checked on load.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from scalinglaws.core.paths import DATA_DIR
+from scalinglaws.core.results import sha256_file
 from scalinglaws.core.validation import ParameterError
 
 MANIFEST = "manifest.json"
@@ -28,14 +28,6 @@ FILES = ("config.json", "generation_config.json", "meta.json", "model.safetensor
 
 def root(study: str, profile: str) -> Path:
     return DATA_DIR / "checkpoints" / study / profile
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def publish(study: str, profile: str, entries: list[dict], results_commit: str, dest: Path | None = None) -> Path:
@@ -61,7 +53,7 @@ def publish(study: str, profile: str, entries: list[dict], results_commit: str, 
             for f in FILES:
                 shutil.copyfile(src / f, out / f)
             info = {k: v for k, v in e.items() if k != "source"}
-            info["sha256"] = {f: _sha256(out / f) for f in FILES}
+            info["sha256"] = {f: sha256_file(out / f) for f in FILES}
             manifest["checkpoints"].append(info)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         if dest.exists():
@@ -95,7 +87,7 @@ def verified_path(study: str, profile: str, name: str, base: Path | None = None)
         raise ParameterError(f"no published {study}/{profile} checkpoint {name!r}; published: {known}")
     for f, digest in entry["sha256"].items():
         p = folder / name / f
-        if not p.is_file() or _sha256(p) != digest:
+        if not p.is_file() or sha256_file(p) != digest:
             raise ParameterError(f"published checkpoint {study}/{profile}/{name}: {f} is missing or does not match "
                                  "its sha256 in the manifest")
     return folder / name

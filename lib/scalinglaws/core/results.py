@@ -21,6 +21,15 @@ from scalinglaws.core.profiles import PROFILE_ORDER, PROFILES
 from scalinglaws.core.validation import ParameterError, check_profile
 
 
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (corpora, tokenizer, published checkpoints)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 
 class CorruptTable(ParameterError):
     """A stored result table does not read back (truncated, corrupted)."""

@@ -23,7 +23,6 @@ training code; `val` is for model selection and excerpts.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import lzma
 import os
@@ -34,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.core import paths
+from scalinglaws.core.results import sha256_file
 from scalinglaws.core.validation import ParameterError, check_choice, check_int, check_subset
 from scalinglaws.data import tokenizer as tk
 
@@ -109,14 +109,6 @@ def _check(domain: str, split: str) -> None:
 # ----------------------------------------------------------------------------- verification
 
 _VERIFIED: dict[str, tuple] = {}  # path -> (expected sha, size, mtime_ns) that hashed correctly
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _verify_entry(root: Path, entry: dict, force: bool = False) -> str:
