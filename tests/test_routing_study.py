@@ -490,3 +490,10 @@ def test_chapter_sentences_from_the_tables():
     assert glue["sc_steps"] == "4 to 8" and glue["sc_gap_change"] == "-0.030" and glue["sc_dense_gain"] == "0.050"
     assert C.step_check_glue(pd.DataFrame())["sc_where"] == "not run at this profile"
     assert list(C.step_check_view(_step_table({"sbase": -0.05}))["router"]) == ["dense", "S-BASE"]
+    routing = pd.DataFrame([{"router": r, "experts": E, "phase": ph, "entropy": h}
+                            for r, h in (("sbase", math.log(4)), ("switch", 0.5 * math.log(4)), ("hash", 0.0))
+                            for E in (2, 4) for ph in ("train", "eval")])
+    rel = C.relative_entropy(routing)
+    assert list(rel.index) == ["sbase", "switch"] and rel["sbase"] == pytest.approx(1.0)
+    assert C.entropy_sentence(routing).startswith("At E = 4 the learned routers' entropy over log E, averaged over all training tokens, is "
+                                                  "S-BASE 1.00, Switch top-1 0.50")

@@ -71,3 +71,24 @@ def step_check_glue(step: pd.DataFrame) -> dict[str, str]:
             "sc_gap_change": f"{(r['gap_to_dense'] - r['grid_gap_to_dense']).mean():+.3f}",
             "sc_gap_grid": f"{r['grid_gap_to_dense'].mean():+.3f}",
             "sc_gap_check": f"{r['gap_to_dense'].mean():+.3f}"}
+
+
+def relative_entropy(routing: pd.DataFrame) -> pd.Series:
+    """Per learned router, its training-time routing entropy at the largest E over log E (mean over
+    sizes and routed blocks): 1 means the router spreads every token uniformly (it has learned no
+    assignment), 0 a deterministic one. Hash has no router distribution and is left out."""
+    import numpy as np
+
+    t = routing[(routing["phase"] == "train") & (routing["router"] != "hash")]
+    top = t[t["experts"] == t["experts"].max()]
+    rel = top.groupby("router")["entropy"].mean() / np.log(top["experts"].max())
+    return rel.reindex([r for r in ROUTER_NAMES if r in rel.index])
+
+
+def entropy_sentence(routing: pd.DataFrame) -> str:
+    rel = relative_entropy(routing)
+    if rel.empty:
+        return "No learned router was trained."
+    E = int(routing.loc[routing["phase"] == "train", "experts"].max())
+    parts = ", ".join(f"{ROUTER_NAMES[r]} {v:.2f}" for r, v in rel.items())
+    return f"At E = {E} the learned routers' entropy over log E, averaged over all training tokens, is {parts} (1: uniform, no assignment learned)."

@@ -93,13 +93,10 @@ PROFILES = {
               "step_check": {"size": M.ladder("smoke")[-1], "experts": 2, "batch_tokens": 512}},
     # The 4 smallest cpu sizes (17x in N) x E in {1, 2, 4, 8, 16} x 4 routers = 68 models, 786,432
     # tokens each in 384 steps of 2,048 (the testbed's cpu batch; each size at the learning rate the
-    # testbed's stored sweep chose for it, lr="testbed"). The stored run at commit e13ca68 trained in
-    # 192 steps of 4,096: dense CE barely fell from d32l2 to d48l3 (5.594, 5.598), and the learned
-    # routers (S-BASE, RL-R, Switch) ended above dense at most (N, E) while fixed Hash routing was below
-    # it: too few updates for a router to learn. The testbed's step check found these sizes short of
-    # steps, not of data. Measured cost of that run: 12.1K CPU-s of training (wall time recorded per
-    # unit, under load), 1.2K of evaluation, 0.3K of analysis; 2,048-token batches cost ~1.2x per
-    # token (testbed units), so ~16K CPU-s: ~2.2 h with both cores (backend="ray"), resumable.
+    # testbed's stored sweep chose for it, lr="testbed"). The run at 192 steps of 4,096 (commit e13ca68)
+    # left dense CE flat from d32l2 to d48l3; at 384 steps dense falls at every step of the ladder.
+    # Measured (commit 03a56a7, 2 cores, backend="ray"): 8.1K CPU-s of training, 1.2K of evaluation,
+    # 0.4K of analysis: 85 minutes wall.
     "cpu": {**_COMMON, "sizes": M.ladder("cpu")[:4], "experts": [1, 2, 4, 8, 16], "tokens": 786_432,
             "batch_tokens": 2048, "lr": "testbed",
             # are the learned routers short of updates? d64l4 dense + 4 routers at E = 8 in 768 steps
