@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM
 
 from scalinglaws import models as M
 from scalinglaws.core import published as PUB
+from scalinglaws.core.paths import DATA_DIR
 from scalinglaws.core.results import ResultStore
 from scalinglaws.core.validation import ParameterError
 from scalinglaws.data import tokenizer as TK
@@ -49,7 +50,7 @@ def _routing_cpu():
 def test_published_routing_checkpoints_belong_to_the_stored_results():
     """The manifest names units of the stored cpu run (a rerun without republishing fails here)."""
     man = _routing_cpu()
-    store = ResultStore("routing", "cpu")
+    store = ResultStore("routing", "cpu", root=DATA_DIR / "results")  # the shipped results
     assert man["results_commit"] == store.provenance()["commit"]
     units = set(store.read("models")["unit"])
     assert {c["unit"] for c in man["checkpoints"]} <= units
@@ -71,7 +72,7 @@ def test_published_routing_checkpoint_scores_the_stored_ce_under_lm_eval(router,
         assert isinstance(m, RT.RoutedForCausalLM) and m.config.router == router
         assert m.config.num_local_experts == entry["experts"]
     assert json.loads((path / "meta.json").read_text())["unit"]["router"] == router
-    store = ResultStore("routing", "cpu")
+    store = ResultStore("routing", "cpu", root=DATA_DIR / "results")  # the shipped results
     docs = store.read("ce_documents")
     docs = docs[docs["checkpoint"] == entry["unit"]].set_index("domain")
     domains = ["code", "math"]
