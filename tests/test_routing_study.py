@@ -497,3 +497,27 @@ def test_chapter_sentences_from_the_tables():
     assert list(rel.index) == ["sbase", "switch"] and rel["sbase"] == pytest.approx(1.0)
     assert C.entropy_sentence(routing).startswith("At E = 4 the learned routers' entropy over log E, averaged over all training tokens, is "
                                                   "S-BASE 1.00, Switch top-1 0.50")
+
+
+def test_share_growth_tells_constant_shares_from_specialisation():
+    """kappa = 1 when every domain is served by a constant fraction of the experts, < 1 when the
+    domains concentrate on relatively fewer experts as E grows; the claim reads the slope."""
+    rng = np.random.default_rng(0)
+    for kappa, expect in ((1.0, True), (0.5, False)):
+        rows = [{"size": "s0", "experts": E, "router": "sbase", "domain": d,
+                 "n_serving": c * E ** kappa * math.exp(rng.normal(0, 0.01)), "ce": 3.0, "ce_dense": 3.0,
+                 "max_share": 0.5} for d, c in zip("abcdefgh", np.linspace(0.3, 0.9, 8)) for E in (2, 4, 8, 16)]
+        g = RS.share_growth(pd.DataFrame(rows), bootstrap=200).iloc[0]
+        assert g["kappa"] == pytest.approx(kappa, abs=0.02) and g["lo"] <= g["kappa"] <= g["hi"]
+        assert g["constant_share"] == expect and g["points"] == 32 and g["domains"] == 8
+        from scalinglaws.studies.routing.claims import claims
+        t = _claim_tables({"s0": 5.0, "s1": 4.8}, 0.05)
+        t["resources"] = pd.DataFrame(rows).assign(size="s1")
+        row = claims(t, "cpu").set_index("claim_id").loc["constant_shares"]
+        assert row["verdict"] == ("holds" if expect else "does not hold")
+    from scalinglaws.studies.routing import chapter as C
+    growth = pd.DataFrame([{"router": "sbase", "size": "s0", "kappa": 0.5, "constant_share": False},
+                           {"router": "sbase", "size": "s1", "kappa": 0.7, "constant_share": False},
+                           {"router": "hash", "size": "s0", "kappa": 1.0, "constant_share": True}])
+    assert C.kappa_sentence(growth) == ("Measured kappa over the sizes: S-BASE 0.50 to 0.70; Hash 1.00; the interval "
+                                        "contains 1 in 1 of 3 (router, size) cells.")

@@ -3,6 +3,11 @@
     study.py  PROFILES, validate, run (units: dense, routed, eval, analysis) and the analysis functions:
               the routing law per router, effective parameter count, N_cutoff, extrapolation, claims,
               experts as resources
+    resources.py  experts as resources: which experts serve which domain, loss vs experts serving it,
+              constant shares of the experts as E grows
+    claims.py  Clark's claims (and ours) judged on the stored tables
+    chapter.py  the chapter's derived tables and glued sentences
+    publish.py  the checkpoints shipped in data/checkpoints/routing/<profile>/
 
 The routed model family and its routers live in `scalinglaws.models.routed` / `.routers`.
 """

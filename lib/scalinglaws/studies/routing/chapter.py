@@ -92,3 +92,16 @@ def entropy_sentence(routing: pd.DataFrame) -> str:
     E = int(routing.loc[routing["phase"] == "train", "experts"].max())
     parts = ", ".join(f"{ROUTER_NAMES[r]} {v:.2f}" for r, v in rel.items())
     return f"At E = {E} the learned routers' entropy over log E, averaged over all training tokens, is {parts} (1: uniform, no assignment learned)."
+
+
+def kappa_sentence(growth: pd.DataFrame) -> str:
+    """The range of the share-growth slope kappa per router over sizes (`study.share_growth`)."""
+    if growth is None or not len(growth):
+        return "No router was run at two or more E > 1."
+    g = growth.groupby("router")["kappa"].agg(["min", "max"])
+    parts = [f"{ROUTER_NAMES.get(r, r)} {g.loc[r, 'min']:.2f}" + (f" to {g.loc[r, 'max']:.2f}"
+             if g.loc[r, 'max'] - g.loc[r, 'min'] >= 0.005 else "")
+             for r in ROUTER_NAMES if r in g.index]
+    held = int(growth["constant_share"].sum())
+    return (f"Measured kappa over the sizes: {'; '.join(parts)}; the interval contains 1 in {held} of "
+            f"{len(growth)} (router, size) cells.")

@@ -28,6 +28,10 @@ and once:
     more_steps_help_routing  (this study) the step check (`study.step_check_table`): with more optimiser
                           steps on the same tokens, the routers' mean gap to dense (L_routed - L_dense)
                           falls: its change, with a 95% interval from the sampling errors, below 0
+    constant_shares       (this study) every domain keeps a constant share n_serving / E of the experts
+                          as E grows: the slope kappa of log n_serving on log E (`study.share_growth`,
+                          from the stored `resources` table) has an interval containing 1 (S-BASE at
+                          the largest size)
     experts_as_resources  (this study) a domain's loss falls like 1/(experts serving it): the slope
                           gamma's interval contains 1 (S-BASE at the largest size)
 """
@@ -42,6 +46,7 @@ from scalinglaws import fitting as F
 from scalinglaws.core import claims as CL
 from scalinglaws.evaluation import domain_mean_se
 from scalinglaws.studies.routing.literature import CLARK_TABLE3
+from scalinglaws.studies.routing.resources import share_growth
 
 PAPER = "Clark et al. 2022"
 OURS = "this study"
@@ -99,6 +104,7 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: in
     rows.append(_saturation(fits, routed, routers))
     rows.append(_more_steps(tables.get("step_check")))
     rows.append(_resources(res_fits, loss))
+    rows.append(_constant_shares(tables.get("resources"), loss, seed, bootstrap))
     return CL.frame(rows, profile)
 
 
@@ -293,3 +299,25 @@ def _resources(res_fits: pd.DataFrame, loss: pd.DataFrame) -> dict:
     return CL.claim("experts_as_resources", OURS, text,
                     f"gamma of log CE_d on log n_serving, {ROUTER_NAMES.get(x.router, x.router)}, {largest}",
                     x.gamma, x.lo, x.hi, verdict, FIG_RESOURCES, note)
+
+
+def _constant_shares(resources: pd.DataFrame | None, loss: pd.DataFrame, seed: int, bootstrap: int) -> dict:
+    text = ("A domain keeps a constant share of the experts as E grows: experts serving it n proportional to E "
+            "(the resource model's constant allocation, carried to experts)")
+    growth = share_growth(resources, bootstrap, seed) if resources is not None and len(resources) else pd.DataFrame()
+    if not len(growth):
+        return CL.claim("constant_shares", OURS, text, "kappa", figure=FIG_RESOURCES,
+                        note="needs routed models at two or more E")
+    dense = loss[loss["router"] == "dense"].sort_values("N")
+    largest = dense["size"].iloc[-1] if len(dense) else growth["size"].iloc[-1]
+    g = growth[growth["size"] == largest]
+    main = g[g["router"] == "sbase"]
+    x = (main if len(main) else g).iloc[0]
+    verdict = CL.contains(x.lo, x.hi, 1.0)
+    note = ({"holds": "interval contains 1", "does not hold": "interval excludes 1",
+             "not testable": "no bootstrap interval"}[verdict] + "; slope of log n_serving on log E within domains; "
+            + "; ".join(f"{ROUTER_NAMES.get(y.router, y.router)} {y.kappa:.3g} [{y.lo:.3g}, {y.hi:.3g}]"
+                        for y in g.itertuples()))
+    return CL.claim("constant_shares", OURS, text,
+                    f"kappa of log n_serving on log E, {ROUTER_NAMES.get(x.router, x.router)}, {largest}",
+                    x.kappa, x.lo, x.hi, verdict, FIG_RESOURCES, note)
