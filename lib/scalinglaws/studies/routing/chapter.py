@@ -2,6 +2,7 @@
 (book/routing.ipynb is a thin caller; every number in its prose comes from here or its own glue)."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from scalinglaws.studies.routing.figures import ROUTER_NAMES
@@ -77,8 +78,6 @@ def relative_entropy(routing: pd.DataFrame) -> pd.Series:
     """Per learned router, its training-time routing entropy at the largest E over log E (mean over
     sizes and routed blocks): 1 means the router spreads every token uniformly (it has learned no
     assignment), 0 a deterministic one. Hash has no router distribution and is left out."""
-    import numpy as np
-
     t = routing[(routing["phase"] == "train") & (routing["router"] != "hash")]
     top = t[t["experts"] == t["experts"].max()]
     rel = top.groupby("router")["entropy"].mean() / np.log(top["experts"].max())

@@ -282,23 +282,30 @@ def _more_steps(step: pd.DataFrame | None) -> dict:
     return CL.claim("more_steps_help_routing", OURS, text, measure, value, lo, hi, verdict, FIG_STEPS, note)
 
 
-def _resources(res_fits: pd.DataFrame, loss: pd.DataFrame) -> dict:
-    text = "A domain's loss falls like 1/(experts serving it): gamma = 1 (the resource model, carried to experts)"
-    if not len(res_fits):
-        return CL.claim("experts_as_resources", OURS, text, "gamma", figure=FIG_RESOURCES, note="no routed model")
+def _slope_is_one(cid: str, text: str, table: pd.DataFrame, loss: pd.DataFrame, column: str, measure: str,
+                  method: str) -> dict:
+    """A claim that a fitted slope (`column` of a per-(router, size) table with lo/hi) equals 1, judged on
+    S-BASE (else the first router) at the largest dense size; the note lists every router's slope there."""
     dense = loss[loss["router"] == "dense"].sort_values("N")
-    largest = dense["size"].iloc[-1] if len(dense) else res_fits["size"].iloc[-1]
-    g = res_fits[res_fits["size"] == largest]
+    largest = dense["size"].iloc[-1] if len(dense) else table["size"].iloc[-1]
+    g = table[table["size"] == largest]
     main = g[g["router"] == "sbase"]
     x = (main if len(main) else g).iloc[0]
     verdict = CL.contains(x.lo, x.hi, 1.0)
     note = ({"holds": "interval contains 1", "does not hold": "interval excludes 1",
-             "not testable": "no bootstrap interval"}[verdict] + "; we fit total, not reducible, loss; "
-            + "; ".join(f"{ROUTER_NAMES.get(y.router, y.router)} {y.gamma:.3g} [{y.lo:.3g}, {y.hi:.3g}]"
+             "not testable": "no bootstrap interval"}[verdict] + f"; {method}; "
+            + "; ".join(f"{ROUTER_NAMES.get(y.router, y.router)} {getattr(y, column):.3g} [{y.lo:.3g}, {y.hi:.3g}]"
                         for y in g.itertuples()))
-    return CL.claim("experts_as_resources", OURS, text,
-                    f"gamma of log CE_d on log n_serving, {ROUTER_NAMES.get(x.router, x.router)}, {largest}",
-                    x.gamma, x.lo, x.hi, verdict, FIG_RESOURCES, note)
+    return CL.claim(cid, OURS, text, f"{measure}, {ROUTER_NAMES.get(x.router, x.router)}, {largest}",
+                    x[column], x.lo, x.hi, verdict, FIG_RESOURCES, note)
+
+
+def _resources(res_fits: pd.DataFrame, loss: pd.DataFrame) -> dict:
+    text = "A domain's loss falls like 1/(experts serving it): gamma = 1 (the resource model, carried to experts)"
+    if not len(res_fits):
+        return CL.claim("experts_as_resources", OURS, text, "gamma", figure=FIG_RESOURCES, note="no routed model")
+    return _slope_is_one("experts_as_resources", text, res_fits, loss, "gamma", "gamma of log CE_d on log n_serving",
+                         "we fit total, not reducible, loss")
 
 
 def _constant_shares(resources: pd.DataFrame | None, loss: pd.DataFrame, seed: int, bootstrap: int) -> dict:
@@ -308,16 +315,5 @@ def _constant_shares(resources: pd.DataFrame | None, loss: pd.DataFrame, seed: i
     if not len(growth):
         return CL.claim("constant_shares", OURS, text, "kappa", figure=FIG_RESOURCES,
                         note="needs routed models at two or more E")
-    dense = loss[loss["router"] == "dense"].sort_values("N")
-    largest = dense["size"].iloc[-1] if len(dense) else growth["size"].iloc[-1]
-    g = growth[growth["size"] == largest]
-    main = g[g["router"] == "sbase"]
-    x = (main if len(main) else g).iloc[0]
-    verdict = CL.contains(x.lo, x.hi, 1.0)
-    note = ({"holds": "interval contains 1", "does not hold": "interval excludes 1",
-             "not testable": "no bootstrap interval"}[verdict] + "; slope of log n_serving on log E within domains; "
-            + "; ".join(f"{ROUTER_NAMES.get(y.router, y.router)} {y.kappa:.3g} [{y.lo:.3g}, {y.hi:.3g}]"
-                        for y in g.itertuples()))
-    return CL.claim("constant_shares", OURS, text,
-                    f"kappa of log n_serving on log E, {ROUTER_NAMES.get(x.router, x.router)}, {largest}",
-                    x.kappa, x.lo, x.hi, verdict, FIG_RESOURCES, note)
+    return _slope_is_one("constant_shares", text, growth, loss, "kappa", "kappa of log n_serving on log E",
+                         "slope of log n_serving on log E within domains")
