@@ -205,7 +205,8 @@ def test_multitask_fits_and_claims(smoke):
 def test_smoke_with_the_paper_code_conventions(smoke, monkeypatch):
     """The study run with the merging paper's code conventions (`PAPER_CONVENTION_METHODS`: its TIES
     trim count), on the smoke run's units: experts and linear merges are the same units (same keys,
-    so the same numbers), only the TIES merges are new, and they ran with the paper's trim count."""
+    so the same numbers), only the TIES (and DARE, not in the smoke default) merges are new, and
+    TIES ran with the paper's trim count."""
     import json
 
     from scalinglaws.studies.merging.config import PAPER_CONVENTION_METHODS
@@ -217,7 +218,9 @@ def test_smoke_with_the_paper_code_conventions(smoke, monkeypatch):
     store = merging.run("smoke", methods=PAPER_CONVENTION_METHODS)
     new = [json.loads(p.read_text()) for p in set(units.rglob("*.json")) - before]
     assert new and {r["kind"] for r in new} <= {"merge_eval", "fit", "extrapolate"}
-    ties = [r["config"] for r in new if r["kind"] == "merge_eval"]
+    merged = {r["config"]["method"] for r in new if r["kind"] == "merge_eval"}
+    assert merged == set(PAPER_CONVENTION_METHODS) - set(SMOKE["methods"])
+    ties = [r["config"] for r in new if r["kind"] == "merge_eval" and r["config"]["method"].startswith("ties")]
     assert {c["method"] for c in ties} == {"ties_l0.5_paper", "ties_l1_paper"}
     assert all(c["options"]["trim_count"] == "merging_eval" and c["options"]["trim_scope"] == "tensor"
                for c in ties)
