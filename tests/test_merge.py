@@ -292,6 +292,8 @@ def test_many_experts_per_tensor():
     ("ties", {"density": 0.0}, "density"),
     ("ties", {"density": 1.5}, "density"),
     ("ties", {"trim_scope": "layer"}, "trim_scope"),
+    ("ties", {"trim_count": "paper"}, "trim_count"),
+    ("dare", {"trim_count": "merging_eval"}, "trim_count"),
     ("dare", {"p": 0.0}, "p="),
     ("dare", {"p": 1.0}, "p="),
     ("dare", {"rescale": "l2"}, "rescale"),

@@ -72,6 +72,22 @@ def test_ties_is_mergekit_ties(density, lam):
         torch.testing.assert_close(ours[n], theirs, rtol=0, atol=1e-6)
 
 
+def test_ties_trim_counts_against_mergekit():
+    """trim_count="mergekit" (our default) is mergekit's count; the merging paper code's count
+    ("merging_eval", tested against that code in test_merge_paper_code.py) keeps 1-2 entries more
+    per tensor and expert, so a few entries of the merge differ from mergekit's."""
+    base, experts = states(k=4)
+    ours = merge(base, experts, "ties", density=0.2, trim_count="mergekit")
+    paper = merge(base, experts, "ties", density=0.2, trim_count="merging_eval")
+    differ = 0
+    for n in base:
+        theirs = mergekit_tensor(base, experts, n, "ties", {"weight": 1.0, "density": 0.2, "lambda": 1.0})
+        torch.testing.assert_close(ours[n], theirs, rtol=0, atol=1e-6)
+        differ += int(((paper[n] - theirs).abs() > 1e-6).sum())
+    assert 0 < differ <= 2 * len(experts) * len(base)
+    assert "NOT REPRODUCED" in to_mergekit_yaml("ties", "b", ["e"], trim_count="merging_eval")
+
+
 class FixedMasks:
     """Stands in for torch.bernoulli inside mergekit.sparsify: records keep probabilities and
     returns our masks, one per call, in expert order."""

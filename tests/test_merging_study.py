@@ -60,7 +60,10 @@ def test_profiles_validate():
     cpu = merging.PROFILES["cpu"]
     assert len(cpu["sizes"]) >= 4 and set(cpu["pools"]) == {"related", "unrelated"}
     assert all(len(v) == 5 for v in cpu["pools"].values())
-    assert set(cpu["methods"]) == set(merging.METHOD_VARIANTS)
+    # the stored cpu results compare the default variants; the *_paper ones are opt-in
+    from scalinglaws.studies.merging.config import DEFAULT_METHODS, PAPER_CONVENTION_METHODS
+    assert cpu["methods"] == DEFAULT_METHODS
+    assert set(PAPER_CONVENTION_METHODS) <= set(merging.METHOD_VARIANTS)
     assert len(merging.PROFILES["gpu"]["sizes"]) == 6
 
 
@@ -197,6 +200,51 @@ def test_multitask_fits_and_claims(smoke):
     assert len(cl) == len(POOLS) * len(merging.claims.CLAIMS) if hasattr(merging, "claims") else len(cl) > 0
     from scalinglaws.studies.merging.claims import claims
     pd.testing.assert_frame_equal(claims(t, "smoke"), cl, check_exact=False)
+
+
+def test_smoke_with_the_paper_code_conventions(smoke, monkeypatch):
+    """The study run with the merging paper's code conventions (`PAPER_CONVENTION_METHODS`: its TIES
+    trim count), on the smoke run's units: experts and linear merges are the same units (same keys,
+    so the same numbers), only the TIES (and DARE, not in the smoke default) merges are new, and
+    TIES ran with the paper's trim count."""
+    import json
+
+    from scalinglaws.studies.merging.config import PAPER_CONVENTION_METHODS
+    root = smoke["root"]
+    monkeypatch.setenv("SCALINGLAWS_RESULTS", str(root / "paper_results"))
+    monkeypatch.setenv("SCALINGLAWS_WORK", str(root / "work"))
+    units = root / "work" / "units" / "merging" / "smoke"
+    before = set(units.rglob("*.json"))
+    store = merging.run("smoke", methods=PAPER_CONVENTION_METHODS)
+    new = [json.loads(p.read_text()) for p in set(units.rglob("*.json")) - before]
+    assert new and {r["kind"] for r in new} <= {"merge_eval", "fit", "extrapolate"}
+    merged = {r["config"]["method"] for r in new if r["kind"] == "merge_eval"}
+    assert merged == set(PAPER_CONVENTION_METHODS) - set(SMOKE["methods"])
+    ties = [r["config"] for r in new if r["kind"] == "merge_eval" and r["config"]["method"].startswith("ties")]
+    assert {c["method"] for c in ties} == {"ties_l0.5_paper", "ties_l1_paper"}
+    assert all(c["options"]["trim_count"] == "merging_eval" and c["options"]["trim_scope"] == "tensor"
+               for c in ties)
+    mg = store.read("merges")
+    assert set(mg["method"]) == set(PAPER_CONVENTION_METHODS)
+    assert store.provenance()["config"]["methods"] == PAPER_CONVENTION_METHODS
+    keys = ["pool", "size", "method", "subset", "eval_domain"]
+    for m in ("average", "task_arithmetic"):  # the same units as the default smoke run
+        a = mg[mg["method"] == m].sort_values(keys).reset_index(drop=True)
+        b = smoke["tables"]["merges"].query("method == @m").sort_values(keys).reset_index(drop=True)
+        pd.testing.assert_series_equal(a["ce"], b["ce"])
+    t = mg[mg["method"].str.startswith("ties") & (mg["k"] > 0)]
+    assert np.isfinite(t["ce"]).all() and t.groupby(["pool", "size", "method"])["k"].max().eq(3).all()
+    assert set(store.read("fits")["method"]) == set(PAPER_CONVENTION_METHODS)
+    with pytest.raises(ParameterError, match="methods"):
+        merging.run("smoke", methods=["ties_l1_paper", "ties_paper"])
+
+
+def test_variant_options_are_validated(monkeypatch):
+    from scalinglaws.studies.merging import config
+    monkeypatch.setitem(config.METHOD_VARIANTS, "ties_l1_paper",
+                        ("ties", {"lam": 1.0, "density": 0.2, "trim_count": "paper"}))
+    with pytest.raises(ParameterError, match="trim_count"):
+        merging.validate({**SMOKE, "methods": ["ties_l1_paper"]})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,13 @@ mergekit-style in `METHODS` (a new method is one registry entry):
       magnitude  v * [|v| >= t], t = the density-quantile of |v| (TIES trim; top-density kept,
                  at least one entry). trim_scope="tensor" ranks within each tensor (mergekit),
                  "model" ranks over the whole task vector of one expert (TIES/merging paper).
+                 trim_count: how many entries the threshold keeps (n entries in the scope):
+                 "mergekit" (default) the max(1, int(density * n)) largest; "merging_eval" the
+                 merging paper's code (`merging-eval` 0.1.4 `ties_merging`, `ties_merging_dare`):
+                 m = int(n * (1 - density)) and |v| >= the m-th smallest, i.e. n - m + 1 entries
+                 (= ceil(density * n) + 1 up to float rounding: one more than mergekit where
+                 density * n is an integer, two more where it is not), every entry when m = 0
+                 (`trim_keep_count`). Both keep every entry tied with the threshold.
       random     m * v * r, m ~ Bernoulli(1 - p) per entry (DARE)
       magprune   m_j * v_j * r_j, m_j ~ Bernoulli(1 - p_j) (DELLA MAGPRUNE), with row-wise drop
                  probabilities p_j = p + eps/2 - eps * rank_j / (n - 1), rank_j = 0 for the
@@ -69,6 +76,20 @@ Conventions that differ from mergekit 0.1.5 (checked in tests/test_merge_mergeki
     torch.Generator seeded by (seed, tensor name, expert index), so results do not depend on
     dict order and expert i's mask does not depend on k. CPU and CUDA streams differ.
 
+Conventions of the merging paper's own code (PyPI `merging-eval` 0.1.4, `merge.merging_methods`;
+checked in tests/test_merge_paper_code.py):
+  * task_arithmetic there is theta0 + lambda * sum_i v_i: our lam = c is its lambda = c / k.
+  * ties_merging trims per tensor with param_value_mask_rate = 1 - density and keeps
+    |v| >= the int(n * rate)-th smallest: our trim_count="merging_eval" (trim_scope="tensor");
+    ties_merging_dare is the same count over the whole task vector (trim_scope="model") and
+    replaces a zero elected sign by the majority sign (ours +1: only entries where the trimmed
+    deltas sum to exactly 0 can differ).
+  * mask_merging (DARE, mask_strategy="random", rescale): mask ~ Bernoulli(p) from the global
+    RNG, survivors / (1 - p) (our rescale="inverse"), then average_merging (our lam = 1) or
+    task_arithmetic (lambda = lam / k).
+  * It merges `named_parameters()` only (tied weights once, buffers stay the base's), in the
+    models' dtype (bfloat16 in its main_merging.py); we merge every floating tensor in float32.
+
 Which tensors are merged: every floating-point tensor. Non-floating tensors (int buffers) are
 copied from the base. Tied tensors (one storage under several names in the *base*, e.g.
 `model.embed_tokens.weight` and `lm_head.weight` of a LlamaForCausalLM with
@@ -98,6 +119,7 @@ SPARSIFIERS = ("none", "magnitude", "random", "magprune")
 CONSENSUS = ("mean", "elect")
 RESCALES = ("inverse", "l1", "none")
 TRIM_SCOPES = ("tensor", "model")
+TRIM_COUNTS = ("mergekit", "merging_eval")
 RANKS = ("row", "tensor", "random")
 
 
@@ -123,7 +145,8 @@ METHODS: dict[str, MergeMethod] = _register(
                 "plain mean of the experts: (1/k) sum theta_i"),
     MergeMethod("task_arithmetic", "none", "mean", {"lam": 0.8}, "task_arithmetic",
                 "theta0 + lam * (1/k) sum v_i"),
-    MergeMethod("ties", "magnitude", "elect", {"lam": 1.0, "density": 0.2, "trim_scope": "tensor"},
+    MergeMethod("ties", "magnitude", "elect",
+                {"lam": 1.0, "density": 0.2, "trim_scope": "tensor", "trim_count": "mergekit"},
                 "ties", "trim to top-density by |v|, elect sign, disjoint mean, times lam"),
     MergeMethod("dare", "random", "mean", {"lam": 1.0, "p": 0.2, "rescale": "inverse"},
                 "dare_linear", "drop with prob p, survivors / (1 - p), mean, times lam"),
@@ -191,6 +214,8 @@ def resolve_options(method: str, options: Mapping) -> dict:
         check_choice("rescale", opts["rescale"], RESCALES)
     if "trim_scope" in opts:
         check_choice("trim_scope", opts["trim_scope"], TRIM_SCOPES)
+    if "trim_count" in opts:
+        check_choice("trim_count", opts["trim_count"], TRIM_COUNTS)
     if "rank" in opts:
         check_choice("rank", opts["rank"], RANKS)
     return opts
@@ -241,8 +266,20 @@ def random_drop(v: torch.Tensor, p, generator: torch.Generator, rescale: str) ->
     return masked
 
 
-def magnitude_threshold(v_abs: torch.Tensor, density: float) -> torch.Tensor:
-    """The k-th largest |v|, k = max(1, int(density * n)) (mergekit's count). Exact.
+def trim_keep_count(n: int, density: float, count: str = "mergekit") -> int:
+    """How many of n entries a magnitude trim keeps (more only where magnitudes tie at the
+    threshold): "mergekit" max(1, int(density * n)); "merging_eval" n - m + 1 with
+    m = int(n * (1 - density)) (the paper code's `kthvalue(k=m)` of |v|, kept if >= it), or n
+    when m = 0. Computed with the same float expressions as the two implementations."""
+    check_choice("trim_count", count, TRIM_COUNTS)
+    if count == "mergekit":
+        return max(1, int(density * n))
+    m = int(n * (1.0 - density))
+    return n - m + 1 if m > 0 else n
+
+
+def magnitude_threshold(v_abs: torch.Tensor, density: float, count: str = "mergekit") -> torch.Tensor:
+    """The k-th largest |v|, k = `trim_keep_count(n, density, count)`. Exact.
 
     Large tensors: a strided sample of ~8k entries brackets the k-th value, one counting pass
     checks the bracket holds it, and only the bracket is searched (several times faster than
@@ -250,7 +287,7 @@ def magnitude_threshold(v_abs: torch.Tensor, density: float) -> torch.Tensor:
     """
     flat = v_abs.reshape(-1)
     n = flat.numel()
-    k = max(1, int(density * n))
+    k = trim_keep_count(n, density, count)
     if n > 65536:
         sample = flat[:: n // 8192].sort(descending=True).values
         m = sample.numel()
@@ -267,12 +304,14 @@ def magnitude_threshold(v_abs: torch.Tensor, density: float) -> torch.Tensor:
     return torch.topk(flat, n - k + 1, largest=False, sorted=False).values.max()
 
 
-def trim(v: torch.Tensor, density: float, threshold: torch.Tensor | None = None) -> torch.Tensor:
-    """Keep the entries with |v| >= threshold (default: this tensor's top-density threshold)."""
+def trim(v: torch.Tensor, density: float, threshold: torch.Tensor | None = None,
+         count: str = "mergekit") -> torch.Tensor:
+    """Keep the entries with |v| >= threshold (default: this tensor's top-density threshold,
+    counted by `count`, see `trim_keep_count`)."""
     if density >= 1.0:
         return v
     a = v.abs()
-    t = magnitude_threshold(a, density) if threshold is None else threshold
+    t = magnitude_threshold(a, density, count) if threshold is None else threshold
     return torch.where(a >= t, v, 0.0)
 
 
@@ -334,13 +373,13 @@ def _validate_states(base, experts) -> list[list[str]]:
     return groups
 
 
-def _model_thresholds(base, experts, names, density) -> list[torch.Tensor]:
+def _model_thresholds(base, experts, names, density, count) -> list[torch.Tensor]:
     """Per expert: the top-density magnitude threshold over all its merged tensors."""
     out = []
     for e in experts:
         mags = torch.cat([(e[n].to(base[n].device, torch.float32) - base[n].float()).abs()
                           .reshape(-1) for n in names])
-        out.append(magnitude_threshold(mags, density))
+        out.append(magnitude_threshold(mags, density, count))
         del mags
     return out
 
@@ -356,7 +395,8 @@ def _merge_tensor(name, b, xs, m: MergeMethod, opts, seed, thresholds) -> torch.
     for i, x in enumerate(xs):
         v = x.to(b.device, work) - b
         if m.sparsifier == "magnitude":
-            v = trim(v, opts["density"], None if thresholds is None else thresholds[i])
+            v = trim(v, opts["density"], None if thresholds is None else thresholds[i],
+                     opts["trim_count"])
         elif m.sparsifier in ("random", "magprune"):
             g = _generator(seed, name, i, b.device)
             if m.sparsifier == "magprune":  # rank draws from their own stream: masks stay those of "row"
@@ -405,7 +445,7 @@ def merge(base_state: Mapping[str, torch.Tensor], expert_states: Sequence[Mappin
     thresholds = None
     if m.sparsifier == "magnitude" and opts["trim_scope"] == "model" and opts["density"] < 1:
         thresholds = _model_thresholds(base_state, expert_states, [g[0] for g in floating],
-                                       opts["density"])
+                                       opts["density"], opts["trim_count"])
     out: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for group in groups:
@@ -456,6 +496,10 @@ def to_mergekit_yaml(method: str, base_path: str, expert_paths: Sequence[str], *
     if "density" in opts:
         per_model["density"] = opts["density"]
         notes.append("mergekit trims per tensor, keeping exactly max(1, int(density*n)) entries")
+        if opts["trim_count"] != "mergekit":
+            notes.append(f"NOT REPRODUCED: trim_count={opts['trim_count']!r} (the merging paper "
+                         "code's count, one or two more entries per tensor); mergekit keeps "
+                         "int(density*n)")
         if opts["trim_scope"] == "model":
             notes.append("NOT REPRODUCED: trim_scope='model' (top-density over the whole task "
                          "vector) has no mergekit equivalent; this config trims per tensor")

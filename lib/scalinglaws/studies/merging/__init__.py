@@ -7,6 +7,8 @@
     analysis.py  curves (base at k = 0), variance, joint fits, extrapolation, stopping
     tail.py      per-size tail fits L_inf + A/(k + b), the trust rule (ok, why_not_ok), A vs theory
     claims.py    the paper's claims tested on the stored tables (the shared `claims` schema)
+    conventions.py  our merges vs the paper's code (merging-eval) and mergekit on drawn experts: the
+                 derived `conventions` table (`python -m scalinglaws conventions merging`)
     theory.py    the 1/k theory measured: (c^2/2) Tr(H Sigma) from exact Gauss-Newton products
     planning.py  planning rules from a stored fit (experts for a target, k_eps, budgets)
     cli.py       `python -m scalinglaws plan merging ...`

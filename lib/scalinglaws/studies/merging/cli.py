@@ -5,6 +5,7 @@
     python -m scalinglaws plan merging ... --size d64l4 --eps 0.01      # when to stop
     python -m scalinglaws plan merging ... --budget-flops 1e15          # base size vs experts
     python -m scalinglaws plan merging --fit FIT.json --size d64l4 ...  # from `fit merging --json`
+    python -m scalinglaws conventions merging --profile cpu   # ours vs the paper's code vs mergekit
 
 The fit comes from the merging study's stored `fits`/`fit_samples` tables of one pool of experts
 (`--experts related|unrelated`; intervals from the bootstrap draws; k = 0, keeping the base, is an
@@ -206,3 +207,24 @@ def register(subparsers) -> None:
     m.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     m.add_argument("--json", action="store_true", help="print a JSON object")
     m.set_defaults(func=run)
+    c = subparsers.add_parser(
+        "conventions", help="measure our merges against the merging paper's code and mergekit (a derived table)",
+        description="Merge drawn experts with ours, the merging paper's code (merging-eval) and mergekit; store "
+                    "the measured differences as the `conventions` table of the study's results at --profile "
+                    "(recorded in provenance.json under derived.conventions). Needs the dev extra. "
+                    "Exit 0: ok; 2: bad input or a missing reference.")
+    c.add_argument("study", help="the study whose merges are compared: merging")
+    c.add_argument("--profile", default="cpu", help="results to store it with: smoke or cpu (default cpu)")
+    c.set_defaults(func=run_conventions)
+
+
+def run_conventions(args) -> int:
+    from scalinglaws.core.validation import check_choice
+    from scalinglaws.studies.merging import conventions as CV
+    check_choice("study", args.study, ["merging"])
+    store = CV.derive(args.profile)
+    df = store.read("conventions")
+    print(f"{store.path('conventions')}: {len(df)} comparisons; matched pairs differ by at most "
+          f"{df.loc[df['matched'], 'max_abs_diff'].max():.2g}, the others by "
+          f"{df.loc[~df['matched'], 'max_abs_diff'].min():.2g} to {df.loc[~df['matched'], 'max_abs_diff'].max():.2g}")
+    return 0

@@ -27,7 +27,18 @@ METHOD_VARIANTS: dict[str, tuple[str, dict]] = {
     "dare": ("dare", {"lam": 1.0, "p": 0.2, "rescale": "inverse"}),
     "della": ("della", {"lam": 1.0, "p": 0.5, "eps": 0.14, "rescale": "inverse"}),
     "della_linear": ("della_linear", {"lam": 1.0, "p": 0.5, "eps": 0.14, "rescale": "inverse"}),
+    # TIES as the merging paper's own code computes it (`merging-eval` 0.1.4 `ties_merging`, the method
+    # its README and API call TIES): trimmed per tensor, keeping |v| >= the int(0.8 n)-th smallest
+    # (1-2 entries more per tensor than int(0.2 n)); see the chapter's conventions section.
+    "ties_l0.5_paper": ("ties", {"lam": 0.5, "density": 0.2, "trim_scope": "tensor", "trim_count": "merging_eval"}),
+    "ties_l1_paper": ("ties", {"lam": 1.0, "density": 0.2, "trim_scope": "tensor", "trim_count": "merging_eval"}),
 }
+
+# the variants a profile compares by default (the stored cpu results); the *_paper variants are opt-in
+DEFAULT_METHODS: list[str] = ["average", "task_arithmetic", "ties_l0.5", "ties_l1", "dare", "della", "della_linear"]
+# the merging study with the paper code's conventions: its four methods, TIES as its code trims it
+# (Average, Task Arithmetic with c/k and DARE with 1/(1-p) are ours already, measured identical)
+PAPER_CONVENTION_METHODS: list[str] = ["average", "task_arithmetic", "ties_l0.5_paper", "ties_l1_paper", "dare"]
 
 
 def theory_coefficients(variants=None) -> dict[str, float]:

@@ -18,7 +18,9 @@ many models at once. The base is scored on the same windows (k = 0 rows of `merg
 `noise` table holds the bootstrap standard error of every per-domain CE and of every expert's
 paired change from the base, so effects can be stated beside their noise.
 
-Merges. Per pool of M experts: all 2^M - 1 subsets for sizes in `full_enumeration`, else the
+Merges. `methods` names variants of `config.METHOD_VARIANTS` (default `config.DEFAULT_METHODS`);
+`config.PAPER_CONVENTION_METHODS` is the study with the merging paper's code conventions (its TIES
+trim count, per tensor; `conventions.py` measures every convention). Per pool of M experts: all 2^M - 1 subsets for sizes in `full_enumeration`, else the
 prefixes of `n_permutations` diverse permutations (`subsets.py`). Random methods are seeded per
 subset (seed * 2^M + bitmask).
 
@@ -30,7 +32,8 @@ over subsets (`tail.py`); per (pool, method, scope) the joint law with gamma of 
 Tables (`data/results/merging/<profile>/`): pilot, recipe, experts, specialisation, noise, merges
 (k = 0 rows: the base), multitask, theory, subsets, curves (base_ce, delta_base, beats_base),
 variance, tail_fits, theory_vs_tail, coefficient_ratio, fits (ok, why_not_ok), fit_samples,
-extrapolation, stopping, claims; provenance last. Every table has a `pool` column except pilot
+extrapolation, stopping, claims; provenance last. Derived afterwards (provenance `derived`): claims
+(`python -m scalinglaws claims merging`) and conventions (`python -m scalinglaws conventions merging`). Every table has a `pool` column except pilot
 (per domain, with its pool), recipe, experts and specialisation (per domain).
 """
 from __future__ import annotations
@@ -54,13 +57,13 @@ from scalinglaws.studies.merging import pilot as PI
 from scalinglaws.studies.merging import subsets as S
 from scalinglaws.studies.merging import tail as TL
 from scalinglaws.studies.merging import units as U
-from scalinglaws.studies.merging.config import DEFAULT_POOLS, METHOD_VARIANTS, theory_coefficients
+from scalinglaws.studies.merging.config import DEFAULT_METHODS, DEFAULT_POOLS, METHOD_VARIANTS, theory_coefficients
 from scalinglaws.training import check_schedule
 
 STUDY = "merging"
 
 _COMMON = {
-    "pools": {k: list(v) for k, v in DEFAULT_POOLS.items()}, "methods": list(METHOD_VARIANTS), "seed": 0,
+    "pools": {k: list(v) for k, v in DEFAULT_POOLS.items()}, "methods": list(DEFAULT_METHODS), "seed": 0,
     # the pilot grid (learning rate x multiples of ft_base_tokens x seeds) and its rule
     "pilot_size": None, "pilot_lrs": [3e-4, 1e-3, 3e-3], "pilot_token_mults": [1, 4], "pilot_seeds": 2,
     "pilot_domains_per_pool": 2, "pilot_max_forgetting": 0.5,
