@@ -1,6 +1,20 @@
 """Clark et al. 2022 (arXiv 2202.01169), Table 3 as quoted by a public set of research notes: log10
-loss, N in parameters. Not checked against the paper text (RESEARCH.md section 3): shown beside our
-fits as the literature's values, never used to compute anything of ours."""
+loss, N in parameters. The paper text itself was not read here; the values were checked against
+the paper's own measurements instead (`clark.py`, shipped file
+`data/reference/clark2022_routing_measurements.csv`, tables `clark_fits` of the routing store):
+
+    verified from the data   every coefficient of RL-R and Hash, and a, c of S-BASE: our fit of the
+                             paper's main grid (its last step, least squares in log loss, dense rows
+                             in) lies within 0.004 of the quoted value in a, b, c and 0.006 in d,
+                             and the quoted value lies in our 95% bootstrap interval
+    not verified             S-BASE's b (ours about -0.120 against -0.108) and d (1.117 against
+                             1.104): no selection of the file's rows we tried reaches them; both
+                             quoted values still lie inside our 95% intervals. E_start and E_max
+                             are weakly determined (wide intervals): quoted for reference only
+    second-hand still        the N_cutoff values (CLARK_SCALE's comment) and the token count
+
+The chapter glues the verified differences from `clark_fits`; nothing of ours is computed from
+these quoted numbers."""
 import pandas as pd
 
 CLARK_TABLE3 = pd.DataFrame([
