@@ -29,8 +29,9 @@ quoted -0.108 (leaving out any single point moves it by < 0.005), so that coeffi
 verified from these data.
 
 Tables (written into the routing store of a profile by `python -m scalinglaws clark --profile P`,
-recorded in provenance under `derived`): clark_loss, clark_fits, clark_fit_samples,
-clark_extrapolation, clark_steps, clark_claims.
+recorded in provenance under `derived`): clark_loss (the selected points), clark_fits (ours beside
+the quoted Table 3: quoted, diff, quoted_in_interval), clark_fit_samples, clark_search (the selection
+variants), clark_extrapolation, clark_steps, clark_claims.
 """
 from __future__ import annotations
 
@@ -294,7 +295,8 @@ def claims_table(loss: pd.DataFrame, fits: pd.DataFrame, results: dict, sd: floa
 # ---------------------------------------------------------------------------------------------
 # derive the tables into a profile's store
 BOOTSTRAP = {"smoke": 20, "cpu": 1000, "gpu": 1000}
-TABLES = ("clark_loss", "clark_fits", "clark_fit_samples", "clark_extrapolation", "clark_steps", "clark_claims")
+TABLES = ("clark_loss", "clark_fits", "clark_fit_samples", "clark_search", "clark_extrapolation", "clark_steps",
+          "clark_claims")
 
 
 def compute(raw: pd.DataFrame, profile: str | None, bootstrap: int, seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -304,6 +306,7 @@ def compute(raw: pd.DataFrame, profile: str | None, bootstrap: int, seed: int = 
     fits, results = fit(loss, bootstrap, seed)
     return {"clark_loss": loss, "clark_fits": fits_table(fits),
             "clark_fit_samples": S.fit_samples_table(results),
+            "clark_search": search_table(raw),
             "clark_extrapolation": extrapolation_table(loss, results, min(bootstrap, 200), seed),
             "clark_steps": steps_table(raw),
             "clark_claims": claims_table(loss, fits, results, seed_sd(raw), profile, seed, max(bootstrap, 100))}

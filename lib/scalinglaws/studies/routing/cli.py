@@ -1,6 +1,7 @@
 """`python -m scalinglaws clark --profile P`: Clark et al. 2022's own measurements through the routing
 study's code (`studies/routing/clark.py`), written into the routing store of profile P as the tables
-clark_loss, clark_fits, clark_fit_samples, clark_extrapolation, clark_steps and clark_claims, each
+clark_loss, clark_fits, clark_fit_samples, clark_search, clark_extrapolation, clark_steps and
+clark_claims, each
 recorded in provenance.json under `derived` (commit, date, command). Exit 2 on a bad profile or a
 reference file whose checksum differs (nothing written)."""
 from __future__ import annotations
