@@ -222,3 +222,16 @@ def claims_side_by_side(clark_claims: pd.DataFrame, claims: pd.DataFrame) -> pd.
     t.insert(0, "claim", text.reindex(t.index))
     order = list(claims["claim_id"]) + [i for i in clark_claims["claim_id"] if i not in set(claims["claim_id"])]
     return t.reindex([i for i in order if i in t.index]).fillna("")
+
+
+def clark_claims_sentence(clark_claims: pd.DataFrame, claims: pd.DataFrame) -> str:
+    """How many claims hold on Clark's data with our code, which do not, and how the same claims
+    fare on ours (verdicts other than 'holds' and 'not testable' counted together)."""
+    c = clark_claims.set_index("claim_id")["verdict"]
+    testable = c[c != "not testable"]
+    held = testable[testable == "holds"]
+    fails = [i for i in testable.index if i not in held.index]
+    ours = claims.set_index("claim_id")["verdict"].reindex(held.index)
+    s = f"On Clark et al.'s data {len(held)} of the {len(testable)} claims our code can test there hold"
+    s += "." if not fails else f"; {', '.join(fails)} do{'es' if len(fails) == 1 else ''} not (a bug to find, not a finding)."
+    return s + (f" On ours, {int((ours == 'holds').sum())} of those {len(held)} hold at this profile.")

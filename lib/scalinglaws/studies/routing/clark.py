@@ -94,7 +94,7 @@ def _protocol(raw: pd.DataFrame) -> pd.DataFrame:
 
 def _ours(rows: pd.DataFrame) -> pd.DataFrame:
     """Rows in the routing study's loss schema (size, N, experts, router, L), seeds averaged."""
-    f = pd.DataFrame({"size": rows["model_size_label"], "N": rows["dense_parameter_count"].astype(float),
+    f = pd.DataFrame({"size": rows["model_size_label"], "N": rows["dense_parameter_count"].round().astype("int64"),
                       "experts": rows["num_experts"].astype(int), "router": rows["router_type"].map(ROUTER_OF),
                       "L": rows[LOSS_COLUMN].astype(float), "step": rows["step"].astype(int)})
     g = f.groupby(["size", "N", "experts", "router"], as_index=False).agg(L=("L", "mean"), step=("step", "max"),
