@@ -98,3 +98,23 @@ def test_clark_command_validates_before_any_compute(tmp_path, monkeypatch):
     store.write_provenance({"commit": "c" * 40, "config": {}})
     assert main(["clark", "--profile", "cpu", "--bootstrap", "-1"]) == 2
     assert store.tables() == []  # nothing written
+
+
+def test_stored_tables_and_chapter_views():
+    from scalinglaws.studies.routing import chapter as CH
+    d = paths.DATA_DIR / "results" / "routing" / "cpu"
+    fits = pd.read_parquet(d / "clark_fits.parquet")
+    routed = fits[fits["router"] != "dense"]
+    assert np.allclose(routed["diff"], routed["estimate"] - routed["quoted"])
+    assert (routed["quoted_in_interval"] == ((routed["lo"] <= routed["quoted"]) & (routed["quoted"] <= routed["hi"]))).all()
+    # Clark's claims judged with our code: every claim testable on their data holds (one that fails is a bug)
+    cc, ours = pd.read_parquet(d / "clark_claims.parquet"), pd.read_parquet(d / "claims.parquet")
+    testable = cc[cc["verdict"] != "not testable"]
+    assert len(testable) >= 15 and (testable["verdict"] == "holds").all()
+    assert set(cc.loc[cc["verdict"] == "not testable", "claim_id"]) == set(C.NOT_IN_CLARK)
+    side = CH.claims_side_by_side(cc, ours)
+    assert set(side.index) == set(cc["claim_id"]) | set(ours["claim_id"])
+    assert CH.clark_claims_sentence(cc, ours).startswith(f"On Clark et al.'s data {len(testable)} of the {len(testable)}")
+    ex = pd.read_parquet(d / "clark_extrapolation.parquet")
+    assert set(ex["quantity"]) == {"L", "N_bar", "log10_n_cutoff"}
+    assert (ex.loc[ex["quantity"] == "L", "error"].abs() < 0.05).all()  # the law extrapolates on their data

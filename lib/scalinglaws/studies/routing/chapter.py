@@ -229,6 +229,8 @@ def clark_claims_sentence(clark_claims: pd.DataFrame, claims: pd.DataFrame) -> s
     fare on ours (verdicts other than 'holds' and 'not testable' counted together)."""
     c = clark_claims.set_index("claim_id")["verdict"]
     testable = c[c != "not testable"]
+    if not len(testable):
+        return "At this profile every claim is 'not testable' (the notes say why)."
     held = testable[testable == "holds"]
     fails = [i for i in testable.index if i not in held.index]
     ours = claims.set_index("claim_id")["verdict"].reindex(held.index)
