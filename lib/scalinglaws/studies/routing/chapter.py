@@ -175,7 +175,8 @@ def clark_extrapolation_glue(ex: pd.DataFrame) -> dict[str, str]:
     cut = ex[ex["quantity"] == "log10_n_cutoff"].set_index("router")
     return {"clark_ex_size": f"{100 * worst('L', 'size'):.1f}%", "clark_ex_experts": f"{100 * worst('L', 'experts'):.1f}%",
             "clark_ex_nbar": f"{100 * worst('N_bar', 'size'):.0f}%",
-            "clark_ex_nbar_sign": "over" if (ex.loc[ex["quantity"] == "N_bar", "error"] > 0).all() else "mis",
+            "clark_ex_nbar_sign": "overestimated" if (ex.loc[ex["quantity"] == "N_bar", "error"] > 0).all() else
+            "underestimated" if (ex.loc[ex["quantity"] == "N_bar", "error"] < 0).all() else "misestimated",
             "clark_ex_cut": f"{cut['error'].abs().max():.2f}",
             "clark_ex_cut_lo": f"{cut['error'].min():.2f}"}
 
@@ -201,10 +202,12 @@ def clark_steps_glue(clark_steps: pd.DataFrame, ours: pd.DataFrame, experts: int
            "clark_st_grow": f"{int((piv[last] < piv[first]).sum())} of {len(piv)}"}
     if len(ours):
         o = ours[ours["router"].isin(c["router"].unique())].groupby("steps")["rel_gap"].mean()
+        same = (o.iloc[-1] < o.iloc[0]) == (piv[last].mean() < piv[first].mean())
         out.update({"ours_st_steps": " and ".join(str(int(s)) for s in o.index),
-                    "ours_st_gaps": " and ".join(f"{100 * v:+.1f}%" for v in o.to_numpy())})
+                    "ours_st_gaps": " and ".join(f"{100 * v:+.1f}%" for v in o.to_numpy()),
+                    "ours_st_direction": "the same way" if same else "the other way"})
     else:
-        out.update({"ours_st_steps": "n/a", "ours_st_gaps": "n/a"})
+        out.update({"ours_st_steps": "n/a", "ours_st_gaps": "n/a", "ours_st_direction": "nowhere (no step check)"})
     return out
 
 
