@@ -22,6 +22,11 @@ it, each choice with the reason (the chapter prints it):
                project's default delta = 1e-3 (an L1-like loss, for noisy small-model points) moves
                S-BASE's b further from Table 3 (see `search_table`, measured in the chapter)
 
+The repository that redistributes the file (linhaowei1/SLD, `data/moe_scaling_law_loader.py`) keeps the
+rows at step 249,000 of every k, routing frequency and FLOP budget and holds out the 1.3B models; we
+do not follow it, because it mixes the ablations into the main grid (and drops the two models whose
+last step is not 249,000).
+
 The search that chose these (`search_table`): dense rows in or out, the smallest or the largest size
 dropped, least squares or the project's Huber loss. Least squares with the dense rows and every size
 is nearest Table 3 summed over the three routers; no choice brings S-BASE's b within 0.01 of the
@@ -92,11 +97,12 @@ def _protocol(raw: pd.DataFrame) -> pd.DataFrame:
     return raw[sel]
 
 
-def _ours(rows: pd.DataFrame) -> pd.DataFrame:
+def _ours(rows: pd.DataFrame, column: str = LOSS_COLUMN) -> pd.DataFrame:
     """Rows in the routing study's loss schema (size, N, experts, router, L), seeds averaged."""
     f = pd.DataFrame({"size": rows["model_size_label"], "N": rows["dense_parameter_count"].round().astype("int64"),
                       "experts": rows["num_experts"].astype(int), "router": rows["router_type"].map(ROUTER_OF),
-                      "L": rows[LOSS_COLUMN].astype(float), "step": rows["step"].astype(int)})
+                      "L": rows[column].astype(float), "step": rows["step"].astype(int)}).dropna(subset=["L"])
+    # (loss_validation is never missing; a few per-dataset losses are, and those models drop out)
     g = f.groupby(["size", "N", "experts", "router"], as_index=False).agg(L=("L", "mean"), step=("step", "max"),
                                                                           seeds=("L", "size"))
     order = {r: i for i, r in enumerate(["dense", *RC.ROUTER_NAMES])}
@@ -104,11 +110,17 @@ def _ours(rows: pd.DataFrame) -> pd.DataFrame:
                          kind="stable").reset_index(drop=True)
 
 
-def loss_table(raw: pd.DataFrame, step: int | None = None) -> pd.DataFrame:
-    """The selected models (SELECTION) at their last evaluation (step None) or at `step`."""
+LOSS_COLUMNS = ("loss_validation", "loss_c4", "loss_curation_corpus", "loss_lambada", "loss_pile", "loss_wikitext103")
+
+
+def loss_table(raw: pd.DataFrame, step: int | None = None, column: str = LOSS_COLUMN) -> pd.DataFrame:
+    """The selected models (SELECTION) at their last evaluation (step None) or at `step`; L is the
+    loss `column` (default the validation loss Table 3 was fitted on; the per-dataset losses of the
+    file refit the same way: `fit(loss_table(raw, column="loss_pile"))`)."""
+    check_choice("column", column, LOSS_COLUMNS)
     p = _protocol(raw)
     rows = p.loc[p.groupby("hyper_id")["step"].idxmax()] if step is None else p[p["step"] == step]
-    return _ours(rows)
+    return _ours(rows, column)
 
 
 def seed_sd(raw: pd.DataFrame) -> float:
@@ -126,7 +138,8 @@ def fit(loss: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, huber_delta: f
     fits, results = S.fit_laws(loss[["size", "N", "experts", "router", "L"]], bootstrap, seed, huber_delta=huber_delta)
     worst = max(float(np.max(np.abs(r.residuals))) for r in results.values())
     if worst >= huber_delta:  # then the Huber loss is not the square everywhere: not least squares
-        raise RuntimeError(f"a log residual {worst:.3g} exceeds the Huber delta {huber_delta}")
+        raise ParameterError(f"a log residual {worst:.3g} exceeds huber_delta={huber_delta}: not a least-squares fit; "
+                             f"pass a huber_delta above it (the per-dataset losses need about 0.1)")
     return fits, results
 
 
