@@ -96,7 +96,23 @@ def _call_routing(name):
     loss, fits, eff, routing, samples = _routing()
     return {"loss_vs_experts": lambda: F.loss_vs_experts(loss, fits, samples),
             "effective_params_figure": lambda: F.effective_params_figure(eff, loss, fits, samples),
-            "load_balance_figure": lambda: F.load_balance_figure(routing)}[name]()
+            "load_balance_figure": lambda: F.load_balance_figure(routing),
+            "clark_beside_ours": lambda: F.clark_beside_ours(loss, loss),
+            "clark_steps_figure": lambda: F.clark_steps_figure(_clark_steps(loss), _our_steps())}[name]()
+
+
+def _clark_steps(loss):
+    """clark_steps rows (a gap shrinking along training) from the synthetic loss table."""
+    dense = loss[loss["router"] == "dense"].set_index("size")
+    rows = [{"size": x.size, "N": x.N, "experts": x.experts, "router": x.router, "step": s,
+             "rel_gap": (x.L / dense.loc[x.size, "L"] - 1.0) * (1 + 1e4 / s)}
+            for x in loss[loss["router"] != "dense"].itertuples() for s in (10_000, 50_000, 240_000)]
+    return pd.DataFrame(rows)
+
+
+def _our_steps():
+    return pd.DataFrame([{"size": "s2", "experts": 8, "router": r, "steps": s, "rel_gap": g}
+                         for r in ("sbase", "hash") for s, g in ((384, 0.02), (768, 0.01))])
 
 
 def _call_resource(name):

@@ -6,6 +6,9 @@
     resources.py  experts as resources: which experts serve which domain, loss vs experts serving it,
               constant shares of the experts as E grows
     claims.py  Clark's claims (and ours) judged on the stored tables
+    clark.py   Clark et al. 2022's own measurements through this code (`python -m scalinglaws clark`): the
+              selection reconstructed, the law vs Table 3, extrapolation, steps, claims; clark_* tables
+    cli.py     the `clark` command
     chapter.py  the chapter's derived tables and glued sentences
     publish.py  the checkpoints shipped in data/checkpoints/routing/<profile>/
 

@@ -104,3 +104,139 @@ def kappa_sentence(growth: pd.DataFrame) -> str:
     held = int(growth["constant_share"].sum())
     return (f"Measured kappa over the sizes: {'; '.join(parts)}; the interval contains 1 in {held} of "
             f"{len(growth)} (router, size) cells.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Clark et al.'s own measurements (tables clark_* written by `python -m scalinglaws clark`)
+CLARK_PARAMS = ["a", "b", "c", "d", "E_start", "E_max"]
+
+
+def clark_fit_view(clark_fits: pd.DataFrame) -> pd.DataFrame:
+    """Our fit of Clark's data per router and parameter: estimate [95% interval], the quoted Table 3
+    value, ours - quoted, and whether the quoted value lies in our interval."""
+    f = clark_fits[clark_fits["router"] != DENSE]
+    out = pd.DataFrame({
+        "router": f["router"].map(lambda r: ROUTER_NAMES.get(r, r)), "param": f["param"],
+        "ours [95% interval]": [f"{e:.4g} [{lo:.4g}, {hi:.4g}]" for e, lo, hi in zip(f["estimate"], f["lo"], f["hi"])],
+        "Table 3 (quoted)": f["quoted"].map(lambda v: f"{v:g}"),
+        "ours - quoted": f["diff"].map(lambda v: f"{v:+.4f}" if abs(v) < 1 else f"{v:+.3g}"),
+        "quoted in interval": f["quoted_in_interval"].map({True: "yes", False: "no"})})
+    order = {p: i for i, p in enumerate(CLARK_PARAMS)}
+    return out.sort_values(["router", "param"], key=lambda c: c.map(order) if c.name == "param" else c,
+                           kind="stable").set_index(["router", "param"])
+
+
+def clark_fit_glue(clark_fits: pd.DataFrame) -> dict[str, str]:
+    """Numbers of the fit paragraph: the largest |ours - quoted| over a, b, c, d for RL-R and Hash,
+    S-BASE's b and d beside the quoted, how many quoted values lie in our intervals, R^2."""
+    f = clark_fits[clark_fits["router"] != DENSE].set_index(["router", "param"])
+    abcd = f[f.index.get_level_values("param").isin(list("abcd"))]
+    rh = abcd[abcd.index.get_level_values("router").isin(["rlr", "hash"])]
+    r2 = clark_fits[clark_fits["router"] != DENSE].groupby("router")["r2_log"].first()
+    return {"clark_rh_maxdiff": f"{rh['diff'].abs().max():.4f}",
+            "clark_sbase_b": f"{f.loc[('sbase', 'b'), 'estimate']:.4f}", "clark_sbase_b_q": f"{f.loc[('sbase', 'b'), 'quoted']:g}",
+            "clark_sbase_d": f"{f.loc[('sbase', 'd'), 'estimate']:.4f}", "clark_sbase_d_q": f"{f.loc[('sbase', 'd'), 'quoted']:g}",
+            "clark_sbase_a_diff": f"{f.loc[('sbase', 'a'), 'diff']:+.4f}", "clark_sbase_c_diff": f"{f.loc[('sbase', 'c'), 'diff']:+.4f}",
+            "clark_in_interval": f"{int(f['quoted_in_interval'].sum())} of {len(f)}",
+            "clark_r2_min": f"{r2.min():.4f}", "clark_n_points": f"{int(clark_fits['n_points'].max())}"}
+
+
+def clark_search_view(search: pd.DataFrame) -> pd.DataFrame:
+    """The selection variants: each router's a, b, c, d summed |difference| to Table 3, and the total."""
+    t = search.pivot(index="variant", columns="router", values="distance")
+    t = t[[r for r in ROUTER_NAMES if r in t.columns]].rename(columns=lambda r: ROUTER_NAMES.get(r, r))
+    t["total"] = t.sum(axis=1)
+    return t.sort_values("total").round(4)
+
+
+EXTRAPOLATION_LABELS = {("L", "size"): "L at 1.3B from N <= 370M (relative error)",
+                        ("L", "experts"): "L at E = 128..512 from E <= 64 (relative error)",
+                        ("N_bar", "size"): "N_bar at 1.3B from N <= 370M (relative error)",
+                        ("log10_n_cutoff", "size"): "log10 N_cutoff from N <= 370M (error in decades)"}
+
+
+def clark_extrapolation_view(ex: pd.DataFrame) -> pd.DataFrame:
+    """Mean and worst error per router and extrapolation (rows of `clark_extrapolation`)."""
+    rows = []
+    for (q, scheme), label in EXTRAPOLATION_LABELS.items():
+        for r in ["dense", "sbase", "rlr", "hash"]:
+            g = ex[(ex["quantity"] == q) & (ex["scheme"] == scheme) & (ex["router"] == r)]
+            if len(g):
+                rows.append({"prediction": label, "router": ROUTER_NAMES.get(r, r), "models": len(g),
+                             "mean error": g["error"].mean(), "worst |error|": g["error"].abs().max(),
+                             "all fits ok": bool((g["status"] == "ok").all())})
+    return pd.DataFrame(rows).set_index(["prediction", "router"]).round(4)
+
+
+def clark_extrapolation_glue(ex: pd.DataFrame) -> dict[str, str]:
+    def worst(q, scheme):
+        g = ex[(ex["quantity"] == q) & (ex["scheme"] == scheme) & (ex["router"] != DENSE)]
+        return g["error"].abs().max()
+    cut = ex[ex["quantity"] == "log10_n_cutoff"].set_index("router")
+    return {"clark_ex_size": f"{100 * worst('L', 'size'):.1f}%", "clark_ex_experts": f"{100 * worst('L', 'experts'):.1f}%",
+            "clark_ex_nbar": f"{100 * worst('N_bar', 'size'):.0f}%",
+            "clark_ex_nbar_sign": "overestimated" if (ex.loc[ex["quantity"] == "N_bar", "error"] > 0).all() else
+            "underestimated" if (ex.loc[ex["quantity"] == "N_bar", "error"] < 0).all() else "misestimated",
+            "clark_ex_cut": f"{cut['error'].abs().max():.2f}",
+            "clark_ex_cut_lo": f"{cut['error'].min():.2f}"}
+
+
+def clark_cutoff_view(ex: pd.DataFrame, quoted: dict) -> pd.DataFrame:
+    """N_cutoff per router from our fit of every size of Clark's data beside the value the notes quote."""
+    cut = ex[ex["quantity"] == "log10_n_cutoff"].set_index("router")
+    return pd.DataFrame({"ours (all sizes)": [f"{10 ** cut.loc[r, 'measured'] / 1e9:.0f}B" for r in cut.index],
+                         "ours (N <= 370M)": [f"{10 ** cut.loc[r, 'pred'] / 1e9:.0f}B" for r in cut.index],
+                         "quoted": [f"{quoted[r] / 1e9:.0f}B" if r in quoted else "" for r in cut.index]},
+                        index=[ROUTER_NAMES.get(r, r) for r in cut.index])
+
+
+def clark_steps_glue(clark_steps: pd.DataFrame, ours: pd.DataFrame, experts: int = 8) -> dict[str, str]:
+    """The step paragraph: Clark's gain over dense at E = `experts` at the first and last step
+    (mean over sizes and routers), how many (router, size) curves gain from the first to the last
+    step; our step check's mean relative gap at its two step counts."""
+    c = clark_steps[clark_steps["experts"] == experts]
+    first, last = c["step"].min(), c["step"].max()
+    piv = c.pivot_table(index=["router", "size"], columns="step", values="rel_gap")
+    out = {"clark_st_E": str(experts), "clark_st_first": f"{first // 1000}K", "clark_st_last": f"{last // 1000}K",
+           "clark_st_gap_first": f"{100 * piv[first].mean():.1f}%", "clark_st_gap_last": f"{100 * piv[last].mean():.1f}%",
+           "clark_st_grow": f"{int((piv[last] < piv[first]).sum())} of {len(piv)}"}
+    if len(ours):
+        o = ours[ours["router"].isin(c["router"].unique())].groupby("steps")["rel_gap"].mean()
+        same = (o.iloc[-1] < o.iloc[0]) == (piv[last].mean() < piv[first].mean())
+        out.update({"ours_st_steps": " and ".join(str(int(s)) for s in o.index),
+                    "ours_st_gaps": " and ".join(f"{100 * v:+.1f}%" for v in o.to_numpy()),
+                    "ours_st_direction": "the same way" if same else "the other way"})
+    else:
+        out.update({"ours_st_steps": "n/a", "ours_st_gaps": "n/a", "ours_st_direction": "nowhere (no step check)"})
+    return out
+
+
+def claims_side_by_side(clark_claims: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
+    """Each routing claim judged on Clark's data and on ours by the same code: value [95% interval]
+    and verdict on each (claims absent from one table show an empty cell)."""
+    def cell(df):
+        return pd.DataFrame({"claim_id": df["claim_id"],
+                             "value": [("" if np.isnan(v) else f"{v:.4g}") + ("" if np.isnan(lo) else f" [{lo:.3g}, {hi:.3g}]")
+                                       for v, lo, hi in zip(df["value"], df["lo"], df["hi"])],
+                             "verdict": df["verdict"]}).set_index("claim_id")
+    c, o = cell(clark_claims), cell(claims)
+    t = c.join(o, how="outer", lsuffix=" (Clark's data)", rsuffix=" (ours)")
+    text = pd.concat([claims, clark_claims]).drop_duplicates("claim_id").set_index("claim_id")["claim"]
+    t.insert(0, "claim", text.reindex(t.index))
+    order = list(claims["claim_id"]) + [i for i in clark_claims["claim_id"] if i not in set(claims["claim_id"])]
+    return t.reindex([i for i in order if i in t.index]).fillna("")
+
+
+def clark_claims_sentence(clark_claims: pd.DataFrame, claims: pd.DataFrame) -> str:
+    """How many claims hold on Clark's data with our code, which do not, and how the same claims
+    fare on ours (verdicts other than 'holds' and 'not testable' counted together)."""
+    c = clark_claims.set_index("claim_id")["verdict"]
+    testable = c[c != "not testable"]
+    if not len(testable):
+        return "At this profile every claim is 'not testable' (the notes say why)."
+    held = testable[testable == "holds"]
+    fails = [i for i in testable.index if i not in held.index]
+    ours = claims.set_index("claim_id")["verdict"].reindex(held.index)
+    s = f"On Clark et al.'s data {len(held)} of the {len(testable)} claims our code can test there hold"
+    s += "." if not fails else f"; {', '.join(fails)} do{'es' if len(fails) == 1 else ''} not (a bug to find, not a finding)."
+    return s + (f" On ours, {int((ours == 'holds').sum())} of those {len(held)} hold at this profile.")

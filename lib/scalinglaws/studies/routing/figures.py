@@ -17,9 +17,10 @@ def fit_params(fits, router: str) -> dict | None:
     return dict(zip(f["param"], f["estimate"])) if len(f) else None
 
 
-def loss_vs_experts(loss, fits, samples=None):
+def loss_vs_experts(loss, fits, samples=None, ylabel: str = "test CE L (nats/token)"):
     """L vs E per router (one panel each), one line per dense size, with the fitted routing law
-    and its 95% bootstrap band (from `fit_samples`)."""
+    and its 95% bootstrap band (from `fit_samples`). Also draws Clark et al.'s points (`clark_loss`,
+    `clark_fits`, `clark_fit_samples`: the same schema) with their `ylabel`."""
     PS.use()
     routers = [r for r in ROUTER_NAMES if r != "dense" and r in set(loss["router"])]
     dense = loss[loss["router"] == "dense"].set_index("size")
@@ -41,7 +42,7 @@ def loss_vs_experts(loss, fits, samples=None):
                 PS.band(ax, EE, lo, hi, color=pal[size])
         ax.set(xlabel="experts E", title=ROUTER_NAMES[r])
         PS.log_axis(ax, "x", sorted(set(loss["experts"])))
-    axes[0, 0].set_ylabel("test CE L (nats/token)")
+    axes[0, 0].set_ylabel(ylabel)
     PS.legend(axes[0, -1], outside_over=4, title="dense size")
     fig.tight_layout()
     return fig
@@ -86,5 +87,70 @@ def load_balance_figure(routing):
         PS.log_axis(ax, "x", sorted(set(g["experts"])))
     axes[0].axhline(1.0, label="perfect balance", **PS.REFERENCE_STYLE)
     PS.legend(axes[0])
+    fig.tight_layout()
+    return fig
+
+
+def _relative_to_dense(loss):
+    """loss rows of routed models with rel = L / L(dense, same size) - 1 (negative: routing helps)."""
+    dense = loss[loss["router"] == "dense"].set_index("size")["L"]
+    r = loss[(loss["router"] != "dense") & loss["size"].isin(dense.index)]
+    return r.assign(rel=r["L"] / r["size"].map(dense) - 1.0)
+
+
+def clark_beside_ours(clark_loss, loss):
+    """Clark et al.'s grid and ours on the same axes: each routed model's loss relative to the dense
+    model of its own size, L / L_dense - 1 (in %), against E, one panel per router Clark measured.
+    Relative to dense because the two datasets differ in text, tokenizer and scale: the ratio is
+    what routing changes, in the units of neither."""
+    PS.use()
+    routers = [r for r in ("sbase", "rlr", "hash") if r in set(clark_loss["router"])]
+    c, o = _relative_to_dense(clark_loss), _relative_to_dense(loss)
+    csizes = clark_loss[clark_loss["router"] == "dense"].sort_values("N")["size"].tolist()
+    osizes = loss[loss["router"] == "dense"].sort_values("N")["size"].tolist()
+    cpal = dict(zip(csizes, sns.color_palette("viridis", len(csizes))))
+    opal = dict(zip(osizes, sns.color_palette("autumn", len(osizes))))
+    fig, axes = plt.subplots(1, len(routers), figsize=(3.8 * len(routers), 3.6), sharey=True, squeeze=False)
+    for ax, r in zip(axes[0], routers):
+        for size in csizes:
+            g = c[(c["router"] == r) & (c["size"] == size)].sort_values("experts")
+            ax.plot(g["experts"], 100 * g["rel"], "-", marker=".", color=cpal[size], lw=1, label=f"Clark {size}")
+        for size in osizes:
+            g = o[(o["router"] == r) & (o["size"] == size)].sort_values("experts")
+            if len(g):
+                ax.plot(g["experts"], 100 * g["rel"], "--", marker="s", ms=4, color=opal[size], lw=1,
+                        label=f"ours {size}")
+        ax.axhline(0.0, label="dense (same size)", **PS.REFERENCE_STYLE)
+        ax.set(xlabel="experts E", title=ROUTER_NAMES[r])
+        PS.log_axis(ax, "x", sorted(set(clark_loss["experts"]) | set(loss["experts"])))
+    axes[0, 0].set_ylabel("L / L(dense, same size) - 1 (%)")
+    PS.legend(axes[0, -1], outside_over=4)
+    fig.tight_layout()
+    return fig
+
+
+def clark_steps_figure(clark_steps, ours, experts: int = 8):
+    """Each router's gain over dense along training, L / L_dense - 1 at the same step (in %), at E =
+    `experts`: Clark et al.'s sizes (lines, one evaluation every 10K steps) and our step check
+    (`clark.our_step_gaps`: the grid's steps and twice as many on the same tokens, squares)."""
+    PS.use()
+    routers = [r for r in ("sbase", "rlr", "hash") if r in set(clark_steps["router"])]
+    cs = clark_steps[clark_steps["experts"] == experts]
+    sizes = cs.drop_duplicates("size").sort_values("N")["size"].tolist()
+    pal = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    fig, axes = plt.subplots(1, len(routers), figsize=(3.8 * len(routers), 3.6), sharey=True, squeeze=False)
+    for ax, r in zip(axes[0], routers):
+        for size in sizes:
+            g = cs[(cs["router"] == r) & (cs["size"] == size)].sort_values("step")
+            ax.plot(g["step"], 100 * g["rel_gap"], "-", color=pal[size], lw=1, label=f"Clark {size}")
+        g = ours[ours["router"] == r].sort_values("steps") if len(ours) else ours
+        if len(g):
+            ax.plot(g["steps"], 100 * g["rel_gap"], "ks--", ms=5, lw=1,
+                    label=f"ours {g['size'].iloc[0]} E={int(g['experts'].iloc[0])}")
+        ax.axhline(0.0, label="dense (same step)", **PS.REFERENCE_STYLE)
+        ax.set(xlabel="optimiser steps", title=f"{ROUTER_NAMES[r]}, E = {experts}")
+        PS.log_axis(ax, "x")
+    axes[0, 0].set_ylabel("L / L(dense) - 1 (%)")
+    PS.legend(axes[0, -1], outside_over=4)
     fig.tight_layout()
     return fig

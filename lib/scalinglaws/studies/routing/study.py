@@ -450,15 +450,19 @@ def _fit_rows(res, law: str, router: str) -> list[dict]:
     return [{**r, "law": law, "message": res.message} for r in res.rows(router=router)]
 
 
-def fit_laws(loss: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, maxiter: int = 500) -> tuple[pd.DataFrame, dict]:
+def fit_laws(loss: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, maxiter: int = 500,
+             huber_delta: float = 1e-3) -> tuple[pd.DataFrame, dict]:
     """Dense law on the E = 1 points and the routed law per router (module docstring).
+    `huber_delta`: the fitter's (our study keeps its default; `clark.py` fits Clark's data by least
+    squares in log loss, a delta above every residual).
 
     Returns (fits table: one row per law, router, parameter with value, 95% CI, SE, R2, ok;
     {router or 'dense': FitResult}). A router with fewer points than parameters is skipped."""
     rows, results = [], {}
     dense = loss[loss["router"] == DENSE]
     if len(dense) >= len(LW.get_law(DENSE_LAW).params):
-        res = F.fit(DENSE_LAW, dense, columns={"N": "N"}, y="L", bootstrap=bootstrap, seed=seed, maxiter=maxiter)
+        res = F.fit(DENSE_LAW, dense, columns={"N": "N"}, y="L", bootstrap=bootstrap, seed=seed, maxiter=maxiter,
+                    huber_delta=huber_delta)
         results[DENSE] = res
         rows += _fit_rows(res, DENSE_LAW, DENSE)
     for r in routers_in(loss):
@@ -466,7 +470,7 @@ def fit_laws(loss: pd.DataFrame, bootstrap: int = 1000, seed: int = 0, maxiter: 
         if len(pts) < len(LW.get_law(LAW).params):
             continue
         res = F.fit(LAW, pts, columns={"N": "N", "E": "experts"}, y="L", bootstrap=bootstrap, seed=seed,
-                    maxiter=maxiter)
+                    maxiter=maxiter, huber_delta=huber_delta)
         results[r] = res
         rows += _fit_rows(res, LAW, r)
     cols = ["router", "law", "param", "estimate", "lo", "hi", "se", "r2", "r2_log", "rmse", "converged", "ok", "why_not_ok",
@@ -534,7 +538,7 @@ EXTRAPOLATION_COLUMNS = ["router", "scheme", "size", "N", "experts", "L", "pred"
 
 
 def extrapolation_table(loss: pd.DataFrame, max_fit_experts: int = 8, bootstrap: int = 0, seed: int = 0,
-                        maxiter: int = 500) -> pd.DataFrame:
+                        maxiter: int = 500, huber_delta: float = 1e-3) -> pd.DataFrame:
     """Held-out prediction errors. Schemes per router: 'size' (fit all but the largest N, predict
     it) and 'experts' (fit E <= max_fit_experts, predict larger E; if none was run, fit all but
     the largest E); dense: 'size' with the dense law. A scheme whose training set has fewer
@@ -546,7 +550,8 @@ def extrapolation_table(loss: pd.DataFrame, max_fit_experts: int = 8, bootstrap:
         if mask.sum() < P or mask.all():
             rows.append({"router": router, "scheme": scheme, "status": "not testable"})
             return
-        ex = F.extrapolate(law, frame, mask, columns=columns, y="L", bootstrap=bootstrap, seed=seed, maxiter=maxiter)
+        ex = F.extrapolate(law, frame, mask, columns=columns, y="L", bootstrap=bootstrap, seed=seed, maxiter=maxiter,
+                           huber_delta=huber_delta)
         for x in ex.table.itertuples():
             rows.append({"router": router, "scheme": scheme, "size": x.size, "N": x.N, "experts": x.experts,
                          "L": x.L, "pred": x.pred, "lo": x.lo, "hi": x.hi, "rel_error": x.rel_error,
