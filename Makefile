@@ -8,6 +8,8 @@ BACKEND ?= local
 TEST_RESULTS := $(CURDIR)/_build/test-results
 TEST_WORK := $(CURDIR)/_build/test-work
 
+MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
+
 .PHONY: help setup book browser test test-browser test-fast reproduce data verify bench clean
 
 help:
@@ -23,8 +25,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# MathJax, pinned in package.json/package-lock.json, copied into the site by Sphinx (_config.yml
+# html_static_path): the book's math renders without a CDN.
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(MATHJAX)
+
 # Re-execute every analysis notebook against data/results/ and render _build/html (warnings are errors).
-book: $(STAMP)
+book: $(STAMP) $(MATHJAX)
 	# no stale pages: Sphinx re-executes only the documents it re-reads, and a change of library code or of
 	# stored results is not a change of the notebook, so the environment is dropped and everything re-executes
 	rm -rf _build/.doctrees
