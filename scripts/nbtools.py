@@ -68,7 +68,7 @@ def shows_something(source: str) -> bool:
     last = body[-1].value
     if isinstance(last, ast.Call):
         name = ast.unparse(last.func)
-        return not (name.split(".")[-1] in ("glue", "glue_text", "show_provenance", "show_at_a_glance", "use", "glue_numbers")
+        return not (name.split(".")[-1] in ("glue", "glue_text", "show_provenance", "show_at_a_glance", "use_readable_tables", "use", "glue_numbers")
                     or name.startswith("plt."))
     return True
 
@@ -84,7 +84,8 @@ def reader_tags(cell) -> list[str]:
 
 
 def _glance_source(study: str, headline) -> list[str]:
-    return ["from scalinglaws.report import show_at_a_glance\n", "\n",
+    return ["from scalinglaws.report import show_at_a_glance, use_readable_tables\n", "\n",
+            "use_readable_tables()  # every table of the chapter in the book's number format\n",
             f"show_at_a_glance({study!r}, profile, headline={headline!r})"]
 
 
@@ -106,6 +107,9 @@ def reader(path) -> bool:
                              "source": rest.splitlines(True)})
         cells.insert(at, {"cell_type": "code", "execution_count": None, "id": "glance", "metadata": {},
                           "outputs": [], "source": _glance_source(*GLANCE[path.stem])})
+    for c in cells:  # the glance cell follows the template (GLANCE may have changed)
+        if c.get("id") == "glance" and path.stem in GLANCE:
+            c["source"] = _glance_source(*GLANCE[path.stem])
     # the glance needs `profile`: the parameters cell goes before it (papermill injects after it)
     ids = [c.get("id") for c in cells]
     if "glance" in ids:

@@ -200,16 +200,38 @@ def fmt_interval(value, lo, hi, sig: int = 3) -> str:
     return v if a == "–" and b == "–" else f"{v} [{a}, {b}]"
 
 
-def readable(df, sig: int = 3, index: bool = False):
+def readable(df, sig: int = 3, index: bool | None = None):
     """A table formatted for the page: every number through `fmt_number` (no 6243540271104.0000,
-    1.220000e+02 or nan cells), column names with spaces instead of underscores, the index hidden
-    unless `index`. Returns a pandas Styler (renders as HTML in the book)."""
+    1.220000e+02 or nan cells), column names with spaces instead of underscores, the index shown
+    when it means something (`index` None: not a plain 0..n-1 range). Returns a pandas Styler."""
     import pandas as pd
+    if index is None:
+        index = not (isinstance(df.index, pd.RangeIndex) and df.index.name is None)
     out = df.copy()
     num = [c for c in out.columns if pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c])]
     sty = out.style.format({c: (lambda v, s=sig: fmt_number(v, s)) for c in num}, na_rep="–")
     sty = sty.format_index(lambda c: str(c).replace("_", " "), axis=1)
     return sty if index else sty.hide(axis="index")
+
+
+def _readable_html(df) -> str | None:
+    if len(df) > 500 or df.shape[1] > 60:
+        return None  # (IPython falls back to pandas' own HTML)
+    return readable(df).to_html()
+
+
+def use_readable_tables() -> None:
+    """In a chapter's kernel, show every DataFrame through `readable` (the one number format of the
+    book's tables); outside IPython nothing to do."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    import pandas as pd
+    ip.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _readable_html)
 
 
 # ----------------------------------------------------------------------------- result at a glance
