@@ -91,6 +91,9 @@ def register_png_metadata() -> None:
     if ip is None:
         return
     from matplotlib.figure import Figure
+    # the inline backend registers its own PNG formatter when pyplot first loads it (at the first figure):
+    # load it now, so that registration comes before ours instead of replacing it
+    plt._get_backend_mod()
     ip.display_formatter.formatters["image/png"].for_type(Figure, png_bytes)
 
 
