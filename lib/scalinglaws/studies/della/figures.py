@@ -25,7 +25,7 @@ def grid_figure(tables: dict, lam: float | None = None):
     eps = sorted(gd["eps"].unique())
     pal = dict(zip(eps, sns.color_palette("viridis", len(eps))))
     # one row per size, one column per group; one y label for the figure (a label per row overlapped)
-    fig, axes = PS.subplots(len(sizes), len(groups), row_in=2.3, sharex=True, sharey="row")
+    fig, axes = PS.subplots(len(sizes), len(groups), row_in=2.3, sharex=True)  # own y per panel: groups differ in level
     m = meta.reset_index()
     for i, s in enumerate(sizes):
         for j, g in enumerate(groups):

@@ -84,7 +84,7 @@ def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict, samples=None
     c0 = curves[curves["pool"] == pool]
     M = int(c0["k"].max())
     scopes = [s for s in MA.MACRO_SCOPES if s in set(c0["scope"])]
-    fig, axes = PS.subplots(len(scopes), len(sizes), row_in=2.4, sharex=True, sharey="row")
+    fig, axes = PS.subplots(len(scopes), len(sizes), row_in=2.4, sharex=True)  # own y per panel: sizes differ in level
     kk = np.linspace(1, M, 50)
     for i, scope in enumerate(scopes):
         for j, (size, N) in enumerate(sizes.items()):
