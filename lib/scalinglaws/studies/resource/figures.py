@@ -22,7 +22,7 @@ def single_figure(prim: pd.DataFrame, fits: pd.DataFrame, tasks, acts, samples: 
     """Loss vs allocated neurons per task x activation, coloured by the regulariser, with the power
     fit and (given `samples`, the stored `fit_samples`) its 95% bootstrap band."""
     PS.use()
-    fig, axes = PS.subplots(len(acts), len(tasks), row_in=2.4, sharey="col")
+    fig, axes = PS.subplots(len(acts), len(tasks), row_in=2.6, sharey="col")
     for r, act in enumerate(acts):
         for c, task in enumerate(tasks):
             ax = axes[r, c]
@@ -37,12 +37,13 @@ def single_figure(prim: pd.DataFrame, fits: pd.DataFrame, tasks, acts, samples: 
                 if len(d):
                     lo, hi = PS.bootstrap_band(n, lambda q, x: q["A"] * x ** -q["alpha"], d)
                     PS.band(ax, n, lo, hi, color="k", label="95% band")
-                PS.legend(ax)
-            ax.set(title=f"{task} ({act})", xlabel="neurons N" if r == len(acts) - 1 else "",
+            # the fitted slope in the title: a legend in each small panel covered the points
+            ax.set(title=f"{task} ({act})" + (f": slope {-p[1]:.2f}" if p is not None else ""), xlabel="neurons N" if r == len(acts) - 1 else "",
                    ylabel="loss" if c == 0 else "")
             PS.log_axis(ax, "x")
             PS.log_axis(ax, "y")
-    fig.colorbar(sc, ax=axes, label="log10(lambda + 0.001)", shrink=0.6)
+    # the colour bar below the panels: beside them it took a fifth of the column's width
+    fig.colorbar(sc, ax=axes, label="log10(lambda + 0.001)", location="bottom", shrink=0.5, aspect=40)
     return fig
 
 
