@@ -154,8 +154,9 @@ def _focus_on_ok(ax, t, th):
            if ((g["A"] < lo) | (g["A"] > hi)).any()]
     ax.set_ylim(lo, hi)
     if out:
-        ax.text(0.01, 0.97, "off scale (fit not ok): " + "; ".join(out), transform=ax.transAxes, va="top",
-                fontsize=PS.FONT_PT, wrap=True, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
+        import textwrap
+        ax.text(0.01, 0.97, textwrap.fill("off scale (fit not ok): " + "; ".join(out), 80), transform=ax.transAxes,
+                va="top", fontsize=PS.FONT_PT, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
 
 
 def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict, samples=None):
