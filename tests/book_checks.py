@@ -66,10 +66,12 @@ def raw_tex(report: dict) -> list[str]:
 
 
 def literal_markup(report: dict) -> list[str]:
-    """MyST roles and ** emphasis shown as literal text (a role nested in backticks, Markdown glued as text)."""
+    """MyST roles, ** emphasis and backticks shown as literal text (a role nested in backticks, Markdown
+    glued as plain text by {glue:text})."""
     text = report["text"]
     out = [f"literal role: ...{_snippet(text, m)}..." for m in _ROLE.finditer(text)]
     out += [f"literal **: ...{_snippet(text, m)}..." for m in re.finditer(r"\*\*", text)]
+    out += [f"literal backtick: ...{_snippet(text, m)}..." for m in re.finditer("`", text)]
     return out[:10]
 
 

@@ -64,7 +64,7 @@ def test_raw_tex_is_found(text):
 
 
 @pytest.mark.parametrize("text", ["commit {glue:text}commit``", "see {ref}`fig-a`", "the claim **holds**",
-                                  "{cite}`wang2025merging`"])
+                                  "{cite}`wang2025merging`", "no study has a `gpu` run yet"])
 def test_literal_markup_is_found(text):
     assert BC.literal_markup(_report(text=text))
     assert not BC.literal_markup(_report(text="the sets {2, 3, 5} and a*b"))
