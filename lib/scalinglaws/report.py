@@ -282,7 +282,7 @@ def at_a_glance(store, headline: str | None = None, testbed_store=None, max_clai
         if len(pick):
             r = pick.iloc[0]
             lines.append(f"**Headline.** {_md_cell(r['claim'])}: {_md_cell(r['measure'])} = "
-                         f"{fmt_interval(r['value'], r['lo'], r['hi'])}, so the claim **{r['verdict']}**.")
+                         f"{fmt_interval(r['value'], r['lo'], r['hi'])}; verdict: **{r['verdict']}**.")
         counts = claims["verdict"].value_counts()
         lines.append("**The paper's claims here.** " + ", ".join(
             f"{int(counts.get(v, 0))} {v}" for v in VERDICTS) + f" (of {len(claims)}):")
