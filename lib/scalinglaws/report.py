@@ -200,16 +200,27 @@ def fmt_interval(value, lo, hi, sig: int = 3) -> str:
     return v if a == "–" and b == "–" else f"{v} [{a}, {b}]"
 
 
-def readable(df, sig: int = 3, index: bool | None = None):
+def _cell(v, sig: int) -> str:
+    """A cell of any column: numbers through `fmt_number`, missing values (None, NaN, 'nan') as a dash."""
+    if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v.strip().lower() in ("nan", "none")):
+        return "–"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return fmt_number(v, sig)
+    return str(v)
+
+
+def readable(df, sig: int = 3, index: bool | None = None, formats: dict | None = None):
     """A table formatted for the page: every number through `fmt_number` (no 6243540271104.0000,
     1.220000e+02 or nan cells), column names with spaces instead of underscores, the index shown
-    when it means something (`index` None: not a plain 0..n-1 range). Returns a pandas Styler."""
+    when it means something (`index` None: not a plain 0..n-1 range); `formats`: per-column format
+    strings that replace it. Returns a pandas Styler."""
     import pandas as pd
     if index is None:
         index = not (isinstance(df.index, pd.RangeIndex) and df.index.name is None)
     out = df.copy()
-    num = [c for c in out.columns if pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c])]
-    sty = out.style.format({c: (lambda v, s=sig: fmt_number(v, s)) for c in num}, na_rep="–")
+    sty = out.style.format({c: (lambda v, s=sig: _cell(v, s)) for c in out.columns})
+    if formats:  # a column whose convention differs (a learning rate as 0.003, not 0.00300)
+        sty = sty.format({c: f for c, f in formats.items() if c in out.columns})
     sty = sty.format_index(lambda c: str(c).replace("_", " "), axis=1)
     return sty if index else sty.hide(axis="index")
 
@@ -232,6 +243,8 @@ def use_readable_tables() -> None:
         return
     import pandas as pd
     ip.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _readable_html)
+    # a Styler's columns without a format of their own get the same one
+    pd.set_option("styler.format.formatter", lambda v: _cell(v, 3))
 
 
 # ----------------------------------------------------------------------------- result at a glance
