@@ -51,7 +51,9 @@ test: $(STAMP)
 	$(MAKE) test-browser
 
 # The built book in headless Chromium (tests/test_book_browser.py): console errors, broken links and
-# images, missing figures, error text in outputs; screenshots in _build/screenshots/.
+# images, missing figures, error text in outputs, and what a reader sees (tests/book_checks.py: raw TeX,
+# literal roles, figure text under 0.75 of body text, uncaptioned figures, tables wider than the column,
+# the result block on the first screen); whole-page screenshots in _build/screenshots/.
 test-browser: $(STAMP) browser
 	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
 	  SCALINGLAWS_BROWSER_TEST=1 $(PY) -m pytest -p no:cacheprovider tests/test_book_browser.py; \
