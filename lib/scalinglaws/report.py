@@ -204,7 +204,11 @@ def _cell(v, sig: int) -> str:
     """A cell of any column: numbers through `fmt_number`, missing values (None, NaN, 'nan') as a dash."""
     if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v.strip().lower() in ("nan", "none")):
         return "–"
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
+    import numbers
+    if isinstance(v, numbers.Number) and not isinstance(v, (bool, complex)):  # numpy scalars included
+        v = float(v)
+        if 0 < abs(v) < 1:  # 0.008, not 0.00800: a table cell needs no trailing zeros
+            return f"{v:.{sig}g}"
         return fmt_number(v, sig)
     return str(v)
 
@@ -220,7 +224,8 @@ def readable(df, sig: int = 3, index: bool | None = None, formats: dict | None =
     out = df.copy()
     sty = out.style.format({c: (lambda v, s=sig: _cell(v, s)) for c in out.columns})
     if formats:  # a column whose convention differs (a learning rate as 0.003, not 0.00300)
-        sty = sty.format({c: f for c, f in formats.items() if c in out.columns})
+        cols = [c for c in formats if c in out.columns]
+        sty = sty.format({c: formats[c] for c in cols}, subset=cols)  # (without subset the others are reset)
     sty = sty.format_index(lambda c: str(c).replace("_", " "), axis=1)
     return sty if index else sty.hide(axis="index")
 
