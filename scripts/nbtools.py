@@ -7,6 +7,7 @@
 - plumbing cells (the parameters cell, imports, loading, glue, `show_provenance`: cells that display
   nothing of their own) get `remove-input` (their outputs, e.g. the provenance banner, stay);
 - analysis cells (a figure, a table, printed text) get `hide-input` (folded: a reader can open them);
+- a cell an author already tagged (remove-input, hide-input, remove-cell, hide-cell) keeps its tags;
 - a chapter in GLANCE gets its result-at-a-glance cell right after its title (`report.show_at_a_glance`,
   cell id `glance`), the title cell split from the text below it (id `<title id>-intro`).
 """
@@ -74,9 +75,10 @@ def shows_something(source: str) -> bool:
 
 
 def reader_tags(cell) -> list[str]:
-    """The tags a code cell should carry: its own, with exactly one of READER_TAGS."""
-    tags = [t for t in cell.get("metadata", {}).get("tags", []) if t not in READER_TAGS]
-    if {"remove-cell", "hide-cell"} & set(tags):
+    """The tags a code cell should carry: its own, plus one of READER_TAGS when it has none (a cell an
+    author already tagged remove-input, hide-input, remove-cell or hide-cell keeps its choice)."""
+    tags = list(cell.get("metadata", {}).get("tags", []))
+    if {"remove-cell", "hide-cell", *READER_TAGS} & set(tags):
         return tags
     src = "".join(cell["source"])
     want = "hide-input" if shows_something(src) and "parameters" not in tags else "remove-input"

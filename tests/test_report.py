@@ -160,6 +160,7 @@ def test_reader_script_tags_cells_and_is_idempotent(tmp_path):
     assert by_id["t"]["source"] == ["# Title"] and "show_at_a_glance('della'" in "".join(by_id["glance"]["source"])
     assert by_id["p"]["metadata"]["tags"] == ["parameters", "remove-input"]
     assert by_id["i"]["metadata"]["tags"] == ["remove-input"] and by_id["glance"]["metadata"]["tags"] == ["remove-input"]
-    assert by_id["f"]["metadata"]["tags"] == ["hide-input"] and by_id["tab"]["metadata"]["tags"] == ["hide-input"]
+    assert by_id["f"]["metadata"]["tags"] == ["hide-input"]
+    assert by_id["tab"]["metadata"]["tags"] == ["remove-input"]  # an author's own choice is kept
     before = path.read_text()
     assert not nbtools.reader(path) and path.read_text() == before  # idempotent
