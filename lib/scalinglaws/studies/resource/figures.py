@@ -72,6 +72,7 @@ def lm_figure(lm: pd.DataFrame, fits: pd.DataFrame, samples: pd.DataFrame | None
     fig, axes = PS.subplots(1, 1, row_in=3.6)
     ax = axes[0, 0]
     chosen = lm[lm["chosen"]] if "chosen" in lm.columns else lm
+    floors = []
     for ladder, g in chosen.groupby("ladder"):
         g = g.sort_values("params_non_embedding")
         ax.plot(g.params_non_embedding, g.loss, "o", label=f"{ladder} ladder")
@@ -84,7 +85,15 @@ def lm_figure(lm: pd.DataFrame, fits: pd.DataFrame, samples: pd.DataFrame | None
             d = PS.draws_of(samples, part="lm", subject=ladder, law="power_offset")
             if len(d):
                 PS.band(ax, n, *PS.bootstrap_band(n, lambda q, x: q["E"] + q["A"] * x ** -q["alpha"], d), color=color)
-            ax.axhline(E, ls=":", lw=1, color=color)
+            floors.append((ladder, E, color))
+    # floors inside the data's range as dotted lines; one far below it (a fit whose floor is poorly
+    # determined) would squash the ladders onto one line, so it is named in the legend instead
+    lo, hi = ax.get_ylim()
+    for ladder, E, color in floors:
+        if lo - 0.25 * (hi - lo) <= E <= hi:
+            ax.axhline(E, ls=":", lw=1, color=color, label=f"{ladder} floor E")
+        else:
+            ax.plot([], [], ls=":", lw=1, color=color, label=f"{ladder} floor E = {E:.2f} (off scale)")
     ax.set(xlabel="non-embedding parameters", ylabel="test loss (nats/token)")
     PS.log_axis(ax, "x")
     PS.legend(ax)
