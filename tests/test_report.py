@@ -112,6 +112,7 @@ def test_readable_tables_have_no_raw_floats():
     html = readable(pd.DataFrame({"total_flops": [6243540271104.0], "count": [122.0], "r2": [float("nan")]})).to_html()
     assert "6.24T" in html and ">122<" in html and "–" in html and "total flops" in html
     assert "6243540271104" not in html and "e+02" not in html and "nan" not in html
+    assert "white-space: nowrap" in html  # numbers are not broken across lines in a narrow column
 
 
 def test_at_a_glance_leads_with_the_result_and_lists_verdicts_first(tmp_path, monkeypatch):

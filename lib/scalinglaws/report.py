@@ -222,12 +222,33 @@ def readable(df, sig: int = 3, index: bool | None = None, formats: dict | None =
     if index is None:
         index = not (isinstance(df.index, pd.RangeIndex) and df.index.name is None)
     out = df.copy()
-    sty = out.style.format({c: (lambda v, s=sig: _cell(v, s)) for c in out.columns})
+    sty = _numbers_unbroken(out.style.format({c: (lambda v, s=sig: _cell(v, s)) for c in out.columns}))
     if formats:  # a column whose convention differs (a learning rate as 0.003, not 0.00300)
         cols = [c for c in formats if c in out.columns]
         sty = sty.format({c: formats[c] for c in cols}, subset=cols)  # (without subset the others are reset)
     sty = sty.format_index(lambda c: str(c).replace("_", " "), axis=1)
     return sty if index else sty.hide(axis="index")
+
+
+_UNBROKEN_MAX_COLUMNS = 9   # a wider table needs every cell breakable to fit the column
+_SHORT_TEXT = 14            # 'does not hold', 'not testable': kept whole
+
+
+def _numbers_unbroken(sty):
+    """In a table of at most _UNBROKEN_MAX_COLUMNS columns, numeric columns and columns of short
+    words kept on one line: the book's CSS lets table cells wrap anywhere, so that text columns fit
+    the page, and a number broken as '0.1 / 03' or a verdict as 'hold / s' reads wrong."""
+    import pandas as pd
+    d = sty.data
+    if d.shape[1] > _UNBROKEN_MAX_COLUMNS:
+        return sty
+    keep = [c for c in d.columns if (pd.api.types.is_numeric_dtype(d[c]) and not pd.api.types.is_bool_dtype(d[c]))
+            or d[c].astype(str).str.len().max() <= _SHORT_TEXT]
+    return sty.set_properties(subset=keep, **{"white-space": "nowrap", "overflow-wrap": "normal"}) if keep else sty
+
+
+def _styler_html(sty) -> str:
+    return _numbers_unbroken(sty).to_html()
 
 
 def _readable_html(df) -> str | None:
@@ -247,7 +268,9 @@ def use_readable_tables() -> None:
     if ip is None:
         return
     import pandas as pd
+    from pandas.io.formats.style import Styler
     ip.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _readable_html)
+    ip.display_formatter.formatters["text/html"].for_type(Styler, _styler_html)
     # a Styler's columns without a format of their own get the same one
     pd.set_option("styler.format.formatter", lambda v: _cell(v, 3))
 
