@@ -117,7 +117,24 @@ class _PlainLogLocator(LogLocator):
         if vmin > 0 and vmax > 0 and math.isfinite(vmin) and math.isfinite(vmax):
             span = abs(math.log10(vmax / vmin))
             self.set_params(subs=tuple(range(1, 10)) if span < 0.3 else (1.0, 2.0, 5.0) if span < 1.5 else (1.0,))
-        return super().tick_values(vmin, vmax)
+        ticks = np.asarray(super().tick_values(vmin, vmax))
+        # thin to what the axis has room for at FONT_PT (about 0.65 in per label), so labels never run
+        # together (matplotlib falls back to linear ticks, 300 400 ... 900, when one decade tick is in view)
+        lo, hi = sorted((vmin, vmax))
+        inside = ticks[(ticks >= lo) & (ticks <= hi)]
+        room = self._room()
+        if room and len(inside) > room:
+            inside = inside[::math.ceil(len(inside) / room)]
+            return inside
+        return ticks
+
+    def _room(self) -> int | None:
+        axis = getattr(self, "axis", None)
+        if axis is None or axis.axes is None:
+            return None
+        box = axis.axes.get_position().transformed(axis.axes.figure.transFigure)
+        size_in = (box.width if axis.axis_name == "x" else box.height) / axis.axes.figure.dpi
+        return max(2, int(size_in / 0.65))
 
 
 def log_axis(ax, which: str = "x", ticks=None, max_labels: int = 8) -> None:
