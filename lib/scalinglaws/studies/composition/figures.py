@@ -35,7 +35,7 @@ def compute_figure(summary, k=None, cost: str = "total_flops"):
     pools = list(dict.fromkeys(summary["pool"]))
     arms = arm_order(summary["arm"])
     pal = dict(zip(arms, sns.color_palette("colorblind", len(arms))))
-    fig, axes = PS.subplots(1, len(pools), row_in=3.4, sharey=True)
+    fig, axes = PS.subplots(1, len(pools), row_in=3.4)  # own y per pool: their loss levels differ
     for ax, pool in zip(axes[0], pools):
         g = summary[(summary["pool"] == pool) & (summary["k"] == k)]
         for arm in arms:

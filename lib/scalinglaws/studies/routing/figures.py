@@ -49,7 +49,7 @@ def loss_vs_experts(loss, fits, samples=None):
     for ax in axes[-1]:
         ax.set_xlabel("experts E")
     fig.supylabel("test CE L (nats/token)")
-    PS.legend(axes.flat[0], outside_over=4, title="dense size")
+    PS.legend(axes.flat[0], outside_over=3, title="dense size")  # below the panels: inside it covered points
     return fig
 
 
