@@ -8,6 +8,8 @@ BACKEND ?= local
 TEST_RESULTS := $(CURDIR)/_build/test-results
 TEST_WORK := $(CURDIR)/_build/test-work
 
+MATHJAX := node_modules/mathjax/es5/tex-mml-chtml.js
+
 .PHONY: help setup book browser test test-browser test-fast reproduce data verify bench clean
 
 help:
@@ -23,8 +25,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# MathJax, pinned in package.json/package-lock.json, copied into the site by Sphinx (_config.yml
+# html_static_path): the book's math renders without a CDN.
+$(MATHJAX): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(MATHJAX)
+
 # Re-execute every analysis notebook against data/results/ and render _build/html (warnings are errors).
-book: $(STAMP)
+book: $(STAMP) $(MATHJAX)
 	# no stale pages: Sphinx re-executes only the documents it re-reads, and a change of library code or of
 	# stored results is not a change of the notebook, so the environment is dropped and everything re-executes
 	rm -rf _build/.doctrees
@@ -43,7 +51,9 @@ test: $(STAMP)
 	$(MAKE) test-browser
 
 # The built book in headless Chromium (tests/test_book_browser.py): console errors, broken links and
-# images, missing figures, error text in outputs; screenshots in _build/screenshots/.
+# images, missing figures, error text in outputs, and what a reader sees (tests/book_checks.py: raw TeX,
+# literal roles, figure text under 0.75 of body text, uncaptioned figures, tables wider than the column,
+# the result block on the first screen); whole-page screenshots in _build/screenshots/.
 test-browser: $(STAMP) browser
 	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
 	  SCALINGLAWS_BROWSER_TEST=1 $(PY) -m pytest -p no:cacheprovider tests/test_book_browser.py; \

@@ -1,8 +1,12 @@
 """The built book in a real browser: every page of `_build/html` opened in headless Chromium.
 
 Fails on JavaScript console errors, images that do not load, internal links to missing files,
-results chapters without figures, and error text (`Traceback`, `Warning`) in cell outputs; saves a
-full-page screenshot of each page under `_build/screenshots/`.
+results chapters without figures, error text (`Traceback`, `Warning`) in cell outputs, and on what
+a reader would see wrong (tests/book_checks.py, each check proven to fail by tests/test_book_checks.py):
+raw TeX that MathJax did not typeset, literal MyST roles or `**`, figures whose smallest text is
+rendered under 0.75 of the body text, figures without a caption, tables and code cells wider than
+the column, a chapter without its result-at-a-glance block on the first screen. Saves a screenshot
+of each whole page (tiles stitched, however tall) under `_build/screenshots/`.
 
 It needs the built book and a browser, so the main test run skips it; `make test` runs it after
 `make book` with SCALINGLAWS_BROWSER_TEST=1 (Debian's `chromium` + `chromium-driver`, which the
@@ -13,20 +17,21 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 
+import book_checks as BC
+
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 RESULTS_CHAPTERS = ("testbed", "fitting", "merging", "resource", "routing")  # each shows figures
+# chapters that open with their result (an admonition of class `glance` on the first screen)
+GLANCE_CHAPTERS = ("testbed", "fitting", "merging", "della", "routing", "resource", "composition")
 ERROR_TEXT = ("Traceback", "Warning")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("SCALINGLAWS_BROWSER_TEST") != "1",
@@ -58,21 +63,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (CHROMIUM and Path(DRIVER).exists()):
+    if not BC.browser_available():
         pytest.skip("NO BROWSER: install Debian's chromium and chromium-driver to test the book in a browser")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    # the flags this machine's closed network needs (no background connections, no sandbox as root)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=1280,900"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    driver.set_page_load_timeout(60)
+    driver = BC.chrome()
     yield driver
     driver.quit()
 
@@ -87,16 +80,15 @@ def test_page_in_the_browser(page, server, browser):
     browser.get(f"{server}/{page}")
     browser.execute_script("return document.readyState")
     problems = []
+    has_math = browser.execute_script("return !!document.querySelector('.math, .MathJax, mjx-container')")
+    if has_math and not BC.mathjax_done(browser):
+        problems.append("MathJax did not load or did not finish typesetting")
 
-    # console errors (the browser log: SEVERE = uncaught exceptions, failed loads). A failed load of
-    # an external resource (MathJax from its CDN) is this machine's closed network, not the book:
-    # reported, not failed; every local failure and every script error fails.
+    # console errors (the browser log: SEVERE = uncaught exceptions, failed loads). The book ships its
+    # own MathJax, so every failed load fails, local or not.
     for entry in browser.get_log("browser"):
         msg = entry["message"]
         if entry["level"] != "SEVERE" or "favicon.ico" in msg:
-            continue
-        if "Failed to load resource" in msg and not msg.startswith(server):
-            print(f"{page}: external resource unavailable offline: {msg.split(' ')[0]}")
             continue
         problems.append(f"console: {msg}")
 
@@ -127,9 +119,11 @@ def test_page_in_the_browser(page, server, browser):
         if figures == 0:
             problems.append("a results chapter without a single figure")
 
+    # what a reader sees: typeset math, rendered roles, readable and captioned figures, nothing wider
+    # than the column, the result first
+    report = browser.execute_script(BC.COLLECT_JS)
+    problems += BC.reader_problems(report, HTML, chapter=Path(page).stem in GLANCE_CHAPTERS)
+
     SHOTS.mkdir(parents=True, exist_ok=True)
-    height = browser.execute_script("return Math.min(document.body.scrollHeight, 16000)")
-    browser.set_window_size(1280, max(900, height))
-    browser.save_screenshot(str(SHOTS / (page.replace("/", "_").removesuffix(".html") + ".png")))
-    browser.set_window_size(1280, 900)
+    BC.full_page_screenshot(browser, SHOTS / (page.replace("/", "_").removesuffix(".html") + ".png"))
     assert not problems, f"{page}:\n  " + "\n  ".join(problems)

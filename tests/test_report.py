@@ -89,3 +89,79 @@ def test_profile_drift_names_parameters_changed_since_the_results_and_the_banner
     text = provenance_banner(store, notes=[line])
     assert ":class: warning" in text and line in text
     assert profile_drift(ResultStore("not_a_study", "smoke", root=tmp_path)) == []
+
+
+# ----------------------------------------------------------------------------- numbers and the result block
+
+def test_numbers_are_formatted_for_reading():
+    from scalinglaws.report import fmt_interval, fmt_number
+    assert fmt_number(6243540271104.0) == "6.24T"
+    assert fmt_number(122.0) == "122" and fmt_number(443232) == "443,232" and fmt_number(12345.678) == "12,346"
+    assert fmt_number(0.000123456) == "0.000123" and fmt_number(0.731) == "0.731" and fmt_number(2_100_000) == "2.1M"
+    assert fmt_number(float("nan")) == "–" and fmt_number(None) == "–" and fmt_number("hash") == "hash"
+    # an R^2 interval that rounds to "1 [1, 1]" gets the digits that tell its ends apart
+    assert fmt_interval(0.99989, 0.99985, 0.99994) == "0.99989 [0.99985, 0.99994]"
+    assert fmt_interval(-0.0498, -0.063, -0.0366) == "-0.0498 [-0.0630, -0.0366]"
+    assert fmt_interval(0.5, float("nan"), float("nan")) == "0.500"
+
+
+def test_readable_tables_have_no_raw_floats():
+    import pandas as pd
+
+    from scalinglaws.report import readable
+    html = readable(pd.DataFrame({"total_flops": [6243540271104.0], "count": [122.0], "r2": [float("nan")]})).to_html()
+    assert "6.24T" in html and ">122<" in html and "–" in html and "total flops" in html
+    assert "6243540271104" not in html and "e+02" not in html and "nan" not in html
+    assert "white-space: nowrap" in html  # numbers are not broken across lines in a narrow column
+
+
+def test_at_a_glance_leads_with_the_result_and_lists_verdicts_first(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from scalinglaws.core import claims as CL
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.report import at_a_glance
+    store = ResultStore("demo", "cpu", root=tmp_path)
+    rows = [CL.claim(f"c{i}", "Paper 2025", f"claim {i}", "slope", v, v - 0.1, v + 0.1, verdict=verdict, figure="")
+            for i, (v, verdict) in enumerate([(0.3, CL.VERDICTS[-1]), (0.5, CL.VERDICTS[1]), (0.7, CL.VERDICTS[0])])]
+    store.write("claims", pd.DataFrame(rows))
+    store.write("ladder", pd.DataFrame({"N": [27_000, 443_232], "x": [1, 2]}))
+    text = at_a_glance(store)
+    assert text.startswith(":::{admonition} Result at a glance\n:class: glance")
+    assert "**Headline.** claim 2: slope = 0.700 [0.600, 0.800]" in text  # the first testable claim in verdict order
+    assert all(f"1 {v}" in text for v in CL.VERDICTS)
+    order = [text.index(f"**{v}**: claim") for v in CL.VERDICTS]
+    assert order == sorted(order)
+    assert "27,000 to 443,232 non-embedding parameters" in text and "profile `cpu`" in text
+    assert "claim 1: slope" in at_a_glance(store, headline="c1")
+
+
+def test_reader_script_tags_cells_and_is_idempotent(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("nbtools", Path(__file__).resolve().parents[1] / "scripts" / "nbtools.py")
+    nbtools = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(nbtools)
+    cells = [{"cell_type": "markdown", "id": "t", "metadata": {}, "source": ["# Title\n", "\n", "Intro text."]},
+             {"cell_type": "code", "id": "p", "metadata": {"tags": ["parameters"]}, "outputs": [], "execution_count": None,
+              "source": ['profile = "best"']},
+             {"cell_type": "code", "id": "i", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": ["import pandas as pd\n", "glue('x', 1)\n", "show_provenance(store)"]},
+             {"cell_type": "code", "id": "f", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": ["plt.show(F.fig(T))"]},
+             {"cell_type": "code", "id": "tab", "metadata": {"tags": ["remove-input"]}, "outputs": [],
+              "execution_count": None, "source": ["T['fits'].round(3)"]}]
+    path = tmp_path / "della.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1) + "\n")
+    assert nbtools.reader(path)
+    nb = json.loads(path.read_text())
+    by_id = {c["id"]: c for c in nb["cells"]}
+    assert [c["id"] for c in nb["cells"]] == ["t", "p", "glance", "t-intro", "i", "f", "tab"]
+    assert by_id["t"]["source"] == ["# Title"] and "show_at_a_glance('della'" in "".join(by_id["glance"]["source"])
+    assert by_id["p"]["metadata"]["tags"] == ["parameters", "remove-input"]
+    assert by_id["i"]["metadata"]["tags"] == ["remove-input"] and by_id["glance"]["metadata"]["tags"] == ["remove-input"]
+    assert by_id["f"]["metadata"]["tags"] == ["hide-input"]
+    assert by_id["tab"]["metadata"]["tags"] == ["remove-input"]  # an author's own choice is kept
+    before = path.read_text()
+    assert not nbtools.reader(path) and path.read_text() == before  # idempotent

@@ -155,3 +155,197 @@ def show_provenance(store, others=(), notes=()) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(provenance_banner(store, others, notes)))
+
+
+# ----------------------------------------------------------------------------- numbers for reading
+
+def fmt_number(v, sig: int = 3) -> str:
+    """A number as a reader wants it: `sig` significant digits, thousands separators, integers as
+    integers, no scientific notation under a trillion, an en dash for a missing value.
+    6243540271104.0 -> '6.24e+12'... no: '6,240,000,000,000' is unreadable too, so values of 1e6 and
+    more are given in K/M/B/T with `sig` digits ('6.24T'); 122.0 -> '122'; 0.0001234 -> '0.000123'."""
+    import math
+    if v is None or isinstance(v, bool):
+        return "–" if v is None else str(v)
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not math.isfinite(x):
+        return "–" if x != x else ("∞" if x > 0 else "−∞")
+    if x == 0:
+        return "0"
+    ax = abs(x)
+    if ax >= 1e6:
+        for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M")):
+            if ax >= div:
+                return f"{x / div:.{sig}g}{unit}"
+    if float(x).is_integer() and ax < 1e6:
+        return f"{int(x):,}"
+    if ax >= 10 ** (sig - 1):
+        return f"{x:,.0f}"
+    digits = sig - 1 - math.floor(math.log10(ax))
+    return f"{x:.{max(0, digits)}f}"
+
+
+def fmt_interval(value, lo, hi, sig: int = 3) -> str:
+    """'value [lo, hi]' with `fmt_number`; an interval whose ends print like the value ('1 [1, 1]')
+    gets more digits until they differ (up to 6), so a reader sees how tight it is."""
+    v, a, b = fmt_number(value, sig), fmt_number(lo, sig), fmt_number(hi, sig)
+    if v == a == b and a != "–":  # e.g. R^2 0.99989 [0.99985, 0.99994]: fixed decimals until they differ
+        for d in range(sig, 7):
+            v, a, b = (f"{float(x):.{d}f}" for x in (value, lo, hi))
+            if not v == a == b:
+                break
+    return v if a == "–" and b == "–" else f"{v} [{a}, {b}]"
+
+
+def _cell(v, sig: int) -> str:
+    """A cell of any column: numbers through `fmt_number`, missing values (None, NaN, 'nan') as a dash."""
+    if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v.strip().lower() in ("nan", "none")):
+        return "–"
+    import numbers
+    if isinstance(v, numbers.Number) and not isinstance(v, (bool, complex)):  # numpy scalars included
+        v = float(v)
+        if 0 < abs(v) < 1:  # 0.008, not 0.00800: a table cell needs no trailing zeros
+            return f"{v:.{sig}g}"
+        return fmt_number(v, sig)
+    return str(v)
+
+
+def readable(df, sig: int = 3, index: bool | None = None, formats: dict | None = None):
+    """A table formatted for the page: every number through `fmt_number` (no 6243540271104.0000,
+    1.220000e+02 or nan cells), column names with spaces instead of underscores, the index shown
+    when it means something (`index` None: not a plain 0..n-1 range); `formats`: per-column format
+    strings that replace it. Returns a pandas Styler."""
+    import pandas as pd
+    if index is None:
+        index = not (isinstance(df.index, pd.RangeIndex) and df.index.name is None)
+    out = df.copy()
+    sty = _numbers_unbroken(out.style.format({c: (lambda v, s=sig: _cell(v, s)) for c in out.columns}))
+    if formats:  # a column whose convention differs (a learning rate as 0.003, not 0.00300)
+        cols = [c for c in formats if c in out.columns]
+        sty = sty.format({c: formats[c] for c in cols}, subset=cols)  # (without subset the others are reset)
+    sty = sty.format_index(lambda c: str(c).replace("_", " "), axis=1)
+    return sty if index else sty.hide(axis="index")
+
+
+_UNBROKEN_MAX_COLUMNS = 9   # a wider table needs every cell breakable to fit the column
+_SHORT_TEXT = 14            # 'does not hold', 'not testable': kept whole
+
+
+def _numbers_unbroken(sty):
+    """In a table of at most _UNBROKEN_MAX_COLUMNS columns, numeric columns and columns of short
+    words kept on one line: the book's CSS lets table cells wrap anywhere, so that text columns fit
+    the page, and a number broken as '0.1 / 03' or a verdict as 'hold / s' reads wrong."""
+    import pandas as pd
+    d = sty.data
+    if d.shape[1] > _UNBROKEN_MAX_COLUMNS:
+        return sty
+    keep = [c for c in d.columns if (pd.api.types.is_numeric_dtype(d[c]) and not pd.api.types.is_bool_dtype(d[c]))
+            or d[c].astype(str).str.len().max() <= _SHORT_TEXT]
+    return sty.set_properties(subset=keep, **{"white-space": "nowrap", "overflow-wrap": "normal"}) if keep else sty
+
+
+def _styler_html(sty) -> str:
+    return _numbers_unbroken(sty).to_html()
+
+
+def _readable_html(df) -> str | None:
+    if len(df) > 500 or df.shape[1] > 60:
+        return None  # (IPython falls back to pandas' own HTML)
+    return readable(df).to_html()
+
+
+def use_readable_tables() -> None:
+    """In a chapter's kernel, show every DataFrame through `readable` (the one number format of the
+    book's tables); outside IPython nothing to do."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover
+        return
+    ip = get_ipython()
+    if ip is None:
+        return
+    import pandas as pd
+    from pandas.io.formats.style import Styler
+    ip.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _readable_html)
+    ip.display_formatter.formatters["text/html"].for_type(Styler, _styler_html)
+    # a Styler's columns without a format of their own get the same one
+    pd.set_option("styler.format.formatter", lambda v: _cell(v, 3))
+
+
+# ----------------------------------------------------------------------------- result at a glance
+
+_SIZE_COLUMNS = ("non_embedding", "params_non_embedding", "N")
+
+
+def _scale(store, testbed_store=None) -> str:
+    """The scale a study's stored tables were measured at: its models' non-embedding parameters
+    (min-max over the tables that record them) and the testbed's pretraining tokens per model."""
+    import pandas as pd
+    sizes = []
+    for t in sorted(store.dir.glob("*.parquet")):
+        if any(w in t.stem for w in ("extrapolation", "effective", "plan")):
+            continue  # sizes predicted or planned, not trained
+        cols = pd.read_parquet(t, columns=None).columns if t.stat().st_size < 50_000_000 else []
+        col = next((c for c in _SIZE_COLUMNS if c in cols), None)
+        if col is not None:
+            v = pd.to_numeric(pd.read_parquet(t, columns=[col])[col], errors="coerce").dropna()
+            sizes += [v[v > 0].min(), v.max()] if len(v[v > 0]) else []
+    parts = [f"profile `{store.profile}`"]
+    if sizes:
+        parts.append(f"models of {fmt_number(min(sizes))} to {fmt_number(max(sizes))} non-embedding parameters")
+    if testbed_store is not None and (testbed_store.dir / "ladder.parquet").exists():
+        tokens = pd.read_parquet(testbed_store.dir / "ladder.parquet", columns=["tokens"])["tokens"]
+        parts.append(f"base models pretrained on {fmt_number(tokens.max())} tokens each")
+    if store.profile != "gpu":
+        parts.append("no `gpu` run yet")
+    return "; ".join(parts)
+
+
+def at_a_glance(store, headline: str | None = None, testbed_store=None, max_claims: int = 8) -> str:
+    """The chapter's opening block (a MyST admonition of class `glance`): the headline claim in
+    one sentence with its number, the chapter's claims counted by verdict and listed verdict first
+    (every verdict of `core.claims.VERDICTS`, whatever its vocabulary), and the scale it was
+    measured at. `headline`: the claim_id to lead with (default the first testable claim)."""
+    import pandas as pd
+
+    from scalinglaws.core.claims import VERDICTS
+    lines = []
+    path = store.dir / "claims.parquet"
+    claims = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=["claim_id", "verdict"])
+    if len(claims):
+        order = {v: i for i, v in enumerate(VERDICTS)}
+        claims = claims.assign(_o=claims["verdict"].map(order).fillna(len(order))).sort_values("_o", kind="stable")
+        testable = claims[claims["verdict"] != VERDICTS[-1]]
+        pick = claims[claims["claim_id"] == headline] if headline else testable.head(1)
+        if len(pick):
+            r = pick.iloc[0]
+            lines.append(f"**Headline.** {_md_cell(r['claim'])}: {_md_cell(r['measure'])} = "
+                         f"{fmt_interval(r['value'], r['lo'], r['hi'])}; verdict: **{r['verdict']}**.")
+        counts = claims["verdict"].value_counts()
+        lines.append("**The paper's claims here.** " + ", ".join(
+            f"{int(counts.get(v, 0))} {v}" for v in VERDICTS) + f" (of {len(claims)}):")
+        items = [f"- **{r['verdict']}**: {_md_cell(r['claim'])} ({fmt_interval(r['value'], r['lo'], r['hi'])})"
+                 for _, r in claims.head(max_claims).iterrows()]
+        if len(claims) > max_claims:
+            items.append(f"- and {len(claims) - max_claims} more in the claims table below.")
+        lines.append("\n".join(items))
+    else:
+        lines.append("This chapter tests no claim of a paper directly; the chapters that build on it do.")
+    lines.append(f"**Scale.** {_scale(store, testbed_store)}.")
+    return ":::{admonition} Result at a glance\n:class: glance\n" + "\n\n".join(lines) + "\n:::\n"
+
+
+def show_at_a_glance(study: str, profile: str = "best", headline: str | None = None) -> None:
+    """Display `at_a_glance` for `study` at `profile` (a chapter's first output)."""
+    from IPython.display import Markdown, display
+
+    from scalinglaws.core.results import open_store
+    store = open_store(study, profile)
+    try:
+        testbed = open_store("testbed", store.profile)
+    except Exception:  # noqa: BLE001 -- a study without a testbed at this profile shows no token budget
+        testbed = None
+    display(Markdown(at_a_glance(store, headline, testbed)))

@@ -35,7 +35,7 @@ def compute_figure(summary, k=None, cost: str = "total_flops"):
     pools = list(dict.fromkeys(summary["pool"]))
     arms = arm_order(summary["arm"])
     pal = dict(zip(arms, sns.color_palette("colorblind", len(arms))))
-    fig, axes = plt.subplots(1, len(pools), figsize=(5.0 * len(pools), 3.8), squeeze=False)
+    fig, axes = PS.subplots(1, len(pools), row_in=3.4)  # own y per pool: their loss levels differ
     for ax, pool in zip(axes[0], pools):
         g = summary[(summary["pool"] == pool) & (summary["k"] == k)]
         for arm in arms:
@@ -51,10 +51,9 @@ def compute_figure(summary, k=None, cost: str = "total_flops"):
             PS.reference(ax, top["loss"], label=f"base {top['size']}")
         ax.set(xlabel=COST_LABELS.get(cost, cost), title=f"{pool} pool, k={k}")
         # ticks at the bases' costs: one per size, distinct even when the range is under a decade
-        PS.log_axis(ax, "x", ticks=sorted(b[cost][b[cost] > 0]) if len(b) else None, max_labels=6)
-    axes[0, 0].set_ylabel("in-domain CE over the k domains (nats/token)")
+        PS.log_axis(ax, "x", ticks=sorted(b[cost][b[cost] > 0]) if len(b) else None, max_labels=3)
+    axes[0, 0].set_ylabel("in-domain CE (nats/token)")
     PS.legend(axes[0, -1], outside_over=4)
-    fig.tight_layout()
     return fig
 
 
@@ -66,7 +65,7 @@ def delta_figure(summary, size=None):
     pools = list(dict.fromkeys(summary["pool"]))
     arms = [a for a in arm_order(summary["arm"]) if a != "base"]
     pal = dict(zip(arms, sns.color_palette("colorblind", len(arms) + 1)[1:]))
-    fig, axes = plt.subplots(1, len(pools), figsize=(4.6 * len(pools), 3.6), sharey=True, squeeze=False)
+    fig, axes = PS.subplots(1, len(pools), row_in=3.4, sharey=True)
     for ax, pool in zip(axes[0], pools):
         g = summary[(summary["pool"] == pool) & (summary["size"] == size)]
         for i, arm in enumerate(arms):
@@ -82,5 +81,4 @@ def delta_figure(summary, size=None):
         ax.set_xticks(sorted(g["k"].unique()))
     axes[0, 0].set_ylabel("loss - base loss (nats/token)")
     PS.legend(axes[0, -1], outside_over=4)
-    fig.tight_layout()
     return fig

@@ -24,8 +24,8 @@ def grid_figure(tables: dict, lam: float | None = None):
     groups = list(dict.fromkeys(tables["grid"]["group"]))
     eps = sorted(gd["eps"].unique())
     pal = dict(zip(eps, sns.color_palette("viridis", len(eps))))
-    fig, axes = plt.subplots(len(sizes), len(groups), figsize=(3.2 * len(groups), 2.8 * len(sizes)),
-                             squeeze=False, sharex=True)
+    # one row per size, one column per group; one y label for the figure (a label per row overlapped)
+    fig, axes = PS.subplots(len(sizes), len(groups), row_in=2.3, sharex=True)  # own y per panel: groups differ in level
     m = meta.reset_index()
     for i, s in enumerate(sizes):
         for j, g in enumerate(groups):
@@ -43,14 +43,13 @@ def grid_figure(tables: dict, lam: float | None = None):
                 PS.reference(ax, base.iloc[0])
             if len(ta):
                 ax.axhline(ta.min(), color="black", ls="-.", lw=1, label="best TA")
-            ax.set_title(f"{s} {g}", fontsize=9)
-            if i == len(sizes) - 1:
-                ax.set_xlabel("drop rate p")
-            if j == 0:
-                ax.set_ylabel("mean CE of members (nats/token)")
+            ax.set_title(f"{s}\n{g}" if i == 0 else s)
+            ax.tick_params(axis="x", labelrotation=0)
+    for ax in axes[-1]:
+        ax.set_xlabel("p")
+    fig.supylabel("mean CE of members (nats/token)")
     PS.legend(axes[0, -1])
-    fig.suptitle(f"lambda = {lam:g}", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle(f"lambda = {lam:g}")
     return fig
 
 
@@ -62,11 +61,11 @@ def ablation_figure(tables: dict):
     ref = a[a["variant"] == "reference"].rename(columns={"ce": "ref"}).drop(columns="variant")
     d = a.merge(ref, on=["size", "group", "p"]).assign(delta=lambda x: x["ce"] - x["ref"])
     d = d[d["variant"] != "reference"].groupby(["variant", "p"])["delta"].mean().reset_index()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, axes = PS.subplots(1, 1, row_in=3.4)
+    ax = axes[0, 0]
     for v, g in d.groupby("variant"):
         ax.plot(g["p"], g["delta"], marker="o", ms=4, label=v)
     ax.axhline(0, color="grey", lw=1)
     ax.set(xlabel="drop rate p", ylabel="CE(variant) - CE(DELLA), nats/token")
     PS.legend(ax)
-    fig.tight_layout()
     return fig

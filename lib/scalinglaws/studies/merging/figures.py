@@ -18,11 +18,12 @@ def palette(methods) -> dict:
 def pilot_figure(recipe, max_forgetting: float):
     """Gain vs forgetting of every pilot grid point, the rule's boundary and the chosen recipe."""
     PS.use()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, axes = PS.subplots(1, 1, row_in=3.8)
+    ax = axes[0, 0]
     for r in recipe.itertuples():
         ax.errorbar(r.gain, r.forgetting, xerr=r.gain_se, yerr=r.forgetting_se, fmt="*" if r.chosen else "o",
                     ms=14 if r.chosen else 6, color="C3" if r.chosen else "C0")
-        ax.annotate(f"lr {r.lr:g}, x{r.token_mult:g}", (r.gain, r.forgetting), fontsize=7,
+        ax.annotate(f"lr {r.lr:g}, x{r.token_mult:g}", (r.gain, r.forgetting), fontsize=PS.FONT_PT,
                     xytext=(4, 4), textcoords="offset points")
     g = np.linspace(0, max(1e-6, recipe["gain"].max()) * 1.1, 20)
     ax.plot(g, max_forgetting * g, "--", color="grey", lw=1, label=f"forgetting = {max_forgetting:g} x gain")
@@ -30,15 +31,16 @@ def pilot_figure(recipe, max_forgetting: float):
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="in-domain gain (nats/token)", ylabel="forgetting (nats/token)", title="pilot: expert recipes")
     PS.legend(ax)
-    fig.tight_layout()
     return fig
 
 
 def specialisation_heatmap(ex, size: str, domains):
     PS.use()
-    fig, ax = plt.subplots(figsize=(7, 5.5))
+    fig, axes = PS.subplots(1, 1, row_in=5.2)
+    ax = axes[0, 0]
     m = ex[ex["size"] == size].pivot(index="expert_domain", columns="eval_domain", values="delta")
     sns.heatmap(m.loc[domains, domains], annot=True, fmt=".2f", cmap="RdBu_r", center=0, ax=ax,
+                annot_kws={"fontsize": PS.FONT_PT},
                 cbar_kws={"label": "CE(expert) - CE(base), nats/token"})
     ax.set(xlabel="evaluated on", ylabel="expert of", title=f"{size}: specialisation")
     return fig
@@ -82,8 +84,7 @@ def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict, samples=None
     c0 = curves[curves["pool"] == pool]
     M = int(c0["k"].max())
     scopes = [s for s in MA.MACRO_SCOPES if s in set(c0["scope"])]
-    fig, axes = plt.subplots(len(scopes), len(sizes), figsize=(3.2 * len(sizes), 2.8 * len(scopes)),
-                             squeeze=False, sharex=True)
+    fig, axes = PS.subplots(len(scopes), len(sizes), row_in=2.4, sharex=True)  # own y per panel: sizes differ in level
     kk = np.linspace(1, M, 50)
     for i, scope in enumerate(scopes):
         for j, (size, N) in enumerate(sizes.items()):
@@ -100,20 +101,22 @@ def curves_grid(curves, fits, sizes, methods, pool: str, pal: dict, samples=None
                     _draw_band(ax, law_band(samples, pool, method, scope, N, kk), kk, pal[method])
                 elif p is not None:
                     ax.plot(kk, MA.predict(p, N, kk), "--", lw=0.7, color=pal[method])
-            ax.set_title(f"{pool}: {size} (N={N:,})" if i == 0 else "", fontsize=9)
-            ax.set_ylabel(f"{scope} CE" if j == 0 else "")
+            ax.set_title(f"{size}\nN = {N:,}" if i == 0 else "")
+            ax.set_ylabel(f"{scope.replace('_', '-')} CE" if j == 0 else "")
             ax.set_xlabel("k" if i == len(scopes) - 1 else "")
+    fig.suptitle(f"{pool} pool")
     PS.legend(axes[0, -1])
-    fig.tight_layout()
     return fig
 
 
 def tails_figure(tails, th_vs_tail, pools, pal: dict, scope: str = "cross_domain"):
-    """Per pool: the per-size fitted tail amplitude A(N) (intervals; hollow: fit not ok) and the
-    theory's (c^2/2) Tr(H Sigma) (squares, dashed)."""
+    """Per pool (one row each): the per-size fitted tail amplitude A(N) (intervals; hollow: fit not
+    ok) and the theory's (c^2/2) Tr(H Sigma) (squares, dashed). The y range is that of the ok fits
+    and the theory: a method whose fit is not ok and whose A lies far outside it (DELLA's A ~ 20)
+    would squash every other method onto 0, so it is named in the panel with its range instead."""
     PS.use()
-    fig, axes = plt.subplots(1, len(pools), figsize=(5.5 * len(pools), 4), squeeze=False)
-    for ax, pool in zip(axes[0], pools):
+    fig, axes = PS.subplots(len(pools), 1, row_in=3.0, sharex=True)
+    for ax, pool in zip(axes[:, 0], pools):
         t = tails[(tails["pool"] == pool) & (tails["scope"] == scope)]
         for method, g in t.groupby("method"):
             g = g.sort_values("N")
@@ -127,11 +130,33 @@ def tails_figure(tails, th_vs_tail, pools, pal: dict, scope: str = "cross_domain
                 ax.errorbar(th["N"], th["A_pred"], yerr=[th["A_pred"] - th["A_pred_lo"], th["A_pred_hi"] - th["A_pred"]],
                             fmt="s--", ms=4, color=col, alpha=0.7, label=f"{method}: (c²/2) Tr(HΣ)")
         ax.axhline(0, color="k", lw=0.5)
-        ax.set(xlabel="N (non-embedding)", ylabel=f"tail amplitude A ({scope})", title=pool)
-        PS.log_axis(ax, "x")
-        PS.legend(ax)
-    fig.tight_layout()
+        _focus_on_ok(ax, t, th_vs_tail[th_vs_tail["pool"] == pool] if len(th_vs_tail) else th_vs_tail)
+        ax.set(ylabel="tail amplitude A", title=f"{pool} pool ({scope.replace('_', '-')})")
+        PS.log_axis(ax, "x", ticks=sorted(t["N"].unique()) if len(t) else None)
+    axes[-1, 0].set_xlabel("N (non-embedding parameters)")
+    PS.legend(axes[0, 0])
     return fig
+
+
+def _focus_on_ok(ax, t, th):
+    """Limit the y axis to the ok fits' intervals and the theory (with a margin), and name the
+    methods left outside with their range of A."""
+    ok = t[t["ok"].astype(bool)] if len(t) else t
+    vals = np.concatenate([ok[c].to_numpy(float) for c in ("A_lo", "A_hi")] +
+                          ([th[c].to_numpy(float) for c in ("A_pred_lo", "A_pred_hi")] if len(th) else []) + [[0.0]])
+    vals = vals[np.isfinite(vals)]
+    if not len(ok) or not len(vals):
+        return
+    lo, hi = vals.min(), vals.max()
+    pad = 0.15 * (hi - lo or 1.0)
+    lo, hi = lo - pad, hi + pad
+    out = [f"{m}: A {g['A'].min():.2g} to {g['A'].max():.2g}" for m, g in t.groupby("method")
+           if ((g["A"] < lo) | (g["A"] > hi)).any()]
+    ax.set_ylim(lo, hi)
+    if out:
+        import textwrap
+        ax.text(0.01, 0.97, textwrap.fill("off scale (fit not ok): " + "; ".join(out), 80), transform=ax.transAxes,
+                va="top", fontsize=PS.FONT_PT, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
 
 
 def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict, samples=None):
@@ -140,7 +165,7 @@ def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict, samples=
     PS.use()
     v = variance[(variance["pool"] == pool) & (variance["scope"] == "cross_domain") & np.isfinite(variance["var"])]
     M = int(variance[variance["pool"] == pool]["k"].max())
-    fig, axes = plt.subplots(1, len(sizes), figsize=(3.2 * len(sizes), 3), squeeze=False, sharey=True)
+    fig, axes = PS.subplots(1, len(sizes), row_in=3.0, sharey=True)
     kv = np.linspace(1, M - 1, 40)
     for j, (size, N) in enumerate(sizes.items()):
         ax = axes[0, j]
@@ -155,10 +180,10 @@ def variance_grid(variance, fits, sizes, methods, pool: str, pal: dict, samples=
             q = fitted(fits, method, "variance_fpc", pool)
             if q is not None:  # back to the finite pool for plotting
                 ax.plot(kv, MA.predict(q, N, kv) * (M - kv) / (M - 1), "--", lw=1, color=pal[method])
-        ax.set(title=f"{pool}: {size}", xlabel="k", ylabel="Var over subsets (nats^2)" if j == 0 else "")
-        PS.log_axis(ax, "y")
+        ax.set(title=size, xlabel="k", ylabel="Var over subsets (nats²)" if j == 0 else "")
+        PS.log_axis(ax, "y", max_labels=4)
+    fig.suptitle(f"{pool} pool")
     PS.legend(axes[0, -1])
-    fig.tight_layout()
     return fig
 
 
@@ -166,7 +191,7 @@ def stopping_figure(stopping, meds: dict, size: str, methods, pal: dict):
     """R(k) per pool (columns): cross-domain (top) and the median over domains (bottom)."""
     PS.use()
     pools = list(meds)
-    fig, axes = plt.subplots(2, len(pools), figsize=(5.5 * len(pools), 6.5), squeeze=False)
+    fig, axes = PS.subplots(2, len(pools), row_in=2.8, sharex=True, sharey=True)
     for j, pool in enumerate(pools):
         for method in methods:
             g = stopping[(stopping["pool"] == pool) & (stopping["scope"] == "cross_domain")
@@ -174,12 +199,12 @@ def stopping_figure(stopping, meds: dict, size: str, methods, pal: dict):
             axes[0, j].plot(g["k"], g["R"], "o-", ms=3, color=pal[method], label=method)
             h = meds[pool][(meds[pool]["method"] == method) & (meds[pool]["size"] == size)]
             axes[1, j].plot(h["k"], h["R"], "o-", ms=3, color=pal[method])
-        for i, t in enumerate(("cross-domain", "median over domains (in-domain)")):
+        for i, t in enumerate(("cross-domain", "in-domain median")):
             axes[i, j].axhline(0.8, color="grey", lw=0.5)
             axes[i, j].axhline(0.9, color="grey", lw=0.5)
-            axes[i, j].set(xlabel="k", ylabel="R(k)", title=f"{pool}, {size}: {t}")
+            axes[i, j].set(xlabel="k" if i == 1 else "", ylabel=f"R(k), {t}" if j == 0 else "",
+                           title=f"{pool} pool, {size}" if i == 0 else "")
     PS.legend(axes[0, 0])
-    fig.tight_layout()
     return fig
 
 
@@ -187,12 +212,12 @@ def budget_figure(bplan, budget: float):
     """Predicted CE at the affordable number of experts against the base's N, for one FLOP budget
     (`planning.budget_plan`), with its interval."""
     PS.use()
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, axes = PS.subplots(1, 1, row_in=3.4)
+    ax = axes[0, 0]
     ax.plot(bplan["N"], bplan["loss"], marker="o")
     PS.band(ax, bplan["N"], bplan["loss_lo"], bplan["loss_hi"], color="C0")
     PS.log_axis(ax, "x")
     ax.set_xlabel("base N (non-embedding)")
     ax.set_ylabel("predicted CE at the affordable k")
     ax.set_title(f"FLOP budget {budget:.2g}: larger base vs more experts")
-    fig.tight_layout()
     return fig

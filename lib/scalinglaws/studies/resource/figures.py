@@ -22,8 +22,7 @@ def single_figure(prim: pd.DataFrame, fits: pd.DataFrame, tasks, acts, samples: 
     """Loss vs allocated neurons per task x activation, coloured by the regulariser, with the power
     fit and (given `samples`, the stored `fit_samples`) its 95% bootstrap band."""
     PS.use()
-    fig, axes = plt.subplots(len(acts), len(tasks), figsize=(4 * len(tasks), 3.3 * len(acts)), squeeze=False,
-                             layout="constrained")
+    fig, axes = PS.subplots(len(acts), len(tasks), row_in=2.6, sharey="col")
     for r, act in enumerate(acts):
         for c, task in enumerate(tasks):
             ax = axes[r, c]
@@ -38,25 +37,28 @@ def single_figure(prim: pd.DataFrame, fits: pd.DataFrame, tasks, acts, samples: 
                 if len(d):
                     lo, hi = PS.bootstrap_band(n, lambda q, x: q["A"] * x ** -q["alpha"], d)
                     PS.band(ax, n, lo, hi, color="k", label="95% band")
-                PS.legend(ax)
-            ax.set(title=f"{task} ({act})", xlabel="allocated neurons N", ylabel="loss")
+            # the fitted slope in the title: a legend in each small panel covered the points
+            ax.set(title=f"{task} ({act})" + (f": slope {-p[1]:.2f}" if p is not None else ""), xlabel="neurons N" if r == len(acts) - 1 else "",
+                   ylabel="loss" if c == 0 else "")
             PS.log_axis(ax, "x")
             PS.log_axis(ax, "y")
-    fig.colorbar(sc, ax=axes, label="log10(lambda + 1e-3)", shrink=0.6)
+    # the colour bar below the panels: beside them it took a fifth of the column's width
+    fig.colorbar(sc, ax=axes, label="log10(lambda + 0.001)", location="bottom", shrink=0.5, aspect=40)
     return fig
 
 
 def shares_figure(comp: pd.DataFrame, compositions, first_task: str):
     """The share N_1/N of the first subtask against the allocated neurons N, per composite."""
     PS.use()
-    fig, axes = plt.subplots(1, len(compositions), figsize=(5 * len(compositions), 3.3), squeeze=False)
+    fig, axes = PS.subplots(1, len(compositions), row_in=3.2, sharey=True)
     for ax, kind in zip(axes[0], compositions):
         g = comp[comp.kind == kind]
         for reg, gg in g.groupby("reg"):
             ax.scatter(gg.neurons, gg.share_1, s=12, label=f"lambda={reg:g}")
         m = g.groupby("width")[["neurons", "share_1"]].mean()
         ax.plot(m.neurons, m.share_1, "k.-", lw=1, label="mean per width")
-        ax.set(ylim=(0, 1), xlabel="allocated neurons N", ylabel=f"share N_1/N ({first_task})", title=kind)
+        ax.set(ylim=(0, 1), xlabel="allocated neurons N", ylabel=f"share N_1/N ({first_task})" if ax is axes[0, 0] else "",
+               title=kind)
         PS.log_axis(ax, "x")
         PS.legend(ax)
     return fig
@@ -67,8 +69,10 @@ def lm_figure(lm: pd.DataFrame, fits: pd.DataFrame, samples: pd.DataFrame | None
     against non-embedding parameters, with the fitted reducible-loss law L = E + A N^-alpha
     (solid), its 95% bootstrap band (given `samples`) and its floor E (dotted)."""
     PS.use()
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, axes = PS.subplots(1, 1, row_in=3.6)
+    ax = axes[0, 0]
     chosen = lm[lm["chosen"]] if "chosen" in lm.columns else lm
+    floors = []
     for ladder, g in chosen.groupby("ladder"):
         g = g.sort_values("params_non_embedding")
         ax.plot(g.params_non_embedding, g.loss, "o", label=f"{ladder} ladder")
@@ -81,7 +85,15 @@ def lm_figure(lm: pd.DataFrame, fits: pd.DataFrame, samples: pd.DataFrame | None
             d = PS.draws_of(samples, part="lm", subject=ladder, law="power_offset")
             if len(d):
                 PS.band(ax, n, *PS.bootstrap_band(n, lambda q, x: q["E"] + q["A"] * x ** -q["alpha"], d), color=color)
-            ax.axhline(E, ls=":", lw=1, color=color)
+            floors.append((ladder, E, color))
+    # floors inside the data's range as dotted lines; one far below it (a fit whose floor is poorly
+    # determined) would squash the ladders onto one line, so it is named in the legend instead
+    lo, hi = ax.get_ylim()
+    for ladder, E, color in floors:
+        if lo - 0.25 * (hi - lo) <= E <= hi:
+            ax.axhline(E, ls=":", lw=1, color=color, label=f"{ladder} floor E")
+        else:
+            ax.plot([], [], ls=":", lw=1, color=color, label=f"{ladder} floor E = {E:.2f} (off scale)")
     ax.set(xlabel="non-embedding parameters", ylabel="test loss (nats/token)")
     PS.log_axis(ax, "x")
     PS.legend(ax)

@@ -2,7 +2,6 @@
 `effective_params`, `resources`)."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
@@ -26,8 +25,13 @@ def loss_vs_experts(loss, fits, samples=None, ylabel: str = "test CE L (nats/tok
     dense = loss[loss["router"] == "dense"].set_index("size")
     sizes = dense.sort_values("N").index
     pal = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
-    fig, axes = plt.subplots(1, len(routers), figsize=(3.6 * len(routers), 3.4), sharey=True, squeeze=False)
-    for ax, r in zip(axes[0], routers):
+    # two panels a row, so each keeps a readable width in the column
+    ncols = min(2, len(routers))
+    nrows = -(-len(routers) // ncols)
+    fig, axes = PS.subplots(nrows, ncols, row_in=2.7, sharey=True, sharex=True)
+    for ax in axes.flat[len(routers):]:
+        ax.set_visible(False)
+    for ax, r in zip(axes.flat, routers):
         p = fit_params(fits, r)
         for size in sizes:
             g = loss[(loss["router"] == r) & (loss["size"] == size)].sort_values("experts")
@@ -40,11 +44,12 @@ def loss_vs_experts(loss, fits, samples=None, ylabel: str = "test CE L (nats/tok
                 ax.plot(EE, 10 ** laws.routing_log10_loss(p, N, EE), "-", lw=1, color=pal[size])
                 lo, hi = PS.bootstrap_band(EE, lambda q, x: 10 ** laws.routing_log10_loss(q, N, x), PS.draws_of(samples, router=r))
                 PS.band(ax, EE, lo, hi, color=pal[size])
-        ax.set(xlabel="experts E", title=ROUTER_NAMES[r])
+        ax.set(title=ROUTER_NAMES[r])
         PS.log_axis(ax, "x", sorted(set(loss["experts"])))
-    axes[0, 0].set_ylabel(ylabel)
-    PS.legend(axes[0, -1], outside_over=4, title="dense size")
-    fig.tight_layout()
+    for ax in axes[-1]:
+        ax.set_xlabel("experts E")
+    fig.supylabel(ylabel)
+    PS.legend(axes.flat[0], outside_over=3, title="dense size")  # below the panels: inside it covered points
     return fig
 
 
@@ -54,9 +59,10 @@ def effective_params_figure(eff, loss, fits, samples=None):
     PS.use()
     dense = loss[loss["router"] == "dense"].sort_values("N")
     pd_ = fit_params(fits, "dense")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for ax, col, title in ((axes[0], "N", "against the active parameters N"),
-                           (axes[1], "N_bar_fit", "against the effective parameters N_bar (fit)")):
+    fig, axes = PS.subplots(1, 2, row_in=3.3, sharey=True)
+    axes = axes[0]
+    for ax, col, title in ((axes[0], "N", "active N"),
+                           (axes[1], "N_bar_fit", "effective N_bar (fit)")):
         ax.plot(dense["N"], dense["L"], "ks-", label="dense")
         for r, g in eff.groupby("router"):
             ax.scatter(g[col], g["L"], s=10 + 4 * np.log2(g["experts"]), label=ROUTER_NAMES.get(r, r), alpha=0.8)
@@ -65,11 +71,10 @@ def effective_params_figure(eff, loss, fits, samples=None):
             ax.plot(NN, 10 ** (pd_["a"] * np.log10(NN) + pd_["d"]), "k--", lw=0.8, label="dense law")
             lo, hi = PS.bootstrap_band(NN, lambda q, x: 10 ** (q["a"] * np.log10(x) + q["d"]), PS.draws_of(samples, router="dense"))
             PS.band(ax, NN, lo, hi, color="k", label="dense law 95% band" if np.isfinite(lo).any() else None)
-        ax.set(xlabel=col.replace("_fit", " (fit)"), title=title)
-        PS.log_axis(ax, "x")
+        ax.set(xlabel="parameters", title=title)
+        PS.log_axis(ax, "x", max_labels=4)
     axes[0].set_ylabel("test CE L (nats/token)")
     PS.legend(axes[1])
-    fig.tight_layout()
     return fig
 
 
@@ -77,17 +82,17 @@ def load_balance_figure(routing):
     """Load max/mean per router and E at evaluation (per domain, mean over routed blocks) and in training."""
     PS.use()
     g = routing.groupby(["router", "experts", "phase"], as_index=False)[["load_max_over_mean", "entropy"]].mean()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, axes = PS.subplots(1, 2, row_in=3.2)
+    axes = axes[0]
     for r, h in g[g["phase"] == "train"].groupby("router"):
         axes[0].plot(h["experts"], h["load_max_over_mean"], "o-", label=ROUTER_NAMES.get(r, r))
         axes[1].plot(h["experts"], h["entropy"] / np.log(h["experts"]), "o-", label=ROUTER_NAMES.get(r, r))
-    axes[0].set(xlabel="experts E", ylabel="max / mean tokens per expert", title="load balance (training)")
-    axes[1].set(xlabel="experts E", ylabel="router entropy / log E", title="router entropy (training)", ylim=(0, 1.05))
+    axes[0].set(xlabel="experts E", ylabel="max / mean tokens per expert", title="load (training)")
+    axes[1].set(xlabel="experts E", ylabel="router entropy / log E", title="entropy (training)", ylim=(0, 1.05))
     for ax in axes:
         PS.log_axis(ax, "x", sorted(set(g["experts"])))
     axes[0].axhline(1.0, label="perfect balance", **PS.REFERENCE_STYLE)
     PS.legend(axes[0])
-    fig.tight_layout()
     return fig
 
 
@@ -110,8 +115,8 @@ def clark_beside_ours(clark_loss, loss):
     osizes = loss[loss["router"] == "dense"].sort_values("N")["size"].tolist()
     cpal = dict(zip(csizes, sns.color_palette("viridis", len(csizes))))
     opal = dict(zip(osizes, sns.color_palette("autumn", len(osizes))))
-    fig, axes = plt.subplots(1, len(routers), figsize=(3.8 * len(routers), 3.6), sharey=True, squeeze=False)
-    for ax, r in zip(axes[0], routers):
+    fig, axes = _router_panels(len(routers))
+    for ax, r in zip(axes.flat, routers):
         for size in csizes:
             g = c[(c["router"] == r) & (c["size"] == size)].sort_values("experts")
             ax.plot(g["experts"], 100 * g["rel"], "-", marker=".", color=cpal[size], lw=1, label=f"Clark {size}")
@@ -121,11 +126,9 @@ def clark_beside_ours(clark_loss, loss):
                 ax.plot(g["experts"], 100 * g["rel"], "--", marker="s", ms=4, color=opal[size], lw=1,
                         label=f"ours {size}")
         ax.axhline(0.0, label="dense (same size)", **PS.REFERENCE_STYLE)
-        ax.set(xlabel="experts E", title=ROUTER_NAMES[r])
-        PS.log_axis(ax, "x", sorted(set(clark_loss["experts"]) | set(loss["experts"])))
-    axes[0, 0].set_ylabel("L / L(dense, same size) - 1 (%)")
-    PS.legend(axes[0, -1], outside_over=4)
-    fig.tight_layout()
+        ax.set(title=ROUTER_NAMES[r])
+        PS.log_axis(ax, "x", sorted(set(clark_loss["experts"]) | set(loss["experts"])), max_labels=5)
+    _label_panels(fig, axes, "experts E", "L / L(dense, same size) - 1 (%)")
     return fig
 
 
@@ -138,8 +141,8 @@ def clark_steps_figure(clark_steps, ours, experts: int = 8):
     cs = clark_steps[clark_steps["experts"] == experts]
     sizes = cs.drop_duplicates("size").sort_values("N")["size"].tolist()
     pal = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
-    fig, axes = plt.subplots(1, len(routers), figsize=(3.8 * len(routers), 3.6), sharey=True, squeeze=False)
-    for ax, r in zip(axes[0], routers):
+    fig, axes = _router_panels(len(routers))
+    for ax, r in zip(axes.flat, routers):
         for size in sizes:
             g = cs[(cs["router"] == r) & (cs["size"] == size)].sort_values("step")
             ax.plot(g["step"], 100 * g["rel_gap"], "-", color=pal[size], lw=1, label=f"Clark {size}")
@@ -148,9 +151,25 @@ def clark_steps_figure(clark_steps, ours, experts: int = 8):
             ax.plot(g["steps"], 100 * g["rel_gap"], "ks--", ms=5, lw=1,
                     label=f"ours {g['size'].iloc[0]} E={int(g['experts'].iloc[0])}")
         ax.axhline(0.0, label="dense (same step)", **PS.REFERENCE_STYLE)
-        ax.set(xlabel="optimiser steps", title=f"{ROUTER_NAMES[r]}, E = {experts}")
-        PS.log_axis(ax, "x")
-    axes[0, 0].set_ylabel("L / L(dense) - 1 (%)")
-    PS.legend(axes[0, -1], outside_over=4)
-    fig.tight_layout()
+        ax.set(title=f"{ROUTER_NAMES[r]}, E = {experts}")
+        PS.log_axis(ax, "x", max_labels=5)
+    _label_panels(fig, axes, "optimiser steps", "L / L(dense) - 1 (%)")
     return fig
+
+
+def _router_panels(n: int):
+    """Column-wide panels, two a row (three in a row would shrink the ticks below body text)."""
+    ncols = min(2, n)
+    fig, axes = PS.subplots(-(-n // ncols), ncols, row_in=2.7, sharey=True)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def _label_panels(fig, axes, xlabel: str, ylabel: str) -> None:
+    """Shared axis labels and one legend below the panels (inside it would cover the lines)."""
+    for ax in axes.flat:
+        if ax.get_visible():
+            ax.set_xlabel(xlabel)
+    fig.supylabel(ylabel)
+    PS.legend(axes.flat[0], outside_over=3)

@@ -13,7 +13,8 @@ def lr_sweep(sweep):
     PS.use()
     sizes = sweep.sort_values("N")["size"].unique()
     pal = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, axes = PS.subplots(1, 1, row_in=3.8)
+    ax = axes[0, 0]
     for s in sizes:
         g = sweep[(sweep["size"] == s) & ~sweep["diverged"]].sort_values("lr")
         ax.errorbar(g["lr"], g["val_ce"], yerr=2 * g["val_ce_se"], marker="o", color=pal[s], label=s, capsize=2)
@@ -22,7 +23,6 @@ def lr_sweep(sweep):
     PS.log_axis(ax, "x", ticks=sorted(sweep["lr"].unique()))
     ax.set(xlabel="peak learning rate", ylabel="mean validation CE (nats/token)")
     PS.legend(ax, title="size (circled: chosen)")
-    fig.tight_layout()
     return fig
 
 
@@ -30,7 +30,8 @@ def curves(curves, ladder):
     """Training loss against tokens of the chosen run of each size."""
     PS.use()
     lad = ladder.sort_values("non_embedding")
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, axes = PS.subplots(1, 1, row_in=3.8)
+    ax = axes[0, 0]
     for i, r in enumerate(lad.itertuples()):
         c = curves[(curves["size"] == r.size) & (curves["peak_lr"] == r.lr)]
         ax.plot(c["tokens"], c["loss"], label=f"{r.size} (lr {r.lr:g})",
@@ -38,16 +39,18 @@ def curves(curves, ladder):
     ax.set(xlabel="training tokens", ylabel="training loss (nats/token)")
     PS.log_axis(ax, "x")
     PS.legend(ax)
-    fig.tight_layout()
     return fig
 
 
 def ce_vs_n(ce, ladder):
-    """Left: domain-mean test CE against N with 2-SE bars; right: per-domain test CE (bits/byte)."""
+    """Top: domain-mean test CE against N with 2-SE bars; below: per-domain test CE (bits/byte)."""
     PS.use()
     lad = ladder.sort_values("non_embedding")
     t = ce.merge(lad[["size", "non_embedding"]], on="size")
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1.3]})
+    # stacked, each the column's width: the heatmap's numbers at body-text scale need the room
+    n_dom = t["domain"].nunique()
+    fig, axes = plt.subplots(2, 1, figsize=(PS.COLUMN_IN, 3.0 + 0.34 * n_dom + 1.2), layout="constrained",
+                             gridspec_kw={"height_ratios": [3.0, 0.34 * n_dom + 1.2]})
     axes[0].errorbar(lad["non_embedding"], lad["test_ce"], yerr=2 * lad["test_ce_se"], marker="o", capsize=3)
     PS.log_axis(axes[0], "x", ticks=lad["non_embedding"].tolist())
     # sizes are close on a log axis: short labels (27K, 0.8M) so neighbours do not overlap
@@ -56,9 +59,8 @@ def ce_vs_n(ce, ladder):
     pivot = t.pivot(index="domain", columns="size", values="bpb")[lad["size"].tolist()]
     pivot = pivot.loc[pivot.iloc[:, -1].sort_values().index]
     sns.heatmap(pivot, annot=True, fmt=".2f", cmap="mako_r", ax=axes[1], cbar_kws={"label": "bits per byte"},
-                annot_kws={"fontsize": 7})
+                annot_kws={"fontsize": PS.FONT_PT})
     axes[1].set(xlabel="size", ylabel="")
-    fig.tight_layout()
     return fig
 
 
@@ -70,8 +72,8 @@ def domain_gains(ce, ladder):
     small, large = lad["size"].iloc[0], lad["size"].iloc[-1]
     p = ce.pivot(index="domain", columns="size", values="ce")
     gain = (p[small] - p[large]).sort_values()
-    fig, ax = plt.subplots(figsize=(6.5, 0.28 * len(gain) + 1))
+    fig, axes = PS.subplots(1, 1, row_in=0.3 * len(gain) + 1.2)
+    ax = axes[0, 0]
     ax.barh(gain.index, gain.values, color=np.where(gain.values > 0, "C0", "C3"))
     ax.set(xlabel=f"test CE drop from {small} to {large} (nats/token)", ylabel="")
-    fig.tight_layout()
     return fig
