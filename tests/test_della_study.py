@@ -171,7 +171,7 @@ def test_claims_schema(smoke):
     store, _ = smoke
     c = store.read("claims")
     assert list(c.columns) == CLAIM_COLUMNS
-    assert set(c["verdict"]) <= {"holds", "does not hold", "not testable"}
+    assert set(c["verdict"]) <= {"holds", "refuted", "inconclusive", "not testable"}
     assert c["claim_id"].is_unique and len(c) >= 8
     # every measured interval holds its estimate (at smoke every verdict is "not testable", the values stay)
     measured = c[c[["value", "lo", "hi"]].notna().all(axis=1)]
