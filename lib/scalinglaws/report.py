@@ -117,7 +117,7 @@ def measurement(row, with_measure: bool = True) -> str:
 
 
 _PAPER_NUMBER = re.compile(r"\(((?:Clark|Table|paper|Chinchilla)[^()]*?):\s*([^()]*)\)")
-_CLAIMED = re.compile(r"(?:=|<|>)\s*(-?[0-9][0-9.]*(?:/[0-9]+)?)")
+_CLAIMED = re.compile(r"(?<=\s)(?:=|<|>)\s+(-?[0-9][0-9.]*(?:/[0-9]+)?)")  # "alpha = 1/3", not "k=5"
 
 
 def paper_number(claim: str) -> str:
@@ -227,9 +227,10 @@ def found_sentences(claims) -> list[str]:
     and why the rest is inconclusive (the most common reasons)."""
     from scalinglaws.core.claims import SEEDS_UNKNOWN, FIT_NOT_OK
     c = verdict_counts(claims)
-    n = len(claims)
-    first = (f"Of {n} claims, {c['holds']} hold, {c['refuted']} are refuted, {c['inconclusive']} are inconclusive and "
-             f"{c['not testable']} are not testable at the stored profiles.")
+    verb = lambda n, one, many: f"{n} {one if n == 1 else many}"  # noqa: E731
+    first = (f"Of {len(claims)} claims, {verb(c['holds'], 'holds', 'hold')}, {verb(c['refuted'], 'is refuted', 'are refuted')}, "
+             f"{verb(c['inconclusive'], 'is inconclusive', 'are inconclusive')} and "
+             f"{verb(c['not testable'], 'is not testable', 'are not testable')} at the stored profiles.")
     dec = claims[claims["verdict"].isin(["holds", "refuted"])]
     second = ("Decided: " + "; ".join(f"{r.claim_id} ({r.study}) {r.verdict}" for r in dec.itertuples()) + "."
               if len(dec) else "No claim on our trained models is decided yet.")
