@@ -91,3 +91,15 @@ def rejudge(rows, law: str, allowed_bounds=()) -> tuple[bool, str]:
         why = "; ".join(x for x in (why, "interval reaches a bound: " + ", ".join(hit)) if x)
         ok = False
     return ok, why
+
+
+def rejudge_table(fits, keys, law_column: str = "law", allowed=lambda key: ()):
+    """A stored `fits` table (one row per reported parameter) with `ok` and `why_not_ok` of every
+    fit (rows sharing `keys`) re-judged by `rejudge`; `allowed(key)`: the bounds a fit may touch.
+    Nothing is refitted: a table made under an older rule is brought under the current one."""
+    out = fits.copy()
+    keys = [k for k in keys if k in out.columns]
+    for key, g in out.groupby(keys, dropna=False, sort=False):
+        ok, why = rejudge(g, g[law_column].iloc[0], allowed(key))
+        out.loc[g.index, "ok"], out.loc[g.index, "why_not_ok"] = ok, why
+    return out

@@ -202,8 +202,8 @@ def seed_sd_line(study: str, measures, profile: str = "best", root=None) -> str:
     from scalinglaws.core.results import open_store
     store = open_store(study, profile, root)
     if not store.has("seeds"):
-        return "Training-seed SD: not measured (this run stores no `seeds` table), so no claim on trained models " \
-               "here can hold or be refuted."
+        return ("Training-seed SD: not measured (this run stores no seeds table), so the claims that need it "
+                "are inconclusive.")
     table = store.read("seeds")
     spread = S.seed_spread(table)
     parts = []

@@ -37,7 +37,7 @@ import pandas as pd
 
 from scalinglaws.core import claims as CL
 from scalinglaws.core import regime as R
-from scalinglaws.fitting.trust import rejudge
+from scalinglaws.fitting.trust import rejudge, rejudge_table
 from scalinglaws.studies.merging import analysis as MA
 from scalinglaws.studies.merging import tail as TL
 
@@ -229,7 +229,7 @@ def joint_r2(T: dict, pool: str) -> dict:
     if f.empty:
         return _untestable(cid, claim, measure, fig, "no joint fit (too few points)")
     law = f["law"].iloc[0] if "law" in f.columns else MA.LAW
-    ok, why = rejudge(f, law)
+    ok, why = rejudge(f, law, ("b",))
     note = f"law {law}" + (" (gamma free in sign: the paper's law has gamma >= 0)" if law != "merging" else "")
     return CL.judge(cid, PAPER, claim, measure, f["r2"].iloc[0], NAN, NAN, CL.Above(0.98), interval="none",
                     seeds=None, figure=fig, fit=(ok, why), note=note,
@@ -248,13 +248,19 @@ def claims(store_or_tables, profile: str | None = None) -> pd.DataFrame:  # at s
 
 def derived_tables(tables: dict, config: dict) -> dict:
     """Tables recomputed from stored ones under the current trust rule (no retraining): the
-    per-size tail fits from `merges`, and `theory_vs_tail` and `coefficient_ratio` from them."""
+    per-size tail fits from `merges`, `theory_vs_tail` and `coefficient_ratio` from them, and the
+    joint fits' `ok` re-judged (b, and L* of the variance laws, may touch their bounds, as in
+    `analysis.fit_rows`)."""
     from scalinglaws.studies.merging.config import theory_coefficients
     if "merges" not in tables:
         return {}
+    joint = {}
+    if "fits" in tables and len(tables["fits"]):
+        joint["fits"] = rejudge_table(tables["fits"], ["pool", "method", "scope", "law"],
+                                      allowed=lambda key: ("b", "L_star") if str(key[2]).startswith("variance") else ("b",))
     tails, draws = TL.tail_fits(MA.model_losses(tables["merges"]), config.get("tail_bootstrap", 1000),
                                 config.get("seed", 0), config.get("fit_r2_min", TL.R2_MIN))
-    out = {"tail_fits": tails}
+    out = {"tail_fits": tails, **joint}
     if "theory" in tables:
         out["theory_vs_tail"] = TL.theory_vs_tail(tails, tables["theory"])
     if {"average", "task_arithmetic"} <= set(tails["method"]):

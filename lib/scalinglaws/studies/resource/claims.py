@@ -28,7 +28,7 @@ import pandas as pd
 
 from scalinglaws.core import claims as CL
 from scalinglaws.core import regime as R
-from scalinglaws.fitting.trust import rejudge, trust
+from scalinglaws.fitting.trust import rejudge, rejudge_table, trust
 
 PAPER = "Song et al. 2024"
 HOFFMANN = "Hoffmann et al. 2022"
@@ -47,7 +47,7 @@ SEED_MEASURE = "test_ce"
 
 def _fit_of(fits: pd.DataFrame, x: pd.Series) -> tuple[bool, str]:
     """The trust verdict of the fit `x` (a row of `fits`) comes from, by the current rule."""
-    keys = [c for c in ("part", "subject", "law", "method", "activation", "threshold") if c in fits.columns]
+    keys = [c for c in FIT_KEYS if c in fits.columns]
     same = np.ones(len(fits), dtype=bool)
     for c in keys:
         v = x[c]
@@ -151,6 +151,14 @@ def _ladder_preconditions(ladders: pd.DataFrame, ladder: str) -> list:
                             float(drops.min()) if len(drops) else math.nan, ">", 0.0),
             CL.Precondition(f"{ladder}-ladder sizes whose chosen learning rate is at an edge of its grid",
                             float(edges), "<=", 0.0)]
+
+
+FIT_KEYS = ["part", "subject", "law", "method", "activation", "threshold"]
+
+
+def derived_tables(tables: dict, config: dict) -> dict:
+    """`fits` with every fit's `ok` re-judged by the current trust rule (no refit)."""
+    return {"fits": rejudge_table(tables["fits"], FIT_KEYS)} if "fits" in tables else {}
 
 
 def regime(tables: dict, config: dict | None = None) -> pd.DataFrame:

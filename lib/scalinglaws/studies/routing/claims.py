@@ -53,7 +53,7 @@ from scalinglaws import fitting as F
 from scalinglaws.core import claims as CL
 from scalinglaws.core import regime as R
 from scalinglaws.evaluation import domain_mean_se
-from scalinglaws.fitting.trust import rejudge
+from scalinglaws.fitting.trust import rejudge, rejudge_table
 from scalinglaws.studies.routing.chapter import relative_entropy
 from scalinglaws.studies.routing.literature import CLARK_TABLE3
 from scalinglaws.studies.routing.resources import share_growth
@@ -373,6 +373,11 @@ def _constant_shares(tables: dict, loss: pd.DataFrame, seed: int, bootstrap: int
                         note="needs routed models at two or more E")
     return _slope_is_one(tables, "constant_shares", text, growth, loss, "kappa", "kappa of log n_serving on log E",
                          "slope of log n_serving on log E within domains")
+
+
+def derived_tables(tables: dict, config: dict) -> dict:
+    """`fits` with every fit's `ok` re-judged by the current trust rule (no refit)."""
+    return {"fits": rejudge_table(tables["fits"], ["router", "law"])} if "fits" in tables else {}
 
 
 def regime(tables: dict) -> pd.DataFrame:
