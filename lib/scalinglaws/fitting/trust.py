@@ -99,7 +99,9 @@ def rejudge_table(fits, keys, law_column: str = "law", allowed=lambda key: ()):
     Nothing is refitted: a table made under an older rule is brought under the current one."""
     out = fits.copy()
     keys = [k for k in keys if k in out.columns]
-    for key, g in out.groupby(keys, dropna=False, sort=False):
+    ok_col, why_col = out.columns.get_loc("ok"), out.columns.get_loc("why_not_ok")
+    for key, pos in out.groupby(keys, dropna=False, sort=False).indices.items():  # positions: any index
+        g = out.iloc[pos]
         ok, why = rejudge(g, g[law_column].iloc[0], allowed(key))
-        out.loc[g.index, "ok"], out.loc[g.index, "why_not_ok"] = ok, why
+        out.iloc[pos, ok_col], out.iloc[pos, why_col] = ok, why
     return out
