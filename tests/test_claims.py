@@ -427,3 +427,20 @@ def test_paper_numbers_and_what_would_decide_a_claim():
     row = J(0.1, -0.1, 0.3, CL.Above(0), decide="more sizes")
     assert report.why_or_decide(row).startswith("more sizes; a narrower interval")
     assert report.why_or_decide(CL.claim("x", "p", "c", "m", note="too few points")) == "too few points"
+
+
+def test_regime_rows_brackets_and_seed_counts():
+    from scalinglaws.core import regime as R
+    r = R.row("s", N=1000, tokens=20_000, steps=10, lr_bracket="inside")
+    assert r["tokens_per_param"] == 20 and r["seeds"] == 0
+    df = R.frame([r, R.row("t", N=0)])
+    assert list(df.columns) == list(R.COLUMNS) and math.isnan(df.loc[1, "tokens_per_param"])
+    with pytest.raises(ValueError, match="lr_bracket"):
+        R.frame([R.row("s", lr_bracket="middle")])
+    assert [R.bracket(x, [1, 2, 4]) for x in (1, 2, 4)] == ["low edge", "inside", "high edge"]
+    assert R.bracket(1, []) == "not swept"
+    seeds = pd.DataFrame({"cell": ["p/s/k2/0-1"] * 3 + ["p/s/k5/0-4"] * 4 + ["p/sx"] * 5, "measure": "m",
+                          "seed": [0, 1, 2, 0, 1, 2, 3, 0, 1, 2, 3, 4], "value": 1.0})
+    # finer cells of the seeds table count under the regime's coarser one (the most seeds of any); no prefix clash
+    assert R.seed_count({"seeds": seeds}, "p/s") == 4 and R.seed_count({"seeds": seeds}, "p/sx") == 5
+    assert R.seed_count({"seeds": seeds}, "p/s", measure="other") == 0 and R.seed_count({}, "p/s") == 0

@@ -58,11 +58,13 @@ def bracket(lr: float, grid) -> str:
 
 
 def seed_count(tables: dict, cell: str, measure: str | None = None) -> int:
-    """Distinct training seeds of `cell` (and `measure`, if given) in a study's stored `seeds` table."""
+    """Distinct training seeds of `cell` (and `measure`, if given) in a study's stored `seeds` table;
+    the seeds table's cells may name the configuration more finely ("<pool>/<size>/k5/0-1-2" under
+    the regime's "<pool>/<size>"): the most seeds of any such cell count."""
     s = (tables or {}).get("seeds")
     if s is None or not len(s):
         return 0
-    s = s[s["cell"] == cell]
+    s = s[(s["cell"] == cell) | s["cell"].str.startswith(cell + "/")]
     if measure is not None:
         s = s[s["measure"] == measure]
-    return int(s["seed"].nunique())
+    return int(s.groupby("cell")["seed"].nunique().max()) if len(s) else 0

@@ -284,10 +284,12 @@ def in_domain_per_merge(tables: dict) -> pd.DataFrame:
 
 
 def regime(tables: dict) -> pd.DataFrame:
-    """The merging study's regime (`core.regime`): one row per (size, expert domain): the expert's
+    """The merging study's regime (`core.regime`): one row per (pool, size, expert domain): the expert's
     fine-tuning tokens and steps, its pilot-chosen rate, and its CE gain over the base on its domain."""
     ex, spec = tables["experts"], tables.get("specialisation", pd.DataFrame())
     nz = tables.get("noise", pd.DataFrame())
+    m = tables.get("merges", pd.DataFrame())
+    pool_of = dict(zip(m["eval_domain"], m["pool"])) if len(m) else {}
     rows = []
     for x in ex.sort_values(["N", "domain"]).itertuples():
         gain = NAN
@@ -296,7 +298,7 @@ def regime(tables: dict) -> pd.DataFrame:
             own = spec[(spec["size"] == x.size) & (spec["expert_domain"] == x.domain) & (spec["eval_domain"] == x.domain)]
             if len(base) and len(own):
                 gain = float(base["ce"].iloc[0] - own["ce"].iloc[0])
-        cell = f"{x.size}/{x.domain}"
+        cell = f"{pool_of.get(x.domain, 'no pool')}/{x.size}/{x.domain}"  # as the seeds table names experts
         rows.append(R.row(cell, x.N, x.finetune_tokens, x.steps, "not swept", expert_gain=gain,
                           seeds=R.seed_count(tables, cell)))
     return R.frame(rows)
