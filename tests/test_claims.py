@@ -444,3 +444,25 @@ def test_regime_rows_brackets_and_seed_counts():
     # finer cells of the seeds table count under the regime's coarser one (the most seeds of any); no prefix clash
     assert R.seed_count({"seeds": seeds}, "p/s") == 4 and R.seed_count({"seeds": seeds}, "p/sx") == 5
     assert R.seed_count({"seeds": seeds}, "p/s", measure="other") == 0 and R.seed_count({}, "p/s") == 0
+
+
+def test_merging_paper_law_is_refitted_from_stored_curves_with_gamma_nonnegative():
+    """Curves from the paper's law (gamma > 0) refit under law 'merging' with gamma >= 0 and pass the
+    trust rule; the joint_r2 claim reads that refit, not the stored free-sign diagnostic."""
+    from scalinglaws.laws import get_law
+    from scalinglaws.studies.merging.claims import joint_r2, paper_law_fits
+    true = {"L_star": 1.0, "B": 30.0, "beta": 0.3, "A0": 5.0, "gamma": 0.15, "b": 0.5}
+    rows = []
+    for i, N in enumerate((1e5, 3e5, 1e6, 3e6)):
+        for k in range(0, 9):
+            ce = float(get_law("merging").predict(true, {"N": [N], "k": [max(k, 1)]})[0])
+            rows += [{"pool": "p", "method": "average", "size": f"s{i}", "N": int(N), "k": k, "scope": s, "ce": ce,
+                      "n_subsets": 1, "base_ce": ce, "delta_base": 0.0, "beats_base": False}
+                     for s in ("in_domain", "cross_domain")]
+    curves = pd.DataFrame(rows)
+    fits = paper_law_fits({"curves": curves}, {"bootstrap": 20, "seed": 0})
+    assert set(fits["law"]) == {"merging"} and set(fits["scope"]) == {"in_domain", "cross_domain"}
+    g = fits[(fits["scope"] == "in_domain") & (fits["param"] == "gamma")].iloc[0]
+    assert g["estimate"] == pytest.approx(0.15, abs=0.05) and g["ok"], g["why_not_ok"]
+    r = joint_r2({"paper_law_fits": fits, "fits": fits.assign(law="merging_free")}, "p")
+    assert "law merging;" in r["note"] and r["verdict"] == "inconclusive"  # R^2 has no interval (yet)
