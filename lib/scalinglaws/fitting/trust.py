@@ -98,6 +98,8 @@ def rejudge_table(fits, keys, law_column: str = "law", allowed=lambda key: ()):
     fit (rows sharing `keys`) re-judged by `rejudge`; `allowed(key)`: the bounds a fit may touch.
     Nothing is refitted: a table made under an older rule is brought under the current one."""
     out = fits.copy()
+    if "why_not_ok" not in out.columns:  # tables written before the column existed
+        out["why_not_ok"] = ""
     keys = [k for k in keys if k in out.columns]
     ok_col, why_col = out.columns.get_loc("ok"), out.columns.get_loc("why_not_ok")
     for key, pos in out.groupby(keys, dropna=False, sort=False).indices.items():  # positions: any index
