@@ -14,7 +14,7 @@ from scalinglaws.studies import resolve_params
 from scalinglaws.studies.della import study as DS
 from scalinglaws.studies.della.claims import CLAIM_COLUMNS
 
-TABLES = {"grid", "ablations", "best", "noise", "claims"}
+TABLES = {"grid", "ablations", "best", "noise", "split", "claims"}
 
 
 # ---------------------------------------------------------------------------- merge options
@@ -171,15 +171,36 @@ def test_claims_schema(smoke):
     store, _ = smoke
     c = store.read("claims")
     assert list(c.columns) == CLAIM_COLUMNS
-    assert set(c["verdict"]) <= {"holds", "does not hold", "not testable"}
+    assert set(c["verdict"]) <= {"holds", "refuted", "inconclusive", "not testable"}
     assert c["claim_id"].is_unique and len(c) >= 8
     # every measured interval holds its estimate (at smoke every verdict is "not testable", the values stay)
     measured = c[c[["value", "lo", "hi"]].notna().all(axis=1)]
     assert len(measured) and (measured["lo"] <= measured["value"] + 1e-12).all() and (measured["value"] <= measured["hi"] + 1e-12).all()
     # the claims are a function of the stored tables only
     from scalinglaws.studies.della.claims import claims
-    again = claims({n: store.read(n) for n in ("grid", "ablations", "noise")}, "smoke")
+    again = claims({n: store.read(n) for n in ("grid", "ablations", "noise", "split")}, "smoke")
     pd.testing.assert_frame_equal(again, c)
+    # tuned comparisons pick on one half of the windows and score on the other, and say how many settings each tried
+    tuned = c.set_index("claim_id").loc["della_beats_ties"]
+    assert "picked on the selection half" in tuned["measure"] and "settings tried per (size, group): DELLA" in tuned["note"]
+    # a stored run without the split selected and scored on the same windows: its tuned claims decide nothing
+    old = claims({n: store.read(n) for n in ("grid", "ablations", "noise")}, "cpu").set_index("claim_id")
+    assert old.loc["della_beats_ties", "verdict"] == "inconclusive"
+    assert "selected and scored on the same windows" in old.loc["della_beats_ties", "note"]
+
+
+def test_split_scores_use_two_disjoint_halves_of_every_domain():
+    from scalinglaws.studies.della.study import split_scores
+    rng = np.random.default_rng(0)
+    dom = np.repeat([0, 1], 10)
+    nll = rng.uniform(1, 2, size=(3, 20))  # 3 models, 20 windows, T = 4 tokens each
+    s = split_scores(nll, dom, ["a", "b"], 4, seed=0)
+    assert s.shape == (3, 2)
+    # the two halves of equal size average to the full-window score
+    full = np.mean([nll[:, dom == j].sum(1) / (10 * 4) for j in (0, 1)], axis=0)
+    assert np.allclose(s.mean(1), full)
+    assert np.allclose(split_scores(nll, dom, ["a", "b"], 4, seed=0), s)  # seeded
+    assert not np.allclose(s[:, 0], s[:, 1])
 
 
 def test_resume_does_not_redo_units(smoke):

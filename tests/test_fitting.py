@@ -156,6 +156,38 @@ def test_allowed_bound_is_ok_and_named_in_why_not_ok_otherwise():
         fit("power_offset", df, y="y", bootstrap=0, allowed_bounds=("nope",))
 
 
+def test_an_interval_reaching_a_bound_makes_the_fit_not_ok():
+    from scalinglaws.fitting.trust import TRUST_RULE, intervals_on_bound, rejudge, rejudge_table, trust
+    assert TRUST_RULE >= 4  # the criterion came with rule 4: cached analysis units are redone
+    bounds = get_law("power").bounds  # a in [-100, 100], alpha in [-5, 5]
+    assert intervals_on_bound({"alpha": (0.11, 5.0), "a": (1.0, 2.0)}, bounds) == ["alpha"]
+    assert intervals_on_bound({"alpha": (-5.0, 0.2)}, bounds) == ["alpha"]
+    assert intervals_on_bound({"alpha": (0.1, 4.9), "E": (0.0, 1.0)}, bounds) == []  # E is not a fitted name
+    ok, why = trust({"alpha": 0.5}, {"alpha": (0.11, 5.0)}, 0.99, 10, 2, interval_on_bound=["alpha"])
+    assert not ok and why == "interval reaches a bound: alpha"
+    assert trust({"alpha": 0.5}, {"alpha": (0.11, 5.0)}, 0.99, 10, 2, interval_on_bound=["alpha"],
+                 allowed_bounds=("alpha",))[0]
+    # a stored fit (one row per reported parameter) judged ok under an older rule is re-judged
+    rows = pd.DataFrame({"param": ["A", "alpha", "exponent"], "estimate": [7.0, 0.58, -0.58],
+                         "lo": [5.8, 0.11, -5.0], "hi": [1e21, 5.0, -0.11], "ok": True, "why_not_ok": ""})
+    assert rejudge(rows, "power") == (False, "interval reaches a bound: alpha")
+    assert rejudge(rows.assign(hi=[9.0, 0.9, -0.11], lo=[5.8, 0.11, -0.9]), "power") == (True, "")
+    # a whole stored table, fit by fit: only the fit whose interval reaches the bound changes
+    table = pd.concat([rows.assign(subject="depth", law="power"),
+                       rows.assign(subject="width", law="power", hi=[9.0, 0.9, -0.11], lo=[5.8, 0.11, -0.9])])
+    out = rejudge_table(table, ["subject", "law"])
+    assert list(out.groupby("subject")["ok"].all()) == [False, True]
+    assert set(out[out["subject"] == "depth"]["why_not_ok"]) == {"interval reaches a bound: alpha"}
+    assert table["ok"].all()  # the input is not modified
+    # a fit's own bootstrap: a resampled parameter on the box's edge in at least 2.5% of the draws
+    x = np.logspace(0, 3, 12)
+    res = fit("power", pd.DataFrame({"x": x, "y": 3.0 * x ** -0.5}), y="y", bootstrap=40, seed=0)
+    assert res.ok and res.interval_on_bound == []
+    res.boot_raw = res.boot_raw.copy()
+    res.boot_raw[:2, list(res.law.params).index("alpha")] = 5.0  # 2 of 40 draws on alpha's upper bound
+    assert res.interval_on_bound == ["alpha"] and not res.ok and "interval reaches a bound: alpha" in res.why_not_ok
+
+
 def test_low_r2_fit_is_not_ok_however_well_it_converges():
     # pure noise around a constant: the power law converges off its bounds but explains nothing,
     # so the R^2 criterion (and only it) fails; lowering the threshold makes the same fit ok

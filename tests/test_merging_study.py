@@ -122,7 +122,7 @@ def test_tables_and_schema(smoke):
         assert name in t, name
         assert set(want) <= set(t[name].columns), (name, set(want) - set(t[name].columns))
     assert list(t["claims"].columns) == cols["claims"]
-    assert set(t["claims"]["verdict"]) <= {"holds", "does not hold", "not testable"}
+    assert set(t["claims"]["verdict"]) <= {"holds", "refuted", "inconclusive", "not testable"}
     assert t["recipe"]["chosen"].sum() == 1
     lr, mult = (t["recipe"].loc[t["recipe"]["chosen"], c].iloc[0] for c in ("lr", "token_mult"))
     assert (t["experts"]["lr"] == lr).all()

@@ -31,31 +31,42 @@ def test_sweep_keeps_the_best_val_rate_never_a_diverged_one_and_ignores_test():
     assert math.isclose(row["val_ce_se"], math.sqrt(2 * 0.01 ** 2) / 2)
 
 
-def _tables(test_ce, se=0.01, lrs=(3e-3, 3e-3, 3e-3)):
+def _tables(test_ce, se=0.01, lrs=(3e-3, 3e-3, 3e-3), seed_sd=0.001):
+    """Stored testbed tables: a ladder of up to three sizes, a three-rate sweep per size (best at
+    `lrs`) and, unless seed_sd is None, a seeds table of test_ce with that SD."""
     sizes = [("s1", 100), ("s2", 400), ("s3", 1600)]
-    ladder = pd.DataFrame([{"size": s, "non_embedding": n, "lr": lr, "test_ce": ce, "test_ce_se": se, "steps": 512}
-                           for (s, n), ce, lr in zip(sizes, test_ce, lrs)])
-    sweep = pd.DataFrame([{"size": s, "N": n, "lr": lr, "val_ce": 5.0 + abs(lr - best) * 100, "diverged": False,
-                           "chosen": lr == best}
+    ladder = pd.DataFrame([{"size": s, "non_embedding": n, "lr": lr, "test_ce": ce, "test_ce_se": se, "steps": 512,
+                            "tokens": 51200} for (s, n), ce, lr in zip(sizes, test_ce, lrs)])
+    sweep = pd.DataFrame([{"size": s, "N": n, "lr": lr, "val_ce": 5.0 + abs(lr - best) * 100, "val_ce_se": 0.01,
+                           "diverged": False, "chosen": lr == best}
                           for (s, n), best in zip(sizes, lrs) for lr in (1e-3, 3e-3, 1e-2)])
-    return {"ladder": ladder, "lr_sweep": sweep}
+    out = {"ladder": ladder, "lr_sweep": sweep}
+    if seed_sd is not None:
+        out["seeds"] = pd.DataFrame([{"cell": s, "measure": "test_ce", "seed": i, "value": 4.0 + i * seed_sd}
+                                     for s, _ in sizes[:2] for i in range(3)])
+    return out
 
 
-def test_a_clean_ladder_holds_and_a_bump_does_not():
+def test_a_clean_ladder_holds_and_a_bump_is_refuted():
     clean = claims(_tables([5.0, 4.5, 4.0]), "cpu").set_index("claim_id")
     assert clean.loc["testbed.ce_falls_with_n", "verdict"] == "holds"
     assert clean.loc["testbed.lr_inside_grid", "verdict"] == "holds"
+    assert "widened by training-seed SD" in clean.loc["testbed.ce_falls_with_n", "note"]
     bump = _tables([5.0, 4.5, 4.6], lrs=(3e-3, 3e-3, 1e-3))
     got = claims(bump, "cpu").set_index("claim_id")
-    assert got.loc["testbed.ce_falls_with_n", "verdict"] == "does not hold"
-    assert got.loc["testbed.lr_inside_grid", "verdict"] == "does not hold"  # s3's rate is the grid's lowest
+    assert got.loc["testbed.ce_falls_with_n", "verdict"] == "refuted"
+    assert got.loc["testbed.lr_inside_grid", "verdict"] == "refuted"  # s3's best rate is the grid's lowest
+    # without training-seed replicates nothing on trained models is decided
+    none = claims(_tables([5.0, 4.5, 4.0], seed_sd=None), "cpu").set_index("claim_id")
+    assert set(none["verdict"]) == {"inconclusive", "not testable"}  # (no step check in these tables)
+    assert "training-seed noise not measured (measure test_ce)" in none.loc["testbed.ce_falls_with_n", "note"]
     assert not C.strictly_falling(bump["ladder"])
     assert "From s3 on" in C.ladder_sentence(bump["ladder"], bump["lr_sweep"])
     assert "lowest rate" in C.ladder_sentence(bump["ladder"], bump["lr_sweep"])
     # a drop smaller than twice its noise bound is not clean
     noisy = _tables([5.0, 4.99, 4.98], se=0.02)
     assert not C.ladder_steps(noisy["ladder"])["clean"].any()
-    assert claims(noisy, "cpu").set_index("claim_id").loc["testbed.ce_falls_with_n", "verdict"] == "does not hold"
+    assert claims(noisy, "cpu").set_index("claim_id").loc["testbed.ce_falls_with_n", "verdict"] == "inconclusive"
     # at smoke nothing is judged
     assert set(claims(_tables([5.0, 4.5, 4.0]), "smoke")["verdict"]) == {"not testable"}
 
@@ -68,16 +79,16 @@ def _step(ce_small, ce_large, se=0.01):
 
 
 def test_more_steps_order_claim():
-    """Step-limited (the larger size pulls ahead with more steps) holds; data-limited (a tie within
-    the noise bound, or the larger size worse) does not; no step check is not testable."""
+    """Step-limited (the larger size pulls ahead with more steps) holds; the larger size worse is
+    refuted; a tie within the noise bound is inconclusive; no step check is not testable."""
     def verdict(step):
         t = {**_tables([5.0, 4.5, 4.6]), "step_check": step}
         return claims(t, "cpu").set_index("claim_id").loc["testbed.more_steps_order"]
     assert verdict(_step(4.0, 3.8))["verdict"] == "holds"
     tie = verdict(_step(3.865, 3.877))
-    assert tie["verdict"] == "does not hold" and tie["value"] == pytest.approx(0.012) and tie["lo"] < 0 < tie["hi"]
+    assert tie["verdict"] == "inconclusive" and tie["value"] == pytest.approx(0.012) and tie["lo"] < 0 < tie["hi"]
     assert "1024 steps instead of 512" in tie["note"]
-    assert verdict(_step(3.9, 3.95))["verdict"] == "does not hold"
+    assert verdict(_step(3.9, 3.95))["verdict"] == "refuted"
     assert verdict(None)["verdict"] == "not testable"
     assert verdict(_step(4.0, 3.8).iloc[:0])["verdict"] == "not testable"
 

@@ -219,9 +219,9 @@ def _merging_law(name: str, gamma_lo: float, log_A0_offsets, gamma_grid, formula
 register_law(_merging_law(
     "merging", 0.0, [0.0, 0.3], [0.0, 0.3],
     "L = L* + B N^-beta + A0 N^-gamma / (k + b)   (also the variance law, with V*, B_v, ...)"))
-# The same law with gamma free in sign: the tail amplitude A(N) = A0 N^-gamma may *grow* with N
-# (gamma < 0), as it does when larger bases' experts move further apart. The merging study fits
-# this one so that a growing A is measured, not clipped to gamma = 0 on a bound.
+# A diagnostic, not the paper's law: the same formula with gamma free in sign, so a tail amplitude
+# A(N) = A0 N^-gamma that *grows* with N (gamma < 0) shows as such instead of sitting on gamma = 0.
+# The merging study fits the paper's law ("merging", gamma >= 0); runs before that fitted this one.
 register_law(_merging_law(
     "merging_free", -3.0, [-0.3, 0.3], [-0.3, 0.3],
     "L = L* + B N^-beta + A0 N^-gamma / (k + b), gamma of either sign (A may grow with N)"))

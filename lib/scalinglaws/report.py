@@ -7,7 +7,9 @@ into exactly that text: `cpu`, `0.731`, `3,591` or `1.2M` render as written.
 """
 from __future__ import annotations
 
+import html
 import os
+import re
 
 
 class _Plain:
@@ -91,7 +93,7 @@ def csv_copy(parquet, out_root=None):
     return out
 
 
-VERDICT_ORDER = ("holds", "does not hold", "not testable")
+VERDICT_ORDER = ("holds", "refuted", "inconclusive", "not testable")  # core.claims.VERDICTS, for the Findings
 
 
 def _md_cell(text) -> str:
@@ -106,36 +108,152 @@ def _num(v) -> str:
     return "n/a" if v != v else f"{v:.3g}"
 
 
-def measurement(row) -> str:
+def measurement(row, with_measure: bool = True) -> str:
     """'measure: value [lo, hi]' of a claims row (the interval left out where there is none)."""
     text = _num(row["value"])
     if row["lo"] == row["lo"] and row["hi"] == row["hi"]:
         text += f" [{_num(row['lo'])}, {_num(row['hi'])}]"
-    return f"{row['measure']}: {text}"
+    return f"{row['measure']}: {text}" if with_measure else text
 
 
-def figure_link(target: str) -> str:
-    """A claims row's `figure` ('<chapter>.html#<label>' or '<label>') as a MyST {ref} to the label:
-    Sphinx resolves it to the right page, and a label that does not exist fails the build."""
+_PAPER_NUMBER = re.compile(r"\(((?:Clark|Table|paper|Chinchilla)[^()]*?):\s*([^()]*)\)")
+_CLAIMED = re.compile(r"(?<=\s)(?:=|<|>)\s+(-?[0-9][0-9.]*(?:/[0-9]+)?)")  # "alpha = 1/3", not "k=5"
+
+
+def paper_number(claim: str) -> str:
+    """The paper's number quoted in a claim's text: a parenthesised '(Source: value)' (e.g. "(Clark
+    Table 3, second-hand: -0.082)", "(Table 1: +1.2 on average)"), else the value a relation names
+    ("alpha = 1/3", "R^2 > 0.98"); '' when the claim quotes none."""
+    m = _PAPER_NUMBER.search(claim)
+    if m:
+        return f"{m.group(2).strip()} ({m.group(1).strip()})"
+    m = _CLAIMED.search(claim)
+    return m.group(0).replace(" ", "") if m else ""
+
+
+def _target(target: str, study: str) -> tuple[str, str]:
+    """(chapter, label) of a claims row's `figure` ('<chapter>.html#<label>' or '<label>' of the
+    study's own chapter)."""
+    if "#" in target:
+        page, label = target.split("#", 1)
+        return page.removesuffix(".html"), label
+    return study, target
+
+
+def link_text(target: str, study: str) -> str:
+    """A link's visible name from its target: the chapter and the label in words
+    ('routing: loss vs experts' for routing.html#fig-routing-loss-vs-experts)."""
+    chapter, label = _target(target, study)
+    words = label.removeprefix("fig-").removeprefix("tab-").removeprefix(f"{chapter}-").replace("-", " ")
+    return f"{chapter}: {words}"
+
+
+def figure_link(target: str, study: str = "") -> str:
+    """A claims row's `figure` as a MyST {ref} to the label, named by its target: Sphinx resolves it
+    to the right page, and a label that does not exist fails the build."""
     if not target:
         return ""
-    return f"{{ref}}`see <{target.rsplit('#', 1)[-1]}>`"
+    return f"{{ref}}`{link_text(target, study)} <{_target(target, study)[1]}>`"
+
+
+def figure_href(target: str, study: str) -> str:
+    """The same link as HTML (for the sortable table, which renders HTML, not MyST)."""
+    if not target:
+        return ""
+    chapter, label = _target(target, study)
+    return f'<a href="{chapter}.html#{label}">{html.escape(link_text(target, study))}</a>'
+
+
+def why_or_decide(row) -> str:
+    """For an inconclusive claim what would decide it (`core.claims.to_decide`); for a not testable
+    one why; '' for a decided claim."""
+    from scalinglaws.core.claims import to_decide
+    if row["verdict"] == "inconclusive":
+        return to_decide(row["note"])
+    if row["verdict"] == "not testable":
+        return row["note"]
+    return ""
 
 
 def findings_markdown(claims, missing=()) -> str:
-    """The Findings chapter's table: one row per claim of every study (`core.claims.collect`), with
-    paper, claim, our measurement and interval, profile, verdict and a link to the figure; studies
-    without stored claims listed after it."""
-    lines = ["| paper (study) | claim | our measurement [95% interval] | profile | verdict | figure |",
-             "|---|---|---|---|---|---|"]
-    for _, r in claims.iterrows():
-        lines.append("| " + " | ".join([f"{_md_cell(r['paper'])} ({_md_cell(r['study'])})", _md_cell(r["claim"]),
-                                          _md_cell(measurement(r)), f"`{r['profile']}`", f"**{r['verdict']}**",
-                                          figure_link(r["figure"])]) + " |")
-    out = "\n".join(lines) + "\n" if len(claims) else "No study has stored claims yet.\n"
+    """The Findings chapter's tables, one per paper (rows grouped by paper): study, claim, the paper's
+    number, ours with its 95% interval, the verdict, what would decide an inconclusive claim, and a
+    link named by its target; studies without stored claims listed after them."""
+    if not len(claims):
+        out = "No study has stored claims yet.\n"
+    else:
+        out = ""
+        for paper, g in claims.groupby("paper", sort=False):
+            out += f"\n#### {_md_cell(paper)}\n\n"
+            out += ("| study | claim | paper's number | ours [95% interval] | verdict | what would decide it | figure |\n"
+                    "|---|---|---|---|---|---|---|\n")
+            for _, r in g.iterrows():
+                out += "| " + " | ".join([
+                    _md_cell(r["study"]), _md_cell(r["claim"]), _md_cell(paper_number(r["claim"])),
+                    _md_cell(measurement(r)), f"**{r['verdict']}**", _md_cell(why_or_decide(r)),
+                    figure_link(r["figure"], r["study"])]) + " |\n"
     if missing:
         out += "\nNo stored claims yet: " + ", ".join(f"`{m}`" for m in missing) + ".\n"
     return out
+
+
+def findings_table(claims):
+    """One row per claim for the sortable, filterable table (and the combined download): plain
+    columns, the link as HTML."""
+    import pandas as pd
+    if not len(claims):
+        return pd.DataFrame()
+    return pd.DataFrame({
+        "paper": claims["paper"], "study": claims["study"], "profile": claims["profile"], "claim": claims["claim"],
+        "paper's number": [paper_number(c) for c in claims["claim"]],
+        "measure": claims["measure"], "value": claims["value"].round(4), "lo": claims["lo"].round(4),
+        "hi": claims["hi"].round(4), "verdict": claims["verdict"],
+        "what would decide it": [why_or_decide(r) for _, r in claims.iterrows()],
+        "figure": [figure_href(f, s) for f, s in zip(claims["figure"], claims["study"])]})
+
+
+def scorecard(claims, by: str = "paper"):
+    """Claims per `by` ('paper' or 'study') and verdict, every verdict a column (zeros included), and a total."""
+    import pandas as pd
+    if not len(claims):
+        return pd.DataFrame(columns=[*VERDICT_ORDER, "total"])
+    out = pd.crosstab(claims[by], claims["verdict"]).reindex(columns=list(VERDICT_ORDER), fill_value=0)
+    out["total"] = out.sum(axis=1)
+    return out.sort_values("total", ascending=False)
+
+
+def found_sentences(claims) -> list[str]:
+    """Three sentences of what was found, from the claims alone: the counts, what holds or is refuted,
+    and why the rest is inconclusive (the most common reasons)."""
+    from scalinglaws.core.claims import SEEDS_UNKNOWN, FIT_NOT_OK
+    c = verdict_counts(claims)
+    verb = lambda n, one, many: f"{n} {one if n == 1 else many}"  # noqa: E731
+    first = (f"Of {len(claims)} claims, {verb(c['holds'], 'holds', 'hold')}, {verb(c['refuted'], 'is refuted', 'are refuted')}, "
+             f"{verb(c['inconclusive'], 'is inconclusive', 'are inconclusive')} and "
+             f"{verb(c['not testable'], 'is not testable', 'are not testable')} at the stored profiles.")
+    dec = claims[claims["verdict"].isin(["holds", "refuted"])]
+    second = ("Decided: " + "; ".join(f"{r.claim_id} ({r.study}) {r.verdict}" for r in dec.itertuples()) + "."
+              if len(dec) else "No claim on our trained models is decided yet.")
+    inc = claims[claims["verdict"] == "inconclusive"]["note"]
+    reasons = {"training-seed noise not measured": inc.str.contains(SEEDS_UNKNOWN).sum(),
+               "a fit that is not ok": inc.str.contains(FIT_NOT_OK).sum(),
+               "an unmet precondition of the paper's regime": inc.str.contains("precondition unmet").sum(),
+               "an interval too wide to decide": inc.str.contains("too wide").sum()}
+    top = [f"{k} ({v})" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]) if v]
+    third = (f"The inconclusive claims wait for: " + ", ".join(top) + " (a claim may have several reasons)."
+             if top else "No claim is inconclusive.")
+    return [first, second, third]
+
+
+def verdict_sentence(claims) -> str:
+    """'Of 24 claims at this profile, 3 hold, 1 is refuted, 19 are inconclusive and 1 is not testable.'
+    with a pointer to the notes: the sentence each chapter glues under its claims table."""
+    c = verdict_counts(claims)
+    verb = lambda n, one, many: f"{n} {one if n == 1 else many}"  # noqa: E731
+    return (f"Of {len(claims)} claims at this profile, {verb(c['holds'], 'holds', 'hold')}, "
+            f"{verb(c['refuted'], 'is refuted', 'are refuted')}, {verb(c['inconclusive'], 'is inconclusive', 'are inconclusive')} "
+            f"and {verb(c['not testable'], 'is not testable', 'are not testable')}; each note says why, and an "
+            "inconclusive claim's note ends with what would decide it.")
 
 
 def verdict_counts(claims) -> dict:

@@ -35,7 +35,7 @@ import torch
 from scalinglaws.core.threads import torch_threads
 from scalinglaws.laws import Law, get_law
 from scalinglaws.core.validation import ParameterError, check_float, check_int
-from scalinglaws.fitting.trust import R2_MIN, trust
+from scalinglaws.fitting.trust import R2_MIN, intervals_on_bound, trust
 
 DTYPE = torch.float64
 
@@ -331,7 +331,17 @@ class FitResult:
         # no interval only when fitted without bootstrap on purpose: judged by the other criteria
         return trust(self.params, self.ci, self.r2_log, self.n, len(self.raw_params), converged=self.converged,
                      on_bound=self.on_bound, allowed_bounds=self.allowed_bounds, r2_min=self.r2_min,
-                     require_interval=False)
+                     require_interval=False, interval_on_bound=self.interval_on_bound)
+
+    @property
+    def interval_on_bound(self) -> list[str]:
+        """Fitted parameters whose bootstrap 95% interval (2.5% or 97.5% point of the resamples)
+        reaches a bound of the law's box: the box, not the data, ends that interval."""
+        if self.boot_raw is None or not len(self.boot_raw):
+            return []
+        q = np.nanpercentile(np.asarray(self.boot_raw, dtype=float), [2.5, 97.5], axis=0)
+        ci = {p: (float(q[0, j]), float(q[1, j])) for j, p in enumerate(self.law.params)}
+        return intervals_on_bound(ci, self.law.bounds)
 
     @property
     def ok(self) -> bool:

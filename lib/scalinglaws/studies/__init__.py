@@ -171,3 +171,45 @@ def show_provenance(store, others=()) -> None:
     from scalinglaws.report import show_provenance as show
 
     show(store, others, notes=profile_drift(store))
+
+
+def regime_table(study: str, profile: str = "best", root=None):
+    """The regime table (`core.regime`) of a study's stored results at `profile` ('best': the best
+    profile it has), from its claims module's `regime(tables[, config])`; None when the study has no
+    `regime` or no stored run. Chapters show it beside the claims; Findings stacks every study's."""
+    import inspect
+
+    from scalinglaws.core.results import available_profiles, open_store
+    if not available_profiles(study, root):
+        return None
+    try:
+        module = importlib.import_module(f"scalinglaws.studies.{study}.claims")
+    except ModuleNotFoundError:
+        return None
+    if not hasattr(module, "regime"):
+        return None
+    store = open_store(study, profile, root)
+    tables = {t: store.read(t) for t in store.tables()}
+    takes_config = len(inspect.signature(module.regime).parameters) > 1
+    return module.regime(tables, store.provenance().get("config", {})) if takes_config else module.regime(tables)
+
+
+def seed_sd_line(study: str, measures, profile: str = "best", root=None) -> str:
+    """'training-seed SD: <measure> 0.012 nats (3 seeds x 2 cells), ...' from a study's stored `seeds`
+    table, or 'training-seed SD: not measured (no seeds table)' where none is stored: the sentence a
+    chapter shows beside its effects."""
+    from scalinglaws.core import seeds as S
+    from scalinglaws.core.results import open_store
+    store = open_store(study, profile, root)
+    if not store.has("seeds"):
+        return ("Training-seed SD: not measured (this run stores no seeds table), so the claims that need it "
+                "are inconclusive.")
+    table = store.read("seeds")
+    spread = S.seed_spread(table)
+    parts = []
+    for m in measures:
+        sd = S.seed_sd(table, m)
+        g = spread[spread["measure"] == m]
+        parts.append(f"{m} {sd:.3g} ({int(g['n_seeds'].max()) if len(g) else 0} seeds x {len(g)} cells)"
+                     if sd == sd else f"{m} not measured")
+    return "Training-seed SD (pooled over replicated cells): " + ", ".join(parts) + "."

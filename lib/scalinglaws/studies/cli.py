@@ -42,7 +42,11 @@ def claims_studies() -> list[str]:
 def derive_claims(study: str, profile: str, root=None):
     """Recompute `claims` from the stored tables of a complete run of `study` at `profile` (nothing
     is rerun), write it atomically and record it in provenance.json under `derived.claims` (the
-    commit and date that computed it). Returns the store."""
+    commit and date that computed it). Every stored table is passed to the study's `claims`, its
+    training-seed replicates `seeds` included. A study whose claims module has
+    `derived_tables(tables, config)` first recomputes those tables from stored ones under the
+    current rules (e.g. fits re-judged by the trust rule; no retraining), writes them and records
+    each under `derived.<table>`. Returns the store."""
     import datetime as dt
     import importlib
 
@@ -57,11 +61,17 @@ def derive_claims(study: str, profile: str, root=None):
         raise ParameterError(f"no complete run of {study!r} at profile {profile!r} under {store.dir} "
                              f"(no provenance.json); run `make reproduce STUDY={study} PROFILE={profile}`")
     tables = {t: store.read(t) for t in store.tables() if t != "claims"}
-    df = CL.check_claims(importlib.import_module(f"scalinglaws.studies.{study}.claims").claims(tables, profile))
+    module = importlib.import_module(f"scalinglaws.studies.{study}.claims")
+    stamp = {"commit": git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+             "command": f"python -m scalinglaws claims {study} --profile {profile}"}
+    refreshed = module.derived_tables(tables, prov.get("config", {})) if hasattr(module, "derived_tables") else {}
+    for name, table in refreshed.items():
+        store.write(name, table)
+        prov.setdefault("derived", {})[name] = {**stamp, "from": sorted(tables)}
+    tables.update(refreshed)
+    df = CL.check_claims(module.claims(tables, profile))
     store.write("claims", df)
-    prov.setdefault("derived", {})["claims"] = {
-        "commit": git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "from": sorted(tables), "command": f"python -m scalinglaws claims {study} --profile {profile}"}
+    prov.setdefault("derived", {})["claims"] = {**stamp, "from": sorted(tables)}
     store.write_provenance(prov)
     return store
 
@@ -70,8 +80,8 @@ def _claims(args) -> int:
     store = derive_claims(args.study, args.profile)
     df = store.read("claims")
     counts = df["verdict"].value_counts()
-    print(f"{store.path('claims')}: {len(df)} claims; " + ", ".join(f"{v} {counts.get(v, 0)}" for v in
-                                                                    ("holds", "does not hold", "not testable")))
+    from scalinglaws.core.claims import VERDICTS
+    print(f"{store.path('claims')}: {len(df)} claims; " + ", ".join(f"{v} {counts.get(v, 0)}" for v in VERDICTS))
     return 0
 
 

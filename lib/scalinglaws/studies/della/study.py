@@ -41,7 +41,8 @@ in `noise`, from which every interval of `best` and `claims` is computed.
 Units (resumable, `Sweep("della", profile)`): `references` (one size: base and experts on all
 domains) and `merge_eval` (one size, group and chunk of `chunk_size` settings), each returning the
 per-window NLL sums. Tables (`data/results/della/<profile>/`): grid, ablations, best, noise,
-claims; provenance last.
+split (every setting's score on a seeded selection half and scoring half of the windows, so tuned
+comparisons pick on one half and compare on the other: `split_scores`), claims; provenance last.
 """
 from __future__ import annotations
 
@@ -349,8 +350,26 @@ def _meta(s: dict) -> dict:
             for c in SETTING_COLUMNS}
 
 
+SPLIT_HALVES = ("select", "score")
+
+
+def split_scores(nll: np.ndarray, dom: np.ndarray, doms, T: int, seed: int) -> np.ndarray:
+    """(models, 2) group scores on two disjoint halves of every domain's windows: 'select' (where
+    a tuned comparison picks each method's best setting) and 'score' (where the picked settings are
+    compared), so a method tried in more settings gains nothing from fitting the windows' noise.
+    The split is seeded per domain (`evaluation.domain_rng`), the same for every model."""
+    per = []
+    for j, d in enumerate(doms):
+        sel = np.flatnonzero(dom == j)
+        perm = EV.domain_rng(seed, d, purpose="della-split").permutation(len(sel))
+        halves = (sel[perm[: len(sel) // 2]], sel[perm[len(sel) // 2:]])
+        per.append(np.stack([nll[:, h].sum(-1) / (len(h) * T) for h in halves], axis=1))
+    return np.mean(per, axis=0)
+
+
 def assemble(size, N, group, roles, records, settings, params, windows):
-    """(domain rows, {setting: (B,) group-score draws}) of one size and group.
+    """(domain rows, {setting: (B,) group-score draws, ("split", setting): (2,) scores on the
+    selection and scoring halves (`split_scores`)}) of one size and group.
 
     records: {(setting, domain): nll array}; settings: {key: metadata dict} (base, expert:<role>
     and own_expert included). windows: (w, dom) of the group's domains."""
@@ -369,8 +388,10 @@ def assemble(size, N, group, roles, records, settings, params, windows):
         idx = _draw_indices(d, len(sel), B, params["seed"])
         per_domain.append(nll[:, sel][:, idx].sum(-1) / (len(sel) * T))      # (models, B)
     score_draws = np.mean(per_domain, axis=0)
+    split = split_scores(nll, dom, doms, T, params["seed"])
     for i, k in enumerate(keys):
         draws[k] = score_draws[i]
+        draws[("split", k)] = split[i]  # its scores on the selection and scoring halves
         for j, d in enumerate(doms):
             r = boot.iloc[i * len(doms) + j]
             assert r["domain"] == d
@@ -431,7 +452,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     for u, rec in zip(m_units, mrecs):
         for r in rec["rows"]:
             records[u.config["size"]][(u.config["group"], r["setting"], r["domain"])] = np.asarray(r["nll"])
-    rows, noise = [], []
+    rows, noise, split = [], [], []
     win_cache = {}
     for s in params["sizes"]:
         R = records[s]
@@ -453,6 +474,10 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
             rws, draws = assemble(s, N[s], g, combo, recs, meta, params, win_cache[key])
             rows += rws
             for k, v in draws.items():
+                if isinstance(k, tuple):  # ("split", setting): its scores on the two halves
+                    split += [{"size": s, "group": g, "setting": k[1], "half": h, "score": float(x)}
+                              for h, x in zip(SPLIT_HALVES, v)]
+                    continue
                 noise.append(pd.DataFrame({"size": s, "group": g, "setting": k,
                                            "draw": np.arange(len(v)), "score": v.astype(np.float32)}))
     allrows = pd.DataFrame(rows, columns=GRID_COLUMNS)
@@ -463,7 +488,8 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     abl_t = abl_t[["size", "N", "group", "variant"] + [c for c in GRID_COLUMNS if c not in ("size", "N", "group")]]
     abl_t = abl_t.sort_values(["size", "group", "p", "variant", "eval_domain"], kind="stable").reset_index(drop=True)
     noise_t = pd.concat(noise, ignore_index=True)
-    tables = {"grid": grid_t, "ablations": abl_t, "noise": noise_t}
+    tables = {"grid": grid_t, "ablations": abl_t, "noise": noise_t,
+              "split": pd.DataFrame(split, columns=["size", "group", "setting", "half", "score"])}
     tables["best"] = A.best_table(tables)
     tables["claims"] = claims(tables, profile)
 

@@ -19,8 +19,12 @@ scope "variance_fpc" fits Var * (M - 1)/(M - k), the infinite-pool variance the 
 
 The law (Wang et al. 2025), fitted jointly over (N, k >= 1) with weights proportional to k:
 
-    L(N, k) = L* + B N^-beta + A0 N^-gamma / (k + b)         (law "merging_free": gamma of either
-                                                              sign, so A(N) may grow with N)
+    L(N, k) = L* + B N^-beta + A0 N^-gamma / (k + b)         (law "merging": gamma >= 0, as the
+                                                              paper constrains it)
+
+`FREE_LAW` ("merging_free", gamma of either sign) is a labelled diagnostic only: it shows whether the
+data want a growing A(N), and no claim rests on it. Runs before the constraint stored fits of the
+free law (their `law` column says so); the claims name it and re-judge them by the current rule.
 
 Every fit's `ok` is the study's trust rule (`tail.trust`: converged, no parameter on a bound but b
 (and V* for the variance law), estimate inside its interval, R^2 of log y (the scale the fitter
@@ -40,7 +44,8 @@ import pandas as pd
 from scalinglaws.laws import get_law, k_at, stopping_curve
 from scalinglaws.core.validation import ParameterError
 
-LAW = "merging_free"
+LAW = "merging"  # the paper's law, gamma >= 0
+FREE_LAW = "merging_free"  # diagnostic only: gamma of either sign
 MACRO_SCOPES = ("in_domain", "cross_domain", "held_out")
 KEYS = ["pool", "method", "size", "N", "k"]
 
@@ -209,7 +214,8 @@ def fit_rows(method: str, scope: str, res, scale: float = 1.0, pool: str = "all"
             extra.append(f"no tail: it moves the fit by {span:.2g} over k, under 2 x RMSE {res.rmse:.2g}")
     ok, why = trust(dict(res.params), res.ci, res.r2_log, res.n, len(res.params), converged=res.converged,
                     on_bound=on_bound, allowed_bounds=allowed, r2_min=R2_MIN if r2_min is None else r2_min,
-                    extra=extra)
+                    extra=extra, interval_on_bound=[{"log_B": "B", "log_A0": "A0"}.get(p, p)
+                                                    for p in res.interval_on_bound])
     rows = res.rows(scale, AMPLITUDES, pool=pool, method=method, scope=scope)
     for r in rows:
         r["ok"], r["why_not_ok"] = ok, why

@@ -110,6 +110,9 @@ def tail_fits(models: pd.DataFrame, n_boot: int = 1000, seed: int = 0, r2_min: f
                 draws[(pool, method, size, scope)] = d
                 ci = {p: tuple(np.nanquantile(d[p], [0.025, 0.975])) for p in est}
             extra = [] if f["A"] > 0 else [f"A={f['A']:.3g} <= 0: the loss does not fall with k"]
+            # b's interval ending on B_MAX is cut by the box (b = 0 is the theory's leading order: allowed)
+            if ci and np.isfinite(ci["b"][1]) and ci["b"][1] >= B_MAX * (1 - 1e-6):
+                extra.append(f"interval reaches a bound: b (its upper end at B_MAX = {B_MAX:g})")
             ok, why = trust(est, ci, f["r2"], f["n_points"], 3, on_bound=f["on_bound"],
                             allowed_bounds=() if f["b_at_max"] else ("b",), r2_min=r2_min, extra=extra)
             row = {"pool": pool, "method": method, "size": size, "N": N, "scope": scope, **est,

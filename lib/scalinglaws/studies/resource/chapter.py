@@ -18,10 +18,6 @@ def fmt(v, lo, hi, d: int = 2) -> str:
     return f"{v:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
 
 
-def verdict(lo, hi, target) -> str:
-    return "holds (inside our CI)" if lo <= target <= hi else "does not hold at our scale"
-
-
 def exponent(fits: pd.DataFrame, part: str, subject: str, **kw) -> pd.Series:
     """The stored fit row of the loss exponent (-alpha) of one part/subject (extra columns as filters)."""
     f = fits[(fits.part == part) & (fits.subject == subject) & (fits.param == "exponent")]

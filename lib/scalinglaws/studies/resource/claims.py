@@ -1,21 +1,34 @@
 """Song et al.'s claims (and Chinchilla's exponent) judged on the resource study's stored tables.
 
-`claims(tables, profile)` reads only the stored `fits`, `shares` and `additive` tables and returns
-the claims table of `scalinglaws.core.claims`. Every verdict asks whether the paper's value lies
-in our 95% bootstrap interval:
+`claims(tables, profile)` reads only the stored `fits`, `shares`, `additive`, `lm_ladders` (and
+`seeds`, when stored) tables and returns the claims table of `scalinglaws.core.claims`, each verdict
+by `core.claims.judge`:
 
-    single_<task>_<activation>  loss ~ N^-1: the exponent's interval contains -1 (primary count)
+    single_<task>_<activation>  loss ~ N^-1: the exponent's interval contains -1, not 0 (primary count)
     shares_constant_<kind>      shares N_i/N constant: the slope per doubling contains 0
-    additive_<kind>_<a1|a2>     l = c1/N1 + c2/N2: each free exponent contains 1
-    chinchilla_one_third        alpha = 1/3 inside our refit of Epoch's Chinchilla alpha
-    lm_width / lm_depth         our LM ladders: exponent contains -1/2 (fixed depth) / -1/3 (depth ~ width)
+    additive_<kind>_<a1|a2>     l = c1/N1 + c2/N2: each free exponent contains 1, not 0; the fit goes
+                                through the trust rule like every other
+    chinchilla_one_third        alpha = 1/3 inside our refit of Epoch's Chinchilla alpha (reference data)
+    lm_width / lm_depth         our LM ladders: exponent contains -1/2 (fixed depth) / -1/3 (depth ~ width),
+                                not 0; precondition: a ladder that falls with N at bracketed rates
     lm_depth_chinchilla         the depth ladder's exponent contains Chinchilla's -0.34
+
+Fits are re-judged by the current trust rule (`fitting.trust.rejudge`: an interval on a bound is
+not ok) so a table stored under an older rule cannot keep a stale verdict. The toy networks are
+trained from several seeds and the fits' bootstrap resamples those models, so their intervals
+already cover training seeds; the LM ladders have one seed per size, so their exponents need the
+seed SD of `test_ce` (propagated through the log-log fit).
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 
 from scalinglaws.core import claims as CL
+from scalinglaws.core import regime as R
+from scalinglaws.fitting.trust import rejudge, rejudge_table, trust
 
 PAPER = "Song et al. 2024"
 HOFFMANN = "Hoffmann et al. 2022"
@@ -26,21 +39,20 @@ FIG_ADDITIVE = "resource.html#resource-additive"
 FIG_LM = "resource.html#fig-resource-lm"
 FIG_CHINCHILLA = "fitting.html#fig-fitting-chinchilla-bootstrap"
 LM_PREDICTIONS = {"width": (-1 / 2, "fixed depth: N_p ~ N^2"), "depth": (-1 / 3, "depth ~ width: N_p ~ N^3")}
+BOOT = "bootstrap over the fitted points"
+TOY_SEEDS = CL.seeds_included("the bootstrap resamples toy networks trained from several seeds")
+NO_SCALING = "no scaling with N"
+SEED_MEASURE = "test_ce"
 
 
-def _why(verdict: str, target: float) -> str:
-    return {"holds": f"{target:g} inside the 95% interval", "does not hold": f"{target:g} outside the 95% interval",
-            "not testable": "no bootstrap interval"}[verdict]
-
-
-def _row(cid, paper, text, measure, est, lo, hi, target, figure, fit=None) -> dict:
-    """A claim on one estimate: holds when `target` lies in its 95% interval; with `fit` (the fits
-    row the estimate comes from) only if that fit is ok (`core.claims.unconfirmed`)."""
-    verdict = CL.contains(lo, hi, target)
-    note = _why(verdict, target)
-    if fit is not None:
-        verdict, note = CL.unconfirmed(verdict, note, bool(fit["ok"]), fit.get("why_not_ok", ""))
-    return CL.claim(cid, paper, text, measure, est, lo, hi, verdict, figure, note)
+def _fit_of(fits: pd.DataFrame, x: pd.Series) -> tuple[bool, str]:
+    """The trust verdict of the fit `x` (a row of `fits`) comes from, by the current rule."""
+    keys = [c for c in FIT_KEYS if c in fits.columns]
+    same = np.ones(len(fits), dtype=bool)
+    for c in keys:
+        v = x[c]
+        same &= (fits[c].isna() if v is None or (isinstance(v, float) and math.isnan(v)) else fits[c] == v).to_numpy()
+    return rejudge(fits[same], x["law"])
 
 
 def _order(values) -> list:
@@ -54,52 +66,112 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None) -> pd.Da
     rows = []
     single = fits[(fits["part"] == "single") & (fits["param"] == "exponent") & (fits["law"] == "power")
                   & fits["primary"].fillna(False).astype(bool)]
-    tasks, acts = _order(single["subject"]), _order(single["activation"])
-    for task in tasks:
-        for act in acts:
+    for task in _order(single["subject"]):
+        for act in _order(single["activation"]):
             g = single[(single["subject"] == task) & (single["activation"] == act)]
             if not len(g):
                 continue
             x = g.iloc[0]
-            rows.append(_row(f"single_{task}_{act}", PAPER,
-                             "A subtask's loss is inversely proportional to its allocated neurons: loss ~ N^-1",
-                             f"exponent of loss vs allocated neurons, target {task}, {act}", x["estimate"],
-                             x["lo"], x["hi"], -1.0, FIG_SINGLE, fit=x))
+            rows.append(CL.judge(f"single_{task}_{act}", PAPER,
+                                 "A subtask's loss is inversely proportional to its allocated neurons: loss ~ N^-1",
+                                 f"exponent of loss vs allocated neurons, target {task}, {act}", x["estimate"],
+                                 x["lo"], x["hi"], CL.Contains(-1.0, 0.0, NO_SCALING), interval=BOOT, seeds=TOY_SEEDS,
+                                 figure=FIG_SINGLE, fit=_fit_of(fits, x)))
     for r in shares.itertuples() if len(shares) else ():
-        rows.append(_row(f"shares_constant_{r.kind}", PAPER,
-                         "In a composite task the shares N_i/N stay constant as the network grows",
-                         f"slope of the share N_1/N per doubling of N, {r.kind} composite", r.slope, r.slope_lo,
-                         r.slope_hi, 0.0, FIG_SHARES))
+        rows.append(CL.judge(f"shares_constant_{r.kind}", PAPER,
+                             "In a composite task the shares N_i/N stay constant as the network grows",
+                             f"slope of the share N_1/N per doubling of N, {r.kind} composite", r.slope, r.slope_lo,
+                             r.slope_hi, CL.Contains(0.0), interval="bootstrap over the composite networks",
+                             seeds=TOY_SEEDS, figure=FIG_SHARES))
     if len(additive):
         free = additive[additive["form"] == "free exponents"]
         for kind in _order(free["kind"]):
             a = free[free["kind"] == kind].set_index("param")
+            ci = {p: (float(a.loc[p, "lo"]), float(a.loc[p, "hi"])) for p in a.index}
+            status = trust(dict(a["estimate"]), ci, float(a["r2_log"].iloc[0]), int(a["n_points"].iloc[0]), len(a))
             for k in ("a1", "a2"):
                 if k in a.index:
                     x = a.loc[k]
-                    rows.append(_row(f"additive_{kind}_{k}", PAPER,
-                                     "Subtask losses add up as l = c1/N1 + c2/N2 (exponent 1 for each)",
-                                     f"free exponent {k} of l = c1 N1^-a1 + c2 N2^-a2, {kind} composite",
-                                     x["estimate"], x["lo"], x["hi"], 1.0, FIG_ADDITIVE))
+                    rows.append(CL.judge(f"additive_{kind}_{k}", PAPER,
+                                         "Subtask losses add up as l = c1/N1 + c2/N2 (exponent 1 for each)",
+                                         f"free exponent {k} of l = c1 N1^-a1 + c2 N2^-a2, {kind} composite",
+                                         x["estimate"], x["lo"], x["hi"], CL.Contains(1.0, 0.0, NO_SCALING),
+                                         interval=BOOT, seeds=TOY_SEEDS, figure=FIG_ADDITIVE, fit=status))
     ch = fits[(fits["part"] == "chinchilla") & (fits["param"] == "alpha")]
     if len(ch):
         x = ch.iloc[0]
-        rows.append(_row("chinchilla_one_third", PAPER,
-                         "With depth growing like width, alpha = 1/3, which matches Chinchilla's alpha",
-                         "alpha of the Chinchilla law refitted on Epoch's digitised points", x["estimate"], x["lo"],
-                         x["hi"], 1 / 3, FIG_CHINCHILLA, fit=x))
+        rows.append(CL.judge("chinchilla_one_third", PAPER,
+                             "With depth growing like width, alpha = 1/3, which matches Chinchilla's alpha",
+                             "alpha of the Chinchilla law refitted on Epoch's digitised points", x["estimate"], x["lo"],
+                             x["hi"], CL.Contains(1 / 3, 0.0, NO_SCALING), interval="bootstrap over the published points",
+                             seeds=None, figure=FIG_CHINCHILLA, fit=_fit_of(fits, x),
+                             note="reference data (Hoffmann et al.'s points as digitised by Epoch): no training seeds"))
+    rows += _lm_rows(tables, fits)
+    return CL.frame(rows, profile)
+
+
+def _lm_rows(tables: dict, fits: pd.DataFrame) -> list[dict]:
     lm = fits[(fits["part"] == "lm") & (fits["param"] == "exponent") & (fits["method"] == "non_embedding")]
+    ladders = tables.get("lm_ladders", pd.DataFrame())
+    rows = []
     for ladder, (pred, why) in LM_PREDICTIONS.items():
         g = lm[lm["subject"] == ladder]
         if not len(g):
             continue
         x = g.iloc[0]
-        rows.append(_row(f"lm_{ladder}", PAPER, f"On language models, {why}, so loss ~ N_p^{pred:.3g}",
-                         f"exponent of held-out loss vs non-embedding parameters, {ladder} ladder", x["estimate"],
-                         x["lo"], x["hi"], pred, FIG_LM, fit=x))
-        if ladder == "depth":
-            rows.append(_row("lm_depth_chinchilla", HOFFMANN,
-                             f"Loss ~ N^-alpha with alpha = {HOFFMANN_ALPHA} (Chinchilla), on our depth ladder",
-                             "exponent of held-out loss vs non-embedding parameters, depth ladder", x["estimate"],
-                             x["lo"], x["hi"], -HOFFMANN_ALPHA, FIG_LM, fit=x))
-    return CL.frame(rows, profile)
+        chosen = ladders[(ladders["ladder"] == ladder) & ladders["chosen"]].sort_values("params_non_embedding") \
+            if len(ladders) else ladders
+        pre, noise = _ladder_preconditions(ladders, ladder), CL.SeedNoise(SEED_MEASURE, math.nan)
+        if len(chosen) >= 2:
+            X = np.column_stack([np.ones(len(chosen)), np.log(chosen["params_non_embedding"].to_numpy(dtype=float))])
+            noise = CL.seed_noise_of_fit(tables, SEED_MEASURE, X, float(chosen["loss"].mean()), 1)
+        fit = _fit_of(fits, x)
+        for cid, paper, text, target in (
+                (f"lm_{ladder}", PAPER, f"On language models, {why}, so loss ~ N_p^{pred:.3g}", pred),
+                ("lm_depth_chinchilla", HOFFMANN,
+                 f"Loss ~ N^-alpha with alpha = {HOFFMANN_ALPHA} (Chinchilla), on our depth ladder", -HOFFMANN_ALPHA)):
+            if cid == "lm_depth_chinchilla" and ladder != "depth":
+                continue
+            rows.append(CL.judge(cid, paper, text, f"exponent of held-out loss vs non-embedding parameters, {ladder} "
+                                 "ladder", x["estimate"], x["lo"], x["hi"], CL.Contains(target, 0.0, NO_SCALING),
+                                 interval=BOOT, seeds=noise, figure=FIG_LM, fit=fit, preconditions=pre))
+    return rows
+
+
+def _ladder_preconditions(ladders: pd.DataFrame, ladder: str) -> list:
+    """The LM regime the exponent claims need: the chosen loss falls at every step up the ladder,
+    and no size's chosen learning rate sits at an edge of its grid."""
+    g = ladders[ladders["ladder"] == ladder] if len(ladders) else ladders
+    if not len(g):
+        return [CL.Precondition(f"{ladder} ladder stored", math.nan, ">", 0)]
+    best = g[g["chosen"]].sort_values("params_non_embedding")
+    drops = -np.diff(best["loss"].to_numpy(dtype=float))
+    edges = sum(R.bracket(r.lr, g[(g["size"] == r.size) & ~g["diverged"]]["lr"]) != "inside" for r in best.itertuples())
+    return [CL.Precondition(f"smallest loss drop between neighbouring {ladder}-ladder sizes (nats/token)",
+                            float(drops.min()) if len(drops) else math.nan, ">", 0.0),
+            CL.Precondition(f"{ladder}-ladder sizes whose chosen learning rate is at an edge of its grid",
+                            float(edges), "<=", 0.0)]
+
+
+FIT_KEYS = ["part", "subject", "law", "method", "activation", "threshold"]
+
+
+def derived_tables(tables: dict, config: dict) -> dict:
+    """`fits` with every fit's `ok` re-judged by the current trust rule (no refit)."""
+    return {"fits": rejudge_table(tables["fits"], FIT_KEYS)} if "fits" in tables else {}
+
+
+def regime(tables: dict, config: dict | None = None) -> pd.DataFrame:
+    """The resource study's LM regime (`core.regime`): one row per size of each LM ladder (the toy
+    networks train to convergence on small synthetic tasks; their regime is the chapter's text).
+    `config`: the run's provenance config (its `lm_batch_tokens` gives the optimiser steps)."""
+    lad = tables.get("lm_ladders", pd.DataFrame())
+    batch = (config or {}).get("lm_batch_tokens")
+    rows = []
+    for (ladder, size), g in lad.groupby(["ladder", "size"], sort=False) if len(lad) else ():
+        best = g[g["chosen"]].iloc[0]
+        steps = best["tokens"] // batch if batch else math.nan
+        rows.append(R.row(f"{ladder}/{size}", best["params_non_embedding"], best["tokens"], steps,
+                          R.bracket(best["lr"], g[~g["diverged"]]["lr"]) if len(g) > 1 else "not swept",
+                          seeds=R.seed_count(tables, f"{ladder}/{size}")))
+    return R.frame(rows)

@@ -1,7 +1,14 @@
 """Clark et al.'s claims (and one question of ours) judged on the routing study's stored tables.
 
-`claims(tables, profile)` reads only stored tables (`loss`, `fits`, `n_cutoff`, `resource_fits`) and
-returns the claims table of `scalinglaws.core.claims` (the schema, the verdict rules). Per router:
+`claims(tables, profile)` reads only stored tables (`loss`, `fits`, `n_cutoff`, `resource_fits`,
+`routing`, `ce`, `step_check`, `resources`, and `seeds` when stored) and returns the claims table of
+`scalinglaws.core.claims`, every verdict by `core.claims.judge` (holds / refuted / inconclusive /
+not testable). Every fit is re-judged by the current trust rule (`fitting.trust.rejudge`), and the
+claims on Clark's law declare the regime they need as `REGIME` preconditions: the dense ladder
+falls with N, and a learned router has learned an assignment (mean routing entropy / log E at the
+largest E below ROUTER_ENTROPY_MAX). Training-seed noise: `gain_over_dense` (cells
+`<size>/E<E>/<router>`) for the gains, `test_ce` for dense steps and, propagated through the
+law's log-linear part, for b and c. Per router:
 
     helps_at_fixed_N_<r>  b < 0: the 95% interval of b lies below 0
     shrinks_with_N_<r>    c > 0: the interval of c lies above 0
@@ -44,7 +51,10 @@ import pandas as pd
 
 from scalinglaws import fitting as F
 from scalinglaws.core import claims as CL
+from scalinglaws.core import regime as R
 from scalinglaws.evaluation import domain_mean_se
+from scalinglaws.fitting.trust import rejudge, rejudge_table
+from scalinglaws.studies.routing.chapter import relative_entropy
 from scalinglaws.studies.routing.literature import CLARK_TABLE3
 from scalinglaws.studies.routing.resources import share_growth
 
@@ -59,6 +69,12 @@ FIG_STEPS = "routing.html#routing-step-check"
 LAW = "routing"
 SATURATION_FACTOR = 10
 CUTOFF_SUPPORT = 0.975
+# a learned router whose routing entropy is near log E (1 after dividing) spreads every token over all
+# experts: it has learned no assignment, so Clark's law (fitted to decisive routers) does not apply
+ROUTER_ENTROPY_MAX = 0.8
+ANALYTIC = "analytic, +-1.96 x the sampling SE (independent per-domain CEs)"
+BOOT_FIT = "bootstrap of the routing-law fit"
+LEARNED = ("sbase", "rlr", "switch")
 
 
 def _param(fits: pd.DataFrame, router: str, param: str):
@@ -67,7 +83,39 @@ def _param(fits: pd.DataFrame, router: str, param: str):
 
 
 def _clark(router: str, param: str) -> str:
-    return f" (Clark: {CLARK_TABLE3.loc[router, param]:g})" if router in CLARK_TABLE3.index else ""
+    """Clark's Table 3 value, marked second-hand: quoted from the paper's table, not yet checked
+    against Clark's released data."""
+    return f" (Clark Table 3, second-hand: {CLARK_TABLE3.loc[router, param]:g})" if router in CLARK_TABLE3.index else ""
+
+
+def regime_preconditions(tables: dict, router: str | None) -> list:
+    """What Clark's law needs of our regime (data, not ifs): the dense ladder's smallest step down
+    in L above 0, and for a learned router its relative routing entropy below ROUTER_ENTROPY_MAX."""
+    loss = tables["loss"]
+    d = loss[loss["router"] == "dense"].sort_values("N")["L"].to_numpy()
+    pre = [CL.Precondition("smallest decrease of dense L between neighbouring sizes (nats/token)",
+                           float(-np.diff(d).max()) if len(d) > 1 else math.nan, ">", 0.0)]
+    if router in LEARNED:
+        rel = relative_entropy(tables["routing"]) if "routing" in tables else pd.Series(dtype=float)
+        pre.append(CL.Precondition(f"{ROUTER_NAMES.get(router, router)} routing entropy / log E at the largest E",
+                                   float(rel.get(router, math.nan)), "<", ROUTER_ENTROPY_MAX))
+    return pre
+
+
+def _fit_ok(fits: pd.DataFrame, router: str) -> tuple[bool, str]:
+    f = fits[(fits["law"] == LAW) & (fits["router"] == router)]
+    return rejudge(f, LAW) if len(f) else (False, "no fit")
+
+
+def _law_seed_noise(tables: dict, router: str, column: int) -> CL.SeedNoise:
+    """Seed SD of b (column 1) or c (column 2) of the routing law: test_ce's seed SD on log10 L
+    propagated through the law's log-linear part (log10 L ~ a lgN + b lgE + c lgN lgE + d; E for
+    Ehat, an approximation stated in the note)."""
+    loss = tables["loss"]
+    g = loss[(loss["router"] == router) | ((loss["router"] == "dense") & (loss["experts"] == 1))]
+    lgN, lgE = np.log10(g["N"].to_numpy(dtype=float)), np.log10(g["experts"].to_numpy(dtype=float))
+    X = np.column_stack([lgN, lgE, lgN * lgE, np.ones(len(g))])
+    return CL.seed_noise_of_fit(tables, "test_ce", X, float(g["L"].mean()) * math.log(10), column)
 
 
 def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: int = 0,
@@ -79,32 +127,28 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: in
     routers = [r for r in ROUTER_NAMES if r in set(routed["router"])] + \
         sorted(set(routed["router"]) - set(ROUTER_NAMES))
     L_se = loss_se(tables.get("ce"))
-    rows = [_dense_falls(loss, L_se), _routing_beats_dense(loss, L_se)]
+    rows = [_dense_falls(tables, loss, L_se), _routing_beats_dense(tables, loss, L_se)]
     for r in routers:
         name = ROUTER_NAMES.get(r, r)
-        rows.append(_routing_beats_dense(loss, L_se, r))
-        for cid, param, positive, text in (
-                ("helps_at_fixed_N", "b", False, f"At fixed N more experts lower the loss: b < 0{_clark(r, 'b')}"),
-                ("shrinks_with_N", "c", True, f"The benefit of experts shrinks as N grows: c > 0{_clark(r, 'c')}")):
+        rows.append(_routing_beats_dense(tables, loss, L_se, r))
+        for cid, param, column, test, text in (
+                ("helps_at_fixed_N", "b", 1, CL.Below(0), f"At fixed N more experts lower the loss: b < 0{_clark(r, 'b')}"),
+                ("shrinks_with_N", "c", 2, CL.Above(0), f"The benefit of experts shrinks as N grows: c > 0{_clark(r, 'c')}")):
             p = _param(fits, r, param)
             if p is None:
                 rows.append(CL.claim(f"{cid}_{r}", PAPER, text, f"{param} of the routing law, {name}",
                                      figure=FIG_LOSS, note="no routing-law fit for this router"))
                 continue
-            verdict = CL.sign(p["lo"], p["hi"], positive)
-            note = ("no bootstrap interval" if verdict == "not testable" else
-                    f"95% interval {'above' if positive else 'below'} 0" if verdict == "holds" else
-                    f"95% interval not {'above' if positive else 'below'} 0")
-            verdict, note = CL.unconfirmed(verdict, note, bool(p["ok"]), p.get("why_not_ok") or p.get("message", ""))
-            rows.append(CL.claim(f"{cid}_{r}", PAPER, text, f"{param} of the routing law, {name}", p["estimate"],
-                                 p["lo"], p["hi"], verdict, FIG_LOSS, note))
-    rows += _n_cutoff(n_cut, loss, routers)
+            rows.append(CL.judge(f"{cid}_{r}", PAPER, text, f"{param} of the routing law, {name}", p["estimate"],
+                                 p["lo"], p["hi"], test, interval=BOOT_FIT, seeds=_law_seed_noise(tables, r, column),
+                                 figure=FIG_LOSS, fit=_fit_ok(fits, r), preconditions=regime_preconditions(tables, r)))
+    rows += _n_cutoff(tables, n_cut, loss, routers)
     rows.append(_sbase_best(routed, seed, bootstrap))
     rows.append(_one_form(fits, routers))
-    rows.append(_saturation(fits, routed, routers))
-    rows.append(_more_steps(tables.get("step_check")))
-    rows.append(_resources(res_fits, loss))
-    rows.append(_constant_shares(tables.get("resources"), loss, seed, bootstrap))
+    rows.append(_saturation(tables, fits, routed, routers))
+    rows.append(_more_steps(tables))
+    rows.append(_resources(tables, res_fits, loss))
+    rows.append(_constant_shares(tables, loss, seed, bootstrap))
     return CL.frame(rows, profile)
 
 
@@ -126,7 +170,7 @@ def _interval(value: float, se: float) -> tuple[float, float]:
     return (value - Z95 * se, value + Z95 * se) if np.isfinite(se) else (math.nan, math.nan)
 
 
-def _dense_falls(loss: pd.DataFrame, L_se) -> dict:
+def _dense_falls(tables: dict, loss: pd.DataFrame, L_se) -> dict:
     text = "The dense ladder's loss falls with N (a law in N needs it)"
     measure = "smallest decrease of L between neighbouring dense sizes, nats/token"
     d = loss[loss["router"] == "dense"].sort_values("N")
@@ -138,12 +182,12 @@ def _dense_falls(loss: pd.DataFrame, L_se) -> dict:
         steps.append((a.L - b.L, se, f"{a.size}->{b.size}"))
     value, se, where = min(steps)
     lo, hi = _interval(value, se)
-    verdict = CL.sign(lo, hi, positive=True)
-    return CL.claim("dense_falls_with_N", OURS, text, measure, value, lo, hi, verdict, FIG_LOSS,
-                    f"smallest step {where}; steps " + ", ".join(f"{w} {v:.3f}" for v, _, w in steps))
+    return CL.judge("dense_falls_with_N", OURS, text, measure, value, lo, hi, CL.Above(0), interval=ANALYTIC,
+                    seeds=CL.seed_noise(tables, "test_ce", n_models=2), figure=FIG_LOSS,
+                    note=f"smallest step {where}; steps " + ", ".join(f"{w} {v:.3f}" for v, _, w in steps))
 
 
-def _routing_beats_dense(loss: pd.DataFrame, L_se, router: str | None = None) -> dict:
+def _routing_beats_dense(tables: dict, loss: pd.DataFrame, L_se, router: str | None = None) -> dict:
     """The best router (router=None) or one router at the largest E against the dense model, size by size."""
     name = ROUTER_NAMES.get(router, router)
     text = ("Routing lowers the loss at every size: the best router at the largest E beats the dense model"
@@ -166,39 +210,42 @@ def _routing_beats_dense(loss: pd.DataFrame, L_se, router: str | None = None) ->
         return CL.claim(cid, PAPER, text, measure, figure=FIG_LOSS, note="no routed model")
     value, se, where = min(gains)
     lo, hi = _interval(value, se)
-    verdict = CL.sign(lo, hi, positive=True)
-    return CL.claim(cid, PAPER, text, measure, value, lo, hi, verdict, FIG_LOSS,
-                    f"smallest gain at {where}; interval from sampling errors only (one seed per model)")
+    return CL.judge(cid, PAPER, text, measure, value, lo, hi, CL.Above(0), interval=ANALYTIC,
+                    seeds=CL.seed_noise(tables, "gain_over_dense"), figure=FIG_LOSS, note=f"smallest gain at {where}")
 
 
-def _n_cutoff(n_cut: pd.DataFrame, loss: pd.DataFrame, routers) -> list[dict]:
+def _n_cutoff(tables: dict, n_cut: pd.DataFrame, loss: pd.DataFrame, routers) -> list[dict]:
+    """N_cutoff = 10^(-b/c) exists (c > 0 in at least CUTOFF_SUPPORT of the draws: a precondition) and
+    lies beyond the largest dense N: its log10 interval above log10 N_max. Seed SD of log10 N_cutoff
+    by the delta method from those of b and c (`_law_seed_noise`)."""
     rows = []
+    fits = tables["fits"]
     dense = loss[loss["router"] == "dense"]
     n_max = float(dense["N"].max()) if len(dense) else math.nan
     for r in routers:
         name = ROUTER_NAMES.get(r, r)
-        quoted = f" (Clark: {CLARK_N_CUTOFF[r]} parameters)" if r in CLARK_N_CUTOFF else ""
+        quoted = f" (Clark Table 3, second-hand: {CLARK_N_CUTOFF[r]} parameters)" if r in CLARK_N_CUTOFF else ""
         text = f"Routing helps up to a finite N_cutoff = 10^(-b/c), far beyond the sizes measured{quoted}"
         g = n_cut[n_cut["router"] == r] if len(n_cut) else n_cut
         measure = f"log10 N_cutoff (parameters), {name}"
-        if not len(g):
+        if not len(g) or not math.isfinite(n_max):
             rows.append(CL.claim(f"n_cutoff_{r}", PAPER, text, measure, figure=FIG_CUTOFF, note="no routing-law fit"))
             continue
         x = g.iloc[0]
-        lo, hi, frac = float(x["log10_lo"]), float(x["log10_hi"]), float(x["frac_c_positive"])
-        if math.isnan(lo) or math.isnan(frac) or math.isnan(n_max):
-            verdict, note = "not testable", "no bootstrap draws of -b/c"
-        elif frac < CUTOFF_SUPPORT:
-            verdict, note = "does not hold", f"c > 0 in only {frac:.0%} of the bootstrap draws: the cutoff may not exist"
-        elif lo > math.log10(n_max):
-            verdict, note = "holds", f"2.5% point above log10 of the largest N measured ({math.log10(n_max):.2f})"
-        else:
-            verdict, note = "does not hold", (f"interval reaches below log10 of the largest N measured "
-                                              f"({math.log10(n_max):.2f}): routing stops helping inside our range")
-        if "ok" in x.index and verdict != "not testable":
-            verdict, note = CL.unconfirmed(verdict, note, bool(x["ok"]))
-        rows.append(CL.claim(f"n_cutoff_{r}", PAPER, text, measure, x["log10_n_cutoff"], lo, hi, verdict,
-                             FIG_CUTOFF, note))
+        ok, why = _fit_ok(fits, r)
+        if "ok" in x.index and not bool(x["ok"]) and ok:
+            ok, why = False, "the cutoff's fit is not ok"
+        b, c = float(x["b"]), float(x["c"])
+        sb, sc = _law_seed_noise(tables, r, 1), _law_seed_noise(tables, r, 2)
+        sd = math.hypot(sb.sd / c, b * sc.sd / c ** 2) if sb.known and sc.known and c else math.nan
+        pre = regime_preconditions(tables, r) + [
+            CL.Precondition("share of bootstrap draws with c > 0 (the cutoff exists)", float(x["frac_c_positive"]),
+                            ">=", CUTOFF_SUPPORT)]
+        rows.append(CL.judge(f"n_cutoff_{r}", PAPER, text, measure, x["log10_n_cutoff"], x["log10_lo"], x["log10_hi"],
+                             CL.Above(math.log10(n_max)), interval=BOOT_FIT,
+                             seeds=CL.SeedNoise("test_ce, through b and c", sd), figure=FIG_CUTOFF, fit=(ok, why),
+                             preconditions=pre,
+                             note=f"the claim: log10 N_cutoff above log10 of the largest N measured ({math.log10(n_max):.2f})"))
     return rows
 
 
@@ -216,49 +263,57 @@ def _sbase_best(routed: pd.DataFrame, seed: int, bootstrap: int) -> dict:
     rng = np.random.default_rng(seed)
     draws = d[rng.integers(0, len(d), (bootstrap, len(d)))].mean(1)
     lo, hi = np.percentile(draws, [2.5, 97.5])
-    wins = int((d < 0).sum())
-    verdict = CL.sign(lo, hi, positive=False)
-    return CL.claim("sbase_best", PAPER, text, measure, d.mean(), lo, hi, verdict, FIG_LOSS,
-                    f"S-BASE lowest in {wins} of {len(d)} cells; interval over cells resampled "
-                    f"({'below' if verdict == 'holds' else 'not below'} 0)")
+    return CL.judge("sbase_best", PAPER, text, measure, d.mean(), lo, hi, CL.Below(0),
+                    interval="bootstrap over (size, E) cells", figure=FIG_LOSS,
+                    seeds=CL.seeds_included("each cell's models are trained independently, so resampling cells "
+                                            "resamples training noise"),
+                    note=f"S-BASE lowest in {int((d < 0).sum())} of {len(d)} cells")
 
 
 def _one_form(fits: pd.DataFrame, routers) -> dict:
+    """Every router's fit ok by the trust rule. Its measure, the smallest R^2, has no interval, so
+    this claim cannot hold or be refuted; the note lists which fits fail and why."""
     text = "One functional form (the routing law) fits every router"
     measure = "smallest R2 of the routing-law fits"
     rf = fits[fits["law"] == LAW].drop_duplicates("router") if len(fits) else fits
     if not len(rf):
         return CL.claim("one_functional_form", PAPER, text, measure, figure=FIG_LOSS,
                         note="no router has enough points to fit the law")
-    ok = bool(rf["ok"].all() and len(rf) == len(routers))
-    note = f"rule: every fit ok by the trust rule (converged, off its bounds, estimates inside their intervals, " \
-           f"R2 >= {F.R2_MIN:g}); " + "; ".join(
-        f"{ROUTER_NAMES.get(x.router, x.router)} R2 {x.r2:.3f}{'' if x.ok else ' (not ok)'}" for x in rf.itertuples())
+    status = {x.router: _fit_ok(fits, x.router) for x in rf.itertuples()}
+    note = f"trust rule: converged, off its bounds, intervals off the bounds, estimates inside their intervals, " \
+           f"R2 >= {F.R2_MIN:g}; " + "; ".join(
+        f"{ROUTER_NAMES.get(x.router, x.router)} R2 {x.r2:.3f}{'' if status[x.router][0] else ' (not ok: ' + status[x.router][1] + ')'}"
+        for x in rf.itertuples())
     if len(rf) != len(routers):
         note += f" (fitted {len(rf)} of {len(routers)} routers)"
-    return CL.claim("one_functional_form", PAPER, text, measure, rf["r2"].min(), verdict="holds" if ok else "does not hold",
-                    figure=FIG_LOSS, note=note)
+    return CL.judge("one_functional_form", PAPER, text, measure, rf["r2"].min(), math.nan, math.nan,
+                    CL.Above(F.R2_MIN), interval="none", seeds=None, figure=FIG_LOSS, note=note,
+                    decide="a bootstrap interval of each fit's R2 and fits that pass the trust rule")
 
 
-def _saturation(fits: pd.DataFrame, routed: pd.DataFrame, routers) -> dict:
-    text = (f"The benefit saturates in E: a finite E_max (Clark, S-BASE: {CLARK_TABLE3.loc['sbase', 'E_max']:g})")
+def _saturation(tables: dict, fits: pd.DataFrame, routed: pd.DataFrame, routers) -> dict:
+    """E_max is seen: S-BASE's E_max interval below SATURATION_FACTOR x the largest E measured."""
+    text = ("The benefit saturates in E: a finite E_max within reach "
+            f"(Clark Table 3, second-hand, S-BASE: {CLARK_TABLE3.loc['sbase', 'E_max']:g})")
     em = fits[(fits["law"] == LAW) & (fits["param"] == "E_max")] if len(fits) else fits
     if not len(em) or em["hi"].isna().all():
         return CL.claim("saturates_with_E", PAPER, text, "E_max of the routing law, S-BASE", figure=FIG_LOSS,
                         note="needs routing-law fits with bootstrap intervals")
     top = routed.groupby("router")["experts"].max()
-    seen = {x.router: bool(np.isfinite(x.hi) and x.hi < SATURATION_FACTOR * top.loc[x.router]) for x in em.itertuples()}
-    verdict = "holds" if sum(seen.values()) > len(seen) / 2 else "does not hold"
     main = em[em["router"] == "sbase"]
     x = (main if len(main) else em).iloc[0]
-    note = (f"rule: the 97.5% point of E_max below {SATURATION_FACTOR}x the largest E measured, for most routers; "
-            + "; ".join(f"{ROUTER_NAMES.get(r, r)} {'seen' if s else 'not seen'} (largest E {top.loc[r]})"
-                        for r, s in seen.items()))
-    return CL.claim("saturates_with_E", PAPER, text, f"E_max of the routing law, {ROUTER_NAMES.get(x.router, x.router)}",
-                    x.estimate, x.lo, x.hi, verdict, FIG_LOSS, note)
+    limit = SATURATION_FACTOR * float(top.loc[x.router])
+    others = "; ".join(f"{ROUTER_NAMES.get(y.router, y.router)} E_max {y.estimate:.3g} [{y.lo:.3g}, {y.hi:.3g}]"
+                       for y in em.itertuples())
+    return CL.judge("saturates_with_E", PAPER, text, f"E_max of the routing law, {ROUTER_NAMES.get(x.router, x.router)}",
+                    x.estimate, x.lo, x.hi, CL.Below(limit), interval=BOOT_FIT,
+                    seeds=CL.seed_noise(tables, f"E_max:{x.router}"), figure=FIG_LOSS,
+                    fit=_fit_ok(fits, x.router), preconditions=regime_preconditions(tables, x.router),
+                    note=f"the claim: E_max below {SATURATION_FACTOR}x the largest E measured ({limit:g}); {others}")
 
 
-def _more_steps(step: pd.DataFrame | None) -> dict:
+def _more_steps(tables: dict) -> dict:
+    step = tables.get("step_check")
     text = ("Routing trails dense for want of optimiser steps: with more steps on the same tokens, the routers' gap "
             "to dense shrinks")
     measure = "mean over routers of the change in L(routed) - L(dense) from the grid's batch to the smaller one, nats/token"
@@ -273,47 +328,74 @@ def _more_steps(step: pd.DataFrame | None) -> dict:
     se = math.sqrt(((r["L_se"] ** 2 + r["grid_L_se"] ** 2).sum()) / n ** 2 + d["L_se"] ** 2 + d["grid_L_se"] ** 2)
     value = float(change.mean())
     lo, hi = _interval(value, se)
-    verdict = CL.sign(lo, hi, positive=False)
     note = (f"{d['size']} E={int(r['experts'].iloc[0])}, batch {int(d['grid_batch_tokens'])} -> {int(d['batch_tokens'])} "
             f"tokens ({int(d['grid_steps'])} -> {int(d['steps'])} steps); change per router: "
             + ", ".join(f"{ROUTER_NAMES.get(x.router, x.router)} {c:+.3f}" for x, c in zip(r.itertuples(), change))
-            + f"; dense gains {d['gain_from_steps']:.3f} from the steps; interval from sampling errors only "
-              "(all models scored on the same windows, so it is conservative)")
-    return CL.claim("more_steps_help_routing", OURS, text, measure, value, lo, hi, verdict, FIG_STEPS, note)
+            + f"; dense gains {d['gain_from_steps']:.3f} from the steps (all models scored on the same windows, so the "
+              "sampling interval is conservative)")
+    # a change of a gap between two trainings: two independently trained gaps
+    return CL.judge("more_steps_help_routing", OURS, text, measure, value, lo, hi, CL.Below(0), interval=ANALYTIC,
+                    seeds=CL.seed_noise(tables, "gain_over_dense", n_models=2), figure=FIG_STEPS, note=note)
 
 
-def _slope_is_one(cid: str, text: str, table: pd.DataFrame, loss: pd.DataFrame, column: str, measure: str,
-                  method: str) -> dict:
-    """A claim that a fitted slope (`column` of a per-(router, size) table with lo/hi) equals 1, judged on
-    S-BASE (else the first router) at the largest dense size; the note lists every router's slope there."""
+def _slope_is_one(tables: dict, cid: str, text: str, table: pd.DataFrame, loss: pd.DataFrame, column: str,
+                  measure: str, method: str) -> dict:
+    """A claim that a fitted slope (`column` of a per-(router, size) table with lo/hi) equals 1 (told
+    apart from 0), judged on S-BASE (else the first router) at the largest dense size; the note lists
+    every router's slope there. Its seed noise: the seeds table's measure `<cid>:<router>`."""
     dense = loss[loss["router"] == "dense"].sort_values("N")
     largest = dense["size"].iloc[-1] if len(dense) else table["size"].iloc[-1]
     g = table[table["size"] == largest]
     main = g[g["router"] == "sbase"]
     x = (main if len(main) else g).iloc[0]
-    verdict = CL.contains(x.lo, x.hi, 1.0)
-    note = ({"holds": "interval contains 1", "does not hold": "interval excludes 1",
-             "not testable": "no bootstrap interval"}[verdict] + f"; {method}; "
-            + "; ".join(f"{ROUTER_NAMES.get(y.router, y.router)} {getattr(y, column):.3g} [{y.lo:.3g}, {y.hi:.3g}]"
-                        for y in g.itertuples()))
-    return CL.claim(cid, OURS, text, f"{measure}, {ROUTER_NAMES.get(x.router, x.router)}, {largest}",
-                    x[column], x.lo, x.hi, verdict, FIG_RESOURCES, note)
+    note = f"{method}; " + "; ".join(f"{ROUTER_NAMES.get(y.router, y.router)} {getattr(y, column):.3g} "
+                                     f"[{y.lo:.3g}, {y.hi:.3g}]" for y in g.itertuples())
+    return CL.judge(cid, OURS, text, f"{measure}, {ROUTER_NAMES.get(x.router, x.router)}, {largest}", x[column], x.lo,
+                    x.hi, CL.Contains(1.0, 0.0, "no dependence"), interval="bootstrap over domains",
+                    seeds=CL.seed_noise(tables, f"{cid}:{x.router}"), figure=FIG_RESOURCES, note=note)
 
 
-def _resources(res_fits: pd.DataFrame, loss: pd.DataFrame) -> dict:
+def _resources(tables: dict, res_fits: pd.DataFrame, loss: pd.DataFrame) -> dict:
     text = "A domain's loss falls like 1/(experts serving it): gamma = 1 (the resource model, carried to experts)"
     if not len(res_fits):
         return CL.claim("experts_as_resources", OURS, text, "gamma", figure=FIG_RESOURCES, note="no routed model")
-    return _slope_is_one("experts_as_resources", text, res_fits, loss, "gamma", "gamma of log CE_d on log n_serving",
-                         "we fit total, not reducible, loss")
+    return _slope_is_one(tables, "experts_as_resources", text, res_fits, loss, "gamma",
+                         "gamma of log CE_d on log n_serving", "we fit total, not reducible, loss")
 
 
-def _constant_shares(resources: pd.DataFrame | None, loss: pd.DataFrame, seed: int, bootstrap: int) -> dict:
+def _constant_shares(tables: dict, loss: pd.DataFrame, seed: int, bootstrap: int) -> dict:
+    resources = tables.get("resources")
     text = ("A domain keeps a constant share of the experts as E grows: experts serving it n proportional to E "
             "(the resource model's constant allocation, carried to experts)")
     growth = share_growth(resources, bootstrap, seed) if resources is not None and len(resources) else pd.DataFrame()
     if not len(growth):
         return CL.claim("constant_shares", OURS, text, "kappa", figure=FIG_RESOURCES,
                         note="needs routed models at two or more E")
-    return _slope_is_one("constant_shares", text, growth, loss, "kappa", "kappa of log n_serving on log E",
+    return _slope_is_one(tables, "constant_shares", text, growth, loss, "kappa", "kappa of log n_serving on log E",
                          "slope of log n_serving on log E within domains")
+
+
+def derived_tables(tables: dict, config: dict) -> dict:
+    """`fits` with every fit's `ok` re-judged by the current trust rule (no refit)."""
+    return {"fits": rejudge_table(tables["fits"], ["router", "law"])} if "fits" in tables else {}
+
+
+def regime(tables: dict) -> pd.DataFrame:
+    """The routing study's regime (`core.regime`): one row per trained model (dense and routed),
+    with its optimiser steps, the step check's gain where run, and a learned router's relative
+    routing entropy (training tokens, this size and E)."""
+    m, rt = tables["models"], tables.get("routing", pd.DataFrame())
+    step = tables.get("step_check", pd.DataFrame())
+    rows = []
+    for x in m.sort_values(["router", "experts", "N"]).itertuples():
+        cell = f"{x.size}/dense" if x.router == "dense" else f"{x.size}/E{int(x.experts)}/{x.router}"
+        ent = math.nan
+        if len(rt) and x.router in LEARNED:
+            t = rt[(rt["phase"] == "train") & (rt["size"] == x.size) & (rt["experts"] == x.experts)
+                   & (rt["router"] == x.router)]
+            ent = float(t["entropy"].mean() / math.log(x.experts)) if len(t) and x.experts > 1 else math.nan
+        sc = step[(step["size"] == x.size) & (step["experts"] == x.experts) & (step["router"] == x.router)] \
+            if len(step) else step
+        rows.append(R.row(cell, x.N, x.tokens, x.steps, "not swept", float(sc["gain_from_steps"].iloc[0])
+                          if len(sc) else math.nan, ent, seeds=R.seed_count(tables, cell)))
+    return R.frame(rows)

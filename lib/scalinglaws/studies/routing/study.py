@@ -43,7 +43,7 @@ Analysis (pure functions of the tables, tested on synthetic data):
 - `extrapolation_table`: fit on the smaller sizes, predict the largest; fit on E <= max_fit_experts
   (if no larger E was run: all but the largest E), predict the rest (`fitting.extrapolate`).
 - `claims` (in `claims.py`, from the stored tables, written last): Clark's claims in the schema of
-  `scalinglaws.core.claims`, each "holds", "does not hold" or "not testable".
+  `scalinglaws.core.claims`, each "holds", "refuted", "inconclusive" or "not testable".
 - `resource_table` / `resource_fits`: per domain, the share of its tokens each expert gets; the
   number of experts serving the domain n = exp(entropy of that share), averaged over routed blocks;
   and the within-domain slope gamma of log CE_d on log n (log CE_d = alpha_d - gamma log n):
