@@ -118,6 +118,16 @@ def load_checkpoint(path, device: str = "cpu", dtype=torch.float32):
     return model.to(device).eval()
 
 
+def load_unit_checkpoint(key: str, device: str = "cpu", dtype=torch.float32):
+    """The checkpoint a sweep unit wrote, by its unit key, verified first: `core.sweep.find_checkpoint`
+    checks its weights against the sha256 in the unit's record (CorruptCheckpoint naming the file
+    and the unit on a mismatch; the unit is redone on rerun), then `load_checkpoint` loads it. Every
+    study loads the models it trained through this (routed ones through `routed.load_routed`,
+    which takes the same verified path)."""
+    from scalinglaws.core.sweep import find_checkpoint
+    return load_checkpoint(find_checkpoint(key), device=device, dtype=dtype)
+
+
 def load_meta(path) -> dict:
     with open(Path(path) / "meta.json") as f:
         return json.load(f)

@@ -48,7 +48,7 @@ from scalinglaws.fitting.trust import TRUST_RULE
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir
 from scalinglaws.core.validation import ParameterError, check_float, check_int, check_list, check_subset
 from scalinglaws.laws import get_law
-from scalinglaws.studies import resolve_params, validate_run
+from scalinglaws.studies import exclusive_run, resolve_params, validate_run
 from scalinglaws.studies.merging import analysis as MA
 from scalinglaws.studies.merging import pilot as PI
 from scalinglaws.studies.merging import subsets as S
@@ -258,6 +258,7 @@ def _recipe_from(precs: list[dict], params: dict):
     return pilot, recipe_table, PI.chosen(recipe_table)
 
 
+@exclusive_run
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     params = validate_run(sys.modules[__name__], profile, backend, overrides)
     t0 = time.perf_counter()

@@ -642,6 +642,7 @@ def step_check_table(records: list[dict], ce: pd.DataFrame, grid_ce: pd.DataFram
     return out[STEP_CHECK_COLUMNS]
 
 
+@ST.exclusive_run
 def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     params = ST.validate_run(sys.modules[__name__], profile, backend, overrides)
     params["lr_by_size"] = learning_rates(params, profile)
