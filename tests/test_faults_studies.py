@@ -89,3 +89,44 @@ def test_reproduce_streams_the_notebook_and_silences_the_kernel_warning(tmp_path
     out, err = capfd.readouterr()
     assert "notebook says hello" in out and "toy@smoke toy: 1/2 units done" in err
     assert "without encryption" not in out + err
+
+
+_NOTEBOOK_RUN = """
+import argparse, sys
+from pathlib import Path
+import scalinglaws.cli as C
+from scalinglaws.studies import cli as scli
+scli.REPO_ROOT = Path(sys.argv[1])
+def parser():  # main() around run_notebook alone: the study CLIs' imports would take most of the test
+    p = argparse.ArgumentParser()
+    p.add_subparsers(dest="command").add_parser("toy").set_defaults(func=lambda a: not scli.run_notebook("toy", "smoke"))
+    return p
+C.build_parser = parser
+raise SystemExit(C.main(["toy"]))
+"""
+
+
+def test_interrupting_a_notebook_run_is_one_line(tmp_path):
+    """Ctrl-C while `reproduce` executes a notebook: one line, exit 130, no kernel tracebacks."""
+    import signal
+    import subprocess
+    import nbformat
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                           "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'smoke'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import time\nprint('unit 1 of 2 running', flush=True)\ntime.sleep(60)")]
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, tmp_path / "notebooks" / "toy.ipynb")
+    p = subprocess.Popen([sys.executable, "-c", _NOTEBOOK_RUN, str(tmp_path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        for line in p.stdout:
+            if "unit 1 of 2 running" in line:  # streamed while the cell runs
+                break
+        p.send_signal(signal.SIGINT)
+        rest = p.stdout.read()
+        assert p.wait(timeout=60) == 130
+    finally:
+        p.kill()
+    assert rest.strip() == "interrupted; finished units are kept, rerun to resume", rest

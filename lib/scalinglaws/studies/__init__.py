@@ -204,9 +204,12 @@ def exclusive_run(run):
         validate_run(get_study(study), profile, backend, overrides)
         with hold(study, profile):
             try:
-                return run(profile, backend, **overrides)
+                out = run(profile, backend, **overrides)
             except OSError as err:
                 raise RunFailed(_record_run_failure(study, profile, err)) from err
+            from scalinglaws.core.paths import work_root
+            (work_root() / "units" / study / profile / "run.failed.json").unlink(missing_ok=True)  # history now
+            return out
     return locked
 
 

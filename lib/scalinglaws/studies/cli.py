@@ -121,16 +121,37 @@ def parse_overrides(pairs) -> dict:
 KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]  # the kernel's start-up log: its TCP transport warning
 
 
+def _quiet_kernel_manager():
+    """A kernel manager whose kernel process writes its own log (the TCP transport warning, the
+    tracebacks of a kernel stopped by an interrupt) nowhere: the notebook's output reaches us
+    through the kernel's messages, not its file descriptors."""
+    import subprocess
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            return await super().start_kernel(**kw)
+
+    return QuietKernelManager
+
+
 def run_notebook(study: str, profile: str, stream: bool = True, **params) -> Path:
     """Execute `notebooks/<study>.ipynb` with papermill; with `stream` its stdout and stderr (prints,
-    progress lines, warnings) reach ours as they come instead of only the executed copy."""
+    progress lines, warnings) reach ours as they come instead of only the executed copy. The kernel's
+    own log and the execution machinery's (a cell that fails raises, and is reported as one line or a
+    traceback by the CLI; an interrupt ends in one line) are silenced."""
+    import logging
     import sys
 
     import papermill as pm
     out = REPO_ROOT / "_build" / "reproduce" / f"{study}-{profile}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
+    for name in ("papermill", "traitlets", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     pm.execute_notebook(str(REPO_ROOT / "notebooks" / f"{study}.ipynb"), str(out),
                         parameters={"profile": profile, **params}, cwd=str(REPO_ROOT), progress_bar=False,
                         stdout_file=sys.stdout if stream else None, stderr_file=sys.stderr if stream else None,
-                        extra_arguments=KERNEL_QUIET)
+                        extra_arguments=KERNEL_QUIET, kernel_manager_class=_quiet_kernel_manager())
     return out
