@@ -76,6 +76,7 @@ class CorruptCheckpoint(RuntimeError):
 
 
 PROGRESS_EVERY_S = 20.0  # at most one progress line per sweep call this often (and one at each end)
+_REUSED_SAID: set = set()  # (label, units) of sweep calls whose units were all done, said once per process
 
 
 _HELD: dict[str, tuple[int, int]] = {}  # lock path -> (fd, depth): the lock is re-entrant per process
@@ -202,9 +203,12 @@ class Sweep:
                 else:
                     _verify(checkpoint_dir(u), [(self.record_path(u), rec)])
         pending = [u for u in units if not self.done(u)]
+        label = f"{self.study}@{self.profile} {desc or units[0].kind}"
+        if not pending and (label, len(units)) not in _REUSED_SAID:  # once: studies ask for the same bases often
+            _REUSED_SAID.add((label, len(units)))
+            print(f"{label}: {len(units)} units, all already done", file=sys.stderr, flush=True)
         if pending:
-            progress = Progress(f"{self.study}@{self.profile} {desc or units[0].kind}", len(units),
-                                len(units) - len(pending))
+            progress = Progress(label, len(units), len(units) - len(pending))
             if backend == "local":
                 for u in pending:
                     t0 = time.perf_counter()

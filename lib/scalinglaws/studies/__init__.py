@@ -12,6 +12,8 @@ A study package exposes
   and, last, the provenance record (so a store with provenance is a complete run); decorated with
   `exclusive_run`, which validates, then holds the study's lock and its dependencies' for the whole
   call (tables and provenance included) and turns a disk error into one `RunFailed` line;
+- optionally `validate_stored(params, profile)` - checks that read stored tables (another study's),
+  run by `validate_run` before any lock or compute;
 - optionally `disk_bytes(params) -> int` - what a run may write (checkpoints, token caches), checked
   against the free space of the work root before compute (default: `planned_disk_bytes`);
 - `DEPENDS_ON` - studies whose units it reuses (they run first under `reproduce all`);
@@ -106,6 +108,8 @@ def validate_run(study, profile: str, backend: str = "local", overrides: dict | 
     params = resolve_params(mod, profile, overrides)
     from scalinglaws.data.corpus import verify_files
     verify_files(data_files(mod, params))
+    if hasattr(mod, "validate_stored"):  # checks that need the profile's stored tables (routing's lr='testbed')
+        mod.validate_stored(params, profile)
     check_roots(mod, profile, params)
     return params
 

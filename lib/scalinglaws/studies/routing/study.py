@@ -217,6 +217,12 @@ def learning_rates(params: dict, profile: str) -> dict[str, float]:
     return {s: float(chosen[s]) for s in sizes}
 
 
+def validate_stored(params: dict, profile: str) -> None:
+    """The checks that read stored tables (`studies.validate_run` calls it before any lock or compute):
+    lr='testbed' needs the testbed's ladder at this profile, with every size."""
+    learning_rates(params, profile)
+
+
 # ---------------------------------------------------------------------------------------------
 # units
 
