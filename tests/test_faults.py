@@ -201,7 +201,8 @@ def test_corrupted_checkpoint_is_refused_naming_file_and_unit_and_redone(tmp_pat
     sw, u = Sweep("toy", "smoke"), Unit("train", {"size": "s1"})
     rec = sw.run([u], _tiny_checkpoint_unit, checkpoints=True)[0]
     weights = checkpoint_dir(u) / "model.safetensors"
-    assert rec["checkpoint"] == {"model.safetensors": R.sha256_file(weights)}  # recorded with the unit
+    assert rec["checkpoint"] == {"model.safetensors": R.sha256_file(weights),  # recorded with the unit
+                                 "config.json": R.sha256_file(checkpoint_dir(u) / "config.json")}
     assert find_checkpoint(u.key) == checkpoint_dir(u)
     _flip(weights)
     with pytest.raises(CorruptCheckpoint, match=rf"{weights}.* unit train/{u.key} .*rerun"):
@@ -216,6 +217,17 @@ def test_corrupted_checkpoint_is_refused_naming_file_and_unit_and_redone(tmp_pat
     with pytest.raises(CorruptCheckpoint, match=f"unit train/{u.key}"):
         sw.run([u], _tiny_checkpoint_unit, checkpoints=True)
     assert sw.run([u], _tiny_checkpoint_unit, checkpoints=True)[0]["rows"] == [{"size": "s1"}]
+    (checkpoint_dir(u) / "config.json").write_text('{"edited": 1}')  # the architecture is vouched for too
+    with pytest.raises(CorruptCheckpoint, match="config.json"):
+        find_checkpoint(u.key)
+
+
+def test_corrupted_provenance_is_named_not_a_traceback(tmp_path):
+    st = ResultStore("demo", "smoke", root=tmp_path)
+    st.write_provenance({"commit": "x"})
+    (st.dir / "provenance.json").write_bytes(b'{"commit": "\xff')
+    with pytest.raises(CorruptTable, match=r"provenance .*provenance\.json is unreadable.*reproduce demo"):
+        st.provenance()
 
 
 def test_whole_run_lock_covers_dependencies_and_names_the_holder(scratch_roots):

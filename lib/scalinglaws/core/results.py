@@ -192,7 +192,17 @@ class ResultStore:
 
     def provenance(self) -> dict:
         p = self.dir / "provenance.json"
-        return json.loads(p.read_text()) if p.exists() else {}
+        if not p.exists():
+            return {}
+        try:
+            rec = json.loads(p.read_bytes().decode("utf-8"))
+            if not isinstance(rec, dict):
+                raise ValueError("not a JSON object")
+            return rec
+        except ValueError as err:  # truncated, not UTF-8, edited: name it, say how to redo it
+            raise CorruptTable(f"provenance {p} is unreadable ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                               f"rerun `python -m scalinglaws reproduce {self.study} --profile {self.profile}` "
+                               "(finished units are reused; tables and provenance are rewritten)") from None
 
 
 def available_profiles(study: str, root: Path | None = None) -> list[str]:

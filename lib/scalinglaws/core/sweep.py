@@ -19,7 +19,7 @@ run: `TrainingDiverged` on a NaN loss) leaves `<kind>/<key>.failed.json` naming 
 config and the error, and the error is re-raised naming the unit.
 
 Checkpoints: a unit run with `checkpoints=True` records the sha256 of every `*.safetensors` file
-of its checkpoint in its record (`checkpoint`). `find_checkpoint(key)`, the one way a study reaches
+(and of `config.json`) of its checkpoint in its record (`checkpoint`). `find_checkpoint(key)`, the one way a study reaches
 a unit's checkpoint, checks those hashes first: a file that no longer matches (bit rot, an edit, a
 partial copy) raises `CorruptCheckpoint` naming the file and the unit, and the unit's record is
 removed so a rerun trains it again. A sweep checks its own done checkpoints the same way.
@@ -349,10 +349,16 @@ def checkpoint_dir(unit: Unit) -> Path:
     return work_root() / "checkpoints" / unit.kind / f"{unit.config.get('size', 'model')}-{unit.key}"
 
 
+def _hashed_files(d: Path) -> list[Path]:
+    """The files of a checkpoint folder its record vouches for: the weights and the architecture."""
+    return sorted([*d.glob("*.safetensors"), *d.glob("config.json")])
+
+
 def checkpoint_hashes(unit: Unit) -> dict[str, str]:
-    """{file name: sha256} of the weights (`*.safetensors`) of a unit's checkpoint, for its record."""
+    """{file name: sha256} of the weights (`*.safetensors`) and `config.json` of a unit's checkpoint,
+    for its record."""
     d = checkpoint_dir(unit)
-    return {p.name: sha256_file(p) for p in sorted(d.glob("*.safetensors"))} if d.is_dir() else {}
+    return {p.name: sha256_file(p) for p in _hashed_files(d)} if d.is_dir() else {}
 
 
 _VERIFIED: dict[str, tuple] = {}  # file -> (inode, size, mtime) when it last matched its record
@@ -363,7 +369,7 @@ def _verify(path: Path, records: list[tuple[Path, dict]]) -> None:
     records hold. A record made before hashes were recorded gets them now (trust on first use).
     A mismatch removes the records (so a rerun redoes the unit) and raises CorruptCheckpoint."""
     kind, key = path.parent.name, path.name.rsplit("-", 1)[-1]
-    files = sorted(path.glob("*.safetensors"))
+    files = _hashed_files(path)
     for rec_path, rec in records:
         want = rec.get("checkpoint")
         if want is None:  # an older record: vouch for what is there now, once
@@ -378,6 +384,8 @@ def _verify(path: Path, records: list[tuple[Path, dict]]) -> None:
             if _VERIFIED.get(str(p)) == sig and p.name in want:
                 continue
             got = sha256_file(p)
+            if p.name not in want and p.name == "config.json":  # recorded before configs were hashed
+                continue
             if want.get(p.name) != got:
                 for r, _ in records:
                     r.unlink(missing_ok=True)
