@@ -51,10 +51,18 @@ def check_safetensors_header(path) -> None:
                              "safetensors checkpoints are loaded")
 
 
+def _no_hf_bars() -> None:
+    """transformers draws a progress bar per checkpoint written or loaded; a sweep saves and loads
+    hundreds, and its own progress lines (`core.sweep`) are what a user watching a run needs."""
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+
+
 def save_checkpoint(model, path, meta: dict | None = None, tokenizer=None) -> Path:
     """Write `model` (safetensors + config.json), `meta.json` and optionally the tokenizer to
     `path`, atomically: everything goes to a temporary sibling folder that is renamed into place,
     so a killed run leaves the previous checkpoint (or none), never half of one."""
+    _no_hf_bars()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
@@ -87,6 +95,7 @@ def load_checkpoint(path, device: str = "cpu", dtype=torch.float32):
     a JSON object. Nothing is ever unpickled."""
     from transformers import AutoModelForCausalLM
 
+    _no_hf_bars()
     path = Path(path)
     if path.is_file():
         raise ParameterError(f"checkpoint {path} is a file; a checkpoint is a folder with model.safetensors "
