@@ -220,6 +220,12 @@ def test_corrupted_checkpoint_is_refused_naming_file_and_unit_and_redone(tmp_pat
     (checkpoint_dir(u) / "config.json").write_text('{"edited": 1}')  # the architecture is vouched for too
     with pytest.raises(CorruptCheckpoint, match="config.json"):
         find_checkpoint(u.key)
+    # a record made before hashes were recorded gets them on first use, then guards like the others
+    sw.run([u], _tiny_checkpoint_unit, checkpoints=True)
+    old = {k: v for k, v in json.loads(sw.record_path(u).read_text()).items() if k != "checkpoint"}
+    sw.record_path(u).write_text(json.dumps(old))
+    assert find_checkpoint(u.key) == checkpoint_dir(u)
+    assert json.loads(sw.record_path(u).read_text())["checkpoint"]["model.safetensors"] == R.sha256_file(weights)
 
 
 def test_corrupted_provenance_is_named_not_a_traceback(tmp_path):
