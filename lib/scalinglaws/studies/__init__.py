@@ -118,7 +118,7 @@ RESULTS_BYTES = 16 * 2**20  # tables, provenance and unit records of one run: a 
 MODELS_PER_SIZE = 8         # default guess of the checkpoints a study trains per size (experts, rates, ...)
 
 
-def _model_bytes(size: str) -> int:
+def checkpoint_bytes(size: str) -> int:
     """float32 weights of one checkpoint of `size` (safetensors stores them as is) plus the tokenizer."""
     from scalinglaws.models import model_config, param_formula
     return 4 * param_formula(model_config(size))["total"] + 4 * 2**20
@@ -132,7 +132,7 @@ def planned_disk_bytes(mod, params: dict) -> int:
         models = int(mod.disk_bytes(params))
     else:
         from scalinglaws.models import SIZES
-        models = sum(MODELS_PER_SIZE * _model_bytes(s) for s in params.get("sizes", ()) if s in SIZES)
+        models = sum(MODELS_PER_SIZE * checkpoint_bytes(s) for s in params.get("sizes", ()) if s in SIZES)
     from scalinglaws.data.corpus import load_manifest
     tokens = {(e["domain"], e["split"]): int(e.get("tokens", 0)) for e in load_manifest().get("files", [])}
     return models + sum(2 * tokens.get(pair, 0) for pair in dict.fromkeys(data_files(mod, params)))

@@ -122,6 +122,18 @@ def _check_pools(pools) -> dict:
     return out
 
 
+def disk_bytes(params: dict) -> int:
+    """What a run may write under the work root (`studies.check_roots`): an expert per domain and size,
+    the pilot's fine-tunes (at most one size) and the multitask models (merged models stay in memory)."""
+    from scalinglaws.studies import checkpoint_bytes
+    experts = len(eval_domains(params))
+    pilot = (len(params["pilot_lrs"]) * len(params["pilot_token_mults"]) * params["pilot_seeds"]
+             * params["pilot_domains_per_pool"] * len(params["pools"]))
+    multitask = sum(checkpoint_bytes(s) for s, _ in params["multitask"])
+    return sum(checkpoint_bytes(s) * experts for s in params["sizes"]) + pilot * max(
+        checkpoint_bytes(s) for s in params["sizes"]) + multitask
+
+
 def eval_domains(params: dict) -> list[str]:
     """Every pool's domains, once, in pool order: what the base and the experts are scored on."""
     return list(dict.fromkeys(d for doms in params["pools"].values() for d in doms))

@@ -152,6 +152,15 @@ def data_files(params: dict) -> list[tuple[str, str]]:
     return [(d, s) for s in ("pretrain", "val", "test") for d in params["domains"]]
 
 
+def disk_bytes(params: dict) -> int:
+    """What a run may write under the work root (`studies.check_roots`): one checkpoint per size and
+    rate, bracketing rates and step-check models included."""
+    from scalinglaws.studies import checkpoint_bytes
+    rates = (1 if params["lr"] is not None else len(params["lrs"]) + params["lr_bracket"])
+    checked = params["step_check"]["sizes"] if params["step_check"] else []
+    return sum(checkpoint_bytes(s) * (rates + (s in checked)) for s in params["sizes"])
+
+
 def learning_rates(size: str, params: dict) -> list[float]:
     """The rates a size is trained at first: its pinned rate, or the whole grid (`bracket` may add more)."""
     return [params["lr"][size]] if params["lr"] is not None else list(params["lrs"])
