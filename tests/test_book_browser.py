@@ -127,3 +127,29 @@ def test_page_in_the_browser(page, server, browser):
     SHOTS.mkdir(parents=True, exist_ok=True)
     BC.full_page_screenshot(browser, SHOTS / (page.replace("/", "_").removesuffix(".html") + ".png"))
     assert not problems, f"{page}:\n  " + "\n  ".join(problems)
+
+
+def test_findings_table_sorts_and_filters(server, browser):
+    """The Findings chapter's combined claims table filters by typed words and sorts by a header click,
+    offline (_static/tablefilter.js ships with the book)."""
+    browser.get(f"{server}/book/findings.html")
+    visible = "return Array.from(document.querySelector('table.filterable').tBodies[0].rows)" \
+              ".filter(r => r.style.display !== 'none')"
+    total = browser.execute_script(visible + ".length")
+    assert total > 5, "the Findings page has no filterable claims table"
+    box = browser.find_element("css selector", "div.tablefilter input")
+    box.send_keys("refuted")
+    rows = browser.execute_script(visible + ".map(r => r.textContent.toLowerCase())")
+    assert 0 < len(rows) < total or all("refuted" in r for r in rows)
+    assert all("refuted" in r for r in rows)
+    box.clear()
+    browser.execute_script("arguments[0].dispatchEvent(new Event('input'))", box)
+    assert browser.execute_script(visible + ".length") == total
+    # sort by the verdict column, then check the order the reader sees
+    heads = browser.execute_script("return Array.from(document.querySelector('table.filterable').tHead.rows[0].cells)"
+                                   ".map(c => c.textContent.trim())")
+    col = heads.index("verdict")
+    browser.execute_script(f"document.querySelector('table.filterable').tHead.rows[0].cells[{col}].click()")
+    verdicts = browser.execute_script(f"return Array.from(document.querySelector('table.filterable').tBodies[0].rows)"
+                                      f".map(r => r.cells[{col}].textContent.trim().toLowerCase())")
+    assert verdicts == sorted(verdicts, key=lambda v: v)

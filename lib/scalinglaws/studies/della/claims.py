@@ -135,7 +135,7 @@ def _tuned(tables, meta, M, cid, name, della_mask, other_mask, paper_gain, ctx, 
                 v, lo, hi, note=f"{n} (size, group) cells; {tried}", ctx=ctx,
                 preconditions=[Precondition(f"tuned picks made on windows disjoint from the scored ones (1 yes, 0 no: "
                                             f"{SAME_WINDOWS})", 0.0, ">=", 1.0)],
-                decide="a rerun that stores the window split (`split` table): pick on one half, score on the other")
+                decide="a rerun that stores the window split (the split table): pick on one half, score on the other")
 
 
 def claims(tables: dict, profile: str | None = None) -> pd.DataFrame:  # at smoke every verdict is "not testable" (core.claims.frame)
