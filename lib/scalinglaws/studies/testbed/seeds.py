@@ -76,3 +76,19 @@ def seed_table(tables: dict) -> pd.DataFrame:
     sp["stored"] = sp["cell"].map(ce)
     sp["step_to_next"] = sp["cell"].map(lambda c: ce.get(c, float("nan")) - nxt.get(c, float("nan")))
     return sp
+
+
+def ensure_base(size: str, profile: str, key: str) -> str:
+    """Make sure the stored run's base of `size` (unit `key`, a stored study's `testbed_bases`)
+    has its checkpoint in `.work/`, training only that one unit if it is missing (not the size's
+    whole rate sweep, as `study.base_key` would). Raises ParameterError when the stored testbed's
+    configuration no longer gives that key. Returns the key."""
+    from scalinglaws.studies.replicates import stored_params
+    from scalinglaws.studies.testbed.study import _pretrain, pretrain_unit
+    params = stored_params("testbed", profile)
+    unit = pretrain_unit(size, profile, params, chosen_rates(profile)[size])
+    if unit.key != key:
+        raise ParameterError(f"the stored testbed's {size} base is unit {unit.key}, not {key}: the study "
+                             "was made on another testbed; rerun it before replicating it")
+    Sweep("testbed", profile).run([unit], _pretrain, desc="base", checkpoints=True)
+    return key
