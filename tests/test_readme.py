@@ -10,8 +10,8 @@ from scalinglaws.core.paths import REPO_ROOT
 
 # exit code documented in the README for each command (0 unless the README says otherwise)
 DOCUMENTED = {"fit merging": 1}
-SKIP = ("reproduce", "data build", "claims")  # long (a whole study), needs root and the network, or rewrites the
-# shipped results (claims: tested on a scratch store in tests/test_claims.py)
+SKIP = ("reproduce", "data build", "claims", "seeds")  # long (a whole study), needs root and the network, or rewrites the
+# shipped results (claims: tested on a scratch store in tests/test_claims.py; seeds: tests/test_replicates.py)
 
 
 def readme_commands():
