@@ -10,9 +10,9 @@ from scalinglaws.core.paths import REPO_ROOT
 
 # exit code documented in the README for each command (0 unless the README says otherwise)
 DOCUMENTED = {"fit merging": 1, "plan merging": 1}
-SKIP = ("reproduce", "data build", "claims", "clark")  # long (a whole study), needs root and the network, or
+SKIP = ("reproduce", "data build", "claims", "clark", "seeds")  # long (a whole study), needs root and the network, or
 # rewrites the shipped results (claims: tested on a scratch store in tests/test_claims.py; clark: its validation
-# in tests/test_clark_reference.py, its tables by the fit tests there)
+# in tests/test_clark_reference.py, its tables by the fit tests there; seeds: tests/test_replicates.py)
 
 
 def readme_commands():

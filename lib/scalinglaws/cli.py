@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "scalinglaws.data.cli",      # data build | verify
     "scalinglaws.fitting.cli",   # fit LAW FILE.csv
     "scalinglaws.studies.cli",   # reproduce STUDY PROFILE
+    "scalinglaws.studies.replicates",  # seeds STUDY --profile P: training-seed replicates
 )
 
 

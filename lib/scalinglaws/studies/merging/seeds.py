@@ -1,0 +1,152 @@
+"""Training-seed replicates of the merging study (`python -m scalinglaws seeds merging`; `studies.replicates`).
+
+A replicated configuration ("<pool>/<size>") is one pool's experts at one size: every expert is
+fine-tuned again from the stored run's base (the testbed base in its `testbed_bases`, fixed) with
+the stored recipe and `seed` = s in the study's own finetune unit (the data order of fine-tuning;
+the base, the recipe and the evaluation windows stay those of the stored run). The experts are
+then scored and merged exactly as the study does (`units.score`, `units.merge_eval` on the pool's
+windows). What varies between seeds is thus the fine-tuning noise of the experts, which every
+merge inherits; the base's own training noise is the testbed's `test_ce` replicates.
+
+Measures (cells of the table):
+    expert_ce   "<pool>/<size>/<domain>": in-domain CE of the domain's expert (nats/token): the
+                `specialisation` row expert_domain = eval_domain = domain
+    merged_ce   "<pool>/<size>/<method>/k<M>": cross-domain CE of the merge of all M experts of the
+                pool (mean over the pool's domains; k = M is one subset, so no subset sampling):
+                the `curves` row scope cross_domain at k = M
+    merge_gain  same cells: base CE minus merged CE on the pool's domains (positive: the merge
+                beats the base): minus `curves.delta_base`
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scalinglaws import data as D
+from scalinglaws.core import seeds as S
+from scalinglaws.core.results import ResultStore
+from scalinglaws.core.sweep import Sweep, Unit
+from scalinglaws.core.validation import ParameterError
+
+MEASURES = {"expert_ce": "in-domain CE of a fine-tuned expert (nats/token)",
+            "merged_ce": "cross-domain CE of the merge of all M experts of a pool (nats/token)",
+            "merge_gain": "base CE minus merged CE on the pool's domains (nats/token)"}
+MERGE_METHODS = ("average", "task_arithmetic")
+CELLS = {"smoke": ["related/d16l1"], "cpu": ["related/d32l2", "related/d48l3"]}
+
+
+def cells_allowed(params: dict) -> list[str]:
+    return [f"{p}/{s}" for p in params["pools"] for s in params["sizes"]]
+
+
+def stored_bases(study: str, profile: str) -> dict[str, str]:
+    """{size: testbed base unit key} a stored study run stands on: its provenance's `testbed_bases`
+    where recorded, else the bases the stored testbed chose (`lr_sweep`, chosen rows)."""
+    prov = ResultStore(study, profile).provenance()
+    recorded = {s: v["unit"] for s, v in prov.get("testbed_bases", {}).items() if "unit" in v}
+    if recorded:
+        return recorded
+    t = ResultStore("testbed", profile).read("lr_sweep")
+    return {r.size: r.unit for r in t[t["chosen"]].itertuples()}
+
+
+def stored_recipe(profile: str) -> dict:
+    prov = ResultStore("merging", profile).provenance()
+    if "recipe" not in prov:
+        raise ParameterError(f"the stored merging run at {profile!r} records no recipe (provenance 'recipe')")
+    return {"lr": float(prov["recipe"]["lr"]), "token_mult": float(prov["recipe"]["token_mult"])}
+
+
+def finetune_config(size: str, domain: str, base: str, params: dict, recipe: dict, seed: int) -> dict:
+    """The merging study's finetune unit config (`study._ft_config`) with the base key given, so
+    no testbed sweep is looked up; seed 0 gives the stored expert's key."""
+    from scalinglaws.studies.merging import units as U
+    return {"size": size, "domain": domain, "base": base, "ft_lr": recipe["lr"], "token_mult": recipe["token_mult"],
+            "tokens": int(round(recipe["token_mult"] * params["ft_base_tokens"])), "seed": seed,
+            "data": D.checksums([domain], "finetune"), **{k: params[k] for k in U.SCHEDULE_KEYS}}
+
+
+def units(profile: str, params: dict, cells: list[str], seeds: list[int]) -> list[Unit]:
+    from scalinglaws.studies.merging import units as U
+    from scalinglaws.studies.merging.config import METHOD_VARIANTS
+    from scalinglaws.studies.merging.study import context_of
+    bases, recipe = stored_bases("merging", profile), stored_recipe(profile)
+    out = []
+    for c in cells:
+        pool, size = c.split("/")
+        if size not in bases:
+            raise ParameterError(f"the stored merging run at {profile!r} names no testbed base for {size}")
+        doms = params["pools"][pool]
+        methods = {m: METHOD_VARIANTS[m] for m in MERGE_METHODS if m in params["methods"]}
+        for s in seeds:
+            out.append(Unit("seeds", {
+                "study": "merging", "profile": profile, "cell": c, "seed": s, "pool": pool, "size": size,
+                "base": bases[size], "domains": doms,
+                "finetune": [finetune_config(size, d, bases[size], params, recipe, s) for d in doms],
+                "eval": U.eval_config(doms, params, context_of(params)), "merge_seed": params["seed"],
+                "methods": {m: [reg, opts] for m, (reg, opts) in methods.items()}}))
+    return out
+
+
+def replicate(config: dict) -> list[dict]:
+    """Fine-tune the pool's experts (the study's units, in its sweep: seed 0 gives the stored
+    experts), score base and experts on the pool's windows, merge all M with each method."""
+    from scalinglaws.studies.merging import subsets as SU
+    from scalinglaws.studies.merging import units as U
+    from scalinglaws.studies.testbed.seeds import ensure_base
+    profile, size, pool, seed = config["profile"], config["size"], config["pool"], config["seed"]
+    ensure_base(size, profile, config["base"])
+    sweep = Sweep("merging", profile)
+    fts = [Unit("finetune", c) for c in config["finetune"]]
+    sweep.run(fts, U.finetune, desc="finetune", checkpoints=True)
+    doms, ev = config["domains"], config["eval"]
+    work, base, experts = U._states({"base": config["base"], "experts": [u.key for u in fts]})
+    _, m = U.score(work, [base] + experts, ev)
+    ce = {(int(r.model), r.domain): float(r.ce) for r in m.itertuples()}
+    base_ce = float(np.mean([ce[(0, d)] for d in doms]))
+    rows = [{"cell": f"{pool}/{size}/{d}", "measure": "expert_ce", "seed": seed, "value": ce[(i + 1, d)]}
+            for i, d in enumerate(doms)]
+    M = len(doms)
+    for name, (reg, opts) in config["methods"].items():
+        merged = U.merge_eval({"base": config["base"], "experts": [u.key for u in fts], "domains": doms,
+                               "eval": ev, "registry_method": reg, "options": opts, "seed": config["merge_seed"],
+                               "subsets": [SU.subset_key(range(M))]})
+        mce = float(np.mean([r["ce"] for r in merged]))
+        cell = f"{pool}/{size}/{name}/k{M}"
+        rows += [{"cell": cell, "measure": "merged_ce", "seed": seed, "value": mce},
+                 {"cell": cell, "measure": "merge_gain", "seed": seed, "value": base_ce - mce}]
+    return rows
+
+
+def stored(tables: dict, params: dict, cells: list[str]) -> pd.DataFrame:
+    """The stored run's values of the table's cells (seed = the stored run's seed)."""
+    seed, rows = int(params["seed"]), []
+    spec, curves = tables["specialisation"], tables["curves"]
+    for c in cells:
+        parts = c.split("/")
+        if len(parts) == 3:
+            pool, size, dom = parts
+            r = spec[(spec["size"] == size) & (spec["expert_domain"] == dom) & (spec["eval_domain"] == dom)]
+            if len(r):
+                rows.append({"cell": c, "measure": "expert_ce", "seed": seed, "value": float(r["ce"].iloc[0])})
+        elif len(parts) == 4:
+            pool, size, method, k = parts
+            r = curves[(curves["pool"] == pool) & (curves["size"] == size) & (curves["method"] == method)
+                       & (curves["k"] == int(k[1:])) & (curves["scope"] == "cross_domain")]
+            if len(r):
+                rows += [{"cell": c, "measure": "merged_ce", "seed": seed, "value": float(r["ce"].iloc[0])},
+                         {"cell": c, "measure": "merge_gain", "seed": seed, "value": -float(r["delta_base"].iloc[0])}]
+    return pd.DataFrame(rows, columns=list(S.COLUMNS))
+
+
+def seed_table(tables: dict) -> pd.DataFrame:
+    """For the chapter: per measure, the pooled seed SD over the replicated cells (`core.seeds.seed_sd`)
+    and each cell's spread beside the stored single-seed value. Empty without a seeds table."""
+    cols = ["cell", "measure", "n_seeds", "mean", "sd", "min", "max", "stored", "pooled_sd"]
+    if "seeds" not in tables:
+        return pd.DataFrame(columns=cols)
+    sp = S.seed_spread(tables["seeds"])
+    st = stored(tables, {"seed": 0}, sorted(set(sp["cell"])))
+    sp = sp.merge(st.rename(columns={"value": "stored"})[["cell", "measure", "stored"]], on=["cell", "measure"], how="left")
+    sp["pooled_sd"] = sp["measure"].map(lambda m: S.seed_sd(tables["seeds"], m))
+    return sp[cols]
