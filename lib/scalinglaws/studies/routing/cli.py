@@ -24,3 +24,22 @@ def register(subparsers) -> None:
     c.add_argument("--bootstrap", type=int, default=None,
                    help="bootstrap draws per fit (default: 20 at smoke, 1000 otherwise)")
     c.set_defaults(func=run)
+    p = subparsers.add_parser("routing-pilot", help="regime pilots: router settings at one small cell (regime_pilot)",
+                              description=_pilot_doc())
+    p.add_argument("--profile", default="cpu", help="routing profile whose store receives the table (default cpu)")
+    p.add_argument("--settings", default=None, help="comma-separated settings (default: all of pilot.SETTINGS)")
+    p.set_defaults(func=run_pilot)
+
+
+def _pilot_doc() -> str:
+    from scalinglaws.studies.routing import pilot
+    return pilot.__doc__
+
+
+def run_pilot(args) -> int:
+    from scalinglaws.studies.routing import pilot
+    store = pilot.run_pilot(args.profile, args.settings or tuple(pilot.SETTINGS))
+    df = store.read(pilot.TABLE)
+    print(df.drop(columns=["router_options"]).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"{store.path(pilot.TABLE)}: {len(df)} rows")
+    return 0
