@@ -9,7 +9,9 @@ gate that scales that expert's output:
 `token_ids` (T,) are the input token ids (only the hash router reads them); `token_loss` (T,) is
 the detached per-token cross-entropy of that forward (only RL-R reads it: it is its reward).
 Router logits are x W^T with W (E, d), computed in float32 outside autocast; W starts N(0, 0.02)
-like the other weights. No router drops tokens: there is no capacity limit (every token is
+like the other weights. Two options for learned routers (issue 27: at cpu they barely left uniform):
+`lr_mult` (the router's learning rate times m, as a reparameterisation: `Router`) and, for Switch and
+S-BASE, `gate_scale="unit"` (the expert output unscaled, the router still trained: `scale_gate`). No router drops tokens: there is no capacity limit (every token is
 processed by exactly one expert), so "dropped tokens" is 0 by construction.
 
 Conventions, and where they come from:

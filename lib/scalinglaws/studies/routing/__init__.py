@@ -9,7 +9,8 @@
     clark.py   Clark et al. 2022's own measurements through this code (`python -m scalinglaws clark`): the
               selection reconstructed, the law vs Table 3, extrapolation, steps, claims; clark_* tables
     pilot.py   regime pilots (issue 27): candidate router settings at one small cell (`regime_pilot`)
-    cli.py     the `clark` and `routing-pilot` commands
+    parts.py   the rerun in resumable parts (profile `parts`, `--param part=NAME`) and their predicted CPU cost
+    cli.py     the `clark`, `routing-pilot` and `routing-parts` commands
     chapter.py  the chapter's derived tables and glued sentences
     publish.py  the checkpoints shipped in data/checkpoints/routing/<profile>/
 

@@ -29,6 +29,21 @@ def register(subparsers) -> None:
     p.add_argument("--profile", default="cpu", help="routing profile whose store receives the table (default cpu)")
     p.add_argument("--settings", default=None, help="comma-separated settings (default: all of pilot.SETTINGS)")
     p.set_defaults(func=run_pilot)
+    q = subparsers.add_parser("routing-parts", help="the routing rerun's parts, their predicted CPU cost and commands")
+    q.add_argument("--profile", default="cpu", help="routing profile (default cpu)")
+    q.set_defaults(func=show_parts)
+
+
+def show_parts(args) -> int:
+    from scalinglaws.studies.routing import parts
+    df = parts.part_costs(args.profile)
+    print(df.to_string(index=False))
+    a = df.attrs
+    print(f"measured factors: batch slowdown {a['batch_slowdown']:.2f}, vocab/dense {a['vocab_over_dense']:.2f}, "
+          f"eval {a['eval_s_per_model']:.0f} CPU-s per model and protocol; step check >= "
+          f"{parts.step_check_cost(args.profile):.0f} CPU-s (final run: python -m scalinglaws reproduce routing "
+          f"--profile {args.profile} --backend ray); total {df['cpu_s'].sum():.0f} CPU-s")
+    return 0
 
 
 def _pilot_doc() -> str:

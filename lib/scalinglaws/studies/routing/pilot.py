@@ -34,9 +34,12 @@ from scalinglaws.core.validation import ParameterError, check_choice
 from scalinglaws.studies.routing import study as S
 
 TABLE = "regime_pilot"
-# the cell: the smallest cpu size at E = 8, with half the grid's stored token budget (393,216 tokens:
-# 192 steps of 2,048 or 384 of 1,024), so each model costs ~1 CPU-minute
-PILOT = {"size": "d32l2", "experts": 8, "tokens": 393_216, "eval_tokens": 2048}
+# the cell: the smallest cpu size at E = 8, with a sixth of the grid's stored token budget (131,072
+# tokens: 64 steps of 2,048 or 128 of 1,024). Measured on the shared 2-core machine (other sweeps
+# running): a dense d32l2 took > 93 CPU-s for 393,216 tokens, 4x the stored run's rate, so this
+# budget keeps ten models within ~20 minutes. The pilot compares settings at equal tokens; the
+# grid's routers see 3-16x more steps, so its entropies are upper bounds for the grid's.
+PILOT = {"size": "d32l2", "experts": 8, "tokens": 131_072, "eval_tokens": 2048}
 ROUTERS = ("sbase", "switch")
 CONTROLS = ("hash", "vocab")  # trained at CONTROL_SETTING only
 CONTROL_SETTING = "steps"
