@@ -5,7 +5,7 @@ The stored cpu grid's learned routers barely left uniform (eval entropy / log E 
 E = 8: +0.074 nats above dense in 384 steps of 2,048 tokens, -0.025 below in 768 of 1,024). Before
 the costly rerun, each candidate setting is trained at one small cell (`PILOT`: d32l2, E = 8, the
 testbed's rate for that size, the grid's schedule otherwise) for dense, S-BASE and Switch, plus the
-Hash control pair (Hash and `vocab`, `models.routed.VocabTableMLP`) at one setting, and scored on
+Hash control pair (Hash and `vocab`, `models.routed.VocabTableMLP`) at two settings, and scored on
 the grid's evaluation windows (fewer tokens per domain). Settings (`SETTINGS`, name -> batch tokens
 and router options): the grid's batch (baseline), half the batch (twice the steps, the step
 check's change), and at that batch a router learning-rate multiplier (10, 3), a unit gate, and both.
@@ -42,7 +42,7 @@ TABLE = "regime_pilot"
 PILOT = {"size": "d32l2", "experts": 8, "tokens": 131_072, "eval_tokens": 2048}
 ROUTERS = ("sbase", "switch")
 CONTROLS = ("hash", "vocab")  # trained at CONTROL_SETTING only
-CONTROL_SETTING = "steps"
+CONTROL_SETTINGS = ("steps", "steps_long")
 # the options alone and together at the step check's batch (the first three settings, measured first,
 # showed 1,024 better than 2,048 for dense and S-BASE at this budget), and a milder multiplier
 SETTINGS: dict[str, tuple[int, dict]] = {
@@ -53,6 +53,12 @@ SETTINGS: dict[str, tuple[int, dict]] = {
     "unit_gate": (1024, {"gate_scale": "unit"}),
     "lr_mult3": (1024, {"router_lr_mult": 3.0}),
     "lr_mult3_unit": (1024, {"router_lr_mult": 3.0, "gate_scale": "unit"}),
+    # the candidates again on 4x the tokens (524,288: 512 steps of 1,024): does the ranking hold as
+    # the models approach the grid's budget? (a third argument: tokens per model)
+    "steps_long": (1024, {}, 524_288),
+    "lr_mult_long": (1024, {"router_lr_mult": 10.0}, 524_288),
+    "unit_gate_long": (1024, {"gate_scale": "unit"}, 524_288),
+    "combined_long": (1024, {"router_lr_mult": 10.0, "gate_scale": "unit"}, 524_288),
 }
 COLUMNS = ["setting", "size", "experts", "router", "batch_tokens", "steps", "tokens", "router_options", "L", "L_se",
            "gap_to_dense", "entropy_ratio_eval", "entropy_ratio_train", "load_max_over_mean_eval", "train_s"]
@@ -67,10 +73,10 @@ def parse_settings(text) -> list[str]:
     return names
 
 
-def pilot_params(profile: str, batch_tokens: int, options: dict) -> dict:
+def pilot_params(profile: str, batch_tokens: int, options: dict, tokens: int | None = None) -> dict:
     """The grid's parameters at this profile with the pilot's cell, budget and one setting."""
     params = {**S.PROFILES[profile], "sizes": [PILOT["size"]], "experts": [1, PILOT["experts"]],
-              "tokens": PILOT["tokens"], "batch_tokens": batch_tokens, "eval_tokens": PILOT["eval_tokens"],
+              "tokens": tokens or PILOT["tokens"], "batch_tokens": batch_tokens, "eval_tokens": PILOT["eval_tokens"],
               "router_options": dict(options), "routers": list(ROUTERS + CONTROLS), "step_check": None,
               "part": None}
     params = S.validate(params)
@@ -83,9 +89,9 @@ def plan(profile: str, settings) -> list[tuple[str, str, dict, object]]:
     check_choice("profile", profile, list(S.PROFILES))
     out = []
     for name in parse_settings(settings):
-        batch, options = SETTINGS[name]
-        params = pilot_params(profile, batch, options)
-        routers = (S.DENSE,) + ROUTERS + (CONTROLS if name == CONTROL_SETTING else ())
+        batch, options, *tokens = SETTINGS[name]
+        params = pilot_params(profile, batch, options, *tokens)
+        routers = (S.DENSE,) + ROUTERS + (CONTROLS if name in CONTROL_SETTINGS else ())
         for r in routers:
             E = 1 if r == S.DENSE else PILOT["experts"]
             out.append((name, r, params, S.train_unit(PILOT["size"], E, r, params)))
@@ -131,8 +137,8 @@ def run_pilot(profile: str = "cpu", settings=tuple(SETTINGS), threads: int = 1) 
                          "entropy_ratio_train": _entropy_ratio(r["routing"], E) if learned else math.nan,
                          "load_max_over_mean_eval": load, "train_s": r["wall_s"]})
     df = pd.DataFrame(rows)
-    dense = df[df["router"] == S.DENSE].set_index("batch_tokens")["L"]
-    df["gap_to_dense"] = df["L"] - df["batch_tokens"].map(dense.groupby(level=0).first())
+    dense = df[df["router"] == S.DENSE].groupby(["batch_tokens", "tokens"])["L"].first()
+    df["gap_to_dense"] = df["L"] - [dense[(b, t)] for b, t in zip(df["batch_tokens"], df["tokens"])]
     df = df[COLUMNS]
     store = ResultStore(S.STUDY, profile)
     store.write(TABLE, df)
@@ -140,7 +146,8 @@ def run_pilot(profile: str = "cpu", settings=tuple(SETTINGS), threads: int = 1) 
     prov.setdefault("derived", {})[TABLE] = {
         "commit": git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": f"python -m scalinglaws routing-pilot --profile {profile} --settings {','.join(parse_settings(settings))}",
-        "cell": PILOT, "settings": {n: {"batch_tokens": SETTINGS[n][0], "router_options": SETTINGS[n][1]}
+        "cell": PILOT, "settings": {n: {"batch_tokens": SETTINGS[n][0], "router_options": SETTINGS[n][1],
+                                        "tokens": (SETTINGS[n][2:] or (PILOT["tokens"],))[0]}
                                     for n in parse_settings(settings)},
         "torch_threads": threads, "models": len(models), "unit_compute_s": round(sum(walls.values()), 1),
         "wall_time_s": round(time.perf_counter() - t0, 1)}

@@ -160,6 +160,8 @@ def data_files(params: dict) -> list[tuple[str, str]]:
 
 
 def validate(params: dict) -> dict:
+    for k in RUN_ONLY:  # a stored config from before these existed (e.g. the seeds replicates re-validate it)
+        params.setdefault(k, _COMMON[k])
     V.check_subset("sizes", params["sizes"], list(M.SIZES))
     V.check_subset("routers", params["routers"], list(RT.KINDS))
     V.check_subset("domains", params["domains"], list(D.ALL_DOMAINS))
