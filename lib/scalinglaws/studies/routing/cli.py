@@ -40,7 +40,7 @@ def show_parts(args) -> int:
     print(df.to_string(index=False))
     a = df.attrs
     print(f"measured factors: batch slowdown {a['batch_slowdown']:.2f}, vocab/dense {a['vocab_over_dense']:.2f}, "
-          f"eval {a['eval_s_per_model']:.0f} CPU-s per model and protocol; step check >= "
+          f"eval {a['eval_s_per_model']:.0f} CPU-s per model; step check >= "
           f"{parts.step_check_cost(args.profile):.0f} CPU-s (final run: python -m scalinglaws reproduce routing "
           f"--profile {args.profile} --backend ray); total {df['cpu_s'].sum():.0f} CPU-s")
     return 0

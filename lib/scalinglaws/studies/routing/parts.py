@@ -8,10 +8,11 @@ tables. A part stopped midway resumes where it stopped; a part already done cost
 
 Predicted cost (`part_costs`), in CPU-seconds of units, from measurements, not guesses:
 - training: each model's tokens / the tokens per second the stored run measured for the same (size,
-  E, router) (`models` table of the stored run, its batch in provenance), times the slowdown of a
-  smaller batch measured by the regime pilot at d32l2 (`regime_pilot`: train seconds per token at
-  the new batch over the stored batch, mean over the pilot's routers); the `vocab` control (not in
-  the stored run) at its size's dense rate times its measured cost over dense in the pilot;
+  E, router) (`models` table of the stored run, its batch in provenance), times the slowdown of the
+  new batch measured within the stored run (its step check trained the same models at a smaller
+  batch: `_batch_slowdown`); the `vocab` control (not in the stored run) at its size's dense rate
+  times its cost over dense in the regime pilot (`_vocab_over_dense`). The pilot's own timings
+  are not used for the batch: they ran beside other engineers' jobs, at 1-4x the stored seconds;
 - evaluation: the stored run's evaluation seconds per model (provenance `eval_s` / `models`), scaled
   by the evaluation tokens per domain.
 
@@ -31,21 +32,40 @@ from scalinglaws.studies.routing import study as S
 PART_BUDGET_S = 10_800
 
 
-def _pilot_factors(store: ResultStore, batch: int) -> tuple[float, float]:
-    """(slowdown of `batch` over the stored batch, vocab control cost over dense) from regime_pilot;
-    (1, 1) when the pilot has no such rows."""
+def _batch_slowdown(store: ResultStore, batch: int) -> float:
+    """Training seconds per token at `batch` over the stored run's batch, measured within the stored
+    run (same machine, same backend): 1 at its own batch; at its step check's batch, the step
+    check's training seconds (provenance `step_check_s` less its evaluations) over the grid's
+    seconds for the same models. Another batch is a ParameterError (no measurement to price it)."""
+    prov = store.provenance()
+    cfg = prov["config"]
+    if batch == cfg["batch_tokens"]:
+        return 1.0
+    sc = cfg.get("step_check") or {}
+    if batch != sc.get("batch_tokens"):
+        raise S.V.ParameterError(f"no stored measurement prices batch_tokens={batch} (stored run: "
+                                 f"{cfg['batch_tokens']}, its step check: {sc.get('batch_tokens')})")
+    models = store.read("models")
+    grid = models[(models["size"] == sc["size"]) & models["experts"].isin([1, sc["experts"]])]
+    n = len(store.read("step_check"))
+    sc_train = prov["step_check_s"] - n * prov["eval_s"] / prov["models"] / 2  # its evaluations: windows only
+    return float(sc_train / grid["wall_s"].sum())
+
+
+def _vocab_over_dense(store: ResultStore) -> float:
+    """The vocab control's training seconds over dense's, from the regime pilot (same batch and
+    tokens), the largest over its budgets: the pilot ran beside other engineers' jobs, so a ratio can
+    be low by chance, and a plan should not be; 1 when the pilot has no vocab rows."""
     if not store.has("regime_pilot"):
-        return 1.0, 1.0
+        return 1.0
     pil = store.read("regime_pilot")
-    pil = pil.assign(s_per_token=pil["train_s"] / pil["tokens"])
-    ref_batch = int(store.provenance()["config"]["batch_tokens"])
-    by = pil.groupby(["batch_tokens", "router"])["s_per_token"].first()
-    common = [r for r in ("dense", "sbase", "switch")
-              if (batch, r) in by.index and (ref_batch, r) in by.index]
-    slow = (sum(by[(batch, r)] / by[(ref_batch, r)] for r in common) / len(common)) if common else 1.0
-    vb = [b for b in pil["batch_tokens"].unique() if (b, "vocab") in by.index and (b, "dense") in by.index]
-    vocab = by[(vb[0], "vocab")] / by[(vb[0], "dense")] if vb else 1.0
-    return float(slow), float(vocab)
+    rows = pil[pil["router"].isin(["vocab", "dense"])].groupby(["tokens", "batch_tokens", "router"])["train_s"].first()
+    ratios = [rows[(t, b, "vocab")] / rows[(t, b, "dense")] for t, b, r in rows.index if r == "vocab"]
+    return float(max(ratios)) if ratios else 1.0
+
+
+def _factors(store: ResultStore, batch: int) -> tuple[float, float]:
+    return _batch_slowdown(store, batch), _vocab_over_dense(store)
 
 
 def part_costs(profile: str = "cpu", overrides: dict | None = None) -> pd.DataFrame:
@@ -53,6 +73,7 @@ def part_costs(profile: str = "cpu", overrides: dict | None = None) -> pd.DataFr
     command that runs it (module docstring). Raises ParameterError if the profile has no parts or
     no stored run to measure from."""
     params = resolve_params(S, profile, dict(overrides or {}))
+    params["lr_by_size"] = S.learning_rates(params, profile)
     if params["parts"] is None:
         raise S.V.ParameterError(f"the routing {profile} profile defines no parts")
     store = ResultStore(S.STUDY, profile)
@@ -61,7 +82,7 @@ def part_costs(profile: str = "cpu", overrides: dict | None = None) -> pd.DataFr
     ref = store.read("models").set_index(["size", "experts", "router"])["tokens_per_s"]
     prov = store.provenance()
     eval_per_model = prov["eval_s"] / prov["models"] * params["eval_tokens"] / prov["config"]["eval_tokens"]
-    slow, vocab = _pilot_factors(store, params["batch_tokens"])
+    slow, vocab = _factors(store, params["batch_tokens"])
     rows = []
     for name in params["parts"]:
         train = 0.0
@@ -73,7 +94,7 @@ def part_costs(profile: str = "cpu", overrides: dict | None = None) -> pd.DataFr
             else:
                 rate = ref[(c["size"], c["experts"], c["router"])]
             train += c["tokens"] / rate * slow
-        evals = len(units) * eval_per_model * 2  # uniform windows + whole documents (stored: both in eval_s)
+        evals = len(units) * eval_per_model  # uniform windows + whole documents (both in the stored eval_s)
         rows.append({"part": name, "sizes": ",".join(params["parts"][name]["sizes"]),
                      "experts": ",".join(map(str, params["parts"][name]["experts"])), "models": len(units),
                      "train_s": round(train), "eval_s": round(evals), "cpu_s": round(train + evals),
@@ -89,13 +110,14 @@ def step_check_cost(profile: str = "cpu") -> float:
     """Predicted CPU-s of the step check's training (the final run without `part` trains it), a lower
     bound: priced at the grid batch's rate."""
     params = resolve_params(S, profile, {})
+    params["lr_by_size"] = S.learning_rates(params, profile)
     sc = params["step_check"]
     if sc is None:
         return 0.0
     store = ResultStore(S.STUDY, profile)
     ref = store.read("models").set_index(["size", "experts", "router"])["tokens_per_s"]
     # its smaller batch is not measured by the pilot: priced at the grid batch's rate, a lower bound
-    slow_sc, vocab = _pilot_factors(store, params["batch_tokens"])
+    slow_sc, vocab = _factors(store, params["batch_tokens"])
     total = 0.0
     for u in S.step_check_units(params):
         c = u.config

@@ -89,6 +89,14 @@ _COMMON = {"seed": 0, "lr": 3e-3, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weig
 # make stored results stale (`studies.profile_drift` skips them)
 RUN_ONLY = ("parts", "part", "unit_records")
 UNIT_RECORDS = ("work", "results")
+# the regime pilot's choice (table regime_pilot; see `pilot.py`)
+ROUTER_OPTIONS_CPU = {"router_lr_mult": 10.0}
+# the cpu rerun's parts, each under `parts.PART_BUDGET_S` of predicted units (`routing-parts`)
+# Predicted (`routing-parts`, from the stored run's rates at commit 03a56a7): p1 10.0K, p2 7.7K, p3
+# 10.1K CPU-s of units; then the final run (no part): the step check (>= 2.0K) and the analysis (0.4K).
+PARTS_CPU = {"p1": {"sizes": ["d32l2", "d48l3"], "experts": [1, 2, 4, 8, 16]},
+             "p2": {"sizes": ["d64l4"], "experts": [1, 2, 4, 8, 16]},
+             "p3": {"sizes": ["d96l4"], "experts": [1, 2, 4, 8, 16]}}
 PROFILES = {
     # 2 tiny sizes x E in {1, 2, 4} x 4 routers = 18 models of 4 steps each; ~0.3 s per model
     # with one torch thread (the test suite's setting), 30-40 s for the whole profile.
@@ -96,17 +104,22 @@ PROFILES = {
               "batch_tokens": 1024, "domains": ["code", "scripture", "algebra", "legal"], "eval_tokens": 256,
               "eval_bootstrap": 20, "bootstrap": 20, "fit_maxiter": 100,
               "step_check": {"size": M.ladder("smoke")[-1], "experts": 2, "batch_tokens": 512}},
-    # The 4 smallest cpu sizes (17x in N) x E in {1, 2, 4, 8, 16} x 4 routers = 68 models, 786,432
-    # tokens each in 384 steps of 2,048 (the testbed's cpu batch; each size at the learning rate the
-    # testbed's stored sweep chose for it, lr="testbed"). The run at 192 steps of 4,096 (commit e13ca68)
-    # left dense CE flat from d32l2 to d48l3; at 384 steps dense falls at every step of the ladder.
-    # Measured (commit 03a56a7, 2 cores, backend="ray"): 8.1K CPU-s of training, 1.2K of evaluation,
-    # 0.4K of analysis: 85 minutes wall.
-    "cpu": {**_COMMON, "sizes": M.ladder("cpu")[:4], "experts": [1, 2, 4, 8, 16], "tokens": 786_432,
-            "batch_tokens": 2048, "lr": "testbed", "unit_records": "results",
-            # are the learned routers short of updates? d64l4 dense + 4 routers at E = 8 in 768 steps
-            # of 1,024 tokens (~1,000 CPU-s)
-            "step_check": {"size": "d64l4", "experts": 8, "batch_tokens": 1024}},
+    # Issue 27's regime. The stored results (commit 03a56a7: 68 models of 786,432 tokens in 384 steps
+    # of 2,048, no router options; 10.4K CPU-s) left the learned routers near uniform (eval entropy /
+    # log E at E = 16: S-BASE 0.93, Switch 0.97) and the stored step check said they were short of
+    # steps. Now: the 4 smallest cpu sizes x E in {1, 2, 4, 8, 16} x (4 routers + the Hash control
+    # `vocab`) = 84 models, each on the testbed's budget (2,097,152 tokens) in 2,048 steps of 1,024
+    # (the step check's batch), each size at the testbed's chosen rate, with the router options the
+    # regime pilot chose (table regime_pilot, d32l2 E = 8: `pilot.SETTINGS`). The step check halves
+    # the batch again. Run in parts (`parts.part_costs` prices each from the stored run's measured
+    # rates; `python -m scalinglaws routing-parts` prints them with their commands), unit records
+    # committed beside the tables, so a part resumes on a new machine from git.
+    "cpu": {**_COMMON, "sizes": M.ladder("cpu")[:4], "experts": [1, 2, 4, 8, 16], "tokens": 2_097_152,
+            "batch_tokens": 1024, "lr": "testbed", "routers": [*R.ROUTERS, "vocab"],
+            "router_options": ROUTER_OPTIONS_CPU, "unit_records": "results", "parts": PARTS_CPU,
+            # are the learned routers still short of updates? d64l4 dense + every router at E = 8
+            # in 4,096 steps of 512 tokens (trained by the final run, after the parts)
+            "step_check": {"size": "d64l4", "experts": 8, "batch_tokens": 512}},
     # 4 gpu sizes x E in {1, 2, 4, 8, 16, 32} x 4 routers = 84 models of 30M tokens (about 4
     # epochs of the mixture; GPU-NOTES: one fixed 30M budget gives a loss that falls with N). H100,
     # eager dense 2.25M / 1.94M / 1.59M / 1.06M tok/s (GPU-NOTES) and routed ~0.6x dense with
