@@ -89,7 +89,11 @@ _COMMON = {"seed": 0, "lr": 3e-3, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weig
 # make stored results stale (`studies.profile_drift` skips them)
 RUN_ONLY = ("parts", "part", "unit_records")
 UNIT_RECORDS = ("work", "results")
-# the regime pilot's choice (table regime_pilot; see `pilot.py`)
+# the regime pilot's choice (table regime_pilot, d32l2 E = 8, 524,288 tokens in 512 steps of 1,024;
+# entropy / log E at evaluation, gap to dense in nats): plain S-BASE 0.96, -0.11; Switch 0.99, +0.18.
+# router_lr_mult 10: S-BASE 0.23, -0.19 (its best); Switch 0.90, +0.04. The unit gate alone helps
+# Switch's loss (-0.09) but not its entropy (0.98), and with the multiplier collapses S-BASE (0.05,
+# +0.16). No setting took Switch below 0.8 at this budget; the grid's is 4x larger.
 ROUTER_OPTIONS_CPU = {"router_lr_mult": 10.0}
 # the cpu rerun's parts, each under `parts.PART_BUDGET_S` of predicted units (`routing-parts`)
 # Predicted (`routing-parts`, from the stored run's rates at commit 03a56a7): p1 10.0K, p2 7.7K, p3
