@@ -123,5 +123,6 @@ def test_pilot_settings_are_validated_before_compute():
     with pytest.raises(ParameterError):
         P.parse_settings("")
     assert [s for s, *_ in P.plan("smoke", "steps")] == ["steps"] * (1 + len(P.ROUTERS) + len(P.CONTROLS))
+    assert len(P.plan("cpu", "steps")) == 5  # the cpu profile's parts and step check do not leak into the pilot
     long = P.plan("smoke", "lr_mult_long")
     assert [p["tokens"] for _, _, p, _ in long] == [524_288] * 3 and long[1][2]["router_options"] == {"router_lr_mult": 10.0}

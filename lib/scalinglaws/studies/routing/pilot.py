@@ -78,7 +78,7 @@ def pilot_params(profile: str, batch_tokens: int, options: dict, tokens: int | N
     params = {**S.PROFILES[profile], "sizes": [PILOT["size"]], "experts": [1, PILOT["experts"]],
               "tokens": tokens or PILOT["tokens"], "batch_tokens": batch_tokens, "eval_tokens": PILOT["eval_tokens"],
               "router_options": dict(options), "routers": list(ROUTERS + CONTROLS), "step_check": None,
-              "part": None}
+              "parts": None, "part": None}
     params = S.validate(params)
     params["lr_by_size"] = S.learning_rates(params, profile)
     return params
