@@ -48,6 +48,13 @@ block for learned routers, 0 for Hash, whose table is a buffer):
     total              = non_embedding + V d          (tied embeddings)
     FLOPs per token    = models.flops_per_token(dense) + 6 R d E  (learned routers)
 
+Regime options (issue 27; `router_lr_mult`, `gate_scale`, in `scalinglaws.routers`): a router
+learning-rate multiplier (a reparameterisation of W, no trainer change) and a unit gate (value 1,
+gradient of log gate) for Switch and S-BASE, whose raw gates (~1/E, ~0.5) scale the expert output
+down early; both default to the plain router. The Hash control `router="vocab"` (`VocabTableMLP`):
+the routed blocks keep the dense MLP and add a learned (V, k) per-token-id table projected to d,
+with as many parameters as Hash adds (k = `vocab_rank`); no routing, no routing statistics.
+
 E = 1 is not the dense model for every router: with the dense weights copied in
 (`copy_dense_weights`), Switch (gate = softmax over one expert = 1), Hash and RL-R (gate 1) compute
 the dense function exactly, S-BASE scales the block's MLP output by sigmoid(router logit).
@@ -74,7 +81,11 @@ from scalinglaws.models import routers as R
 
 MODEL_TYPE = "scalinglaws_routed"
 EXPERTS_IMPLEMENTATIONS = ("eager", "grouped_mm")
-ROUTER_OPTIONS = ("sinkhorn_tol", "sinkhorn_max_iter", "sbase_assignment", "balance_coef", "z_coef", "rl_coef")
+ROUTER_OPTIONS = ("sinkhorn_tol", "sinkhorn_max_iter", "sbase_assignment", "balance_coef", "z_coef", "rl_coef",
+                  "router_lr_mult", "gate_scale")
+# models of the routed family that do not route: "vocab", the Hash control (`VocabTableMLP`)
+CONTROLS = ("vocab",)
+KINDS = R.ROUTERS + CONTROLS
 # what a RoutedConfig adds to the dense size's config (`routing_fields`)
 ROUTED_FIELDS = ("router", "num_local_experts", "num_experts_per_tok", "routed_every", "hash_seed") + ROUTER_OPTIONS
 
@@ -93,11 +104,13 @@ class RoutedConfig(MixtralConfig):
     balance_coef: float = R.BALANCE_COEF
     z_coef: float = R.Z_COEF
     rl_coef: float = R.RL_COEF
+    router_lr_mult: float = R.LR_MULT
+    gate_scale: str = R.GATE_SCALE
     dense_size: str | None = None
 
     def __post_init__(self, **kwargs):
-        if self.router not in R.ROUTERS:
-            raise ValueError(f"router={self.router!r} is not one of {list(R.ROUTERS)}")
+        if self.router not in KINDS:
+            raise ValueError(f"router={self.router!r} is not one of {list(KINDS)}")
         super().__post_init__(**kwargs)
 
 
@@ -123,6 +136,37 @@ class DenseMLP(nn.Module):
 
     def forward(self, x):
         return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+def vocab_rank(config) -> int:
+    """k, the width of the vocabulary control's table: the k whose V k + k d parameters per block
+    are nearest to what Hash adds per routed block, (E - 1) 3 d f (at least 1)."""
+    d, f, E, V = config.hidden_size, config.intermediate_size, config.num_local_experts, config.vocab_size
+    return max(1, round((E - 1) * 3 * d * f / (V + d)))
+
+
+class VocabTableMLP(DenseMLP):
+    """The Hash control (issue 27): the dense MLP plus a learned per-token-id vector, no routing.
+
+    y = MLP(x) + P t[id], t: a (V, k) table indexed by the input token id, P: (d, k), k =
+    `vocab_rank(config)`. It adds as many parameters per block as Hash with E experts adds
+    ((E - 1) 3 d f, to one row of the table), all of them conditioned on the token id, and every
+    token meets the same dense MLP: no routing. So Hash - dense = (routing by id) + (more
+    parameters); vocab - dense = more vocabulary-conditioned parameters alone; Hash - vocab
+    separates the two. The model's forward hands it the input ids, as it does the hash router."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.rank = vocab_rank(config)
+        self.table = nn.Embedding(config.vocab_size, self.rank)
+        self.proj = nn.Linear(self.rank, config.hidden_size, bias=False)
+        self.token_ids = None
+
+    def forward(self, x):
+        if self.token_ids is None:
+            raise ValueError("the vocabulary control needs the input token ids: call the model with input_ids")
+        ids = self.token_ids.reshape(x.shape[:-1]).to(x.device)
+        return super().forward(x) + self.proj(self.table(ids))
 
 
 @use_experts_implementation
@@ -232,7 +276,12 @@ class RoutedDecoderLayer(MX.MixtralDecoderLayer):
         self.hidden_size = config.hidden_size
         self.self_attn = MX.MixtralAttention(config, layer_idx)
         routed = layer_idx in routed_layers(config)
-        self.mlp = RoutedSparseMoeBlock(config, layer_idx) if routed else DenseMLP(config)
+        if not routed:
+            self.mlp = DenseMLP(config)
+        elif config.router in CONTROLS:
+            self.mlp = VocabTableMLP(config)
+        else:
+            self.mlp = RoutedSparseMoeBlock(config, layer_idx)
         self.input_layernorm = MX.MixtralRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
         self.post_attention_layernorm = MX.MixtralRMSNorm(config.hidden_size, eps=config.rms_norm_eps)
 
@@ -253,8 +302,8 @@ class _RoutedInit:
             init.normal_(module.down_proj, mean=0.0, std=std)
         elif isinstance(module, R.HashRouter):
             init.copy_(module.table, R.hash_table(module.vocab_size, module.num_experts, module.seed))
-        elif isinstance(module, R.Router) and module.learned:
-            init.normal_(module.weight, mean=0.0, std=std)
+        elif isinstance(module, R.Router) and module.learned:  # W = lr_mult x weight starts N(0, std)
+            init.normal_(module.weight, mean=0.0, std=std / module.lr_mult)
 
 
 class RoutedModel(_RoutedInit, MX.MixtralModel):
@@ -272,8 +321,12 @@ class RoutedModel(_RoutedInit, MX.MixtralModel):
     def routed_blocks(self) -> list[RoutedSparseMoeBlock]:
         return [layer.mlp for layer in self.layers if isinstance(layer.mlp, RoutedSparseMoeBlock)]
 
+    def id_blocks(self) -> list[nn.Module]:
+        """The blocks that read the input token ids (hash routers, the vocabulary control)."""
+        return [layer.mlp for layer in self.layers if hasattr(layer.mlp, "token_ids")]
+
     def forward(self, input_ids=None, *args, **kwargs):
-        blocks = self.routed_blocks()
+        blocks = self.id_blocks()
         for b in blocks:
             b.token_ids = input_ids
         try:
@@ -337,7 +390,7 @@ def routed_config(size, num_experts: int, router: str, routed_every: int = 2, ha
     """The RoutedConfig of dense size `size` with `num_experts` experts and router `router`;
     `router_options` set sinkhorn_tol, sinkhorn_max_iter, sbase_assignment, balance_coef,
     z_coef, rl_coef (defaults in `scalinglaws.routers`)."""
-    V.check_choice("router", router, R.ROUTERS)
+    V.check_choice("router", router, KINDS)
     V.check_int("num_experts", num_experts, minimum=1)
     V.check_int("routed_every", routed_every, minimum=1)
     V.check_int("hash_seed", hash_seed, minimum=0)
@@ -351,6 +404,10 @@ def routed_config(size, num_experts: int, router: str, routed_every: int = 2, ha
         V.check_int("sinkhorn_max_iter", router_options["sinkhorn_max_iter"], minimum=1)
     if "sbase_assignment" in router_options:
         V.check_choice("sbase_assignment", router_options["sbase_assignment"], ("argmax", "balanced"))
+    if "router_lr_mult" in router_options:  # a multiplier > 0; 1e3 bounds a typo, not a design
+        V.check_float("router_lr_mult", router_options["router_lr_mult"], 0.0, 1e3, open_interval=True)
+    if "gate_scale" in router_options:
+        V.check_choice("gate_scale", router_options["gate_scale"], R.GATE_SCALES)
     dense = M.model_config(size, vocab_size=vocab_size, context=context)
     keys = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
             "num_key_value_heads", "max_position_embeddings", "hidden_act", "rms_norm_eps",
@@ -410,6 +467,12 @@ def param_counts(config) -> dict:
     n = M.param_formula(dense)["non_embedding"]
     d, f, E = config.hidden_size, config.intermediate_size, config.num_local_experts
     r = len(routed_layers(config))
+    if config.router in CONTROLS:  # the vocabulary control: table (V, k) + projection (d, k) per block
+        k = vocab_rank(config)
+        emb = config.vocab_size * d * (1 if config.tie_word_embeddings else 2)
+        added = config.vocab_size * k + k * d
+        return {"N": n, "non_embedding": n + r * added, "active": n + r * (k + k * d), "total": n + r * added + emb,
+                "embedding": emb, "router": 0, "routed_blocks": r}
     router = 0 if config.router == "hash" else d * E
     non_emb = n + r * ((E - 1) * 3 * d * f + router)
     emb = config.vocab_size * d * (1 if config.tie_word_embeddings else 2)
@@ -422,6 +485,8 @@ def flops_per_token(config, seq_len: int | None = None) -> float:
     matmul, 6 d E per routed block (learned routers); the expert FLOPs equal the dense MLP's."""
     dense = M.model_config(config.dense_size, vocab_size=config.vocab_size, context=config.max_position_embeddings)
     router = 0 if config.router == "hash" else 6.0 * config.hidden_size * config.num_local_experts
+    if config.router in CONTROLS:  # the table's projection (the lookup is free)
+        router = 6.0 * config.hidden_size * vocab_rank(config)
     return M.flops_per_token(dense, seq_len) + len(routed_layers(config)) * router
 
 

@@ -9,7 +9,9 @@ gate that scales that expert's output:
 `token_ids` (T,) are the input token ids (only the hash router reads them); `token_loss` (T,) is
 the detached per-token cross-entropy of that forward (only RL-R reads it: it is its reward).
 Router logits are x W^T with W (E, d), computed in float32 outside autocast; W starts N(0, 0.02)
-like the other weights. No router drops tokens: there is no capacity limit (every token is
+like the other weights. Two options for learned routers (issue 27: at cpu they barely left uniform):
+`lr_mult` (the router's learning rate times m, as a reparameterisation: `Router`) and, for Switch and
+S-BASE, `gate_scale="unit"` (the expert output unscaled, the router still trained: `scale_gate`). No router drops tokens: there is no capacity limit (every token is
 processed by exactly one expert), so "dropped tokens" is 0 by construction.
 
 Conventions, and where they come from:
@@ -71,6 +73,10 @@ SINKHORN_MAX_ITER = 1000
 BALANCE_COEF = 1e-2
 Z_COEF = 1e-3
 RL_COEF = 1.0
+# regime options (issue 27: the learned routers barely left uniform at cpu)
+LR_MULT = 1.0          # router learning-rate multiplier (a reparameterisation, see `Router`)
+GATE_SCALES = ("raw", "unit")
+GATE_SCALE = "raw"     # "unit": the gate's value is 1, its gradient that of log gate (see `scale_gate`)
 
 
 class Route(NamedTuple):
@@ -182,24 +188,49 @@ def hash_table(vocab_size: int, num_experts: int, seed: int) -> torch.Tensor:
 # routers
 
 
+def scale_gate(gate: torch.Tensor, gate_scale: str) -> torch.Tensor:
+    """The gate a learned router applies. "raw": as computed (Switch's softmax probability, ~1/E
+    at initialisation; S-BASE's sigmoid, ~0.5), which scales the expert output down early;
+    "unit": gate / stopgrad(gate), whose value is exactly 1 (the expert output unscaled, like the
+    dense MLP's) while the router still receives the gradient of the loss through log gate."""
+    if gate_scale == "raw":
+        return gate
+    if gate_scale == "unit":
+        return gate / gate.detach()
+    raise ValueError(f"gate_scale={gate_scale!r} is not one of {list(GATE_SCALES)}")
+
+
 class Router(nn.Module):
-    """Base class: a linear router W (E, d) (learned routers) and the aux-loss protocol."""
+    """Base class: a linear router W (E, d) (learned routers) and the aux-loss protocol.
+
+    `lr_mult` m: the router's effective learning rate is m times the model's. Implemented as a
+    reparameterisation, W = m W' with W' the trained parameter (`weight`), initialised at
+    N(0, 0.02) / m so that W starts as before: AdamW's update of W' is (to its eps) invariant to the
+    gradient's scale, so W moves m times as far per step, and decoupled weight decay shrinks W' and
+    W by the same fraction. No trainer change and no optimiser group; m = 1 is the plain router
+    bit for bit. (Gradient clipping sees m times W's gradient: a global-norm clip then binds a bit
+    sooner, on every parameter alike.)"""
 
     kind = ""
     learned = True
 
-    def __init__(self, hidden_size: int, num_experts: int):
+    def __init__(self, hidden_size: int, num_experts: int, lr_mult: float = LR_MULT):
         super().__init__()
         self.hidden_size, self.num_experts = int(hidden_size), int(num_experts)
+        self.lr_mult = float(lr_mult)
+        if not self.lr_mult > 0:
+            raise ValueError(f"lr_mult={lr_mult!r} must be > 0")
         if self.learned:
             self.weight = nn.Parameter(torch.empty(self.num_experts, self.hidden_size))
-            nn.init.normal_(self.weight, std=0.02)
+            nn.init.normal_(self.weight, std=0.02 / self.lr_mult)
         self._last: dict = {}
 
     def router_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """x W^T in float32, outside any autocast (routing decisions are precision-sensitive)."""
+        """x W^T in float32 (W = lr_mult x weight), outside any autocast (routing decisions are
+        precision-sensitive)."""
         with torch.autocast(x.device.type, enabled=False):
-            return F.linear(x.float(), self.weight.float())
+            w = self.weight.float()
+            return F.linear(x.float(), w if self.lr_mult == 1.0 else w * self.lr_mult)
 
     def aux_loss(self, token_loss: torch.Tensor | None = None) -> torch.Tensor:
         """Auxiliary loss of the last training forward (0 when the router has none)."""
@@ -222,11 +253,15 @@ class SwitchRouter(Router):
 
     @classmethod
     def from_config(cls, config, layer_idx: int) -> "SwitchRouter":
-        return cls(config.hidden_size, config.num_local_experts, balance_coef=config.balance_coef, z_coef=config.z_coef)
+        return cls(config.hidden_size, config.num_local_experts, balance_coef=config.balance_coef, z_coef=config.z_coef,
+                   lr_mult=config.router_lr_mult, gate_scale=config.gate_scale)
 
-    def __init__(self, hidden_size, num_experts, balance_coef: float = BALANCE_COEF, z_coef: float = Z_COEF):
-        super().__init__(hidden_size, num_experts)
+    def __init__(self, hidden_size, num_experts, balance_coef: float = BALANCE_COEF, z_coef: float = Z_COEF,
+                 lr_mult: float = LR_MULT, gate_scale: str = GATE_SCALE):
+        super().__init__(hidden_size, num_experts, lr_mult)
         self.balance_coef, self.z_coef = float(balance_coef), float(z_coef)
+        scale_gate(torch.ones(1), gate_scale)  # rejects an unknown scale at construction
+        self.gate_scale = gate_scale
 
     def forward(self, x, token_ids=None) -> Route:
         logits = self.router_logits(x)
@@ -234,7 +269,7 @@ class SwitchRouter(Router):
         gate, index = probs.max(dim=-1)
         if self.training:
             self._last = {"logits": logits, "probs": probs, "index": index}
-        return Route(index, gate, logits)
+        return Route(index, scale_gate(gate, self.gate_scale), logits)
 
     def aux_loss(self, token_loss=None):
         last, self._last = self._last, {}
@@ -252,11 +287,15 @@ class SBaseRouter(Router):
     @classmethod
     def from_config(cls, config, layer_idx: int) -> "SBaseRouter":
         return cls(config.hidden_size, config.num_local_experts, tol=config.sinkhorn_tol,
-                   max_iter=config.sinkhorn_max_iter, assignment=config.sbase_assignment)
+                   max_iter=config.sinkhorn_max_iter, assignment=config.sbase_assignment,
+                   lr_mult=config.router_lr_mult, gate_scale=config.gate_scale)
 
     def __init__(self, hidden_size, num_experts, tol: float = SINKHORN_TOL,
-                 max_iter: int = SINKHORN_MAX_ITER, assignment: str = "balanced"):
-        super().__init__(hidden_size, num_experts)
+                 max_iter: int = SINKHORN_MAX_ITER, assignment: str = "balanced",
+                 lr_mult: float = LR_MULT, gate_scale: str = GATE_SCALE):
+        super().__init__(hidden_size, num_experts, lr_mult)
+        scale_gate(torch.ones(1), gate_scale)
+        self.gate_scale = gate_scale
         if assignment not in ("argmax", "balanced"):
             raise ValueError(f"assignment={assignment!r} is not one of ['argmax', 'balanced']")
         self.tol, self.max_iter, self.assignment = float(tol), int(max_iter), assignment
@@ -271,7 +310,7 @@ class SBaseRouter(Router):
         else:
             index = logits.argmax(dim=-1)
         gate = torch.sigmoid(logits.gather(1, index.unsqueeze(1)).squeeze(1))
-        return Route(index, gate, logits)
+        return Route(index, scale_gate(gate, self.gate_scale), logits)
 
 
 def block_seed(hash_seed: int, layer_idx: int) -> int:
@@ -317,10 +356,12 @@ class RLRouter(Router):
 
     @classmethod
     def from_config(cls, config, layer_idx: int) -> "RLRouter":
-        return cls(config.hidden_size, config.num_local_experts, rl_coef=config.rl_coef, balance_coef=config.balance_coef)
+        return cls(config.hidden_size, config.num_local_experts, rl_coef=config.rl_coef, balance_coef=config.balance_coef,
+                   lr_mult=config.router_lr_mult)
 
-    def __init__(self, hidden_size, num_experts, rl_coef: float = RL_COEF, balance_coef: float = BALANCE_COEF):
-        super().__init__(hidden_size, num_experts)
+    def __init__(self, hidden_size, num_experts, rl_coef: float = RL_COEF, balance_coef: float = BALANCE_COEF,
+                 lr_mult: float = LR_MULT):
+        super().__init__(hidden_size, num_experts, lr_mult)
         self.rl_coef, self.balance_coef = float(rl_coef), float(balance_coef)
 
     def forward(self, x, token_ids=None) -> Route:

@@ -284,7 +284,8 @@ def profile_drift(store) -> list[str]:
     with, as one banner line (empty when none differ). Results made before a profile changed still
     describe the old parameters; rerunning the profile gives other numbers, and a reader should
     know that before comparing. Keys only in the stored config (values a run derives, such as
-    routing's `lr_by_size`) are not parameters and are skipped."""
+    routing's `lr_by_size`) are not parameters and are skipped, as are a study's `RUN_ONLY` parameters
+    (how a run is split or where its unit records live, e.g. routing's `part`)."""
     study = store.dir.parent.name
     stored = store.provenance().get("config")
     if study not in study_names() or not stored:
@@ -294,8 +295,9 @@ def profile_drift(store) -> list[str]:
     except ParameterError as err:  # the profile itself no longer validates: say so, do not fail the chapter
         return [f"**The `{store.profile}` profile of this study no longer validates** ({err})."]
     norm = lambda v: json.dumps(v, sort_keys=True, default=str)  # noqa: E731 -- tuples and lists alike
+    run_only = set(getattr(get_study(study), "RUN_ONLY", ()))  # how a run is carried out, not what it computes
     changed = [f"`{k}` {_short(stored[k])} -> {_short(now[k])}" if k in stored else f"`{k}` (new) {_short(now[k])}"
-               for k in sorted(now) if k not in stored or norm(stored[k]) != norm(now[k])]
+               for k in sorted(now) if k not in run_only and (k not in stored or norm(stored[k]) != norm(now[k]))]
     if not changed:
         return []
     return [f"**The `{store.profile}` profile has changed since these results were made:** " + "; ".join(changed)

@@ -8,13 +8,15 @@
     claims.py  Clark's claims (and ours) judged on the stored tables
     clark.py   Clark et al. 2022's own measurements through this code (`python -m scalinglaws clark`): the
               selection reconstructed, the law vs Table 3, extrapolation, steps, claims; clark_* tables
-    cli.py     the `clark` command
+    pilot.py   regime pilots (issue 27): candidate router settings at one small cell (`regime_pilot`)
+    parts.py   the rerun in resumable parts (profile `parts`, `--param part=NAME`) and their predicted CPU cost
+    cli.py     the `clark`, `routing-pilot` and `routing-parts` commands
     chapter.py  the chapter's derived tables and glued sentences
     publish.py  the checkpoints shipped in data/checkpoints/routing/<profile>/
 
 The routed model family and its routers live in `scalinglaws.models.routed` / `.routers`.
 """
-from scalinglaws.studies.routing.study import PROFILES, STUDY, data_files, run, validate, validate_stored
+from scalinglaws.studies.routing.study import PROFILES, RUN_ONLY, STUDY, data_files, run, validate, validate_stored
 
 DEPENDS_ON: tuple[str, ...] = ()
-__all__ = ["DEPENDS_ON", "PROFILES", "STUDY", "data_files", "run", "validate", "validate_stored"]
+__all__ = ["DEPENDS_ON", "PROFILES", "RUN_ONLY", "STUDY", "data_files", "run", "validate", "validate_stored"]

@@ -24,3 +24,37 @@ def register(subparsers) -> None:
     c.add_argument("--bootstrap", type=int, default=None,
                    help="bootstrap draws per fit (default: 20 at smoke, 1000 otherwise)")
     c.set_defaults(func=run)
+    p = subparsers.add_parser("routing-pilot", help="regime pilots: router settings at one small cell (regime_pilot)",
+                              description=_pilot_doc())
+    p.add_argument("--profile", default="cpu", help="routing profile whose store receives the table (default cpu)")
+    p.add_argument("--settings", default=None, help="comma-separated settings (default: all of pilot.SETTINGS)")
+    p.set_defaults(func=run_pilot)
+    q = subparsers.add_parser("routing-parts", help="the routing rerun's parts, their predicted CPU cost and commands")
+    q.add_argument("--profile", default="cpu", help="routing profile (default cpu)")
+    q.set_defaults(func=show_parts)
+
+
+def show_parts(args) -> int:
+    from scalinglaws.studies.routing import parts
+    df = parts.part_costs(args.profile)
+    print(df.to_string(index=False))
+    a = df.attrs
+    print(f"measured factors: batch slowdown {a['batch_slowdown']:.2f}, vocab/dense {a['vocab_over_dense']:.2f}, "
+          f"eval {a['eval_s_per_model']:.0f} CPU-s per model; step check >= "
+          f"{parts.step_check_cost(args.profile):.0f} CPU-s (final run: python -m scalinglaws reproduce routing "
+          f"--profile {args.profile} --backend ray); total {df['cpu_s'].sum():.0f} CPU-s")
+    return 0
+
+
+def _pilot_doc() -> str:
+    from scalinglaws.studies.routing import pilot
+    return pilot.__doc__
+
+
+def run_pilot(args) -> int:
+    from scalinglaws.studies.routing import pilot
+    store = pilot.run_pilot(args.profile, args.settings or tuple(pilot.SETTINGS))
+    df = store.read(pilot.TABLE)
+    print(df.drop(columns=["router_options"]).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"{store.path(pilot.TABLE)}: {len(df)} rows")
+    return 0

@@ -8,7 +8,8 @@ import seaborn as sns
 from scalinglaws import laws
 from scalinglaws import plotstyle as PS
 
-ROUTER_NAMES = {"dense": "dense", "sbase": "S-BASE", "rlr": "RL-R", "hash": "Hash", "switch": "Switch top-1"}
+ROUTER_NAMES = {"dense": "dense", "sbase": "S-BASE", "rlr": "RL-R", "hash": "Hash", "switch": "Switch top-1",
+                "vocab": "vocab control (Hash's parameters, no routing)"}
 
 
 def fit_params(fits, router: str) -> dict | None:

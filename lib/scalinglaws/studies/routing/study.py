@@ -84,7 +84,23 @@ _COMMON = {"seed": 0, "lr": 3e-3, "warmup_frac": 0.05, "min_lr_frac": 0.1, "weig
            "router_options": {}, "experts_implementation": None, "compile": False,
            "eval_tokens": 8192, "eval_seed": 0, "eval_bootstrap": 200, "eval_docs": 4,
            "eval_batch_size": 32, "bootstrap": 1000, "fit_maxiter": 500, "extrapolation_max_experts": 8,
-           "step_check": None}
+           "step_check": None, "parts": None, "part": None, "unit_records": "work"}
+# parameters that say how a run is carried out, not what it computes: a changed default does not
+# make stored results stale (`studies.profile_drift` skips them)
+RUN_ONLY = ("parts", "part", "unit_records")
+UNIT_RECORDS = ("work", "results")
+# the regime pilot's choice (table regime_pilot, d32l2 E = 8, 524,288 tokens in 512 steps of 1,024;
+# entropy / log E at evaluation, gap to dense in nats): plain S-BASE 0.96, -0.11; Switch 0.99, +0.18.
+# router_lr_mult 10: S-BASE 0.23, -0.19 (its best); Switch 0.90, +0.04. The unit gate alone helps
+# Switch's loss (-0.09) but not its entropy (0.98), and with the multiplier collapses S-BASE (0.05,
+# +0.16). No setting took Switch below 0.8 at this budget; the grid's is 4x larger.
+ROUTER_OPTIONS_CPU = {"router_lr_mult": 10.0}
+# the cpu rerun's parts, each under `parts.PART_BUDGET_S` of predicted units (`routing-parts`)
+# Predicted (`routing-parts`, from the stored run's rates at commit 03a56a7): p1 10.0K, p2 7.7K, p3
+# 10.1K CPU-s of units; then the final run (no part): the step check (>= 2.0K) and the analysis (0.4K).
+PARTS_CPU = {"p1": {"sizes": ["d32l2", "d48l3"], "experts": [1, 2, 4, 8, 16]},
+             "p2": {"sizes": ["d64l4"], "experts": [1, 2, 4, 8, 16]},
+             "p3": {"sizes": ["d96l4"], "experts": [1, 2, 4, 8, 16]}}
 PROFILES = {
     # 2 tiny sizes x E in {1, 2, 4} x 4 routers = 18 models of 4 steps each; ~0.3 s per model
     # with one torch thread (the test suite's setting), 30-40 s for the whole profile.
@@ -92,17 +108,22 @@ PROFILES = {
               "batch_tokens": 1024, "domains": ["code", "scripture", "algebra", "legal"], "eval_tokens": 256,
               "eval_bootstrap": 20, "bootstrap": 20, "fit_maxiter": 100,
               "step_check": {"size": M.ladder("smoke")[-1], "experts": 2, "batch_tokens": 512}},
-    # The 4 smallest cpu sizes (17x in N) x E in {1, 2, 4, 8, 16} x 4 routers = 68 models, 786,432
-    # tokens each in 384 steps of 2,048 (the testbed's cpu batch; each size at the learning rate the
-    # testbed's stored sweep chose for it, lr="testbed"). The run at 192 steps of 4,096 (commit e13ca68)
-    # left dense CE flat from d32l2 to d48l3; at 384 steps dense falls at every step of the ladder.
-    # Measured (commit 03a56a7, 2 cores, backend="ray"): 8.1K CPU-s of training, 1.2K of evaluation,
-    # 0.4K of analysis: 85 minutes wall.
-    "cpu": {**_COMMON, "sizes": M.ladder("cpu")[:4], "experts": [1, 2, 4, 8, 16], "tokens": 786_432,
-            "batch_tokens": 2048, "lr": "testbed",
-            # are the learned routers short of updates? d64l4 dense + 4 routers at E = 8 in 768 steps
-            # of 1,024 tokens (~1,000 CPU-s)
-            "step_check": {"size": "d64l4", "experts": 8, "batch_tokens": 1024}},
+    # Issue 27's regime. The stored results (commit 03a56a7: 68 models of 786,432 tokens in 384 steps
+    # of 2,048, no router options; 10.4K CPU-s) left the learned routers near uniform (eval entropy /
+    # log E at E = 16: S-BASE 0.93, Switch 0.97) and the stored step check said they were short of
+    # steps. Now: the 4 smallest cpu sizes x E in {1, 2, 4, 8, 16} x (4 routers + the Hash control
+    # `vocab`) = 84 models, each on the testbed's budget (2,097,152 tokens) in 2,048 steps of 1,024
+    # (the step check's batch), each size at the testbed's chosen rate, with the router options the
+    # regime pilot chose (table regime_pilot, d32l2 E = 8: `pilot.SETTINGS`). The step check halves
+    # the batch again. Run in parts (`parts.part_costs` prices each from the stored run's measured
+    # rates; `python -m scalinglaws routing-parts` prints them with their commands), unit records
+    # committed beside the tables, so a part resumes on a new machine from git.
+    "cpu": {**_COMMON, "sizes": M.ladder("cpu")[:4], "experts": [1, 2, 4, 8, 16], "tokens": 2_097_152,
+            "batch_tokens": 1024, "lr": "testbed", "routers": [*R.ROUTERS, "vocab"],
+            "router_options": ROUTER_OPTIONS_CPU, "unit_records": "results", "parts": PARTS_CPU,
+            # are the learned routers still short of updates? d64l4 dense + every router at E = 8
+            # in 4,096 steps of 512 tokens (trained by the final run, after the parts)
+            "step_check": {"size": "d64l4", "experts": 8, "batch_tokens": 512}},
     # 4 gpu sizes x E in {1, 2, 4, 8, 16, 32} x 4 routers = 84 models of 30M tokens (about 4
     # epochs of the mixture; GPU-NOTES: one fixed 30M budget gives a loss that falls with N). H100,
     # eager dense 2.25M / 1.94M / 1.59M / 1.06M tok/s (GPU-NOTES) and routed ~0.6x dense with
@@ -156,8 +177,10 @@ def data_files(params: dict) -> list[tuple[str, str]]:
 
 
 def validate(params: dict) -> dict:
+    for k in RUN_ONLY:  # a stored config from before these existed (e.g. the seeds replicates re-validate it)
+        params.setdefault(k, _COMMON[k])
     V.check_subset("sizes", params["sizes"], list(M.SIZES))
-    V.check_subset("routers", params["routers"], list(R.ROUTERS))
+    V.check_subset("routers", params["routers"], list(RT.KINDS))
     V.check_subset("domains", params["domains"], list(D.ALL_DOMAINS))
     params["experts"] = _check_experts(params["experts"])
     V.check_int("seed", params["seed"], minimum=0)
@@ -194,8 +217,41 @@ def validate(params: dict) -> dict:
     V.check_int("fit_maxiter", params["fit_maxiter"], minimum=1)
     V.check_int("extrapolation_max_experts", params["extrapolation_max_experts"], minimum=1)
     _check_step_check(params)
+    V.check_choice("unit_records", params["unit_records"], UNIT_RECORDS)
+    _check_parts(params)
     return params
 
+
+def _check_parts(params: dict) -> None:
+    """parts: null (one part, the whole grid) or {name: {"sizes": [...], "experts": [...]}} such that
+    every training unit of the grid falls in exactly one part; part: null (everything, then the
+    tables) or one of the names (its units only, no tables)."""
+    parts, part = params["parts"], params["part"]
+    if parts is None:
+        if part is not None:
+            raise V.ParameterError(f"part={part!r}: this profile defines no parts (parts=null); leave part unset")
+        return
+    if not isinstance(parts, dict) or not parts:
+        raise V.ParameterError(f"parts={parts!r} must be null or a non-empty dict name -> "
+                               "{\"sizes\": [...], \"experts\": [...]}")
+    for name, sel in parts.items():
+        if not isinstance(sel, dict) or set(sel) != {"sizes", "experts"}:
+            raise V.ParameterError(f"parts[{name!r}]={sel!r} must be {{\"sizes\": [...], \"experts\": [...]}}")
+        V.check_subset(f"parts[{name!r}] sizes", sel["sizes"], params["sizes"])
+        V.check_subset(f"parts[{name!r}] experts", sel["experts"], params["experts"])
+    owners: dict[tuple, list[str]] = {}
+    for name, sel in parts.items():
+        for s in sel["sizes"]:
+            for E in sel["experts"]:
+                owners.setdefault((s, E), []).append(name)
+    cells = [(s, E) for s in params["sizes"] for E in params["experts"]]
+    orphan = [c for c in cells if c not in owners]
+    twice = {c: n for c, n in owners.items() if len(n) > 1}
+    if orphan or twice:
+        raise V.ParameterError(f"parts must cover every (size, experts) of the grid exactly once; "
+                               f"uncovered {orphan}, in several parts {twice}")
+    if part is not None:
+        V.check_choice("part", part, list(parts))
 
 def learning_rates(params: dict, profile: str) -> dict[str, float]:
     """{size: peak learning rate}. lr="testbed" reads the rate the testbed's stored sweep chose
@@ -599,12 +655,49 @@ def _analysis(config: dict) -> dict:
 # the study
 
 
-def units(params: dict) -> list[SW.Unit]:
-    """The training units: the dense model of every size, then every routed (size, E, router)."""
-    out = [train_unit(s, 1, DENSE, params) for s in params["sizes"]]
+def units(params: dict, part: str | None = None) -> list[SW.Unit]:
+    """The training units: the dense model of every size, then every routed (size, E, router);
+    with `part`, only the (size, E) cells of that part (`parts`)."""
+    sel = params["parts"][part] if part is not None else {"sizes": params["sizes"], "experts": params["experts"]}
+    keep = lambda s, E: s in sel["sizes"] and E in sel["experts"]  # noqa: E731
+    out = [train_unit(s, 1, DENSE, params) for s in params["sizes"] if keep(s, 1)]
     out += [train_unit(s, E, r, params) for s in params["sizes"] for E in params["experts"] if E > 1
-            for r in params["routers"]]
+            for r in params["routers"] if keep(s, E)]
     return out
+
+
+def unit_sweep(profile: str, params: dict) -> SW.Sweep:
+    """Where the unit records live. unit_records="work": `.work/units/routing/<profile>/` (scratch);
+    "results": beside the tables, `data/results/routing/<profile>/units/<kind>/<key>.json`, committed
+    with them, so a sweep resumes on a new machine from git (the layout of the seeds replicates,
+    branch `seeds`: `Sweep` with its `dir` moved under the results root; `.gitignore` ignores the
+    lock). Checkpoints stay in `.work/` either way (`train_and_evaluate` needs one only for a model
+    whose evaluations are not recorded yet)."""
+    sweep = SW.Sweep(STUDY, profile)
+    if params["unit_records"] == "results":
+        sweep.dir = RES.results_root() / STUDY / profile / "units"
+    return sweep
+
+
+def train_and_evaluate(sweep: SW.Sweep, train_units: list[SW.Unit], params: dict, docs: bool = False,
+                       backend: str = "local") -> tuple[list[dict], ...]:
+    """Train, evaluate (and with `docs`, score whole documents) every unit not yet recorded;
+    returns the records (train, eval[, docs]) in unit order. A trained model whose evaluations are
+    all recorded needs no checkpoint: its record is reused even where `.work/` was lost (a fresh
+    clone with the committed records redoes nothing); any other model is retrained if its
+    checkpoint is missing."""
+    impl, comp, bs = params["experts_implementation"], params["compile"], params["eval_batch_size"]
+    ev = [eval_unit(u, params) for u in train_units]
+    dc = [docs_unit(u, params) for u in train_units] if docs else []
+    settled = {u.key for i, u in enumerate(train_units)
+               if sweep.done(ev[i]) and (not docs or sweep.done(dc[i])) and sweep.done(u)}
+    train = lambda c: _train(c, impl, comp)  # noqa: E731
+    sweep.run([u for u in train_units if u.key not in settled], train, backend=backend, desc="train", checkpoints=True)
+    trecs = sweep.run(train_units, train, backend=backend, desc="train")  # all recorded now: loads them
+    erecs = sweep.run(ev, lambda c: _evaluate(c, bs), backend=backend, desc="eval")
+    if not docs:
+        return trecs, erecs
+    return trecs, erecs, sweep.run(dc, lambda c: _evaluate_docs(c, bs), backend=backend, desc="eval_docs")
 
 
 def step_check_units(params: dict) -> list[SW.Unit]:
@@ -658,20 +751,23 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     params = ST.validate_run(sys.modules[__name__], profile, backend, overrides)
     params["lr_by_size"] = learning_rates(params, profile)
     t0 = time.perf_counter()
-    sweep = SW.Sweep(STUDY, profile)
+    sweep = unit_sweep(profile, params)
+    impl = params["experts_implementation"]
+    if params["part"] is not None:  # one part's units, recorded; the tables wait for the whole grid
+        part_units = units(params, params["part"])
+        with sweep.lock():
+            recs = train_and_evaluate(sweep, part_units, params, docs=True, backend=backend)
+        print(f"routing @ {profile}, part {params['part']}: {len(part_units)} models recorded under {sweep.dir} "
+              f"({sum(r['wall_s'] for rs in recs for r in rs):.0f} CPU-s of units); no tables written")
+        return RES.ResultStore(STUDY, profile)
     train_units = units(params)
-    impl, comp = params["experts_implementation"], params["compile"]
-    trecs = sweep.run(train_units, lambda c: _train(c, impl, comp), backend=backend, desc="train", checkpoints=True)
     ev_units = [eval_unit(u, params) for u in train_units]
-    bs = params["eval_batch_size"]
-    erecs = sweep.run(ev_units, lambda c: _evaluate(c, bs), backend=backend, desc="eval")
     doc_units = [docs_unit(u, params) for u in train_units]
-    drecs = sweep.run(doc_units, lambda c: _evaluate_docs(c, bs), backend=backend, desc="eval_docs")
+    trecs, erecs, drecs = train_and_evaluate(sweep, train_units, params, docs=True, backend=backend)
 
     sc_units = step_check_units(params)
-    sc_recs = sweep.run(sc_units, lambda c: _train(c, impl, comp), backend=backend, desc="step_check", checkpoints=True)
     sc_ev_units = [eval_unit(u, params) for u in sc_units]
-    sc_erecs = sweep.run(sc_ev_units, lambda c: _evaluate(c, bs), backend=backend, desc="step_check eval")
+    sc_recs, sc_erecs = train_and_evaluate(sweep, sc_units, params, backend=backend) if sc_units else ([], [])
 
     models, curves, train_routing = model_rows(trecs)
     ce, eval_routing, usage = eval_rows(erecs, ev_units)
