@@ -57,7 +57,7 @@ def test_plan_merging_refuses_the_untrusted_cpu_law_and_names_the_criterion(caps
     assert out.startswith("WARNING: the merging law") and "on a bound: L_star, gamma" in out
     assert main(argv + ["--json"]) == 1
     d = json.loads(capsys.readouterr().out)
-    assert d["trusted"] is False and d["why_not_ok"] == "on a bound: L_star, gamma" and d["refused"]
+    assert d["trusted"] is False and d["why_not_ok"].startswith("on a bound: L_star, gamma") and d["refused"]
 
 
 def test_plan_composition_warns_when_the_line_it_follows_is_not_ok():

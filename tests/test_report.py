@@ -122,13 +122,16 @@ def test_at_a_glance_leads_with_the_result_and_lists_verdicts_first(tmp_path, mo
     from scalinglaws.core.results import ResultStore
     from scalinglaws.report import at_a_glance
     store = ResultStore("demo", "cpu", root=tmp_path)
-    rows = [CL.claim(f"c{i}", "Paper 2025", f"claim {i}", "slope", v, v - 0.1, v + 0.1, verdict=verdict, figure="")
-            for i, (v, verdict) in enumerate([(0.3, CL.VERDICTS[-1]), (0.5, CL.VERDICTS[1]), (0.7, CL.VERDICTS[0])])]
+    # one claim per verdict, stored in the reverse of the verdict order; the last one holds
+    rows = [CL.claim(f"c{i}", "Paper 2025", f"claim {i}", "slope", 0.3 + 0.1 * i, 0.2 + 0.1 * i, 0.4 + 0.1 * i,
+                     verdict=verdict, figure="") for i, verdict in enumerate(reversed(CL.VERDICTS))]
+    last = len(CL.VERDICTS) - 1
     store.write("claims", pd.DataFrame(rows))
     store.write("ladder", pd.DataFrame({"N": [27_000, 443_232], "x": [1, 2]}))
     text = at_a_glance(store)
     assert text.startswith(":::{admonition} Result at a glance\n:class: glance")
-    assert "**Headline.** claim 2: slope = 0.700 [0.600, 0.800]" in text  # the first testable claim in verdict order
+    v = 0.3 + 0.1 * last
+    assert f"**Headline.** claim {last}: slope = {v:.3f} [{v - 0.1:.3f}, {v + 0.1:.3f}]" in text  # the first claim in verdict order
     assert all(f"1 {v}" in text for v in CL.VERDICTS)
     order = [text.index(f"**{v}**: claim") for v in CL.VERDICTS]
     assert order == sorted(order)
