@@ -1,0 +1,175 @@
+"""Every study's `gpu` parts (issue 28) and the work each part does, for the cost model in `lease`.
+
+A part is the study's gpu profile with overrides (`Part.overrides`): a subset of its grid (sizes, E
+values) and, where the profile as configured cannot fit a lease, a smaller budget written down in
+`Part.budget`. `work(study, params)` lists the units a run with those parameters trains, evaluates
+and merges, as `lease.Work`, so the same function predicts a gpu part and a cpu run.
+
+Routing uses the `parts`/`part` mechanism of branch `regime` (issue 27: `parts` = {name: {"sizes",
+"experts"}} covering the grid once, `part` = one name, unit records committed under
+`data/results/routing/<profile>/units/` with `unit_records="results"`); a part run with `part` set
+records its units and writes no tables, and the last part (`tables`: no `part`) finds every unit
+recorded and only analyses. Until that branch is on main, routing's parts are planned but not runnable.
+"""
+from __future__ import annotations
+
+from scalinglaws.studies.lease import Part, Work
+
+GPU_SIZES = ("d96l6", "d128l6", "d192l6", "d256l8", "d384l8", "d512l8")
+N_DOMAINS_EVAL = 20  # the testbed's and routing's evaluation domains at gpu
+
+# ----------------------------------------------------------------------------- routing redesign
+# As configured: 84 models x 30M tokens = 2.5B tokens, ~80 min (GPU-NOTES). Per part one size (its
+# dense model and E in {2..32} x 4 routers = 21 models); 8,388,608 tokens per model (about one epoch
+# of the mixture) in 512 steps of 16,384 tokens, so learned routers get 4x the updates of the configured
+# 65,536-token batch (458 steps of 65,536 at 30M): the step check at cpu found them short of updates.
+ROUTING_TOKENS = 8_388_608
+ROUTING_BATCH = 16_384
+ROUTING_SIZES = GPU_SIZES[:4]
+ROUTING_PARTS = {s: {"sizes": [s], "experts": [1, 2, 4, 8, 16, 32]} for s in ROUTING_SIZES}
+
+
+def _routing_part(name: str | None, budget: str) -> Part:
+    over = {"tokens": ROUTING_TOKENS, "batch_tokens": ROUTING_BATCH, "parts": ROUTING_PARTS,
+            "part": name, "unit_records": "results"}
+    return Part(name or "tables", over, budget)
+
+
+PARTS: dict[str, list[Part]] = {
+    # 3 learning rates x 33.5M tokens per size, eager: the small sizes together, the large ones alone
+    "testbed": [
+        Part("small", {"sizes": list(GPU_SIZES[:4])}, "d96l6..d256l8: 3 rates x 33.5M tokens each"),
+        Part("large", {"sizes": list(GPU_SIZES[4:])}, "d384l8, d512l8: 3 rates x 33.5M tokens each"),
+    ],
+    "routing": [_routing_part(s, f"{s}: dense + E in 2..32 x 4 routers = 21 models x 8.4M tokens, "
+                                  "512 steps of 16,384") for s in ROUTING_SIZES]
+               + [_routing_part(None, "every unit recorded by the parts above: analysis only")],
+    # one size per part: its base at the stored testbed rate, the pilot (smallest size only), ten
+    # experts, 2 pools x 31 subsets x 7 methods merged and evaluated, multitask where configured
+    "merging": [Part(s, {"sizes": [s], "full_enumeration": [s],
+                         "multitask": [[s, k] for k in (2, 5)] if s in GPU_SIZES[:2] else []},
+                     f"{s}: base 33.5M tokens, 10 experts, 434 merged models") for s in GPU_SIZES],
+    "composition": [Part(s, {"sizes": [s]}, f"{s}: base, experts, merges, multitask and upcycled models")
+                    for s in GPU_SIZES[:3]],
+    "della": [Part(s, {"sizes": [s]}, f"{s}: base, 3 experts, the p x eps x lambda grid") for s in ("d128l6", "d256l8")],
+    "resource": [
+        Part("toys", {"lm_widths": [], "composite_widths": []},
+             "42 batched single-task toy-MLP units (each regs x seeds networks at once), 10,000 steps each"),
+        Part("composite", {"lm_widths": [], "widths": []}, "12 batched composite toy-MLP units, 10,000 steps each"),
+        Part("lm", {"widths": [], "composite_widths": []},  # the LM ladders alone
+             "two LM ladders x 3 rates x 16.8M tokens"),
+    ],
+}
+
+
+def parts(study: str) -> list[Part]:
+    return PARTS[study]
+
+
+# ----------------------------------------------------------------------------- work per study
+
+
+def _testbed(p: dict) -> list[Work]:
+    n_dom = len(p["domains"])
+    return [Work(f"pretrain {s} lr={lr}", s, tokens=p["pretrain_tokens"], batch_tokens=p["batch_tokens"],
+                 eval_tokens=p["eval_tokens"] * n_dom * 2, eval_calls=n_dom * 4)
+            for s in p["sizes"] for lr in p["lrs"]]
+
+
+def _routing(p: dict) -> list[Work]:
+    sel = p["parts"][p["part"]] if p.get("part") else None
+    keep = (lambda s, E: s in sel["sizes"] and E in sel["experts"]) if sel else (lambda s, E: True)  # noqa: E731
+    if p.get("parts") and not p.get("part"):  # the tables part: every unit recorded already
+        return [Work("analysis (bootstrap fits)", toy_steps=int(120 / 0.001))]
+    n_dom = len(p["domains"])
+    ev = dict(eval_tokens=p["eval_tokens"] * n_dom * 2, eval_calls=n_dom * 4)  # test CE and documents
+    out = []
+    for s in p["sizes"]:
+        if keep(s, 1):
+            out.append(Work(f"dense {s}", s, tokens=p["tokens"], batch_tokens=p["batch_tokens"], **ev))
+        for E in p["experts"]:
+            if E > 1 and keep(s, E):
+                out.append(Work(f"{s} E={E} x {len(p['routers'])} routers", s, tokens=p["tokens"],
+                                batch_tokens=p["batch_tokens"], experts=E, n=len(p["routers"]), **ev))
+    return out
+
+
+def _merging(p: dict) -> list[Work]:
+    n_dom = sum(len(v) for v in p["pools"].values())
+    ev_tokens = n_dom * p["eval_tokens_per_domain"]
+    ev = dict(eval_tokens=ev_tokens, eval_calls=max(1, ev_tokens // 2560))  # 51 calls for 8 x 16,384 measured
+    ft = p["ft_base_tokens"]
+    out = []
+    for i, s in enumerate(p["sizes"]):
+        out.append(Work(f"base {s} (stored testbed rate)", s, tokens=33_554_432 if s in GPU_SIZES else 2_097_152,
+                        batch_tokens=65536 if s in GPU_SIZES else 2048))
+        if i == 0:
+            n_pilot = len(p["pilot_lrs"]) * len(p["pilot_seeds"] if isinstance(p["pilot_seeds"], list)
+                                                else range(p["pilot_seeds"])) * p["pilot_domains_per_pool"] * 2
+            for m in p["pilot_token_mults"]:
+                out.append(Work(f"pilot {s} x{m}", s, tokens=ft * m, batch_tokens=p["ft_batch_tokens"], n=n_pilot, **ev))
+        out.append(Work(f"experts {s}", s, tokens=ft, batch_tokens=p["ft_batch_tokens"], n=n_dom, **ev))
+        n_merged = len(p["methods"]) * sum(2 ** len(v) - 1 for v in p["pools"].values())
+        out.append(Work(f"merge+eval {s}", s, merges=1, n=n_merged, **ev))
+    for s, k in p["multitask"]:
+        out.append(Work(f"multitask {s} k={k}", s, tokens=ft * k, batch_tokens=p["ft_batch_tokens"], n=2, **ev))
+    return out
+
+
+def _composition(p: dict) -> list[Work]:
+    n_dom = sum(len(v) for v in p["pools"].values())
+    ev_tokens = n_dom * p["eval_tokens_per_domain"]
+    ev = dict(eval_tokens=ev_tokens, eval_calls=max(1, ev_tokens // 2560))
+    gpu = all(s in GPU_SIZES for s in p["sizes"])
+    ft = 1_677_721 if gpu else 65_536  # FINETUNE_FRACTION x the profile's pretraining budget
+    out = []
+    for s in p["sizes"]:
+        out.append(Work(f"base {s}", s, tokens=33_554_432 if gpu else 2_097_152, batch_tokens=65536 if gpu else 2048))
+        out.append(Work(f"experts {s}", s, tokens=ft, batch_tokens=32768 if gpu else 2048, n=n_dom, **ev))
+        arms = len(p["pools"]) * len(p["ks"]) * p["subsets_per_k"]
+        out.append(Work(f"merges {s}", s, merges=1, n=arms * len(p["merge_methods"]), **ev))
+        out.append(Work(f"multitask+upcycled {s}", s, tokens=ft * 3, batch_tokens=32768 if gpu else 2048,
+                        experts=3, n=arms * 2, **ev))
+    return out
+
+
+def _della(p: dict) -> list[Work]:
+    n_roles = len(p["roles"])
+    ev_tokens = n_roles * p["tokens_per_domain"]
+    ev = dict(eval_tokens=ev_tokens, eval_calls=max(1, ev_tokens // (p["seq_len"] * p["eval_chunk"])))
+    grid = len(p["p_grid"]) * len(p["eps_grid"]) * len(p["lam_grid"]) * len(p["elect"])
+    n_merged = len(p["combos"]) * (grid + len(p["baselines"]) + len(p["rescales"]) * len(p["ranks"]) * 2)
+    gpu = p["seq_len"] >= 512
+    out = []
+    for s in p["sizes"]:
+        out.append(Work(f"base {s}", s, tokens=33_554_432 if gpu else 2_097_152, batch_tokens=65536 if gpu else 2048))
+        out.append(Work(f"experts {s}", s, tokens=1_677_721 if gpu else 65_536, batch_tokens=32768 if gpu else 2048,
+                        n=n_roles, **ev))
+        out.append(Work(f"merge+eval {s}", s, merges=1, n=n_merged * (1 + len(p["noise_seeds"])), **ev))
+    return out
+
+
+def _resource(p: dict) -> list[Work]:
+    from scalinglaws.studies.resource.lm import ladder_sizes
+    out = []
+    if p["widths"]:
+        n = len(p["tasks"]) * len(p["activations"]) * len(p["widths"])
+        out.append(Work("single toy units", toy_steps=p["steps"] + p["refit_steps"], n=n))
+    if p["composite_widths"]:
+        n = len(p["compositions"]) * len(p["composite_widths"])
+        out.append(Work("composite toy units", toy_steps=p["steps"] + p["refit_steps"], n=n))
+    if p["lm_widths"]:
+        seen = {(m["d_model"], m["n_layers"]) for m in ladder_sizes(
+            p["lm_widths"], p["lm_fixed_depth"], p["lm_depth_ratio"], p["lm_head_dim"], p["lm_context"])}
+        for d, L in sorted(seen):
+            out.append(Work(f"lm d{d}l{L}", f"d{d}l{L}", tokens=p["lm_tokens"], batch_tokens=p["lm_batch_tokens"],
+                            eval_tokens=p["lm_eval_tokens"], eval_calls=4, n=len(p["lm_lrs"])))
+    return out
+
+
+WORK = {"testbed": _testbed, "routing": _routing, "merging": _merging, "composition": _composition,
+        "della": _della, "resource": _resource}
+
+
+def work(study: str, params: dict) -> list[Work]:
+    return WORK[study](params)
