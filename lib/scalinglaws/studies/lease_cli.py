@@ -20,7 +20,10 @@ def register(subparsers) -> None:
         "gpu", help="lease parts of a study's gpu profile: predicted minutes per part and unit",
         description=__doc__.splitlines()[0])
     g.add_argument("study", help="a study, or 'all'")
-    g.add_argument("--part", default=None, help="one part: print its overrides as JSON (gpu_study.sh reads them)")
+    g.add_argument("--part", default=None, help="one part: print its overrides as JSON (refused over its limit)")
+    g.add_argument("--params", action="store_true", help="with --part: the overrides as NAME=JSON words "
+                   "for `reproduce -p` (gpu_study.sh reads them)")
+    g.add_argument("--names", action="store_true", help="the study's part names, one a line")
     g.add_argument("--verbose", action="store_true", help="predicted seconds of every unit")
     g.set_defaults(func=run)
 
@@ -32,9 +35,15 @@ def run(args) -> int:
     from scalinglaws.studies import lease as L
     from scalinglaws.studies import lease_plan as LPL
     from scalinglaws.studies.lease_parts import PARTS
+    if args.names:
+        print("\n".join(p.name for p in PARTS[check_choice("study", args.study, list(PARTS))]))
+        return 0
     if args.part is not None:
-        part = LPL.check_part(args.study, args.part)
-        print(json.dumps(part.overrides, sort_keys=True))
+        over = LPL.check_part(args.study, args.part).overrides
+        if args.params:
+            print(" ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in sorted(over.items())))
+        else:
+            print(json.dumps(over, sort_keys=True))
         return 0
     studies = list(PARTS) if args.study == "all" else [check_choice("study", args.study, list(PARTS))]
     rates = L.THROUGHPUT["h100"]

@@ -44,11 +44,11 @@ PARTS: dict[str, list[Part]] = {
     "routing": [_routing_part(s, f"{s}: dense + E in 2..32 x 4 routers = 21 models x 8.4M tokens, "
                                   "512 steps of 16,384") for s in ROUTING_SIZES]
                + [_routing_part(None, "every unit recorded by the parts above: analysis only")],
-    # one size per part: its base at the stored testbed rate, the pilot (smallest size only), ten
+    # one size per part: the testbed's sweep of its size (3 rates: nothing survives a lease), the pilot (smallest size only), ten
     # experts, 2 pools x 31 subsets x 7 methods merged and evaluated, multitask where configured
     "merging": [Part(s, {"sizes": [s], "full_enumeration": [s],
                          "multitask": [[s, k] for k in (2, 5)] if s in GPU_SIZES[:2] else []},
-                     f"{s}: base 33.5M tokens, 10 experts, 434 merged models") for s in GPU_SIZES],
+                     f"{s}: 3 bases x 33.5M tokens, 10 experts, 434 merged models") for s in GPU_SIZES],
     "composition": [Part(s, {"sizes": [s]}, f"{s}: base, experts, merges, multitask and upcycled models")
                     for s in GPU_SIZES[:3]],
     "della": [Part(s, {"sizes": [s]}, f"{s}: base, 3 experts, the p x eps x lambda grid") for s in ("d128l6", "d256l8")],
@@ -94,6 +94,17 @@ def _routing(p: dict) -> list[Work]:
     return out
 
 
+def _bases(size: str) -> Work:
+    """The testbed's sweep of one size, which a part of a study built on the testbed trains itself
+    (`testbed.base_key` trains the size's sweep at the testbed's profile when its records are missing:
+    nothing survives between leases)."""
+    from scalinglaws.studies.testbed import PROFILES
+    p = PROFILES["gpu" if size in GPU_SIZES else "cpu"]
+    return Work(f"testbed sweep {size} ({len(p['lrs'])} rates)", size, tokens=p["pretrain_tokens"],
+                batch_tokens=p["batch_tokens"], eval_tokens=p["eval_tokens"] * len(p["domains"]) * 2,
+                eval_calls=len(p["domains"]) * 4, n=len(p["lrs"]))
+
+
 def _merging(p: dict) -> list[Work]:
     n_dom = sum(len(v) for v in p["pools"].values())
     ev_tokens = n_dom * p["eval_tokens_per_domain"]
@@ -101,8 +112,7 @@ def _merging(p: dict) -> list[Work]:
     ft = p["ft_base_tokens"]
     out = []
     for i, s in enumerate(p["sizes"]):
-        out.append(Work(f"base {s} (stored testbed rate)", s, tokens=33_554_432 if s in GPU_SIZES else 2_097_152,
-                        batch_tokens=65536 if s in GPU_SIZES else 2048))
+        out.append(_bases(s))
         if i == 0:
             n_pilot = len(p["pilot_lrs"]) * len(p["pilot_seeds"] if isinstance(p["pilot_seeds"], list)
                                                 else range(p["pilot_seeds"])) * p["pilot_domains_per_pool"] * 2
@@ -124,7 +134,7 @@ def _composition(p: dict) -> list[Work]:
     ft = 1_677_721 if gpu else 65_536  # FINETUNE_FRACTION x the profile's pretraining budget
     out = []
     for s in p["sizes"]:
-        out.append(Work(f"base {s}", s, tokens=33_554_432 if gpu else 2_097_152, batch_tokens=65536 if gpu else 2048))
+        out.append(_bases(s))
         out.append(Work(f"experts {s}", s, tokens=ft, batch_tokens=32768 if gpu else 2048, n=n_dom, **ev))
         arms = len(p["pools"]) * len(p["ks"]) * p["subsets_per_k"]
         out.append(Work(f"merges {s}", s, merges=1, n=arms * len(p["merge_methods"]), **ev))
@@ -142,7 +152,7 @@ def _della(p: dict) -> list[Work]:
     gpu = p["seq_len"] >= 512
     out = []
     for s in p["sizes"]:
-        out.append(Work(f"base {s}", s, tokens=33_554_432 if gpu else 2_097_152, batch_tokens=65536 if gpu else 2048))
+        out.append(_bases(s))
         out.append(Work(f"experts {s}", s, tokens=1_677_721 if gpu else 65_536, batch_tokens=32768 if gpu else 2048,
                         n=n_roles, **ev))
         out.append(Work(f"merge+eval {s}", s, merges=1, n=n_merged * (1 + len(p["noise_seeds"])), **ev))
@@ -173,3 +183,60 @@ WORK = {"testbed": _testbed, "routing": _routing, "merging": _merging, "composit
 
 def work(study: str, params: dict) -> list[Work]:
     return WORK[study](params)
+
+
+# ----------------------------------------------------------------------------- the CPU rehearsal
+# Every gpu part's code path on a CPU (tests/test_gpu_rehearsal.py): the gpu profile with its sizes,
+# context 512, routers, grouped_mm experts and compile flag, but token budgets and batches divided by
+# a large factor (never below one 512-token sequence) and the grids thinned to a few cells, so that
+# all studies together take minutes on 2 cores. `SCALINGLAWS_REHEARSE=FACTOR` applies it to every
+# gpu profile a process resolves (`studies.resolve_params`), the testbed bases that a merging part
+# trains included.
+REHEARSAL_ENV = "SCALINGLAWS_REHEARSE"
+_TOKEN_KEYS = ("pretrain_tokens", "tokens", "ft_base_tokens", "lm_tokens", "tokens_per_domain", "eval_tokens",
+               "eval_tokens_per_domain", "lm_eval_tokens", "theory_tokens")
+_BATCH_KEYS = ("batch_tokens", "ft_batch_tokens", "lm_batch_tokens")
+_STEP_KEYS = ("steps", "refit_steps")
+SEQ = 512
+# thinning: the first few values of each grid (the code path of every cell kind stays)
+_THIN = {"lrs": 2, "lm_lrs": 1, "pilot_lrs": 1, "pilot_token_mults": 1, "methods": 2, "p_grid": 2,
+         "eps_grid": 1, "lam_grid": 1, "combos": 1, "widths": 2, "composite_widths": 1, "regs": 2,
+         "lm_widths": 2, "experts": 3, "ks": 1, "tasks": 1, "activations": 1, "noise_seeds": 1}
+_SMALL = {"bootstrap": 20, "eval_bootstrap": 10, "noise_bootstrap": 20, "tail_bootstrap": 20,
+          "chinchilla_bootstrap": 20, "theory_bootstrap": 10, "extrapolation_bootstrap": 0, "n_permutations": 2,
+          "permutation_candidates": 20, "seeds": 2, "composite_seeds": 2, "pilot_seeds": 1, "fit_maxiter": 50,
+          "eval_docs": 1, "subsets_per_k": 1}
+
+
+def rehearse(study: str, params: dict, factor: int) -> dict:
+    """`params` (a gpu profile with a part's overrides) for the CPU rehearsal: budgets / factor, grids thinned."""
+    p = dict(params)
+    for k in _BATCH_KEYS:
+        if isinstance(p.get(k), int):
+            p[k] = max(SEQ, p[k] // factor // SEQ * SEQ)
+    for k in _TOKEN_KEYS:
+        if isinstance(p.get(k), int):
+            unit = p.get("batch_tokens", SEQ) if k in ("pretrain_tokens", "tokens") else SEQ
+            p[k] = max(2 * unit, p[k] // factor // unit * unit)
+    for k in _STEP_KEYS:
+        if isinstance(p.get(k), int):
+            p[k] = max(2, p[k] // factor)
+    if isinstance(p.get("domains"), list):
+        p["domains"] = p["domains"][:4]
+    if isinstance(p.get("sizes"), list) and len(p["sizes"]) > 2:  # the part's smallest and largest shapes
+        p["sizes"] = [p["sizes"][0], p["sizes"][-1]]
+    for k, n in _THIN.items():
+        if isinstance(p.get(k), list) and len(p[k]) > n:
+            p[k] = p[k][:n]
+    for k, v in _SMALL.items():
+        if isinstance(p.get(k), int) and p[k] > v:
+            p[k] = v
+    if "pools" in p and isinstance(p["pools"], dict):  # two domains per pool: every pool kind, 3 subsets each
+        p["pools"] = {name: doms[:2] for name, doms in p["pools"].items()}
+    if isinstance(p.get("multitask"), list):
+        p["multitask"] = [m for m in p["multitask"] if m[1] <= 2][:1]
+    if isinstance(p.get("parts"), dict):  # routing: the parts' E values follow the thinned grid
+        p["parts"] = {n: {"sizes": sel["sizes"], "experts": [E for E in sel["experts"] if E in p["experts"]]}
+                      for n, sel in p["parts"].items()}
+    return p
+
