@@ -9,7 +9,7 @@ import pytest
 from scalinglaws.core.paths import REPO_ROOT
 
 # exit code documented in the README for each command (0 unless the README says otherwise)
-DOCUMENTED = {"fit merging": 1}
+DOCUMENTED = {"fit merging": 1, "plan merging": 1}
 SKIP = ("reproduce", "data build", "claims", "clark")  # long (a whole study), needs root and the network, or
 # rewrites the shipped results (claims: tested on a scratch store in tests/test_claims.py; clark: its validation
 # in tests/test_clark_reference.py, its tables by the fit tests there)

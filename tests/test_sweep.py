@@ -82,7 +82,7 @@ def test_duplicate_units_and_bad_backend_rejected(tmp_path):
     assert not (tmp_path / "units").exists(), "nothing written on bad input"
 
 
-def test_ray_backend_matches_local(tmp_path, monkeypatch):
+def test_ray_backend_matches_local(tmp_path, monkeypatch, capfd):
     pytest.importorskip("ray")
     import ray
     log = tmp_path / "log"
@@ -94,7 +94,10 @@ def test_ray_backend_matches_local(tmp_path, monkeypatch):
              runtime_env={"env_vars": {"PYTHONPATH": str(HERE), "SWEEP_TEST_LOG": str(log)}})
     try:
         remote = Sweep("toy", "smoke", root=tmp_path / "ray")
+        capfd.readouterr()
         remote.run(us, sweep_worker.unit_fn, backend="ray")
+        err = capfd.readouterr().err  # the driver shows progress as the tasks finish, like the local backend
+        assert "toy@smoke toy: 6 units, 0 already done, 6 to run" in err and "6/6 units done" in err
     finally:
         ray.shutdown()
     pd.testing.assert_frame_equal(local.table(us, ["i"]), remote.table(us, ["i"]))

@@ -80,17 +80,23 @@ def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
         raise
 
 
+UNTRACKED_DIRTY = ("lib", "notebooks", "book")  # an untracked file here is code a run may have used
+
+
 def git_commit() -> str:
     """HEAD commit, suffixed with '+dirty' when the tree has uncommitted changes outside the stored
     results (`data/results/`: a run rewrites its own tables before its provenance, and those are
-    outputs, not the code the commit must identify)."""
+    outputs, not the code the commit must identify), or untracked files (not ignored) under
+    `UNTRACKED_DIRTY`: a new module the run imported is code the commit does not identify."""
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
                              text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
                                 ":(exclude)data/results"], cwd=REPO_ROOT,
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        return (sha or "unknown") + ("+dirty" if dirty else "")
+        untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "--", *UNTRACKED_DIRTY],
+                                   cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        return (sha or "unknown") + ("+dirty" if dirty or untracked else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -186,7 +192,17 @@ class ResultStore:
 
     def provenance(self) -> dict:
         p = self.dir / "provenance.json"
-        return json.loads(p.read_text()) if p.exists() else {}
+        if not p.exists():
+            return {}
+        try:
+            rec = json.loads(p.read_bytes().decode("utf-8"))
+            if not isinstance(rec, dict):
+                raise ValueError("not a JSON object")
+            return rec
+        except ValueError as err:  # truncated, not UTF-8, edited: name it, say how to redo it
+            raise CorruptTable(f"provenance {p} is unreadable ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                               f"rerun `python -m scalinglaws reproduce {self.study} --profile {self.profile}` "
+                               "(finished units are reused; tables and provenance are rewritten)") from None
 
 
 def available_profiles(study: str, root: Path | None = None) -> list[str]:

@@ -27,6 +27,7 @@ import json
 import lzma
 import os
 import random
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -221,7 +222,15 @@ def token_ids(domain: str, split: str, data_dir: Path | None = None) -> np.ndarr
     tok_sha = sha256_file(tok_dir / "tokenizer.json") if (tok_dir / "tokenizer.json").exists() else "none"
     cache = paths.work_root() / "tokens" / f"{domain}-{split}-{entry['sha256'][:16]}-{tok_sha[:8]}.npy"
     if cache.exists():
-        return np.load(cache)
+        try:
+            arr = np.load(cache, allow_pickle=False)
+            if arr.dtype == np.uint16 and arr.ndim == 1:  # np.load refuses a truncated array body
+                return arr
+            raise ValueError(f"holds {arr.dtype} x {arr.shape}")
+        except (OSError, ValueError, EOFError) as err:  # truncated or corrupted: a miss, rebuilt below
+            warnings.warn(f"token cache {cache} is unreadable ({type(err).__name__}: {err}); rebuilding it",
+                          RuntimeWarning, stacklevel=2)
+            cache.unlink(missing_ok=True)
     texts = load_texts(domain, split, data_dir)
     eos = tk.eos_id(tok_dir)
     ids = []
@@ -231,8 +240,12 @@ def token_ids(domain: str, split: str, data_dir: Path | None = None) -> np.ndarr
     arr = np.asarray(ids, dtype=np.uint16)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp.npy")
-    np.save(tmp, arr)
-    os.replace(tmp, cache)
+    try:
+        np.save(tmp, arr)
+        os.replace(tmp, cache)
+    except BaseException:  # a full disk (or an interrupt) must not leave a partial cache behind
+        tmp.unlink(missing_ok=True)
+        raise
     return arr
 
 

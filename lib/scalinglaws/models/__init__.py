@@ -11,11 +11,11 @@
 `from scalinglaws import models` gives both APIs.
 """
 from scalinglaws.models import routed as _routed  # noqa: F401  (registers the routed family)
-from scalinglaws.models.checkpoints import load_checkpoint, load_meta, save_checkpoint
+from scalinglaws.models.checkpoints import load_checkpoint, load_meta, load_unit_checkpoint, save_checkpoint
 from scalinglaws.models.dense import (EOS_ID, LADDERS, SIZES, VOCAB_SIZE, Size, build_model, count_params,
                                       flops_per_token, get_size, ladder, ladder_table, model_config,
                                       param_formula)
 
 __all__ = ["EOS_ID", "LADDERS", "SIZES", "VOCAB_SIZE", "Size", "build_model", "count_params", "flops_per_token",
-           "get_size", "ladder", "ladder_table", "load_checkpoint", "load_meta", "model_config", "param_formula",
+           "get_size", "ladder", "ladder_table", "load_checkpoint", "load_meta", "load_unit_checkpoint", "model_config", "param_formula",
            "save_checkpoint"]

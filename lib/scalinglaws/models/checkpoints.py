@@ -51,10 +51,18 @@ def check_safetensors_header(path) -> None:
                              "safetensors checkpoints are loaded")
 
 
+def _no_hf_bars() -> None:
+    """transformers draws a progress bar per checkpoint written or loaded; a sweep saves and loads
+    hundreds, and its own progress lines (`core.sweep`) are what a user watching a run needs."""
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+
+
 def save_checkpoint(model, path, meta: dict | None = None, tokenizer=None) -> Path:
     """Write `model` (safetensors + config.json), `meta.json` and optionally the tokenizer to
     `path`, atomically: everything goes to a temporary sibling folder that is renamed into place,
     so a killed run leaves the previous checkpoint (or none), never half of one."""
+    _no_hf_bars()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
@@ -87,6 +95,7 @@ def load_checkpoint(path, device: str = "cpu", dtype=torch.float32):
     a JSON object. Nothing is ever unpickled."""
     from transformers import AutoModelForCausalLM
 
+    _no_hf_bars()
     path = Path(path)
     if path.is_file():
         raise ParameterError(f"checkpoint {path} is a file; a checkpoint is a folder with model.safetensors "
@@ -116,6 +125,16 @@ def load_checkpoint(path, device: str = "cpu", dtype=torch.float32):
         msg = " ".join(str(err).split())[:300]
         raise ParameterError(f"checkpoint {path} could not be loaded ({type(err).__name__}: {msg})") from None
     return model.to(device).eval()
+
+
+def load_unit_checkpoint(key: str, device: str = "cpu", dtype=torch.float32):
+    """The checkpoint a sweep unit wrote, by its unit key, verified first: `core.sweep.find_checkpoint`
+    checks its weights against the sha256 in the unit's record (CorruptCheckpoint naming the file
+    and the unit on a mismatch; the unit is redone on rerun), then `load_checkpoint` loads it. Every
+    study loads the models it trained through this (routed ones through `routed.load_routed`,
+    which takes the same verified path)."""
+    from scalinglaws.core.sweep import find_checkpoint
+    return load_checkpoint(find_checkpoint(key), device=device, dtype=dtype)
 
 
 def load_meta(path) -> dict:

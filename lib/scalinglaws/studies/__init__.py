@@ -9,7 +9,13 @@ A study package exposes
   checksums are verified before the first unit; default: every split of `params["domains"]`);
 - `run(profile, backend="local", **overrides) -> ResultStore` - first `validate_run` (the one
   validation path of `run`, the CLI and the notebooks), then the resumable sweep, the tidy tables
-  and, last, the provenance record (so a store with provenance is a complete run);
+  and, last, the provenance record (so a store with provenance is a complete run); decorated with
+  `exclusive_run`, which validates, then holds the study's lock and its dependencies' for the whole
+  call (tables and provenance included) and turns a disk error into one `RunFailed` line;
+- optionally `validate_stored(params, profile)` - checks that read stored tables (another study's),
+  run by `validate_run` before any lock or compute;
+- optionally `disk_bytes(params) -> int` - what a run may write (checkpoints, token caches), checked
+  against the free space of the work root before compute (default: `planned_disk_bytes`);
 - `DEPENDS_ON` - studies whose units it reuses (they run first under `reproduce all`);
 - optionally `cli.py` with `register(subparsers)`: its own sub-commands, found by the CLI.
 
@@ -18,14 +24,23 @@ chapter reads the stored tables and calls the study's analysis functions.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
 import os
 import pkgutil
+import shutil
+import traceback
 import types
+from pathlib import Path
 
 from scalinglaws.core.validation import ParameterError, check_backend, check_choice, check_profile
+
+
+class RunFailed(RuntimeError):
+    """A study's run stopped on an error of the machine (a full or read-only disk, ...): one line
+    naming the study, profile and error; the details are in the run's failure record."""
 
 
 @functools.cache
@@ -96,7 +111,128 @@ def validate_run(study, profile: str, backend: str = "local", overrides: dict | 
     params = resolve_params(mod, profile, overrides)
     from scalinglaws.data.corpus import verify_files
     verify_files(data_files(mod, params))
+    if hasattr(mod, "validate_stored"):  # checks that need the profile's stored tables (routing's lr='testbed')
+        mod.validate_stored(params, profile)
+    check_roots(mod, profile, params)
     return params
+
+
+RESULTS_BYTES = 16 * 2**20  # tables, provenance and unit records of one run: a generous bound
+MODELS_PER_SIZE = 8         # default guess of the checkpoints a study trains per size (experts, rates, ...)
+
+
+def checkpoint_bytes(size: str) -> int:
+    """float32 weights of one checkpoint of `size` (safetensors stores them as is) plus the tokenizer."""
+    from scalinglaws.models import model_config, param_formula
+    return 4 * param_formula(model_config(size))["total"] + 4 * 2**20
+
+
+def planned_disk_bytes(mod, params: dict) -> int:
+    """What a run may write under the work root, an estimate from what it plans: `disk_bytes(params)`
+    of the study when it has one, else MODELS_PER_SIZE checkpoints of each size it names, plus the
+    token caches (2 bytes a token) of the corpus files it reads that are not cached yet."""
+    if hasattr(mod, "disk_bytes"):
+        models = int(mod.disk_bytes(params))
+    else:
+        from scalinglaws.models import SIZES
+        models = sum(MODELS_PER_SIZE * checkpoint_bytes(s) for s in params.get("sizes", ()) if s in SIZES)
+    from scalinglaws.data.corpus import load_manifest
+    tokens = {(e["domain"], e["split"]): int(e.get("tokens", 0)) for e in load_manifest().get("files", [])}
+    return models + sum(2 * tokens.get(pair, 0) for pair in dict.fromkeys(data_files(mod, params)))
+
+
+def _existing(path: Path) -> Path:
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_roots(mod, profile: str, params: dict) -> None:
+    """The results and work roots must be writable and the work root must have room for what the
+    run plans (`planned_disk_bytes`), before any compute: otherwise a read-only results folder is
+    found after hours of training, when the first table is written. ParameterError, one line."""
+    from scalinglaws.core.paths import results_root, work_root
+    study = mod.__name__.rsplit(".", 1)[-1]
+    needs = {"results": (results_root() / study / profile, RESULTS_BYTES),
+             "work": (work_root(), planned_disk_bytes(mod, params) + RESULTS_BYTES)}
+    for name, (where, need) in needs.items():
+        at = _existing(where)
+        if not (at.is_dir() and os.access(at, os.W_OK | os.X_OK)):
+            env = "SCALINGLAWS_RESULTS" if name == "results" else "SCALINGLAWS_WORK"
+            raise ParameterError(f"the {name} root {where} is not writable (checked at {at}); make it writable "
+                                 f"or point {env} at a folder that is")
+        try:
+            free = shutil.disk_usage(at).free
+        except OSError:
+            continue
+        if free < need:
+            raise ParameterError(f"the {name} root {where} has {free / 2**20:,.0f} MiB free; this run of {study} "
+                                 f"at profile {profile} may write about {need / 2**20:,.0f} MiB (an estimate from "
+                                 "its planned units): free some space or point the root elsewhere")
+
+
+def dependencies(study: str) -> list[str]:
+    """Every study `study` depends on, directly or not, dependencies first."""
+    out: list[str] = []
+
+    def visit(name):
+        for d in get_study(name).DEPENDS_ON:
+            visit(d)
+            if d not in out:
+                out.append(d)
+    visit(study)
+    return out
+
+
+@contextlib.contextmanager
+def hold(study: str, profile: str):
+    """Hold the locks of `study` at `profile` and of every study it depends on (it reuses, and may
+    train, their units), so that no other process runs any of them meanwhile. A held lock raises
+    SweepBusy naming its holder and why this study needs it."""
+    from scalinglaws.core.sweep import Sweep
+    with contextlib.ExitStack() as stack:
+        for dep in dependencies(study):
+            stack.enter_context(Sweep(dep, profile).lock(
+                holder=study, why=f"{study} needs it because it depends on {dep} (DEPENDS_ON: it reuses, and "
+                                  f"trains when missing, {dep}'s units)"))
+        stack.enter_context(Sweep(study, profile).lock(holder=study))
+        yield
+
+
+def exclusive_run(run):
+    """Decorate a study's `run(profile, backend="local", **overrides)`: validate (nothing written on
+    bad input), then hold `hold(study, profile)` for the whole call, tables and provenance writes
+    included; an OSError (full or read-only disk) becomes RunFailed, one line, with a failure record
+    `run.failed.json` beside the study's unit records when it can be written."""
+    @functools.wraps(run)
+    def locked(profile: str, backend: str = "local", **overrides):
+        study = run.__module__.split(".")[2]  # scalinglaws.studies.<study>.<module>
+        validate_run(get_study(study), profile, backend, overrides)
+        with hold(study, profile):
+            try:
+                out = run(profile, backend, **overrides)
+            except OSError as err:
+                raise RunFailed(_record_run_failure(study, profile, err)) from err
+            from scalinglaws.core.paths import work_root
+            (work_root() / "units" / study / profile / "run.failed.json").unlink(missing_ok=True)  # history now
+            return out
+    return locked
+
+
+def _record_run_failure(study: str, profile: str, err: OSError) -> str:
+    from scalinglaws.core.paths import work_root
+    from scalinglaws.core.results import atomic_write_json
+    msg = f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"
+    path = work_root() / "units" / study / profile / "run.failed.json"
+    try:
+        atomic_write_json(path, {"study": study, "profile": profile, "error": msg,
+                                 "traceback": traceback.format_exception(type(err), err, err.__traceback__)})
+        where = f"details in {path}"
+    except OSError:
+        where = "its failure record could not be written either"
+    return (f"the run of {study} at profile {profile} stopped on a disk error ({msg}); finished units are kept, "
+            f"fix it and rerun to resume; {where}")
 
 
 NOTEBOOK_PARAMETERS = ("profile", "backend", "overrides")

@@ -4,6 +4,11 @@
 The notebook `notebooks/<study>.ipynb` is executed with papermill (parameters injected), its
 executed copy saved under `_build/reproduce/`; its tables land in `data/results/<study>/<profile>/`.
 `STUDY=all` runs every study in order (the testbed first: the others reuse its checkpoints).
+
+A long run is watchable: the notebook's own output (its prints and the sweeps' progress lines,
+`<study>@<profile> <what>: done/total units, elapsed, ~time left`) streams to the terminal as it
+comes, the kernel's own start-up log (its transport warning) is silenced, and `--no-notebook` and
+the Ray backend print the same progress lines.
 """
 from __future__ import annotations
 
@@ -96,13 +101,16 @@ def _reproduce(args) -> int:
         if not (REPO_ROOT / "notebooks" / f"{name}.ipynb").exists():
             raise ParameterError(f"study {name!r} has no notebook notebooks/{name}.ipynb")
         validate_run(get_study(name), args.profile, args.backend, overrides)  # data checksums included
-    for name in names:
+    for i, name in enumerate(names, 1):
         t0 = time.perf_counter()
+        how = "run() directly" if args.no_notebook else f"notebooks/{name}.ipynb"
+        print(f"{name} @ {args.profile} (study {i} of {len(names)}): starting ({how}, backend {args.backend}); "
+              "progress lines follow", flush=True)
         if args.no_notebook:
             get_study(name).run(args.profile, backend=args.backend, **overrides)
         else:
             run_notebook(name, args.profile, backend=args.backend, overrides=overrides)
-        print(f"{name} @ {args.profile}: done in {time.perf_counter() - t0:.0f} s")
+        print(f"{name} @ {args.profile}: done in {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 
 
@@ -120,10 +128,40 @@ def parse_overrides(pairs) -> dict:
     return out
 
 
-def run_notebook(study: str, profile: str, **params) -> Path:
+KERNEL_QUIET = ["--IPKernelApp.log_level=ERROR"]  # the kernel's start-up log: its TCP transport warning
+
+
+def _quiet_kernel_manager():
+    """A kernel manager whose kernel process writes its own log (the TCP transport warning, the
+    tracebacks of a kernel stopped by an interrupt) nowhere: the notebook's output reaches us
+    through the kernel's messages, not its file descriptors."""
+    import subprocess
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            return await super().start_kernel(**kw)
+
+    return QuietKernelManager
+
+
+def run_notebook(study: str, profile: str, stream: bool = True, **params) -> Path:
+    """Execute `notebooks/<study>.ipynb` with papermill; with `stream` its stdout and stderr (prints,
+    progress lines, warnings) reach ours as they come instead of only the executed copy. The kernel's
+    own log and the execution machinery's (a cell that fails raises, and is reported as one line or a
+    traceback by the CLI; an interrupt ends in one line) are silenced."""
+    import logging
+    import sys
+
     import papermill as pm
     out = REPO_ROOT / "_build" / "reproduce" / f"{study}-{profile}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
+    for name in ("papermill", "traitlets", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     pm.execute_notebook(str(REPO_ROOT / "notebooks" / f"{study}.ipynb"), str(out),
-                        parameters={"profile": profile, **params}, cwd=str(REPO_ROOT), progress_bar=False)
+                        parameters={"profile": profile, **params}, cwd=str(REPO_ROOT), progress_bar=False,
+                        stdout_file=sys.stdout if stream else None, stderr_file=sys.stderr if stream else None,
+                        extra_arguments=KERNEL_QUIET, kernel_manager_class=_quiet_kernel_manager())
     return out

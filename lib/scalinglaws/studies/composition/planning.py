@@ -16,6 +16,10 @@ measured answer), and a 95% interval from a parametric bootstrap of the line (`l
 measured loss redrawn from its bootstrap standard error, the line refitted). A target no line reaches within MAX_DECADES decades (or whose lines do not fall
 with compute) is unreachable: a ParameterError, like a budget below the cheapest option, a
 non-positive target or budget, an unknown pool or k.
+
+An extrapolated answer says whether the line it follows is ok by the trust rule (`fitting/trust.py`:
+its R^2 on log10 L, more points than its 2 parameters, the point estimates inside their bootstrap
+intervals from `line_draws`): `trusted` and `why_not_ok`, shown as a warning when it is not.
 """
 from __future__ import annotations
 
@@ -46,6 +50,23 @@ def line_draws(summary: pd.DataFrame, pool: str, k: int, arm: str, n: int = LINE
     xc = x - x.mean()
     slopes = (y - y.mean(1, keepdims=True)) @ xc / (xc @ xc)
     return slopes, y.mean(1) - slopes * x.mean()
+
+
+def line_trust(summary: pd.DataFrame, pool: str, k: int, arm: str, slope: float, intercept: float) -> tuple[bool, str]:
+    """(ok, why_not_ok) of an arm's fitted line log10 L = intercept + slope log10 C by the trust rule:
+    R^2 on log10 L over the arm's measured points, more points than 2, and slope and intercept
+    inside the central 95% of the refitted lines (`line_draws`)."""
+    from scalinglaws.fitting.trust import trust
+    g = summary[(summary["pool"] == pool) & (summary["k"] == k) & (summary["arm"] == arm)
+                & (summary["total_flops"] > 0)]
+    x, y = np.log10(g["total_flops"].to_numpy(float)), np.log10(g["loss"].to_numpy(float))
+    resid = y - (intercept + slope * x)
+    ss = float(((y - y.mean()) ** 2).sum()) if len(y) else 0.0
+    r2 = 1.0 - float((resid ** 2).sum()) / ss if ss > 0 else float("nan")
+    sl, ic = line_draws(summary, pool, k, arm)
+    ci = None if not len(sl) else {"slope": tuple(np.percentile(sl, [2.5, 97.5])),
+                                   "intercept": tuple(np.percentile(ic, [2.5, 97.5]))}
+    return trust({"slope": slope, "intercept": intercept}, ci, r2, len(g), 2)
 
 
 def options(summary: pd.DataFrame, pool: str, k: int, cost: str = "total") -> pd.DataFrame:
@@ -102,6 +123,7 @@ def target_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, ta
                              f"reaches it (best {opts['loss'].min():.4g}) and no arm's fitted line reaches it within "
                              f"{MAX_DECADES:g} decades of compute beyond its measurements")
     c, f, dec = best
+    ok, why = line_trust(summary, pool, k, f.arm, f.slope, f.intercept)
     sl, ic = line_draws(summary, pool, k, f.arm)
     ok_draws = sl < 0
     with np.errstate(over="ignore"):  # a nearly flat redrawn line reaches the target at an infinite cost
@@ -109,6 +131,7 @@ def target_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, ta
     lo, hi = (np.percentile(costs, [2.5, 97.5]) if len(costs) else (math.nan, math.nan))
     return {"arm": f.arm, "size": "", "loss": target, "cost": c, "cost_lo": float(lo), "cost_hi": float(hi),
             "draws_reaching": float(ok_draws.mean()) if len(sl) else math.nan, "source": "fitted line (extrapolated)",
+            "trusted": ok, "why_not_ok": why,
             "confident": False, "inside_range": False, "decades_beyond": dec,
             "question": f"target loss {target:g} on {pool} with k={k} at least {cost} cost",
             "measured_cost_range": lo_range, "alternatives": opts.nsmallest(5, "loss")[["arm", "size", "loss", "hi", "cost"]]}
@@ -144,12 +167,22 @@ def budget_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, bu
             sl, ic = line_draws(summary, pool, k, arm)
             lo, hi = (np.percentile(10.0 ** (ic + sl * math.log10(budget)), [2.5, 97.5]) if len(sl)
                       else (math.nan, math.nan))
-            out["extrapolated"] = {"arm": arm, "loss": p, "lo": float(lo), "hi": float(hi), "decades_beyond": dec}
+            f = fits[(fits["pool"] == pool) & (fits["k"] == k) & (fits["arm"] == arm)].iloc[0]
+            ok, why = line_trust(summary, pool, k, arm, float(f["slope"]), float(f["intercept"]))
+            out["extrapolated"] = {"arm": arm, "loss": p, "lo": float(lo), "hi": float(hi), "decades_beyond": dec,
+                                   "trusted": ok, "why_not_ok": why}
     return out
 
 
+def _distrust(d: dict) -> list[str]:
+    if d.get("trusted", True):
+        return []
+    return [f"  WARNING: the fitted line of {d['arm']} is not ok by the trust rule (fitting/trust.py): "
+            f"{d['why_not_ok']}; the measured options below are what the stored results support"]
+
+
 def render(out: dict) -> str:
-    L = [out["question"] + ":"]
+    L = [out["question"] + ":"] + _distrust(out)
     size = f" at {out['size']}" if out.get("size") else ""
     iv = (f" [95%: {out['cost_lo']:.3g}, {out['cost_hi']:.3g}; the line reaches the target in "
           f"{100 * out['draws_reaching']:.0f}% of its draws]" if "cost_lo" in out else "")
@@ -172,6 +205,7 @@ def render(out: dict) -> str:
         L.append(f"  beyond the measurements, the fitted lines predict {e['arm']} best at loss {e['loss']:.4g} "
                  f"[95%: {e['lo']:.4g}, {e['hi']:.4g}] "
                  f"({e['decades_beyond']:.2f} decades beyond its data: a guess, not a measurement)")
+        L += _distrust(e)
     L.append("  options considered (best first):")
     L.append(out["alternatives"].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     return "\n".join(L)

@@ -57,7 +57,7 @@ from scalinglaws.core.results import ResultStore, provenance
 from scalinglaws.core.sweep import Sweep, Unit
 from scalinglaws.core.validation import ParameterError, check_int, check_subset
 from scalinglaws.models import routed as RT
-from scalinglaws.studies import resolve_params, validate_run
+from scalinglaws.studies import exclusive_run, resolve_params, validate_run
 from scalinglaws.studies.composition import analysis as A
 from scalinglaws.studies.composition import costs as C
 from scalinglaws.studies.composition import units as U
@@ -251,6 +251,7 @@ def _scratch_config(size: str, pool: str, domains: list[str], params: dict, prof
 # the study
 
 
+@exclusive_run
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     params = validate_run(sys.modules[__name__], profile, backend, overrides)
     t0 = time.perf_counter()

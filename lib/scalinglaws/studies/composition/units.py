@@ -56,14 +56,14 @@ def _finetune(model, config: dict, arrays: dict):
 
 
 def multitask_model(config: dict) -> dict:
-    model = Mo.load_checkpoint(find_checkpoint(config["base"]), device=default_device())
+    model = Mo.load_unit_checkpoint(config["base"], device=default_device())
     res = _finetune(model, config, {d: D.token_ids(d, "finetune") for d in config["train_domains"]})
     return _save(model, Unit("multitask_model", config), res)
 
 
 def upcycle(base_key: str, size: str, experts: int, router: str, routed_every: int, seed: int):
     """The upcycled routed model of a dense checkpoint (before any fine-tuning)."""
-    dense = Mo.load_checkpoint(find_checkpoint(base_key), device="cpu")
+    dense = Mo.load_unit_checkpoint(base_key, device="cpu")
     routed = RT.build_routed(size, experts, router, seed=seed, routed_every=routed_every, hash_seed=seed)
     return RT.copy_dense_weights(routed, dense)
 
@@ -123,8 +123,8 @@ def build_model(spec: dict):
         return RT.load_routed(find_checkpoint(spec["key"]), device=device)
     if spec["kind"] == "merge":
         from scalinglaws.merge import merge
-        base = Mo.load_checkpoint(find_checkpoint(spec["base"]), device=device)
-        experts = [Mo.load_checkpoint(find_checkpoint(k), device=device).state_dict() for k in spec["experts"]]
+        base = Mo.load_unit_checkpoint(spec["base"], device=device)
+        experts = [Mo.load_unit_checkpoint(k, device=device).state_dict() for k in spec["experts"]]
         work = copy.deepcopy(base)
         work.load_state_dict(merge(base.state_dict(), experts, spec["method"], seed=spec["seed"], **spec["options"]))
         return work

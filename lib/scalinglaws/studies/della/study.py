@@ -57,9 +57,9 @@ from scalinglaws import data as D
 from scalinglaws import evaluation as EV
 from scalinglaws import models as Mo
 from scalinglaws.core.results import ResultStore, provenance
-from scalinglaws.core.sweep import Sweep, Unit, find_checkpoint
+from scalinglaws.core.sweep import Sweep, Unit
 from scalinglaws.core.validation import ParameterError, check_float, check_int, check_subset
-from scalinglaws.studies import validate_run
+from scalinglaws.studies import exclusive_run, validate_run
 
 STUDY = "della"
 ROLES = ("lm", "math", "code")
@@ -290,8 +290,8 @@ def _ckpt_key(path) -> str:
 def _load(config: dict):
     from scalinglaws.training import default_device
     dev = default_device()
-    base = Mo.load_checkpoint(find_checkpoint(config["base"]), device=dev)
-    experts = [Mo.load_checkpoint(find_checkpoint(k), device=dev).state_dict() for k in config["experts"]]
+    base = Mo.load_unit_checkpoint(config["base"], device=dev)
+    experts = [Mo.load_unit_checkpoint(k, device=dev).state_dict() for k in config["experts"]]
     return base, experts
 
 
@@ -406,6 +406,7 @@ def assemble(size, N, group, roles, records, settings, params, windows):
 # the study
 
 
+@exclusive_run
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     from scalinglaws.studies.merging.study import expert_checkpoints
     from scalinglaws.studies.della import analysis as A

@@ -13,7 +13,7 @@
     planning.py  planning rules from a stored fit (experts for a target, k_eps, budgets)
     cli.py       `python -m scalinglaws plan merging ...`
 """
-from scalinglaws.studies.merging.study import METHOD_VARIANTS, PROFILES, STUDY, data_files, run, validate
+from scalinglaws.studies.merging.study import METHOD_VARIANTS, PROFILES, STUDY, data_files, disk_bytes, run, validate
 
 DEPENDS_ON: tuple[str, ...] = ("testbed",)
-__all__ = ["DEPENDS_ON", "METHOD_VARIANTS", "data_files", "PROFILES", "STUDY", "run", "validate"]
+__all__ = ["DEPENDS_ON", "METHOD_VARIANTS", "data_files", "disk_bytes", "PROFILES", "STUDY", "run", "validate"]

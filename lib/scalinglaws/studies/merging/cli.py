@@ -12,7 +12,11 @@ The fit comes from the merging study's stored `fits`/`fit_samples` tables of one
 answer whenever the base's stored loss meets the target; a k beyond the pool is flagged) or from a JSON file (intervals only if it carries draws under "samples").
 Costs use the profile's ladder and token budgets (see `scalinglaws.planning`). Every run also
 prints the floor, the marginal gains and "double the base vs one more expert" at --k experts.
-Exit codes: 0 ok; 2 bad input (one line on stderr).
+The law must be ok by the trust rule (`fitting/trust.py`, the stored fit's `ok`): when it is not,
+the plan is refused (exit 1), naming the failed criterion and showing what the stored results do
+support at that size (the measured curve, the per-size tail fit, the smallest measured k reaching
+the target); `--untrusted` plans from the law anyway, with the warning on top.
+Exit codes: 0 ok; 1 the law is not ok (refused); 2 bad input (one line on stderr).
 """
 from __future__ import annotations
 
@@ -94,6 +98,14 @@ def plan(args) -> dict:
     out = {"fit": {"source": fit.source, "pool": fit.pool, "method": fit.method, "scope": fit.scope, "params": fit.params,
                    "draws": 0 if fit.draws is None else len(fit.draws), "N_range": fit.N_range, **fit.info},
            "size": args.size, "N": N, "profile": args.profile, "level": args.level}
+    ok, why = P.trusted(fit)
+    out["trusted"], out["why_not_ok"] = ok, why
+    if not ok:
+        if v["fit"] is None:
+            out["supported"] = P.supported(args.profile, fit.pool, fit.method, fit.scope, args.size, N, args.target)
+        if not args.untrusted:
+            out["refused"] = True
+            return out
     out["stopping"] = P.stopping(fit, N, eps=args.eps, pool=pool, level=args.level)
     if args.target is not None:
         out["target"] = P.experts_for_target(fit, N, args.target, level=args.level)
@@ -107,8 +119,48 @@ def plan(args) -> dict:
     return out
 
 
+def render_untrusted(out: dict) -> list[str]:
+    """The refusal (or, with --untrusted, the warning): the failed criterion and what the stored
+    results support instead."""
+    f = out["fit"]
+    L = [f"{'refused' if out.get('refused') else 'WARNING'}: the merging law {f['source']} (method {f['method']}, scope {f['scope']}) is not ok by the "
+         f"trust rule (fitting/trust.py): {out['why_not_ok'] or 'not ok'} (ok = False); "
+         + ("the plan below is computed from it anyway (--untrusted): do not act on it" if not out.get("refused")
+            else "no plan is made from it")]
+    sup = out.get("supported")
+    if sup is None:
+        return L
+    if "curve" not in sup:
+        L.append(f"  no measured curve at this size; the stored results measure sizes {sup['measured_sizes']}")
+        return L
+    L.append(f"what the stored results support at {sup['size']} (measured, mean CE over subsets; k = 0 is the base):")
+    L.append(sup["curve"].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    tf = sup.get("tail_fit")
+    if tf:
+        L.append(f"  per-size tail fit L(k) = L_inf + A/(k + b) at {sup['size']}: L_inf = "
+                 f"{_fmt_iv(tf['L_inf'], tf['L_inf_lo'], tf['L_inf_hi'])}, A = {tf['A']:.4g}, b = {tf['b']:.4g}, "
+                 f"R^2 = {tf['r2']:.3g}, " + ("ok" if tf["ok"] else f"not ok ({tf['why_not_ok']})"))
+    if "target" in sup:
+        best = sup["best_measured"]
+        L.append(f"  target {sup['target']:.4g}: " + (
+            f"measured at k = {sup['measured_k']}" if sup["measured_k"] is not None else
+            f"no measured k reaches it (lowest measured CE {best['ce']:.4g} at k = {best['k']})")
+            + ("" if "tail_k" not in sup else
+               ("; the per-size tail fit never reaches it (below its floor)" if not math.isfinite(sup["tail_k"])
+                else f"; the per-size tail fit reaches it at k = {sup['tail_k']:.3g}"
+                + (f" (beyond the {int(sup['curve']['k'].max())} measured experts: an extrapolation)"
+                   if sup["tail_k"] > sup["curve"]["k"].max() else ""))))
+    if out.get("refused"):
+        L.append("  rerun with --untrusted to plan from the law anyway")
+    return L
+
+
 def render(out: dict) -> str:
     f, L = out["fit"], []
+    if not out.get("trusted", True):
+        L += render_untrusted(out)
+        if out.get("refused"):
+            return "\n".join(L)
     pct = f"{out['level']:.0%}"
     L.append(f"merging law {f['source']} (method {f['method']}, scope {f['scope']}; "
              f"{f['draws']} bootstrap draws, intervals {pct}):")
@@ -174,7 +226,9 @@ def emit(out: dict, as_json: bool, render_fn) -> int:
 
 
 def run(args) -> int:
-    return emit(plan(args), args.json, render)
+    out = plan(args)
+    emit(out, args.json, render)
+    return 1 if out.get("refused") else 0
 
 
 def register(subparsers) -> None:
@@ -184,7 +238,8 @@ def register(subparsers) -> None:
     m = sub.add_parser(
         "merging", help="experts for a target loss, when to stop, base size vs more experts",
         description="Plan with the merging law L(N, k) = L_inf(N) + A(N)/(k + b): experts needed for a "
-                    "target loss, k_eps, marginal gains and R(k), and FLOP trade-offs. Exit 0: ok; 2: bad input.")
+                    "target loss, k_eps, marginal gains and R(k), and FLOP trade-offs. Exit 0: ok; 1: the law is not ok "
+                    "(refused; --untrusted plans anyway); 2: bad input.")
     m.add_argument("--profile", default="cpu", help="merging study profile (fit tables and cost model; default cpu)")
     m.add_argument("--method", default="average", help="merge method of the stored fit (default average)")
     m.add_argument("--scope", default="cross_domain",
@@ -205,6 +260,8 @@ def register(subparsers) -> None:
     m.add_argument("--no-pretrain-cost", action="store_true",
                    help="bases are given: count only fine-tuning FLOPs")
     m.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
+    m.add_argument("--untrusted", action="store_true",
+                   help="plan even when the law is not ok by the trust rule (the output says so on top)")
     m.add_argument("--json", action="store_true", help="print a JSON object")
     m.set_defaults(func=run)
     c = subparsers.add_parser(

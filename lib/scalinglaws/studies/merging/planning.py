@@ -125,7 +125,8 @@ def fit_from_dict(d: Mapping, source: str = "dict") -> MergingFit:
     params = d.get("params", d)
     draws = next((d[k] for k in ("samples", "draws", "fit_samples") if d.get(k) is not None), None)
     N_range = tuple(d["N_range"]) if d.get("N_range") else None
-    return MergingFit(dict(params), _draws_from(draws), d.get("method"), d.get("scope"), source, N_range)
+    info = {k: d[k] for k in ("r2", "ok", "why_not_ok", "n_points") if k in d}  # a FitResult's own verdict
+    return MergingFit(dict(params), _draws_from(draws), d.get("method"), d.get("scope"), source, N_range, info)
 
 
 def load_fit_file(path) -> MergingFit:
@@ -206,6 +207,54 @@ def load_fit(source=None, *, profile: str | None = None, method: str = "average"
     info = {k: f[k].iloc[0] for k in ("r2", "ok", "why_not_ok", "n_points") if k in f.columns}
     return MergingFit(dict(zip(f["param"], f["estimate"])), draws, method, scope,
                       f"merging/{store.profile}/{pool}", N_range, info, base, M, pool)
+
+
+def trusted(fit: MergingFit) -> tuple[bool, str]:
+    """(ok, why_not_ok) of the law a plan uses, by the trust rule (`fitting/trust.py`) as stored
+    with the fit; a fit that carries no verdict (plain parameters) is taken as given."""
+    ok = fit.info.get("ok")
+    if ok is None or (isinstance(ok, float) and math.isnan(ok)):
+        return True, ""
+    return bool(ok), str(fit.info.get("why_not_ok") or "")
+
+
+def supported(profile: str, pool: str, method: str, scope: str, size: str | None, N: float,
+              target: float | None = None, root=None) -> dict:
+    """What the stored merging results support without the law: at the base size (by name or N),
+    the measured curve (mean CE over subsets at each k, k = 0 the base) and the per-size tail fit
+    `L(k) = L_inf + A/(k + b)` (`tail_fits`, with its own trust verdict); for a target, the smallest
+    measured k whose CE meets it and, if the tail fit is ok, the k it predicts. Sizes without
+    measurements give the measured sizes instead."""
+    from scalinglaws.core.results import open_store
+    store = open_store("merging", profile, root)
+    c = store.read("curves") if store.has("curves") else pd.DataFrame()
+    if len(c):
+        c = c[(c["pool"] == pool) & (c["method"] == method) & (c["scope"] == scope)]
+    sizes = list(dict.fromkeys(c["size"])) if len(c) else []
+    if size is None and len(c):
+        hit = c[np.isclose(c["N"].astype(float), N, rtol=1e-9)]
+        size = hit["size"].iloc[0] if len(hit) else None
+    out: dict = {"size": size, "measured_sizes": sizes}
+    if size not in sizes:
+        return out
+    curve = c[c["size"] == size].sort_values("k")[["k", "ce", "n_subsets"]].reset_index(drop=True)
+    out["curve"] = curve
+    if store.has("tail_fits"):
+        t = store.read("tail_fits")
+        t = t[(t["pool"] == pool) & (t["method"] == method) & (t["scope"] == scope) & (t["size"] == size)]
+        if len(t):
+            r = t.iloc[0]
+            out["tail_fit"] = {k: (r[k].item() if hasattr(r[k], "item") else r[k])
+                               for k in ("L_inf", "L_inf_lo", "L_inf_hi", "A", "b", "r2", "n_points", "ok", "why_not_ok")}
+    if target is not None:
+        meets = curve[curve["ce"] <= target]
+        out["target"] = target
+        out["measured_k"] = None if meets.empty else int(meets["k"].iloc[0])
+        out["best_measured"] = {"k": int(curve.loc[curve["ce"].idxmin(), "k"]), "ce": float(curve["ce"].min())}
+        tf = out.get("tail_fit")
+        if tf and tf["ok"]:
+            out["tail_k"] = (tf["A"] / (target - tf["L_inf"]) - tf["b"]) if target > tf["L_inf"] else math.inf
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

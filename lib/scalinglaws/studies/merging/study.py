@@ -51,7 +51,7 @@ from scalinglaws.fitting.trust import TRUST_RULE
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir
 from scalinglaws.core.validation import ParameterError, check_float, check_int, check_list, check_subset
 from scalinglaws.laws import get_law
-from scalinglaws.studies import resolve_params, validate_run
+from scalinglaws.studies import exclusive_run, resolve_params, validate_run
 from scalinglaws.studies.merging import analysis as MA
 from scalinglaws.studies.merging import pilot as PI
 from scalinglaws.studies.merging import subsets as S
@@ -123,6 +123,18 @@ def _check_pools(pools) -> dict:
             raise ParameterError(f"pools[{name!r}] has {len(doms)} domains; a pool needs 2 to 12 (one expert each)")
         out[name] = doms
     return out
+
+
+def disk_bytes(params: dict) -> int:
+    """What a run may write under the work root (`studies.check_roots`): an expert per domain and size,
+    the pilot's fine-tunes (at most one size) and the multitask models (merged models stay in memory)."""
+    from scalinglaws.studies import checkpoint_bytes
+    experts = len(eval_domains(params))
+    pilot = (len(params["pilot_lrs"]) * len(params["pilot_token_mults"]) * params["pilot_seeds"]
+             * params["pilot_domains_per_pool"] * len(params["pools"]))
+    multitask = sum(checkpoint_bytes(s) for s, _ in params["multitask"])
+    return sum(checkpoint_bytes(s) * experts for s in params["sizes"]) + pilot * max(
+        checkpoint_bytes(s) for s in params["sizes"]) + multitask
 
 
 def eval_domains(params: dict) -> list[str]:
@@ -261,6 +273,7 @@ def _recipe_from(precs: list[dict], params: dict):
     return pilot, recipe_table, PI.chosen(recipe_table)
 
 
+@exclusive_run
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     params = validate_run(sys.modules[__name__], profile, backend, overrides)
     t0 = time.perf_counter()

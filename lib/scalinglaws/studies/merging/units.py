@@ -66,7 +66,7 @@ def score(work, states, ev: dict) -> tuple[np.ndarray, pd.DataFrame]:
 
 
 def _load(key: str):
-    return Mo.load_checkpoint(find_checkpoint(key), device=default_device())
+    return Mo.load_unit_checkpoint(key, device=default_device())
 
 
 # ---------------------------------------------------------------------------------------------

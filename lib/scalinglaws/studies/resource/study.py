@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.core.results import ResultStore, provenance
-from scalinglaws.studies import resolve_params
+from scalinglaws.studies import exclusive_run, resolve_params
 from scalinglaws.core.sweep import Sweep, Unit
 from scalinglaws.core.threads import torch_threads
 from scalinglaws.core.validation import (ParameterError, check_choice, check_float, check_int, check_profile,
@@ -345,6 +345,7 @@ def plan(p: dict) -> dict:
     return {"single": single_units(p), "composite": composite_units(p), "lm": lm_u, "members": members}
 
 
+@exclusive_run
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     """Run (or resume) the whole study at `profile`; returns the store (provenance written last)."""
     import sys

@@ -14,7 +14,7 @@
 
 The routed model family and its routers live in `scalinglaws.models.routed` / `.routers`.
 """
-from scalinglaws.studies.routing.study import PROFILES, STUDY, data_files, run, validate
+from scalinglaws.studies.routing.study import PROFILES, STUDY, data_files, run, validate, validate_stored
 
 DEPENDS_ON: tuple[str, ...] = ()
-__all__ = ["DEPENDS_ON", "PROFILES", "STUDY", "data_files", "run", "validate"]
+__all__ = ["DEPENDS_ON", "PROFILES", "STUDY", "data_files", "run", "validate", "validate_stored"]

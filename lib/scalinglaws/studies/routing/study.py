@@ -217,6 +217,12 @@ def learning_rates(params: dict, profile: str) -> dict[str, float]:
     return {s: float(chosen[s]) for s in sizes}
 
 
+def validate_stored(params: dict, profile: str) -> None:
+    """The checks that read stored tables (`studies.validate_run` calls it before any lock or compute):
+    lr='testbed' needs the testbed's ladder at this profile, with every size."""
+    learning_rates(params, profile)
+
+
 # ---------------------------------------------------------------------------------------------
 # units
 
@@ -647,6 +653,7 @@ def step_check_table(records: list[dict], ce: pd.DataFrame, grid_ce: pd.DataFram
     return out[STEP_CHECK_COLUMNS]
 
 
+@ST.exclusive_run
 def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     params = ST.validate_run(sys.modules[__name__], profile, backend, overrides)
     params["lr_by_size"] = learning_rates(params, profile)

@@ -51,7 +51,7 @@ from scalinglaws.core.profiles import MAX_EPOCHS, REGISTRY
 from scalinglaws.core.results import ResultStore, provenance
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
 from scalinglaws.core.validation import ParameterError, check_float, check_int, check_subset
-from scalinglaws.studies import resolve_params, validate_run
+from scalinglaws.studies import exclusive_run, resolve_params, validate_run
 from scalinglaws.evaluation import domain_mean_se
 from scalinglaws.training import TrainingDiverged, check_schedule, default_device, train
 
@@ -152,6 +152,15 @@ def data_files(params: dict) -> list[tuple[str, str]]:
     return [(d, s) for s in ("pretrain", "val", "test") for d in params["domains"]]
 
 
+def disk_bytes(params: dict) -> int:
+    """What a run may write under the work root (`studies.check_roots`): one checkpoint per size and
+    rate, bracketing rates and step-check models included."""
+    from scalinglaws.studies import checkpoint_bytes
+    rates = (1 if params["lr"] is not None else len(params["lrs"]) + params["lr_bracket"])
+    checked = params["step_check"]["sizes"] if params["step_check"] else []
+    return sum(checkpoint_bytes(s) * (rates + (s in checked)) for s in params["sizes"])
+
+
 def learning_rates(size: str, params: dict) -> list[float]:
     """The rates a size is trained at first: its pinned rate, or the whole grid (`bracket` may add more)."""
     return [params["lr"][size]] if params["lr"] is not None else list(params["lrs"])
@@ -228,7 +237,7 @@ def eval_unit(pre: Unit, params: dict) -> Unit:
 
 def _evaluate(config: dict) -> list[dict]:
     from scalinglaws.evaluation import bootstrap_domain_ce, evaluate_models, uniform_windows
-    model = M.load_checkpoint(find_checkpoint(config["checkpoint"]), device=default_device())
+    model = M.load_unit_checkpoint(config["checkpoint"], device=default_device())
     rows = []
     for split in ("val", "test"):
         windows, dom = uniform_windows(config["domains"], config["tokens_per_domain"],
@@ -350,6 +359,7 @@ def step_check_table(sweep: Sweep, params: dict, profile: str, lr_sweep: pd.Data
 # the study
 
 
+@exclusive_run
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     params = validate_run(sys.modules[__name__], profile, backend, overrides)
     t0 = time.perf_counter()
