@@ -273,10 +273,10 @@ class Sweep:
                 ready, _ = ray.wait(list(futures), num_returns=1)
                 unit = futures.pop(ready[0])
                 try:  # save each as it finishes: a killed driver keeps what was done
-                    rows, wall, node = ray.get(ready[0])
+                    rows, wall, *node = ray.get(ready[0])  # node: absent from a worker of older code
                 except Exception as err:  # the task's own error, re-raised by ray
                     self._fail(unit, getattr(err, "cause", None) or err, 0.0)
-                rec = self._save(unit, _as_rows(rows), wall, checkpoints, node=node)
+                rec = self._save(unit, _as_rows(rows), wall, checkpoints, node=node[0] if node else None)
                 done.add(rec["key"])
                 if progress is not None:
                     progress.step()
