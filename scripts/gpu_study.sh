@@ -9,7 +9,8 @@
 # A part is the study's gpu profile with the overrides `plan gpu STUDY --part P` prints (refused, exit 2,
 # when predicted above its limit). Its tables land in data/results/<study>/<profile>/parts/<part>/, so
 # parts accumulate in the repository across leases; a part whose provenance.json is stored there is
-# skipped. Routing's parts record their units under data/results/routing/<profile>/units/ (branch
+# skipped, and the study's tables in data/results/<study>/<profile>/ are recombined from every stored
+# part (`plan gpu STUDY --combine`: rows stacked, claims re-derived). Routing's parts record their units under data/results/routing/<profile>/units/ (branch
 # regime's parts/part) and its last part, `tables`, writes the study's tables from them.
 # Archives land in $OUT (or _build/gpu-out). Earlier archives in .gpu/ (git-ignored; carry it) are
 # unpacked first. PROFILE (default gpu) and PYTHON (default python3) may be set; the CPU rehearsal
@@ -37,7 +38,7 @@ for target in "${targets[@]}"; do
   dest="$results/$study/$profile/parts/$part"
   if [ -f "$dest/provenance.json" ]; then echo "$target: stored in $dest, skipped"; continue; fi
   start=$(date +%s)
-  if [ "$study" = routing ]; then  # unit records committed beside the tables; the `tables` part writes them
+  if [ "$study" = routing ] && [[ "$overrides" == *"unit_records="* ]]; then  # unit records committed beside the tables; the `tables` part writes them
     read -r -a params <<< "$overrides"
     "$py" -m scalinglaws reproduce "$study" --profile "$profile" --no-notebook -p "${params[@]}" 2>&1 | tee "$out/$study-$part.log"
     packed=("$results/$study/$profile")
@@ -48,6 +49,8 @@ for target in "${targets[@]}"; do
       -p "${params[@]}" 2>&1 | tee "$out/$study-$part.log"
     mkdir -p "$(dirname "$dest")"; rm -rf "$dest"; mv "$stage/$study/$profile" "$dest"; rm -rf "$stage"
     packed=("$dest")
+    SCALINGLAWS_RESULTS="$results" "$py" -m scalinglaws plan gpu "$study" --combine  # the parts so far: the study's tables
+    packed=("$results/$study/$profile")
   fi
   echo "$target: $(( $(date +%s) - start )) s wall" | tee -a "$out/$study-$part.log"
   tar -czf "$out/$study-$part.tar.gz" "${packed[@]}" $(ls -d "${SCALINGLAWS_WORK:-.work}/units/$study/$profile" 2>/dev/null)

@@ -23,6 +23,7 @@ def register(subparsers) -> None:
     g.add_argument("--part", default=None, help="one part: print its overrides as JSON (refused over its limit)")
     g.add_argument("--params", action="store_true", help="with --part: the overrides as NAME=JSON words "
                    "for `reproduce -p` (gpu_study.sh reads them)")
+    g.add_argument("--combine", action="store_true", help="write the study's gpu tables from its stored parts")
     g.add_argument("--names", action="store_true", help="the study's part names, one a line")
     g.add_argument("--verbose", action="store_true", help="predicted seconds of every unit")
     g.set_defaults(func=run)
@@ -35,6 +36,11 @@ def run(args) -> int:
     from scalinglaws.studies import lease as L
     from scalinglaws.studies import lease_plan as LPL
     from scalinglaws.studies.lease_parts import PARTS
+    if args.combine:
+        store = LPL.combine(check_choice("study", args.study, list(PARTS)))
+        print(f"{args.study}: " + (f"combined {sorted(store.provenance()['parts'])} into {store.dir}" if store
+                                   else "no stored part to combine"))
+        return 0
     if args.names:
         print("\n".join(p.name for p in PARTS[check_choice("study", args.study, list(PARTS))]))
         return 0

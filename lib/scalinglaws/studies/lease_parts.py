@@ -29,10 +29,22 @@ ROUTING_SIZES = GPU_SIZES[:4]
 ROUTING_PARTS = {s: {"sizes": [s], "experts": [1, 2, 4, 8, 16, 32]} for s in ROUTING_SIZES}
 
 
-def _routing_part(name: str | None, budget: str) -> Part:
-    over = {"tokens": ROUTING_TOKENS, "batch_tokens": ROUTING_BATCH, "parts": ROUTING_PARTS,
-            "part": name, "unit_records": "results"}
-    return Part(name or "tables", over, budget)
+def _has_parts_option() -> bool:
+    """Whether the routing study takes regime's `parts`/`part` (branch regime, issue 27)."""
+    from scalinglaws.studies.routing import PROFILES
+    return "parts" in PROFILES["gpu"]
+
+
+def _routing_parts() -> list[Part]:
+    """With regime's parts: one part per size recording its units, then `tables`. Without them (until
+    that branch is on main) each size is a part of its own with its own tables, like the other studies."""
+    common = {"tokens": ROUTING_TOKENS, "batch_tokens": ROUTING_BATCH}
+    budget = "{}: dense + E in 2..32 x 4 routers = 21 models x 8.4M tokens, 512 steps of 16,384"
+    if not _has_parts_option():
+        return [Part(s, {**common, "sizes": [s]}, budget.format(s)) for s in ROUTING_SIZES]
+    over = {**common, "parts": ROUTING_PARTS, "unit_records": "results"}
+    return [Part(s, {**over, "part": s}, budget.format(s)) for s in ROUTING_SIZES] + \
+        [Part("tables", {**over, "part": None}, "every unit recorded by the parts above: analysis only")]
 
 
 PARTS: dict[str, list[Part]] = {
@@ -41,9 +53,7 @@ PARTS: dict[str, list[Part]] = {
         Part("small", {"sizes": list(GPU_SIZES[:4])}, "d96l6..d256l8: 3 rates x 33.5M tokens each"),
         Part("large", {"sizes": list(GPU_SIZES[4:])}, "d384l8, d512l8: 3 rates x 33.5M tokens each"),
     ],
-    "routing": [_routing_part(s, f"{s}: dense + E in 2..32 x 4 routers = 21 models x 8.4M tokens, "
-                                  "512 steps of 16,384") for s in ROUTING_SIZES]
-               + [_routing_part(None, "every unit recorded by the parts above: analysis only")],
+    "routing": _routing_parts(),
     # one size per part: the testbed's sweep of its size (3 rates: nothing survives a lease), the pilot (smallest size only), ten
     # experts, 2 pools x 31 subsets x 7 methods merged and evaluated, multitask where configured
     "merging": [Part(s, {"sizes": [s], "full_enumeration": [s],
@@ -233,8 +243,10 @@ def rehearse(study: str, params: dict, factor: int) -> dict:
             p[k] = v
     if "pools" in p and isinstance(p["pools"], dict):  # two domains per pool: every pool kind, 3 subsets each
         p["pools"] = {name: doms[:2] for name, doms in p["pools"].items()}
+    if isinstance(p.get("full_enumeration"), list):
+        p["full_enumeration"] = [x for x in p["full_enumeration"] if x in p.get("sizes", [])]
     if isinstance(p.get("multitask"), list):
-        p["multitask"] = [m for m in p["multitask"] if m[1] <= 2][:1]
+        p["multitask"] = [m for m in p["multitask"] if m[1] <= 2 and m[0] in p.get("sizes", [])][:1]
     if isinstance(p.get("parts"), dict):  # routing: the parts' E values follow the thinned grid
         p["parts"] = {n: {"sizes": sel["sizes"], "experts": [E for E in sel["experts"] if E in p["experts"]]}
                       for n, sel in p["parts"].items()}

@@ -83,3 +83,37 @@ def calibrate(root=None) -> dict:
                           "worst": max(rs, key=lambda r: abs(math.log(r)))}
     every = [r for rs in ratios.values() for r in rs]
     return {"overall": summary(every), **{k: summary(v) for k, v in ratios.items()}}
+
+
+def combine(study: str, profile: str = "gpu", root=None):
+    """The study's tables at `profile` from its stored parts (`<study>/<profile>/parts/<part>/`): each
+    table stored by the parts is their rows stacked (every part's rows are its own sizes' units), the
+    provenance is the first part's with `parts` naming each part's commit, date and wall time, and the
+    claims are re-derived from the combined tables (`studies.cli.derive_claims`: fits re-judged where the
+    study re-derives them). Returns the store, or None when no part is stored yet."""
+    import pandas as pd
+
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.studies.cli import claims_studies, derive_claims
+    store = ResultStore(study, profile, root)
+    stored = sorted(p for p in (store.dir / "parts").glob("*") if (p / "provenance.json").exists())
+    if not stored:
+        return None
+    parts = {p.name: ResultStore.__new__(ResultStore) for p in stored}
+    for p, s in zip(stored, parts.values()):
+        s.__dict__.update(store.__dict__)
+        s.dir = p
+    names = sorted({t for s in parts.values() for t in s.tables() if t != "claims"})
+    for t in names:
+        frames = [s.read(t) for s in parts.values() if s.has(t)]
+        store.write(t, pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0])
+    provs = {n: s.provenance() for n, s in parts.items()}
+    prov = dict(next(iter(provs.values())))
+    prov["parts"] = {n: {k: p.get(k) for k in ("commit", "date", "device", "wall_time_s", "unit_compute_s")}
+                     for n, p in provs.items()}
+    prov["unit_compute_s"] = sum(p.get("unit_compute_s") or 0 for p in provs.values())
+    prov.pop("derived", None)
+    store.write_provenance(prov)
+    if study in claims_studies():
+        derive_claims(study, profile, root)
+    return store
