@@ -22,6 +22,7 @@ from scalinglaws.core.paths import DATA_DIR, REPO_ROOT
 from scalinglaws.studies import study_names
 from scalinglaws.studies.lease_parts import PARTS
 
+pytestmark = pytest.mark.slow  # minutes: part of make test, like the other slow tests
 FIRST_PARTS = [f"{s}:{PARTS[s][0].name}" for s in study_names()]  # dependencies first: the testbed's rates
 
 

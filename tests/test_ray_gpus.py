@@ -14,6 +14,7 @@ from scalinglaws.core import sweep as SW
 from scalinglaws.core.validation import ParameterError
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.slow  # Ray start-up: ~20 s a cluster on 2 cores
 HERE = Path(__file__).parent
 LIB = HERE.parent / "lib"
 

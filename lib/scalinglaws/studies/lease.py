@@ -5,9 +5,9 @@ A device lease gives one command of at most ~8-9 minutes (GPU-NOTES.md), and not
 machine between leases. So the gpu profile of every study is a list of `Part`s: one command each
 (`scripts/gpu_study.sh STUDY:PART`), self-contained (it trains the bases and experts it needs at the
 stored testbed rates), predicted to finish within `LIMIT_S`. `python -m scalinglaws plan gpu STUDY`
-prints every part's predicted minutes and per-unit seconds, and refuses (exit 1, one line) a part
-predicted above its limit; `plan gpu STUDY --profile cpu` runs the same model against the per-unit
-wall times stored in the cpu tables and prints its error.
+prints every part's predicted minutes (`--verbose`: per unit), exits 1 naming a part predicted above
+its limit (`--part P` refuses it with one line, exit 2), and prints the same model's error at cpu
+against the per-unit wall times stored in the cpu tables (`lease_plan.calibrate`).
 
 The cost model is deliberately simple: a unit's time is its optimiser steps times the larger of the
 arithmetic time (tokens / the table's tokens per second for that size) and a per-step floor (kernel
