@@ -62,12 +62,15 @@ PARTS: dict[str, list[Part]] = {
     "composition": [Part(s, {"sizes": [s]}, f"{s}: base, experts, merges, multitask and upcycled models")
                     for s in GPU_SIZES[:3]],
     "della": [Part(s, {"sizes": [s]}, f"{s}: base, 3 experts, the p x eps x lambda grid") for s in ("d128l6", "d256l8")],
+    # the study validates non-empty grids, so its parts split every grid by width: toy units are
+    # batched over regs x seeds (one unit = 50 networks), the LM ladders are the expensive part
     "resource": [
-        Part("toys", {"lm_widths": [], "composite_widths": []},
-             "42 batched single-task toy-MLP units (each regs x seeds networks at once), 10,000 steps each"),
-        Part("composite", {"lm_widths": [], "widths": []}, "12 batched composite toy-MLP units, 10,000 steps each"),
-        Part("lm", {"widths": [], "composite_widths": []},  # the LM ladders alone
-             "two LM ladders x 3 rates x 16.8M tokens"),
+        Part("narrow", {"widths": [4, 8, 16], "composite_widths": [8, 16], "lm_widths": [32, 48, 64]},
+             "widths <= 16: 18 single and 4 composite toy units; LM rungs d32..d64 x 3 rates x 16.8M tokens"),
+        Part("mid", {"widths": [32, 64], "composite_widths": [32, 64], "lm_widths": [96, 128]},
+             "widths 32, 64: 12 single and 4 composite toy units; LM rungs d96, d128 x 3 rates x 16.8M tokens"),
+        Part("wide", {"widths": [128, 256], "composite_widths": [128, 256], "lm_widths": [192, 256]},
+             "widths 128, 256: 12 single and 4 composite toy units; LM rungs d192, d256 x 3 rates x 16.8M tokens"),
     ],
 }
 
@@ -233,6 +236,8 @@ def rehearse(study: str, params: dict, factor: int) -> dict:
             p[k] = max(2, p[k] // factor)
     if isinstance(p.get("domains"), list):
         p["domains"] = p["domains"][:4]
+    if p.get("lm_domains") == ["all"]:  # resource's LM ladders: four domains, not every token cache
+        p["lm_domains"] = ["code", "scripture", "algebra", "legal"]
     if isinstance(p.get("sizes"), list) and len(p["sizes"]) > 2:  # two sizes: every per-size path, cheaply
         p["sizes"] = p["sizes"][:2]
     for k, n in _THIN.items():
