@@ -23,6 +23,10 @@ from scalinglaws.studies import study_names
 from scalinglaws.studies.lease_parts import PARTS
 
 pytestmark = pytest.mark.slow  # minutes: part of make test, like the other slow tests
+# Bootstrap draws of fits across sizes: a one-size part has no such fit and stores the table empty. The
+# combined gpu tables need these refitted over every part's sizes, which `lease_plan.combine` does not do
+# yet (issue 28, open): until then an empty one is allowed here, a non-empty one must have the columns.
+ACROSS_SIZES = {"fit_samples"}
 FIRST_PARTS = [f"{s}:{PARTS[s][0].name}" for s in study_names()]  # dependencies first: the testbed's rates
 
 
@@ -59,7 +63,10 @@ def test_each_part_stores_the_tables_and_columns_the_chapters_read(rehearsal, ta
         here = gpu / table.name
         assert here.exists(), f"{study}:{part} stores no {table.stem}"
         want = set(pd.read_parquet(table).columns)
-        missing = want - set(pd.read_parquet(here).columns)
+        got = pd.read_parquet(here)
+        if table.stem in ACROSS_SIZES and got.empty:
+            continue
+        missing = want - set(got.columns)
         assert not missing, f"{study}:{part} {table.stem} lacks {sorted(missing)}"
     with tarfile.open(out / f"{study}-{part}.tar.gz") as tar:  # what a lease sends back
         names = tar.getnames()
