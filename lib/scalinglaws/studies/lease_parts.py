@@ -254,6 +254,6 @@ def rehearse(study: str, params: dict, factor: int) -> dict:
         p["multitask"] = [m for m in p["multitask"] if m[1] <= 2 and m[0] in p.get("sizes", [])][:1]
     if isinstance(p.get("parts"), dict):  # routing: the parts' E values follow the thinned grid
         p["parts"] = {n: {"sizes": sel["sizes"], "experts": [E for E in sel["experts"] if E in p["experts"]]}
-                      for n, sel in p["parts"].items()}
+                      for n, sel in p["parts"].items() if set(sel["sizes"]) <= set(p.get("sizes", []))}
     return p
 
