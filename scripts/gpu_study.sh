@@ -1,25 +1,57 @@
 #!/usr/bin/env bash
-# Run studies at the `gpu` profile on a machine with a GPU and pack what they produced into one
-# archive per study: result tables + provenance + unit records (small JSON), never checkpoints.
+# Run lease parts of studies at the `gpu` profile and pack what they produced into one archive per
+# part: result tables + provenance + unit records (small JSON), never checkpoints.
 #
-#   scripts/gpu_study.sh testbed merging      # archives land in $OUT (or _build/gpu-out)
+#   scripts/gpu_study.sh testbed:small        # one part (one device lease: predicted <= 8 min)
+#   scripts/gpu_study.sh testbed              # every part of the study, in order
+#   python -m scalinglaws plan gpu all        # the parts, their budgets and predicted minutes
 #
-# Resuming on a fresh machine: put earlier archives in .gpu/ (git-ignored; carry it), and the unit
-# records in them are restored first, so finished units are not redone (units whose product is a
-# checkpoint, e.g. base models, are retrained: checkpoints never travel). With your own GPU, just run
-# `make reproduce STUDY=all PROFILE=gpu`. PYTHON picks the interpreter (default python3).
+# A part is the study's gpu profile with the overrides `plan gpu STUDY --part P` prints (refused, exit 2,
+# when predicted above its limit). Its tables land in data/results/<study>/<profile>/parts/<part>/, so
+# parts accumulate in the repository across leases; a part whose provenance.json is stored there is
+# skipped, and the study's tables in data/results/<study>/<profile>/ are recombined from every stored
+# part (`plan gpu STUDY --combine`: rows stacked, claims re-derived). Routing's parts record their units under data/results/routing/<profile>/units/ (branch
+# regime's parts/part) and its last part, `tables`, writes the study's tables from them.
+# Archives land in $OUT (or _build/gpu-out). Earlier archives in .gpu/ (git-ignored; carry it) are
+# unpacked first. PROFILE (default gpu) and PYTHON (default python3) may be set; the CPU rehearsal
+# (tests/test_gpu_rehearsal.py) runs this script with PROFILE=gpu and budgets divided on a CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { echo "usage: $0 STUDY [STUDY ...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 STUDY[:PART] [STUDY[:PART] ...]" >&2; exit 2; }
 out=${OUT:-_build/gpu-out}
-profile=${PROFILE:-gpu}   # PROFILE=smoke checks the script on a CPU
+profile=${PROFILE:-gpu}
+py=${PYTHON:-python3}
 mkdir -p "$out"
 export PYTHONPATH="$PWD/lib${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-for study in "$@"; do
-  if [ -f ".gpu/$study.tar.gz" ]; then tar -xzf ".gpu/$study.tar.gz"; fi
+results=${SCALINGLAWS_RESULTS:-data/results}
+for a in .gpu/*.tar.gz; do [ -f "$a" ] && tar -xzf "$a"; done
+targets=()
+for arg in "$@"; do
+  if [[ "$arg" == *:* ]]; then targets+=("$arg"); else
+    mapfile -t names < <("$py" -m scalinglaws plan gpu "$arg" --names)
+    for n in "${names[@]}"; do targets+=("$arg:$n"); done
+  fi
+done
+for target in "${targets[@]}"; do
+  study=${target%%:*}; part=${target#*:}
+  overrides=$("$py" -m scalinglaws plan gpu "$study" --part "$part" --params)  # validated, refused over its limit
+  dest="$results/$study/$profile/parts/$part"
+  if [ -f "$dest/provenance.json" ]; then echo "$target: stored in $dest, skipped"; continue; fi
   start=$(date +%s)
-  # run() directly: the device machine has no papermill; validation happens before any compute
-  "${PYTHON:-python3}" -m scalinglaws reproduce "$study" --profile "$profile" --no-notebook 2>&1 | tee "$out/$study.log"
-  echo "$study: $(( $(date +%s) - start )) s wall" | tee -a "$out/$study.log"
-  tar -czf "$out/$study.tar.gz" "data/results/$study/$profile" $(ls -d "${SCALINGLAWS_WORK:-.work}/units/$study/$profile" 2>/dev/null)
+  if [ "$study" = routing ] && [[ "$overrides" == *"unit_records="* ]]; then  # unit records committed beside the tables; the `tables` part writes them
+    read -r -a params <<< "$overrides"
+    "$py" -m scalinglaws reproduce "$study" --profile "$profile" --no-notebook -p "${params[@]}" 2>&1 | tee "$out/$study-$part.log"
+    packed=("$results/$study/$profile")
+  else  # the part's tables in a staging root that sees every stored study (the testbed's rates)
+    stage=$(mktemp -d); cp -r "$results/." "$stage/"; rm -rf "${stage:?}/$study/$profile"
+    read -r -a params <<< "$overrides"
+    SCALINGLAWS_RESULTS="$stage" "$py" -m scalinglaws reproduce "$study" --profile "$profile" --no-notebook \
+      -p "${params[@]}" 2>&1 | tee "$out/$study-$part.log"
+    mkdir -p "$(dirname "$dest")"; rm -rf "$dest"; mv "$stage/$study/$profile" "$dest"; rm -rf "$stage"
+    packed=("$dest")
+    SCALINGLAWS_RESULTS="$results" "$py" -m scalinglaws plan gpu "$study" --combine  # the parts so far: the study's tables
+    packed=("$results/$study/$profile")
+  fi
+  echo "$target: $(( $(date +%s) - start )) s wall" | tee -a "$out/$study-$part.log"
+  tar -czf "$out/$study-$part.tar.gz" "${packed[@]}" $(ls -d "${SCALINGLAWS_WORK:-.work}/units/$study/$profile" 2>/dev/null)
 done

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "scalinglaws.studies.cli",   # reproduce STUDY PROFILE
     "scalinglaws.studies.replicates",  # seeds STUDY --profile P: training-seed replicates
 )
+LATE_MODULES = ("scalinglaws.studies.lease_cli",)  # plan gpu: joins the `plan` group the studies create
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     from scalinglaws.studies import study_cli_modules
 
-    for name in (*COMMAND_MODULES, *study_cli_modules()):
+    for name in (*COMMAND_MODULES, *study_cli_modules(), *LATE_MODULES):
         importlib.import_module(name).register(sub)
     return parser
 

@@ -24,6 +24,12 @@ a unit's checkpoint, checks those hashes first: a file that no longer matches (b
 partial copy) raises `CorruptCheckpoint` naming the file and the unit, and the unit's record is
 removed so a rerun trains it again. A sweep checks its own done checkpoints the same way.
 
+Ray: a unit asks for one GPU when the cluster has GPUs (`ray_gpus`; `SCALINGLAWS_RAY_GPUS=0.25`
+packs small units four to a GPU), so an 8-GPU node runs 8 units at once, each on its own device; a
+unit whose config names another pending unit's key (a fine-tune naming its base) is submitted after
+that unit finished; on a cluster of several nodes the work root is checked first to be visible from
+every node (`check_shared_root`). Each record of a Ray unit names the node that ran it (`node`).
+
 Progress: every `run` prints plain lines to stderr (`<study>@<profile> <what>: done/total units,
 elapsed, ~time left`), at its start and then at most every `PROGRESS_EVERY_S` seconds, so a long
 run (or a notebook executed by `reproduce`, which streams them) shows where it is.
@@ -167,9 +173,12 @@ class Sweep:
                                     "rerun the study to redo it")
         return rec
 
-    def _save(self, unit: Unit, rows: list[dict], wall_s: float, checkpoints: bool = False) -> dict:
+    def _save(self, unit: Unit, rows: list[dict], wall_s: float, checkpoints: bool = False,
+              node: str | None = None) -> dict:
         rec = {"key": unit.key, "kind": unit.kind, "config": unit.config, "rows": rows,
                "wall_s": round(wall_s, 3)}
+        if node is not None:  # the Ray node that ran it (where its checkpoint was written)
+            rec["node"] = node
         if checkpoints:
             rec["checkpoint"] = checkpoint_hashes(unit)
         atomic_write_json(self.record_path(unit), rec)
@@ -238,24 +247,37 @@ class Sweep:
         raise UnitFailed(f"unit {unit.kind}/{unit.key}{size} failed ({type(err).__name__}: {msg}); {where}") from err
 
     def _run_ray(self, pending: Sequence[Unit], fn, checkpoints: bool = False, progress=None) -> None:
+        """Pending units as Ray tasks (module doc, "Ray"): one GPU each on a cluster with GPUs
+        (`ray_gpus`), a unit whose config names another pending unit's key after that unit, and the
+        work root checked first to be one that every node sees."""
         try:
             import ray
         except ImportError as e:  # pragma: no cover - depends on the optional extra
             raise ParameterError("backend='ray' needs the optional extra: pip install -e .[ray]") from e
         started_here = not ray.is_initialized()
         if started_here:
-            ray.init(include_dashboard=False, log_to_driver=False)
+            ray.init(include_dashboard=False, log_to_driver=False, address=os.environ.get("RAY_ADDRESS"))
         try:
-            remote = ray.remote(_timed_call)
-            futures = {remote.remote(fn, u.config): u for u in pending}
-            waiting = list(futures)
-            while waiting:  # save each as it finishes: a killed driver keeps what was done
-                ready, waiting = ray.wait(waiting, num_returns=1)
-                try:
-                    rows, wall = ray.get(ready[0])
+            check_shared_root(work_root())
+            remote = ray.remote(_timed_call).options(num_gpus=ray_gpus())
+            needs = _dependencies(pending)
+            done: set[str] = set()
+            futures: dict = {}
+            queued = list(pending)
+            while queued or futures:
+                for u in [u for u in queued if needs[u.key] <= done]:
+                    futures[remote.remote(fn, u.config)] = u
+                    queued.remove(u)
+                if not futures:
+                    raise RuntimeError(f"units wait on each other in a cycle: {[u.key for u in queued]}")
+                ready, _ = ray.wait(list(futures), num_returns=1)
+                unit = futures.pop(ready[0])
+                try:  # save each as it finishes: a killed driver keeps what was done
+                    rows, wall, *node = ray.get(ready[0])  # node: absent from a worker of older code
                 except Exception as err:  # the task's own error, re-raised by ray
-                    self._fail(futures[ready[0]], getattr(err, "cause", None) or err, 0.0)
-                self._save(futures[ready[0]], _as_rows(rows), wall, checkpoints)
+                    self._fail(unit, getattr(err, "cause", None) or err, 0.0)
+                rec = self._save(unit, _as_rows(rows), wall, checkpoints, node=node[0] if node else None)
+                done.add(rec["key"])
                 if progress is not None:
                     progress.step()
         finally:
@@ -429,9 +451,77 @@ def find_checkpoint(key: str) -> Path:
 
 
 def _timed_call(fn, config):
+    import ray
     t0 = time.perf_counter()
     out = fn(config)
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, ray.get_runtime_context().get_node_id()
+
+
+# ----------------------------------------------------------------------------- Ray on GPUs and clusters
+RAY_GPUS_ENV = "SCALINGLAWS_RAY_GPUS"
+
+
+def ray_gpus() -> float:
+    """GPUs one unit asks Ray for: `SCALINGLAWS_RAY_GPUS` when set (a fraction in (0, 1] packs small
+    units several to a GPU, e.g. 0.25: four d96l6 units per H100), else 1 on a cluster with GPUs (Ray
+    then gives each task its own `CUDA_VISIBLE_DEVICES`) and 0 on one without."""
+    import ray
+    env = os.environ.get(RAY_GPUS_ENV)
+    if env:
+        try:
+            value = float(env)
+        except ValueError:
+            value = -1.0
+        if not (0 < value <= 1 or (value > 1 and value.is_integer())):
+            raise ParameterError(f"{RAY_GPUS_ENV}={env!r} must be a fraction in (0, 1] or a whole number of GPUs")
+        return value
+    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def _dependencies(units: Sequence[Unit]) -> dict[str, set[str]]:
+    """{key: keys of the other units in `units` that its config names} (e.g. a fine-tune naming its
+    base's key): those run first, so a checkpoint exists before the unit that loads it starts."""
+    keys = {u.key for u in units}
+    out = {}
+    for u in units:
+        text = json.dumps(u.config, sort_keys=True, default=str)
+        out[u.key] = {k for k in keys if k != u.key and k in text}
+    return out
+
+
+def _sees(path: str, token: str) -> bool:
+    try:
+        return Path(path).read_text() == token
+    except OSError:
+        return False
+
+
+def check_shared_root(root: Path) -> None:
+    """Every alive Ray node must see the work root (unit records and checkpoints written on one node
+    are read on another): a token written here is read back by a task pinned to each node. A node
+    that does not see it is one ParameterError naming the root and the node(s)."""
+    import secrets
+
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
+    if len(nodes) <= 1:
+        return
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    probe = root / f".shared-check-{os.getpid()}"
+    token = secrets.token_hex(8)
+    probe.write_text(token)
+    try:
+        sees = ray.remote(_sees)
+        answers = ray.get([sees.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
+                           .remote(str(probe), token) for n in nodes])
+    finally:
+        probe.unlink(missing_ok=True)
+    blind = [n[:12] for n, ok in zip(nodes, answers) if not ok]
+    if blind:
+        raise ParameterError(f"the work root {root} is not visible from Ray node(s) {blind}: unit records and "
+                             "checkpoints must be shared; set SCALINGLAWS_WORK to a path every node mounts (NFS etc.)")
 
 
 def _as_rows(out) -> list[dict]:

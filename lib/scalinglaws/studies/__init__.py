@@ -76,6 +76,9 @@ def resolve_params(study_module, profile: str, overrides: dict) -> dict:
     if unknown:
         raise ParameterError(f"unknown parameter(s) {unknown}; this study takes {sorted(params)}")
     params.update(overrides)
+    if profile == "gpu" and os.environ.get("SCALINGLAWS_REHEARSE"):  # the CPU rehearsal of the gpu path
+        from scalinglaws.studies.lease_parts import rehearse
+        params = rehearse(study_module.__name__.rsplit(".", 1)[-1], params, int(os.environ["SCALINGLAWS_REHEARSE"]))
     return study_module.validate(params)
 
 

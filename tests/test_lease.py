@@ -1,0 +1,81 @@
+"""The gpu lease parts and their cost model (issue 28): fast, no training."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scalinglaws import cli
+from scalinglaws.core.validation import ParameterError
+from scalinglaws.studies import lease as L
+from scalinglaws.studies import lease_parts as LP
+from scalinglaws.studies import lease_plan as LPL
+from scalinglaws.studies import study_names
+
+H100 = L.THROUGHPUT["h100"]
+
+
+def test_every_study_has_parts_each_predicted_within_its_limit():
+    assert set(LP.PARTS) == set(study_names())
+    for study in LP.PARTS:
+        rows = LPL.plan_study(study)
+        assert rows, study
+        for r in rows:
+            assert 0 < r["predicted_s"] <= r["limit_s"] <= 8 * 60, (study, r["part"], r["predicted_s"])
+            assert r["budget"], (study, r["part"])
+
+
+def test_throughput_interpolation_passes_through_the_table_and_falls_with_size():
+    for size, tps in H100.train_tok_s.items():
+        assert L.train_tok_s(H100, size) == pytest.approx(tps)
+    assert H100.train_tok_s["d128l6"] > L.train_tok_s(H100, "d160l6") > H100.train_tok_s["d192l6"]
+    # below the table: no faster than its smallest size
+    assert L.train_tok_s(H100, "d16l2") == pytest.approx(H100.train_tok_s["d96l6"])
+
+
+def test_unit_time_is_arithmetic_or_the_step_floor_whichever_is_larger():
+    big = L.Work("x", "d512l8", tokens=65536 * 100, batch_tokens=65536)
+    assert big.seconds(H100) == pytest.approx(100 * 65536 / 0.59e6)
+    tiny_batch = L.Work("x", "d96l6", tokens=1024 * 100, batch_tokens=1024)
+    assert tiny_batch.seconds(H100) == pytest.approx(100 * H100.step_floor_s_per_layer * 6)
+    routed = L.Work("x", "d256l8", tokens=65536 * 10, batch_tokens=65536, experts=8)
+    assert routed.seconds(H100) == pytest.approx(10 * 65536 / (1.06e6 * 0.53 / 1.10))
+    assert L.routed_factor(H100, 16) == pytest.approx((0.53 + 0.46) / 2 / 1.10)
+    assert L.Work("x", "d96l6", tokens=65536, batch_tokens=65536, n=3).seconds(H100) == \
+        pytest.approx(3 * L.Work("x", "d96l6", tokens=65536, batch_tokens=65536).seconds(H100))
+
+
+def test_routing_parts_cover_the_grid_once_and_fit_where_the_configured_profile_does_not():
+    from scalinglaws.studies.routing import PROFILES
+    gpu = PROFILES["gpu"]
+    cells = [(s, E) for s in LP.ROUTING_SIZES for E in gpu["experts"]]
+    owners = [(s, E) for sel in LP.ROUTING_PARTS.values() for s in sel["sizes"] for E in sel["experts"]]
+    assert sorted(owners) == sorted(cells)
+    as_configured = sum(w.seconds(H100) for w in LP.work("routing", dict(gpu)))
+    assert as_configured > 4 * L.LIMIT_S  # 45-80 min (the profile's comment, GPU-NOTES): no lease runs it
+
+
+def test_a_part_over_its_limit_is_refused(monkeypatch, capsys):
+    fat = L.Part("fat", {"sizes": ["d512l8"], "pretrain_tokens": 33_554_432 * 20}, "too much")
+    monkeypatch.setitem(LP.PARTS, "testbed", [fat])
+    with pytest.raises(ParameterError, match="testbed:fat is predicted at .* above its limit"):
+        LPL.check_part("testbed", "fat")
+    assert cli.main(["plan", "gpu", "testbed"]) == 1
+    assert "part testbed:fat predicted" in capsys.readouterr().err
+
+
+def test_plan_gpu_cli_lists_parts_calibration_and_a_part_overrides(capsys):
+    assert cli.main(["plan", "gpu", "testbed"]) == 0
+    out = capsys.readouterr().out
+    assert "testbed:small" in out and "testbed:large" in out and "cpu calibration" in out
+    assert cli.main(["plan", "gpu", "testbed", "--part", "large"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"sizes": ["d384l8", "d512l8"]}
+    assert cli.main(["plan", "gpu", "testbed", "--part", "nope"]) == 2
+    assert cli.main(["plan", "gpu", "nostudy"]) == 2
+
+
+def test_cpu_calibration_against_stored_unit_times():
+    cal = LPL.calibrate()
+    assert cal["overall"]["n"] >= 100
+    # routing's 68 models are the model's cleanest check (training only, one recipe)
+    assert 0.5 < cal["routing models"]["median"] < 2
