@@ -104,3 +104,27 @@ def test_load_refuses_pickle(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing")
     json.dumps(ladder_table("cpu").to_dict())  # tables are plain data
+
+
+@pytest.mark.parametrize("header_len", [0x1780, 0x4B50])  # low bytes 0x80 (a pickle's) and b"PK" (a zip's)
+def test_safetensors_whose_header_length_starts_like_a_pickle_is_accepted(tmp_path, header_len):
+    """Found by the gpu rehearsal: a real routed checkpoint with a 6,016-byte header starts with 0x80
+    and was refused as a pickle. The file's shape decides, not its first byte."""
+    from safetensors.torch import load_file, save_file
+
+    from scalinglaws.models.checkpoints import check_safetensors_header
+    path = tmp_path / "model.safetensors"
+    t = {"w": torch.arange(6, dtype=torch.float32)}
+    for pad in range(header_len - 120, header_len):  # grow the metadata until the header has the wanted length
+        save_file(t, path, metadata={"pad": "x" * pad})
+        if int.from_bytes(path.read_bytes()[:8], "little") == header_len:
+            break
+    else:
+        pytest.skip("could not produce the header length")
+    assert path.read_bytes()[:1] == b"\x80" or path.read_bytes()[:2] == b"PK"
+    check_safetensors_header(path)  # accepted
+    assert torch.equal(load_file(path)["w"], t["w"])
+    pickle_path = tmp_path / "pickle.safetensors"
+    torch.save(t, pickle_path)  # a zip archive (PK) with a safetensors name: still refused
+    with pytest.raises(ParameterError, match="zip"):
+        check_safetensors_header(pickle_path)

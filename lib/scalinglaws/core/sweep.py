@@ -51,7 +51,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scalinglaws.core.paths import work_root
+from scalinglaws.core.paths import results_root, work_root
 from scalinglaws.core.results import atomic_write_json, config_hash, sha256_file
 from scalinglaws.core.validation import BACKENDS, ParameterError, check_choice
 
@@ -435,7 +435,12 @@ def find_checkpoint(key: str) -> Path:
     path = found[0]
     kind = path.parent.name
     records = []
-    for rp in sorted((work_root() / "units").glob(f"*/*/{kind}/{key}.json")):
+    # a unit's record lives in the scratch tree (.work/units/<study>/<profile>/) or, for sweeps that
+    # commit their records beside the tables (routing's unit_records="results", the seeds runs), in
+    # <results>/<study>/<profile>/units/: either vouches for the checkpoint
+    candidates = [*(work_root() / "units").glob(f"*/*/{kind}/{key}.json"),
+                  *results_root().glob(f"*/*/units/{kind}/{key}.json")]
+    for rp in sorted(candidates):
         try:
             rec = json.loads(rp.read_bytes().decode("utf-8"))
             check_record(rec)
@@ -445,7 +450,8 @@ def find_checkpoint(key: str) -> Path:
             records.append((rp, rec))
     if not records:
         raise CorruptCheckpoint(f"checkpoint {path} has no sound unit record ({kind}/{key}.json under "
-                                f"{work_root() / 'units'}) to check it against; rerun the study that trains it")
+                                f"{work_root() / 'units'} or {results_root()}/*/*/units) to check it against; "
+                                "rerun the study that trains it")
     _verify(path, records)
     return path
 

@@ -33,11 +33,14 @@ def check_safetensors_header(path) -> None:
     with open(path, "rb") as f:
         head = f.read(9)
     size = path.stat().st_size
-    if head[:1] == b"\x80" or head[:2] == b"PK":
+    n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+    looks_safe = len(head) >= 9 and 2 <= n <= min(_MAX_HEADER, size - 8) and head[8:9] == b"{"
+    # the format's shape first: a real safetensors whose header length is 0x..80 (or 0x..4B50) starts
+    # with the same byte(s) as a pickle (or a zip), and must not be refused for it
+    if not looks_safe and (head[:1] == b"\x80" or head[:2] == b"PK"):
         kind = "a pickle" if head[:1] == b"\x80" else "a zip/torch.save archive"
         raise ParameterError(f"checkpoint file {path} is {kind}, not safetensors; only safetensors are loaded")
-    n = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
-    if len(head) < 9 or not (2 <= n <= min(_MAX_HEADER, size - 8)) or head[8:9] != b"{":
+    if not looks_safe:
         raise ParameterError(f"checkpoint file {path} is not a safetensors file (bad header); "
                              "only safetensors are loaded")
     with open(path, "rb") as f:
