@@ -301,6 +301,11 @@ class SeedNoise:
         return bool(self.included) or math.isfinite(_f(self.sd))
 
 
+# a `tables` key a caller sets when every interval its claims compute already carries training-seed noise
+# (its value says how); `seed_noise` then adds nothing and the note states it
+SEEDS_INCLUDED = "seeds_included"
+
+
 def seeds_included(how: str) -> SeedNoise:
     """For an interval that already resamples independently trained models (e.g. a bootstrap over
     models trained from several seeds): nothing to add; `how` is stated in the note."""
@@ -314,7 +319,7 @@ def seed_noise_of_fit(tables: dict | None, measure: str, design, y_mean: float, 
     approximation for nonlinear laws (their linear part), stated in the note."""
     import numpy as np
     base = seed_noise(tables, measure)
-    if not base.known:
+    if not base.known or base.included:
         return base
     X = np.asarray(design, dtype=float)
     var = np.linalg.pinv(X.T @ X)[column, column]
@@ -323,6 +328,9 @@ def seed_noise_of_fit(tables: dict | None, measure: str, design, y_mean: float, 
 
 def seed_noise(tables: dict | None, measure: str, n_models: int = 1, cells=None) -> SeedNoise:
     """The SeedNoise of `measure` from a study's stored `seeds` table (absent: not measured)."""
+    included = (tables or {}).get(SEEDS_INCLUDED)
+    if included:  # e.g. a paper's own data whose per-model errors were set to its seed-to-seed SD
+        return seeds_included(str(included))
     table = (tables or {}).get("seeds")
     return SeedNoise(measure, S.seed_sd(table, measure, cells=cells), n_models)
 

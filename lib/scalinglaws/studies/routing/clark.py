@@ -296,7 +296,8 @@ def claims_table(loss: pd.DataFrame, fits: pd.DataFrame, results: dict, sd: floa
     has no per-model error, and a seed is the larger source of spread at this scale."""
     ce = loss.assign(domain="validation", ce=loss["L"], ce_se=sd)[["size", "experts", "router", "domain", "ce", "ce_se"]]
     tables = {"loss": loss[["size", "N", "experts", "router", "L"]], "fits": fits, "ce": ce,
-              "n_cutoff": S.n_cutoff_table(results)}
+              "n_cutoff": S.n_cutoff_table(results), RC.PAPERS_OWN_RUNS: True,
+              CL.SEEDS_INCLUDED: f"every model's sampling SE is the 130M dense seed-to-seed SD ({sd:.4f})"}
     df = RC.claims(tables, None, seed, bootstrap)
     for cid, why in NOT_IN_CLARK.items():
         df.loc[df["claim_id"] == cid, "note"] = why
