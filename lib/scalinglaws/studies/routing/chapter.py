@@ -235,8 +235,13 @@ def clark_claims_sentence(clark_claims: pd.DataFrame, claims: pd.DataFrame) -> s
     if not len(testable):
         return "At this profile every claim is 'not testable' (the notes say why)."
     held = testable[testable == "holds"]
-    fails = [i for i in testable.index if i not in held.index]
+    refuted = [i for i in testable.index if testable[i] == "refuted"]
+    undecided = [i for i in testable.index if testable[i] == "inconclusive"]
     ours = claims.set_index("claim_id")["verdict"].reindex(held.index)
     s = f"On Clark et al.'s data {len(held)} of the {len(testable)} claims our code can test there hold"
-    s += "." if not fails else f"; {', '.join(fails)} do{'es' if len(fails) == 1 else ''} not (a bug to find, not a finding)."
+    s += "." if not refuted else (f"; {', '.join(refuted)} {'is' if len(refuted) == 1 else 'are'} refuted there "
+                                  "(a bug to find, not a finding).")
+    if undecided:  # e.g. a claim on R^2, which has no interval: the data cannot decide it, whoever fits
+        s += (f" {', '.join(undecided)} {'stays' if len(undecided) == 1 else 'stay'} inconclusive on their data too "
+              "(the table's note says why).")
     return s + (f" On ours, {int((ours == 'holds').sum())} of those {len(held)} hold at this profile.")
