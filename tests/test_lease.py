@@ -6,6 +6,7 @@ import json
 import pytest
 
 from scalinglaws import cli
+from scalinglaws.core.paths import DATA_DIR
 from scalinglaws.core.validation import ParameterError
 from scalinglaws.studies import lease as L
 from scalinglaws.studies import lease_parts as LP
@@ -13,6 +14,13 @@ from scalinglaws.studies import lease_plan as LPL
 from scalinglaws.studies import study_names
 
 H100 = L.THROUGHPUT["h100"]
+
+
+@pytest.fixture(autouse=True)
+def shipped_results(monkeypatch):
+    """The planner calibrates against the stored cpu results, i.e. the shipped ones; `make test`
+    points SCALINGLAWS_RESULTS at a scratch root for its smoke runs, so point it back here."""
+    monkeypatch.setenv("SCALINGLAWS_RESULTS", str(DATA_DIR / "results"))
 
 
 def test_every_study_has_parts_each_predicted_within_its_limit():
