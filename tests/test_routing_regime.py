@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
+from scalinglaws.core.paths import DATA_DIR
 import torch
 
 from scalinglaws.core.validation import ParameterError
@@ -117,7 +119,10 @@ def test_a_part_runs_only_its_units_redoes_nothing_and_resumes_from_committed_re
     assert not work.exists() or not any(work.rglob("*.safetensors"))
 
 
-def test_pilot_settings_are_validated_before_compute():
+def test_pilot_settings_are_validated_before_compute(monkeypatch):
+    # the cpu pilot trains at the testbed's stored cpu rates: read the shipped results (`make test`
+    # points SCALINGLAWS_RESULTS at a scratch root); planning writes nothing
+    monkeypatch.setenv("SCALINGLAWS_RESULTS", str(DATA_DIR / "results"))
     with pytest.raises(ParameterError):
         P.parse_settings("baseline,nope")
     with pytest.raises(ParameterError):

@@ -420,9 +420,23 @@ def routed_config(size, num_experts: int, router: str, routed_every: int = 2, ha
                         **router_options)
 
 
+# options added after the studies' first runs, at the values that make them no-ops (the model and its
+# training are bit for bit those of a config without them): left out of `routing_fields` at those
+# values, so the unit keys of every run made before them stay the same (stored unit records resume,
+# and a seed-0 replicate is the stored unit); any other value is part of the key
+IDENTITY_OPTIONS = {"router_lr_mult": 1.0, "gate_scale": "raw"}
+
+
 def routing_fields(config) -> dict:
-    """The routing part of a RoutedConfig (everything but the dense size's architecture)."""
-    return {k: getattr(config, k) for k in ROUTED_FIELDS}
+    """The routing part of a RoutedConfig (everything but the dense size's architecture), without
+    the IDENTITY_OPTIONS at their no-op values."""
+    return {k: getattr(config, k) for k in ROUTED_FIELDS
+            if not (k in IDENTITY_OPTIONS and getattr(config, k) == IDENTITY_OPTIONS[k])}
+
+
+def router_options_of(fields: dict) -> dict:
+    """The router options of stored `routing_fields` (an identity option left out is its no-op value)."""
+    return {k: fields.get(k, IDENTITY_OPTIONS.get(k)) for k in ROUTER_OPTIONS if k in fields or k in IDENTITY_OPTIONS}
 
 
 def build_routed(size, num_experts: int, router: str, seed: int = 0, experts_implementation: str | None = None,

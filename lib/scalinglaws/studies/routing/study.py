@@ -317,7 +317,7 @@ def routed_config_of(config: dict):
     """The RoutedConfig of a `routed` unit's config."""
     rt = config["routing"]
     return RT.routed_config(config["size"], rt["num_local_experts"], rt["router"], routed_every=rt["routed_every"],
-                            hash_seed=rt["hash_seed"], **{k: rt[k] for k in RT.ROUTER_OPTIONS})
+                            hash_seed=rt["hash_seed"], **RT.router_options_of(rt))
 
 
 def _train(config: dict, experts_implementation: str | None = None, compile: bool = False) -> dict:
