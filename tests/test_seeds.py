@@ -49,3 +49,13 @@ def test_widening_in_quadrature():
 def test_schema_rejects(mutate, match):
     with pytest.raises(S.SeedsError, match=match):
         S.check_seeds(mutate(table()))
+
+
+def test_spread_beside_stored_values():
+    stored = lambda cells: pd.DataFrame({"cell": cells, "measure": ["ce"] * len(cells),  # noqa: E731
+                                         "value": [10.0 * i for i in range(len(cells))]})
+    out = S.spread_beside_stored(table(), stored, pooled=True).set_index("cell")
+    assert list(out.columns) == [c for c in S.SPREAD_COLUMNS if c != "cell"] + ["pooled_sd"]
+    assert out.loc["b", "stored"] == 10.0 and out.loc["a", "sd"] == pytest.approx(1.0)
+    assert (out["pooled_sd"] == pytest.approx(math.sqrt(8 / 4))).all()
+    assert S.spread_beside_stored(None, stored).empty

@@ -101,3 +101,21 @@ def with_seed_noise(value: float, lo: float, hi: float, sd: float, n_models: int
     lo_w = value - math.hypot(value - lo, extra)
     hi_w = value + math.hypot(hi - value, extra)
     return lo_w, hi_w
+
+
+SPREAD_COLUMNS = ["cell", "measure", "n_seeds", "mean", "sd", "min", "max", "stored"]
+
+
+def spread_beside_stored(seeds: pd.DataFrame | None, stored, pooled: bool = False) -> pd.DataFrame:
+    """A chapter's seed table: `seed_spread` per (cell, measure) beside the stored single-seed value
+    (`stored(cells)` -> frame with cell, measure, value), and with `pooled` each measure's pooled
+    `seed_sd` in `pooled_sd`. Empty (with the columns) without a seeds table."""
+    cols = SPREAD_COLUMNS + (["pooled_sd"] if pooled else [])
+    if seeds is None:
+        return pd.DataFrame(columns=cols)
+    sp = seed_spread(seeds)
+    st = stored(sorted(set(sp["cell"]))).rename(columns={"value": "stored"})[["cell", "measure", "stored"]]
+    sp = sp.merge(st, on=["cell", "measure"], how="left")
+    if pooled:
+        sp["pooled_sd"] = sp["measure"].map(lambda m: seed_sd(seeds, m))
+    return sp[cols]

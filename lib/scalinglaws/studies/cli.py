@@ -12,6 +12,7 @@ the Ray backend print the same progress lines.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -20,6 +21,16 @@ from scalinglaws.core.paths import REPO_ROOT
 from scalinglaws.studies import get_study, study_names, validate_run
 from scalinglaws.core.profiles import PROFILES
 from scalinglaws.core.validation import ParameterError, check_backend, check_choice
+
+
+def plan_group(subparsers):
+    """The `plan` command's subcommand group, made by whichever module registers a plan first (a
+    study's `plan LAW`, or `plan gpu`), so every planner joins one `python -m scalinglaws plan`."""
+    p = subparsers.choices.get("plan")
+    if p is None:
+        p = subparsers.add_parser("plan", help="plan with a fitted scaling law")
+        p.add_subparsers(dest="plan_law", required=True)
+    return next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
 
 
 def register(sub) -> None:

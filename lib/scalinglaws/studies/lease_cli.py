@@ -3,20 +3,13 @@ profile with their predicted minutes (`studies.lease`), and the cost model's err
 Exit 0: every listed part fits its limit; 1: a part is predicted above it (one line each); 2: bad input."""
 from __future__ import annotations
 
-import argparse
 import sys
 
-
-def _plan_group(subparsers):
-    p = subparsers.choices.get("plan")
-    if p is None:
-        p = subparsers.add_parser("plan", help="plan with a fitted scaling law")
-        p.add_subparsers(dest="plan_law", required=True)
-    return next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+from scalinglaws.studies.cli import plan_group
 
 
 def register(subparsers) -> None:
-    g = _plan_group(subparsers).add_parser(
+    g = plan_group(subparsers).add_parser(
         "gpu", help="lease parts of a study's gpu profile: predicted minutes per part and unit",
         description=__doc__.splitlines()[0])
     g.add_argument("study", help="a study, or 'all'")

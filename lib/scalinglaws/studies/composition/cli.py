@@ -13,11 +13,11 @@ module adds its `composition` sub-command to it, creating `plan` only if it is m
 """
 from __future__ import annotations
 
-import argparse
 
 from scalinglaws.core.results import open_store
 from scalinglaws.core.validation import ParameterError
 from scalinglaws.studies.composition import planning as P
+from scalinglaws.studies.cli import plan_group
 
 
 def plan(args) -> dict:
@@ -35,16 +35,8 @@ def run(args) -> int:
     return emit(plan(args), args.json, P.render)
 
 
-def _plan_group(subparsers):
-    p = subparsers.choices.get("plan")
-    if p is None:
-        p = subparsers.add_parser("plan", help="plan with a fitted scaling law")
-        p.add_subparsers(dest="plan_law", required=True)
-    return next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-
-
 def register(subparsers) -> None:
-    c = _plan_group(subparsers).add_parser(
+    c = plan_group(subparsers).add_parser(
         "composition", help="keep the base, merge, multitask, route or a larger base: target loss or budget",
         description="From the composition study's stored tables: the cheapest option reaching --target, or the "
                     "best loss for --budget, with its extrapolation risk. Exit 0: ok; 2: bad input.")

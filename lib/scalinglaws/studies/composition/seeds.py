@@ -110,10 +110,4 @@ def stored(tables: dict, params: dict, cells: list[str]) -> pd.DataFrame:
 def seed_table(tables: dict) -> pd.DataFrame:
     """For the chapter: per replicated cell, the training-seed spread of multitask - best merge
     beside the stored single-seed value. Empty without a seeds table."""
-    cols = ["cell", "measure", "n_seeds", "mean", "sd", "min", "max", "stored"]
-    if "seeds" not in tables:
-        return pd.DataFrame(columns=cols)
-    sp = S.seed_spread(tables["seeds"])
-    st = stored(tables, {"seed": 0}, sorted(set(sp["cell"])))
-    sp = sp.merge(st.rename(columns={"value": "stored"})[["cell", "measure", "stored"]], on=["cell", "measure"], how="left")
-    return sp[cols]
+    return S.spread_beside_stored(tables.get("seeds"), lambda cells: stored(tables, {"seed": 0}, cells))

@@ -113,11 +113,4 @@ def seed_table(tables: dict) -> pd.DataFrame:
     """For the chapter: per drop rate, the training-seed spread of DELLA - DARE beside the stored
     single-seed value, and the pooled training-seed SD next to the effect the claim reports.
     Empty without a seeds table."""
-    cols = ["cell", "measure", "n_seeds", "mean", "sd", "min", "max", "stored", "pooled_sd"]
-    if "seeds" not in tables:
-        return pd.DataFrame(columns=cols)
-    sp = S.seed_spread(tables["seeds"])
-    st = stored(tables, {"seed": 0}, sorted(set(sp["cell"])))
-    sp = sp.merge(st.rename(columns={"value": "stored"})[["cell", "measure", "stored"]], on=["cell", "measure"], how="left")
-    sp["pooled_sd"] = S.seed_sd(tables["seeds"], "della_minus_dare")
-    return sp[cols]
+    return S.spread_beside_stored(tables.get("seeds"), lambda cells: stored(tables, {"seed": 0}, cells), pooled=True)

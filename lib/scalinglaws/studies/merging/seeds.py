@@ -142,11 +142,4 @@ def stored(tables: dict, params: dict, cells: list[str]) -> pd.DataFrame:
 def seed_table(tables: dict) -> pd.DataFrame:
     """For the chapter: per measure, the pooled seed SD over the replicated cells (`core.seeds.seed_sd`)
     and each cell's spread beside the stored single-seed value. Empty without a seeds table."""
-    cols = ["cell", "measure", "n_seeds", "mean", "sd", "min", "max", "stored", "pooled_sd"]
-    if "seeds" not in tables:
-        return pd.DataFrame(columns=cols)
-    sp = S.seed_spread(tables["seeds"])
-    st = stored(tables, {"seed": 0}, sorted(set(sp["cell"])))
-    sp = sp.merge(st.rename(columns={"value": "stored"})[["cell", "measure", "stored"]], on=["cell", "measure"], how="left")
-    sp["pooled_sd"] = sp["measure"].map(lambda m: S.seed_sd(tables["seeds"], m))
-    return sp[cols]
+    return S.spread_beside_stored(tables.get("seeds"), lambda cells: stored(tables, {"seed": 0}, cells), pooled=True)

@@ -99,10 +99,4 @@ def seed_table(tables: dict) -> pd.DataFrame:
     """For the chapter: per replicated cell and measure, the seed spread (n, mean, SD, min, max)
     beside the stored single-seed value, so each router's gain over dense is read against its
     training noise. Empty without a seeds table."""
-    cols = ["cell", "measure", "n_seeds", "mean", "sd", "min", "max", "stored"]
-    if "seeds" not in tables:
-        return pd.DataFrame(columns=cols)
-    sp = S.seed_spread(tables["seeds"])
-    st = stored(tables, {"seed": 0}, sorted(set(sp["cell"])))
-    sp = sp.merge(st.rename(columns={"value": "stored"})[["cell", "measure", "stored"]], on=["cell", "measure"], how="left")
-    return sp[cols]
+    return S.spread_beside_stored(tables.get("seeds"), lambda cells: stored(tables, {"seed": 0}, cells))
