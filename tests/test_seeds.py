@@ -57,5 +57,5 @@ def test_spread_beside_stored_values():
     out = S.spread_beside_stored(table(), stored, pooled=True).set_index("cell")
     assert list(out.columns) == [c for c in S.SPREAD_COLUMNS if c != "cell"] + ["pooled_sd"]
     assert out.loc["b", "stored"] == 10.0 and out.loc["a", "sd"] == pytest.approx(1.0)
-    assert (out["pooled_sd"] == pytest.approx(math.sqrt(8 / 4))).all()
+    assert out["pooled_sd"].tolist() == pytest.approx([math.sqrt(8 / 4)] * 3)
     assert S.spread_beside_stored(None, stored).empty
