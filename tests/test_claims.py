@@ -187,8 +187,9 @@ def routing_tables(b=(-0.12, -0.13, -0.11), c=(0.02, 0.018, 0.022), e_max=(100.0
     n_cut = pd.DataFrame([{"router": r, "b": b[0], "c": c[0], "log10_n_cutoff": cutoff[0], "n_cutoff": 10 ** cutoff[0],
                            "log10_lo": cutoff[1], "log10_hi": cutoff[2], "frac_c_positive": frac, "ok": True}
                           for r in routers])
-    rf = pd.DataFrame([{"router": r, "size": "s2", "gamma": gamma[0], "lo": gamma[1], "hi": gamma[2], "points": 9,
-                        "domains": 3, "one_over_n": True} for r in routers])
+    rf = pd.DataFrame([{"router": r, "size": "s2", "law": "resource_slope", "param": "gamma", "estimate": gamma[0],
+                        "lo": gamma[1], "hi": gamma[2], "n_points": 9, "ok": True, "why_not_ok": "",
+                        "domains": 3, "one_over_n": True} for r in routers])  # the one fits schema
     out = {"loss": pd.DataFrame(loss), "fits": pd.DataFrame(fits), "n_cutoff": n_cut, "resource_fits": rf,
            "routing": pd.DataFrame(routing)}
     if seed_sd is not None:
@@ -281,11 +282,15 @@ def resource_tables(single=(-1.05, -1.2, -0.9), lm_depth=(-0.3, -0.4, -0.25), se
         _exp("lm", "depth", -0.9, -1.0, -0.8, method="total", primary=False),
         _exp("chinchilla", "epoch_refit", 0.35, 0.32, 0.37, law="chinchilla", param="alpha", method="reference_csv"),
     ])
-    shares = pd.DataFrame([{"kind": "parallel", "slope": 0.02, "slope_lo": 0.01, "slope_hi": 0.03},
-                           {"kind": "series", "slope": 0.0, "slope_lo": -0.01, "slope_hi": 0.01}])
-    additive = pd.DataFrame([{"kind": "parallel", "form": "free exponents", "param": p, "estimate": e, "lo": lo, "hi": hi,
-                              "r2_log": 0.95, "n_points": 50}
-                             for p, e, lo, hi in (("c1", 1, 0.5, 2), ("a1", 1.1, 0.8, 1.4), ("a2", 2.5, 2.0, 3.0))])
+    from scalinglaws.fitting.schema import fit_rows, fits_frame  # the one fits schema
+    shares = fits_frame([r for kind, (s, lo, hi) in (("parallel", (0.02, 0.01, 0.03)), ("series", (0.0, -0.01, 0.01)))
+                         for r in fit_rows("share_trend", {"slope": s, "mean": 0.4}, {"slope": (lo, hi), "mean": (0.3, 0.5)},
+                                           ok=True, why_not_ok="", n_points=50, keys={"kind": kind},
+                                           extra={"log2_range": 4.0})], ["kind"], ["log2_range"])
+    additive = fits_frame(fit_rows("additive", {"c1": 1, "a1": 1.1, "a2": 2.5},
+                                   {"c1": (0.5, 2), "a1": (0.8, 1.4), "a2": (2.0, 3.0)}, r2_log=0.95, ok=True,
+                                   why_not_ok="", n_points=50, keys={"kind": "parallel", "form": "free exponents"}),
+                          ["kind", "form"])
     out = {"fits": fits, "shares": shares, "additive": additive, "lm_ladders": lm_ladders(**ladder)}
     if seeds:
         out["seeds"] = seeds_table(0.001)
@@ -321,7 +326,7 @@ def test_resource_claims_on_synthetic_tables():
     assert d.loc["lm_depth", "verdict"] == "inconclusive" and "interval reaches a bound: alpha" in d.loc["lm_depth", "note"]
     # the additive fits go through the trust rule too
     t = resource_tables()
-    t["additive"]["r2_log"] = 0.6
+    t["additive"]["r2_log"], t["additive"]["ok"], t["additive"]["why_not_ok"] = 0.6, False, "R^2 0.6 < 0.9"
     assert verdicts(claims(t, "cpu"))["additive_parallel_a1"] == "inconclusive"
     # the LM regime as preconditions: a ladder that does not fall, or rates at the grid's edge
     for kw, what in (({"falls": False}, "smallest loss drop"), ({"edge": True}, "at an edge of its grid")):

@@ -9,6 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
+from scalinglaws.fitting.schema import FIT_COLUMNS
 import torch
 
 from scalinglaws import models as Mo
@@ -292,7 +294,10 @@ def _power_summary():
 def test_fits_and_held_out_predictions_are_exact_on_power_laws():
     s = _power_summary()
     fits = A.fits_table(s)
-    assert fits.set_index("arm").loc["multitask", "slope"] == pytest.approx(-0.05)
+    assert list(fits.columns) == A.FIT_KEYS + list(FIT_COLUMNS) + A.FIT_EXTRA  # the one fits schema
+    lines = A.fit_lines(fits).set_index("arm")
+    assert lines.loc["multitask", "slope"] == pytest.approx(-0.05)
+    assert lines.loc["multitask", "intercept"] == pytest.approx(0.98) and lines.loc["multitask", "ok"]
     pred = A.predictions_table(s)
     assert (pred["status"] == "ok").all() and np.allclose(pred["rel_error"], 0, atol=1e-9)
     wp = A.winner_predictions(pred)

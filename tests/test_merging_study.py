@@ -9,6 +9,7 @@ import pytest
 from scalinglaws.studies.merging import analysis as MA
 from scalinglaws.studies.merging import subsets as S
 from scalinglaws.studies.merging import tail as TL
+from scalinglaws.fitting.schema import FIT_COLUMNS
 from scalinglaws.studies import merging
 from scalinglaws.core.validation import ParameterError
 
@@ -110,7 +111,7 @@ def test_tables_and_schema(smoke):
         "merges": ["pool", "size", "N", "method", "subset", "k", "eval_domain", "in_subset", "ce", "bpb", "seed"],
         "curves": ["pool", "method", "size", "N", "k", "scope", "ce", "base_ce", "delta_base", "beats_base"],
         "multitask": ["pool", "size", "N", "k", "subset", "eval_domain", "in_subset", "ce"],
-        "tail_fits": TL.TAIL_COLUMNS,
+        "tail_fits": TL.TAIL_KEYS + list(FIT_COLUMNS),
         "theory_vs_tail": ["pool", "method", "size", "A", "A_pred", "A_ratio"],
         "coefficient_ratio": ["pool", "size", "ratio", "lo", "hi", "c2_ratio_pred"],
         "fits": ["pool", "method", "scope", "law", "param", "estimate", "lo", "hi", "se", "r2", "r2_log", "rmse",
@@ -357,7 +358,10 @@ def test_tail_fit_recovers_parameters():
     assert f["L_inf"] == pytest.approx(3.0, abs=1e-4) and f["A"] == pytest.approx(0.4, rel=1e-3)
     assert f["b"] == pytest.approx(0.7, abs=5e-3) and f["r2"] > 0.99999
     tab, draws = TL.tail_fits(_tail_models(3.0, 0.4, 0.7, noise=0.002), n_boot=200)
-    r = tab[tab["scope"] == "cross_domain"].iloc[0]
+    assert list(tab.columns) == TL.TAIL_KEYS + list(FIT_COLUMNS)  # the one fits schema, a row per parameter
+    assert (tab.groupby(TL.TAIL_KEYS).size() == 3).all() and set(tab["param"]) == {"L_inf", "A", "b"}
+    r = TL.tail_wide(tab)
+    r = r[r["scope"] == "cross_domain"].iloc[0]
     assert r["A"] == pytest.approx(0.4, rel=0.15) and r["L_inf"] == pytest.approx(3.0, abs=0.01)
     assert r["A_lo"] <= r["A"] <= r["A_hi"] and r["A_hi"] - r["A_lo"] < 0.2
     assert r["ok"], r["why_not_ok"]
@@ -367,7 +371,7 @@ def test_tail_fit_recovers_parameters():
 def test_trust_flags_degenerate_fits_with_reasons():
     # a curve that rises with k: A <= 0, said so
     tab, _ = TL.tail_fits(_tail_models(3.0, -0.3, 0.5, noise=0.001), n_boot=100)
-    r = tab.iloc[0]
+    r = TL.tail_wide(tab).iloc[0]
     assert not r["ok"] and "does not fall" in r["why_not_ok"]
     # pure noise: R^2 far below the threshold
     tab, _ = TL.tail_fits(_tail_models(3.0, 0.0, 0.5, noise=0.05, seed=3), n_boot=100)

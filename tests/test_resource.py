@@ -105,17 +105,37 @@ def test_share_trend_detects_constant_and_drifting_shares():
     assert d["slope_lo"] > 0.03 and d["slope"] == pytest.approx(0.05, abs=0.01)
 
 
-def test_fit_additive_recovers_known_constants():
+def test_additive_laws_recover_known_constants():
+    """The additive form is a law fitted by the one fitter (`laws.additive`, `laws.additive_inverse`)."""
+    from scalinglaws.fitting import fit
     rng = np.random.default_rng(1)
     N1 = rng.integers(2, 60, 80).astype(float)
     N2 = rng.integers(2, 60, 80).astype(float)
     df = pd.DataFrame({"neurons_1": N1, "neurons_2": N2,
                        "loss": (2 / N1 + 3 / N2) * np.exp(0.01 * rng.standard_normal(80))})
-    fixed = rt.fit_additive(df, free_exponents=False, boot=50)
-    assert fixed["params"]["c1"] == pytest.approx(2, rel=0.03) and fixed["params"]["c2"] == pytest.approx(3, rel=0.03)
-    free = rt.fit_additive(df, free_exponents=True, boot=50)
-    assert free["params"]["a1"] == pytest.approx(1, abs=0.05) and free["params"]["a2"] == pytest.approx(1, abs=0.05)
-    assert free["r2_log"] > 0.99
+    cols = {"N1": "neurons_1", "N2": "neurons_2"}
+    fixed = fit("additive_inverse", df, columns=cols, y="loss", bootstrap=50)
+    assert fixed.params["c1"] == pytest.approx(2, rel=0.03) and fixed.params["c2"] == pytest.approx(3, rel=0.03)
+    free = fit("additive", df, columns=cols, y="loss", bootstrap=50)
+    assert free.params["a1"] == pytest.approx(1, abs=0.05) and free.params["a2"] == pytest.approx(1, abs=0.05)
+    assert free.r2_log > 0.99 and free.ok, free.why_not_ok
+
+
+def test_composite_fit_tables_are_in_the_one_fits_schema():
+    from scalinglaws.fitting.schema import FIT_COLUMNS
+    from scalinglaws.studies.resource.analysis import composite_fit_tables
+    rng = np.random.default_rng(2)
+    N1 = rng.integers(2, 60, 30).astype(float)
+    N2 = rng.integers(2, 60, 30).astype(float)
+    comp = pd.DataFrame({"kind": "parallel", "activation": "relu", "neurons_1": N1, "neurons_2": N2,
+                         "neurons": N1 + N2, "share_1": N1 / (N1 + N2),
+                         "loss": (2 / N1 + 3 / N2) * np.exp(0.01 * rng.standard_normal(30))})
+    shares, additive = composite_fit_tables(comp, 40)
+    assert list(shares.columns) == ["kind", *FIT_COLUMNS, "log2_range"]
+    assert list(additive.columns) == ["kind", "form", *FIT_COLUMNS]
+    assert set(shares["param"]) == {"slope", "mean"} and set(additive["law"]) == {"additive", "additive_inverse"}
+    a = additive[additive["law"] == "additive_inverse"].set_index("param")["estimate"]
+    assert a["c1"] == pytest.approx(2, rel=0.05) and a["c2"] == pytest.approx(3, rel=0.05)
 
 
 def test_lm_ladders_units_and_choice():

@@ -376,9 +376,10 @@ def test_resource_table_and_fits():
                 rows.append({"size": "s0", "experts": E, "router": "hash", "domain": d, "n_serving": n,
                              "max_share": 1.0 / n, "ce": A * n ** -gamma * math.exp(rng.normal(0, 0.01)),
                              "ce_dense": A})
-        f = RS.resource_fits(pd.DataFrame(rows), bootstrap=200).iloc[0]
-        assert f["gamma"] == pytest.approx(gamma, abs=0.05) and f["lo"] <= f["gamma"] <= f["hi"]
-        assert f["one_over_n"] == expect and f["points"] == 32 and f["domains"] == 8
+        f = RS.resource_fits(pd.DataFrame(rows), bootstrap=200).iloc[0]  # the one fits schema: param gamma
+        assert f["law"] == "resource_slope" and f["param"] == "gamma" and f["ok"], f["why_not_ok"]
+        assert f["estimate"] == pytest.approx(gamma, abs=0.05) and f["lo"] <= f["estimate"] <= f["hi"]
+        assert f["one_over_n"] == expect and f["n_points"] == 32 and f["domains"] == 8
 
 
 def test_chapter_figures_on_the_smoke_tables(smoke):

@@ -227,6 +227,22 @@ register_law(_merging_law(
     "L = L* + B N^-beta + A0 N^-gamma / (k + b), gamma of either sign (A may grow with N)"))
 
 
+# One size's k-curve (the merging study's per-size tail fits): L(k) = L_inf + A / (k + b).
+# `studies/merging/tail.py` fits it exactly (weighted least squares on the natural scale, A of either
+# sign, a bootstrap over merged models; its docstring says why not `fit`); `fit` takes it as well.
+register_law(Law(
+    name="merging_tail",
+    inputs=("k",),
+    params=("L_inf", "A", "b"),
+    log_model=lambda p, X: torch.log(p["L_inf"] + p["A"] / (X["k"] + p["b"])),
+    bounds={"L_inf": (0.0, math.inf), "A": (-math.inf, math.inf), "b": (0.0, 50.0)},
+    grid={"L_inf": lambda X, y: float(np.min(y)) * np.array([0.5, 0.9, 1.0]),
+          "A": lambda X, y: float(np.ptp(y)) * np.array([0.5, 1.0, 2.0]) + 1e-9,
+          "b": [0.0, 0.5, 2.0]},
+    positive=("k",),
+    formula="L = L_inf + A / (k + b)",
+))
+
 # ---------------------------------------------------------------------------------------------
 # Routed LMs (Clark et al. 2022): log10 L = a log10 N + b log10 Ehat + c log10 N log10 Ehat + d,
 #   1/Ehat = 1/(E - 1 + (1/E_start - 1/E_max)^-1) + 1/E_max.
@@ -284,6 +300,20 @@ register_law(Law(
     formula="log10 L = a log10 N + d",
 ))
 
+# A line in log-log (the composition study's loss against compute): log10 y = intercept + slope log10 x.
+# `studies/composition/analysis.py` fits it by exact least squares (its `fits_table` says why).
+register_law(Law(
+    name="loglinear",
+    inputs=("x",),
+    params=("slope", "intercept"),
+    log_model=lambda p, X: LN10 * (p["intercept"] + p["slope"] * torch.log10(X["x"])),
+    bounds={"slope": (-5.0, 5.0), "intercept": (-50.0, 50.0)},
+    grid={"slope": [-0.3, -0.1, 0.0],
+          "intercept": lambda X, y: math.log10(float(np.mean(y))) + np.array([0.0, 1.0, 2.0])},
+    positive=("x",),
+    formula="log10 y = intercept + slope log10 x",
+))
+
 # ---------------------------------------------------------------------------------------------
 # Plain power laws (resource model, any one-input curve).
 _prep, _punrep = _log_transform({"a": "A", "e": "E"}, ("E", "A", "alpha"))
@@ -316,6 +346,42 @@ register_law(Law(
     unreport=_p1unrep,
     positive=("x",),
     formula="y = A x^-alpha",
+))
+
+
+# ---------------------------------------------------------------------------------------------
+# Additive subtask losses (resource model, Song et al. 2024): l = c1 N1^-a1 + c2 N2^-a2, with the
+# paper's form a1 = a2 = 1 as its own law. Amplitudes fitted as logs (the toy losses span decades).
+def _additive_grid(col):
+    """Data-scaled starts for log c_i: log median(l N_i) and a decade either side."""
+    return lambda X, y: math.log(float(np.median(y * X[col]))) + np.array([-2.3, 0.0, 2.3])
+
+
+_arep, _aunrep = _log_transform({"log_c1": "c1", "log_c2": "c2"}, ("c1", "c2", "a1", "a2"))
+register_law(Law(
+    name="additive",
+    inputs=("N1", "N2"),
+    params=("log_c1", "log_c2", "a1", "a2"),
+    log_model=lambda p, X: _lse(p["log_c1"] - p["a1"] * torch.log(X["N1"]), p["log_c2"] - p["a2"] * torch.log(X["N2"])),
+    bounds={"log_c1": (-40.0, 20.0), "log_c2": (-40.0, 20.0), "a1": (0.0, 6.0), "a2": (0.0, 6.0)},
+    grid={"log_c1": _additive_grid("N1"), "log_c2": _additive_grid("N2"), "a1": [0.5, 1.0, 2.0], "a2": [0.5, 1.0, 2.0]},
+    report=_arep,
+    unreport=_aunrep,
+    positive=("N1", "N2"),
+    formula="l = c1 N1^-a1 + c2 N2^-a2  (fitted as log l = LSE(log c1 - a1 log N1, log c2 - a2 log N2))",
+))
+_a1rep, _a1unrep = _log_transform({"log_c1": "c1", "log_c2": "c2"}, ("c1", "c2"))
+register_law(Law(
+    name="additive_inverse",
+    inputs=("N1", "N2"),
+    params=("log_c1", "log_c2"),
+    log_model=lambda p, X: _lse(p["log_c1"] - torch.log(X["N1"]), p["log_c2"] - torch.log(X["N2"])),
+    bounds={"log_c1": (-40.0, 20.0), "log_c2": (-40.0, 20.0)},
+    grid={"log_c1": _additive_grid("N1"), "log_c2": _additive_grid("N2")},
+    report=_a1rep,
+    unreport=_a1unrep,
+    positive=("N1", "N2"),
+    formula="l = c1 / N1 + c2 / N2  (the resource model's additive form)",
 ))
 
 

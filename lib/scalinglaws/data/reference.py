@@ -67,3 +67,20 @@ def verify(name: str, file: Path | None = None) -> Path:
 def load(name: str, file: Path | None = None) -> pd.DataFrame:
     """The reference CSV as a DataFrame, verified first."""
     return pd.read_csv(verify(name, file))
+
+
+# Published fits of the Chinchilla law L = E + A N^-alpha + B D^-beta, typed from the papers once
+# (the fitting chapter, the resource study and its claims read them from here).
+HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}      # Hoffmann et al. 2022, eq. 10
+EPOCH = {"E": 1.817, "A": 482.0, "B": 2085.4, "alpha": 0.348, "beta": 0.366}     # Besiroglu et al. 2024, Table 1
+EPOCH_SE = {"E": 0.026, "A": 124.5, "B": 1293.3, "alpha": 0.015, "beta": 0.021}  # its bootstrap SEs (Table 1)
+CHINCHILLA_CSV = "chinchilla_svg_extracted_data.csv"
+
+
+def chinchilla_points() -> pd.DataFrame:
+    """Epoch's 240 points, as in their replication: the digitised Chinchilla CSV (verified) minus its
+    5 highest-loss points, sorted by loss; N = Model Size, D = Training FLOP / (6 N)."""
+    df = load(CHINCHILLA_CSV).sort_values("loss").iloc[:-5]
+    return pd.DataFrame({"N": df["Model Size"].to_numpy(float),
+                         "D": (df["Training FLOP"] / (6 * df["Model Size"])).to_numpy(float),
+                         "loss": df["loss"].to_numpy(float)})

@@ -35,6 +35,7 @@ import torch
 from scalinglaws.core.threads import torch_threads
 from scalinglaws.laws import Law, get_law
 from scalinglaws.core.validation import ParameterError, check_float, check_int
+from scalinglaws.fitting.schema import fit_rows
 from scalinglaws.fitting.trust import R2_MIN, intervals_on_bound, trust
 
 DTYPE = torch.float64
@@ -370,21 +371,17 @@ class FitResult:
 
     def rows(self, scale: float = 1.0, amplitudes=(), **keys) -> list[dict]:
         """Long rows of a study's `fits` table, one per reported parameter: the one schema every
-        study writes (`keys` first, then law, param, estimate, lo, hi, se, r2, r2_log, rmse, converged,
-        ok, why_not_ok, n_points). A fit made on y * scale is reported in y's units: the parameters named in
-        `amplitudes` (those proportional to y), their intervals and the RMSE are divided by scale."""
-        out = []
+        study writes (`fitting.schema`: `keys` first, then law, param, estimate, lo, hi, se, r2, r2_log,
+        rmse, converged, ok, why_not_ok, n_points). A fit made on y * scale is reported in y's units: the
+        parameters named in `amplitudes` (those proportional to y), their intervals and the RMSE are
+        divided by scale."""
         ok, why = self._verdict()  # once, not per parameter
-        for name, est in self.params.items():
-            c = 1.0 / scale if name in amplitudes else 1.0
-            lo, hi = self.ci[name] if self.ci else (math.nan, math.nan)
-            out.append({**keys, "law": self.law.name, "param": name,
-                        "estimate": float(est) * c, "lo": float(lo) * c, "hi": float(hi) * c,
-                        "se": float(self.se[name]) * c if self.se else math.nan, "r2": float(self.r2),
-                        "r2_log": float(self.r2_log),
-                        "rmse": float(self.rmse) / scale, "converged": bool(self.converged), "ok": bool(ok),
-                        "why_not_ok": why, "n_points": int(self.n)})
-        return out
+        c = {name: 1.0 / scale if name in amplitudes else 1.0 for name in self.params}
+        return fit_rows(self.law.name, {k: v * c[k] for k, v in self.params.items()},
+                        {k: (lo * c[k], hi * c[k]) for k, (lo, hi) in self.ci.items()} if self.ci else None,
+                        {k: v * c[k] for k, v in self.se.items()} if self.se else None,
+                        r2=self.r2, r2_log=self.r2_log, rmse=self.rmse / scale, converged=self.converged, ok=ok,
+                        why_not_ok=why, n_points=self.n, keys=keys)
 
     def sample_rows(self, limit: int | None = None, scale: float = 1.0, amplitudes=(), **keys) -> list[dict]:
         """Rows of a study's `fit_samples` table, the one schema every study stores its bootstrap

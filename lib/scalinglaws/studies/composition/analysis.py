@@ -15,7 +15,8 @@ Tables:
     wins       per (pool, size, k): the winner, the runner-up and the margin with its interval;
                verdict "tie" when the paired interval of the margin includes 0 (tied_with lists
                every arm the winner cannot be told apart from)
-    fits       per (pool, k, arm): log10 L = intercept + slope log10 C over sizes (C = total FLOPs)
+    fits       per (pool, k, arm): log10 L = intercept + slope log10 C over sizes (C = total FLOPs), in
+               the one `fits` schema (`fitting.schema`); `fit_lines` gives one row per line
     predictions per (pool, k, arm): the fit on every size but the largest, its prediction of the
                largest size, the measured error; `winner_predictions` whether the fits name the
                measured winner at the largest size
@@ -145,7 +146,9 @@ def wins_table(summary: pd.DataFrame, contrasts: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=WINS_COLUMNS)
 
 
-FIT_COLUMNS = ["pool", "k", "arm", "slope", "intercept", "n_points", "cost_min", "cost_max", "loss_min", "loss_max"]
+FIT_KEYS = ["pool", "k", "arm"]
+FIT_EXTRA = ["cost_min", "cost_max", "loss_min", "loss_max"]  # the range each line was fitted on
+LINE_LAW = "loglinear"  # log10 L = intercept + slope log10 C (`scalinglaws.laws`)
 
 
 def _line(x, y) -> tuple[float, float]:
@@ -156,17 +159,42 @@ def _line(x, y) -> tuple[float, float]:
 
 
 def fits_table(summary: pd.DataFrame, cost: str = "total_flops") -> pd.DataFrame:
-    """log10 L = intercept + slope log10 C per (pool, k, arm) over the sizes (C > 0 only)."""
+    """log10 L = intercept + slope log10 C per (pool, k, arm) over the sizes (C > 0 only), in the one
+    `fits` schema (`fitting.schema`; params slope and intercept, no interval: the planner's
+    `line_draws` gives one where it extrapolates), plus the cost and loss range of the points.
+
+    The line is the least-squares fit of log10 L, solved exactly (`_line`), not by `fitting.fit`:
+    through the two to four sizes of a pool the fitter's near-L1 Huber loss would pass the line
+    through two of them, and the held-out predictions the claims test are defined on this line."""
+    from scalinglaws.fitting import trust
+    from scalinglaws.fitting.schema import fit_rows, fits_frame
     rows = []
-    for (pool, k, arm), g in summary.groupby(["pool", "k", "arm"], sort=False):
+    for (pool, k, arm), g in summary.groupby(FIT_KEYS, sort=False):
         g = g[g[cost] > 0]
-        s, i = _line(np.log10(g[cost].to_numpy(float)), np.log10(g["loss"].to_numpy(float)))
-        rows.append({"pool": pool, "k": k, "arm": arm, "slope": s, "intercept": i, "n_points": len(g),
-                     "cost_min": float(g[cost].min()) if len(g) else math.nan,
-                     "cost_max": float(g[cost].max()) if len(g) else math.nan,
-                     "loss_min": float(g["loss"].min()) if len(g) else math.nan,
-                     "loss_max": float(g["loss"].max()) if len(g) else math.nan})
-    return pd.DataFrame(rows, columns=FIT_COLUMNS)
+        x, y = np.log10(g[cost].to_numpy(float)), np.log10(g["loss"].to_numpy(float))
+        s, i = _line(x, y)
+        r2_log = rmse = math.nan
+        if np.isfinite(s):
+            res = y - (i + s * x)
+            ss_tot = float(((y - y.mean()) ** 2).sum())
+            r2_log = 1.0 - float((res ** 2).sum()) / ss_tot if ss_tot > 0 else math.nan
+            rmse = float(np.sqrt(np.mean((10.0 ** y - 10.0 ** (i + s * x)) ** 2)))
+        ok, why = trust({"slope": s, "intercept": i}, None, r2_log, len(g), 2, converged=bool(np.isfinite(s)),
+                        require_interval=False)
+        extra = {"cost_min": float(g[cost].min()) if len(g) else math.nan,
+                 "cost_max": float(g[cost].max()) if len(g) else math.nan,
+                 "loss_min": float(g["loss"].min()) if len(g) else math.nan,
+                 "loss_max": float(g["loss"].max()) if len(g) else math.nan}
+        rows += fit_rows(LINE_LAW, {"slope": s, "intercept": i}, r2_log=r2_log, rmse=rmse, converged=bool(np.isfinite(s)),
+                         ok=ok, why_not_ok=why, n_points=len(g), keys={"pool": pool, "k": k, "arm": arm}, extra=extra)
+    return fits_frame(rows, FIT_KEYS, FIT_EXTRA)
+
+
+def fit_lines(fits: pd.DataFrame) -> pd.DataFrame:
+    """One row per stored line (FIT_KEYS, slope, intercept, n_points, the fitted range, ok): the
+    shape the planner reads."""
+    from scalinglaws.fitting.schema import wide
+    return wide(fits, FIT_KEYS, FIT_EXTRA)
 
 
 def predict(fit_row, cost: float) -> float:

@@ -97,6 +97,13 @@ def _law_predicts_winner(tables: dict) -> dict:
                     decide="a pool or k where the winner changes with size")
 
 
+def derived_tables(tables: dict, config: dict) -> dict:
+    """`fits` recomputed from the stored `summary` (`analysis.fits_table`; no retraining): a table
+    stored before the one `fits` schema is brought under it."""
+    from scalinglaws.studies.composition.analysis import fits_table
+    return {"fits": fits_table(tables["summary"])} if "summary" in tables else {}
+
+
 def regime(tables: dict) -> pd.DataFrame:
     """The composition study's regime (`core.regime`): one row per (pool, base size) with the base's
     pretraining tokens and, as expert_gain, the best merge's gain over the base at the pool's largest k."""

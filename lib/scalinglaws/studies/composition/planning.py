@@ -1,5 +1,5 @@
-"""The composition planner: from the stored `summary` and `fits` tables, the cheapest way to a
-target loss on k domains of a pool, and the best loss for a compute budget.
+"""The composition planner: from the stored `summary` and `fits` tables (read through
+`analysis.fit_lines`), the cheapest way to a target loss on k domains of a pool, and the best loss for a compute budget.
 
 Options: every measured (arm, size) of the pool at that k: keep the base (at any stored size, so
 "a larger base" is an option), merge, multitask, upcycled or scratch routed. Cost: `total_flops`
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.core.validation import ParameterError
-from scalinglaws.studies.composition.analysis import predict
+from scalinglaws.studies.composition.analysis import fit_lines, predict
 
 COSTS = {"total": "total_flops", "amortised": "total_flops_amortised"}
 MAX_DECADES = 2.0
@@ -99,6 +99,7 @@ def target_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, ta
                 cost: str = "total") -> dict:
     """The cheapest option reaching loss <= target (see the module docstring)."""
     target = _check_positive("target", target)
+    fits = fit_lines(fits)
     opts = options(summary, pool, k, cost)
     ok = opts[opts["loss"] <= target]
     lo_range = (float(opts["cost"].min()), float(opts["cost"].max()))
@@ -142,6 +143,7 @@ def budget_plan(summary: pd.DataFrame, fits: pd.DataFrame, pool: str, k: int, bu
     """The lowest measured loss within the budget; beyond the largest measured cost (by at most
     MAX_DECADES), also the best fitted-line prediction at the budget (flagged as extrapolated)."""
     budget = _check_positive("budget", budget)
+    fits = fit_lines(fits)
     opts = options(summary, pool, k, cost)
     within = opts[opts["cost"] <= budget]
     if not len(within):

@@ -327,6 +327,12 @@ def extrapolation_table(curves_df: pd.DataFrame, methods, scopes, bootstrap: int
     return pd.DataFrame(rows, columns=EXTRAPOLATION_COLUMNS)
 
 
+def fitted(fits: pd.DataFrame, method: str, scope: str, pool: str) -> dict | None:
+    """{param: estimate} of one stored joint fit, or None."""
+    f = fits[(fits["pool"] == pool) & (fits["method"] == method) & (fits["scope"] == scope)] if len(fits) else fits
+    return dict(zip(f["param"], f["estimate"])) if len(f) else None
+
+
 def extrapolation_summary(extrap: pd.DataFrame) -> pd.DataFrame:
     """Mean and max |rel_error| (in %) per (pool, method, scope, test)."""
     e = _with_pool(extrap).assign(abs_pct=100 * extrap["rel_error"].abs())

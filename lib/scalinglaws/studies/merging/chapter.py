@@ -4,6 +4,12 @@ Each function takes stored tables (`pilot`, `recipe`, `experts`, `specialisation
 `merges`, `curves`, `variance`, `tail_fits`, `theory_vs_tail`, `coefficient_ratio`, `fits`,
 `stopping`, `extrapolation`, `multitask`, `subsets`) and returns a DataFrame or a dict of scalars
 for glue. `tests/test_merging_study.py` runs them on the smoke profile's tables.
+
+This module is the chapter's whole public surface: `book/merging.ipynb` imports it and nothing else
+of the study. What the chapter needs from other modules (the method registry, the paper's typed
+numbers, the evaluation context, the conventions check, the planner, the seed table, the figures)
+is re-exported below under the names the chapter uses, so the study's modules can be reorganised
+without editing the book.
 """
 from __future__ import annotations
 
@@ -15,6 +21,20 @@ import pandas as pd
 from scalinglaws import laws
 from scalinglaws.studies.merging import analysis as MA
 from scalinglaws.studies.merging import subsets as S
+from scalinglaws.studies.merging import tail as TL
+# the chapter's surface from other modules (see the module docstring)
+from scalinglaws.studies.merging.analysis import extrapolation_summary, fitted  # noqa: F401
+from scalinglaws.studies.merging.config import METHOD_VARIANTS  # noqa: F401
+from scalinglaws.studies.merging.conventions import PROTOCOL as CONVENTIONS_PROTOCOL  # noqa: F401
+from scalinglaws.studies.merging.conventions import headline as conventions_headline  # noqa: F401
+from scalinglaws.studies.merging.conventions import side_by_side as conventions_side_by_side  # noqa: F401
+from scalinglaws.studies.merging.figures import (curves_grid, palette, pilot_figure,  # noqa: F401
+                                                 specialisation_heatmap, stopping_figure, tails_figure,
+                                                 variance_grid)
+from scalinglaws.studies.merging.literature import PAPER  # noqa: F401
+from scalinglaws.studies.merging.planning import experts_for_target, load_fit  # noqa: F401
+from scalinglaws.studies.merging.seeds import seed_table  # noqa: F401
+from scalinglaws.studies.merging.study import context_of  # noqa: F401
 
 LAW_PARAMS = ("L_star", "B", "beta", "A0", "gamma", "b")
 
@@ -30,12 +50,6 @@ def pools_of(curves: pd.DataFrame) -> list[str]:
 
 def pool_size(curves: pd.DataFrame, pool: str) -> int:
     return int(curves[curves["pool"] == pool]["k"].max())
-
-
-def fitted(fits: pd.DataFrame, method: str, scope: str, pool: str) -> dict | None:
-    """{param: estimate} of one stored joint fit, or None."""
-    f = fits[(fits["pool"] == pool) & (fits["method"] == method) & (fits["scope"] == scope)] if len(fits) else fits
-    return dict(zip(f["param"], f["estimate"])) if len(f) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,16 +149,25 @@ def fit_quality(fits: pd.DataFrame) -> dict:
 
 def tail_table(tails: pd.DataFrame, scope: str = "cross_domain") -> pd.DataFrame:
     """Per-size tail fits L_inf + A/(k + b) with intervals, R^2, ok and why not."""
-    t = tails[tails["scope"] == scope].copy()
+    t = TL.tail_wide(tails)
+    t = t[t["scope"] == scope].copy()
     for p in ("L_inf", "A", "b"):
         t[p] = [f"{e:.4g} [{lo:.3g}, {hi:.3g}]" for e, lo, hi in zip(t[p], t[f"{p}_lo"], t[f"{p}_hi"])]
     return t[["pool", "method", "size", "N", "L_inf", "A", "b", "r2", "ok", "why_not_ok"]].sort_values(
         ["pool", "method", "N"]).reset_index(drop=True)
 
 
+def tail_ok_count(tails: pd.DataFrame, pool: str, scope: str = "cross_domain") -> tuple[int, int]:
+    """(ok fits, fits) among a pool's per-size tail fits of every method in one scope."""
+    t = TL.tail_wide(tails)
+    t = t[(t["pool"] == pool) & (t["scope"] == scope)]
+    return int(t["ok"].astype(bool).sum()), len(t)
+
+
 def a_trend(tails: pd.DataFrame, pool: str, method: str = "average", scope: str = "cross_domain") -> float:
     """Log-log slope of the fitted A over N (positive: A grows with N)."""
-    t = tails[(tails["pool"] == pool) & (tails["method"] == method) & (tails["scope"] == scope) & (tails["A"] > 0)]
+    t = TL.tail_wide(tails)
+    t = t[(t["pool"] == pool) & (t["method"] == method) & (t["scope"] == scope) & (t["A"] > 0)]
     return float(np.polyfit(np.log(t["N"]), np.log(t["A"]), 1)[0]) if len(t) > 1 else math.nan
 
 

@@ -91,7 +91,7 @@ def beats_base(T: dict, pool: str) -> dict:
 
 def _average_tails(T: dict, pool: str) -> pd.DataFrame:
     """The per-size cross-domain tail fits of Average in one pool (the claims' reference curve)."""
-    t = T.get("tail_fits", pd.DataFrame())
+    t = TL.tail_wide(T.get("tail_fits", pd.DataFrame(columns=TL.TAIL_KEYS + ["law"])))
     return t[(t["pool"] == pool) & (t["method"] == "average") & (t["scope"] == "cross_domain")] if len(t) else t
 
 

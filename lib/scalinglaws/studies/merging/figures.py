@@ -7,7 +7,8 @@ import seaborn as sns
 
 from scalinglaws import plotstyle as PS
 from scalinglaws.studies.merging import analysis as MA
-from scalinglaws.studies.merging.chapter import fitted
+from scalinglaws.studies.merging.analysis import fitted
+from scalinglaws.studies.merging.tail import tail_wide
 
 
 def palette(methods) -> dict:
@@ -116,6 +117,7 @@ def tails_figure(tails, th_vs_tail, pools, pal: dict, scope: str = "cross_domain
     would squash every other method onto 0, so it is named in the panel with its range instead."""
     PS.use()
     fig, axes = PS.subplots(len(pools), 1, row_in=3.0, sharex=True)
+    tails = tail_wide(tails)
     for ax, pool in zip(axes[:, 0], pools):
         t = tails[(tails["pool"] == pool) & (tails["scope"] == scope)]
         for method, g in t.groupby("method"):

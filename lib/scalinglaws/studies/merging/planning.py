@@ -54,6 +54,7 @@ import pandas as pd
 
 from scalinglaws import laws
 from scalinglaws.studies.merging.analysis import MACRO_SCOPES
+from scalinglaws.studies.merging.tail import tail_wide
 from scalinglaws.core.validation import ParameterError, check_float, check_int
 
 PARAMS = ("L_star", "B", "beta", "A0", "gamma", "b")
@@ -240,7 +241,7 @@ def supported(profile: str, pool: str, method: str, scope: str, size: str | None
     curve = c[c["size"] == size].sort_values("k")[["k", "ce", "n_subsets"]].reset_index(drop=True)
     out["curve"] = curve
     if store.has("tail_fits"):
-        t = store.read("tail_fits")
+        t = tail_wide(store.read("tail_fits"))
         t = t[(t["pool"] == pool) & (t["method"] == method) & (t["scope"] == scope) & (t["size"] == size)]
         if len(t):
             r = t.iloc[0]

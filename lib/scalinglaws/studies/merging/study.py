@@ -273,49 +273,48 @@ def _recipe_from(precs: list[dict], params: dict):
     return pilot, recipe_table, PI.chosen(recipe_table)
 
 
-@exclusive_run
-def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
-    params = validate_run(sys.modules[__name__], profile, backend, overrides)
-    t0 = time.perf_counter()
-    sweep = Sweep(STUDY, profile)
-    pools, doms = params["pools"], eval_domains(params)
-    tb = _testbed()
-    for s in params["sizes"]:  # the testbed's base models (trained now if missing)
-        tb.base_checkpoint(s, profile)
-    T = context_of(params)
-    stage: dict[str, float] = {}
+class _Stages:
+    """Runs each stage's units on the study's sweep and records its unit compute time (provenance)."""
 
-    def timed(name, units, fn, **kw):
-        recs = sweep.run(units, fn, backend=backend, desc=name, **kw)
-        stage[name] = round(sum(r["wall_s"] for r in recs), 1)
+    def __init__(self, profile: str, backend: str):
+        self.sweep, self.backend, self.seconds = Sweep(STUDY, profile), backend, {}
+
+    def __call__(self, name: str, units: list[Unit], fn, **kw) -> list[dict]:
+        recs = self.sweep.run(units, fn, backend=self.backend, desc=name, **kw)
+        self.seconds[name] = round(sum(r["wall_s"] for r in recs), 1)
         return recs
 
-    # 1. the pilot and the recipe
-    precs = timed("pilot", pilot_units(profile, params), U.pilot)
-    pilot, recipe_table, recipe = _recipe_from(precs, params)
 
-    # 2. experts, one per (size, domain), with the recipe
+def _pool_config(pool: str, size: str, profile: str, params: dict, ft_units: dict, T: int) -> dict:
+    """What every unit of one (pool, size) shares: the base, the pool's experts and its evaluation."""
+    doms = params["pools"][pool]
+    return {"size": size, "pool": pool, "base": base_key(size, profile), "domains": doms,
+            "experts": [ft_units[(size, d)].key for d in doms], "eval": U.eval_config(doms, params, T)}
+
+
+def _experts(stages: _Stages, profile: str, params: dict, doms: list[str], recipe: dict):
+    """2. One expert per (size, domain), with the recipe: (units by (size, domain), experts table)."""
     ft_units = {(s, d): finetune_unit(s, d, profile, params, recipe) for s in params["sizes"] for d in doms}
-    ft = timed("finetune", list(ft_units.values()), U.finetune, checkpoints=True)
-    experts = pd.DataFrame([{**rec["rows"][0], "unit": rec["key"]} for rec in ft])
-    N = dict(zip(experts["size"], experts["N"]))
+    ft = stages("finetune", list(ft_units.values()), U.finetune, checkpoints=True)
+    return ft_units, pd.DataFrame([{**rec["rows"][0], "unit": rec["key"]} for rec in ft])
 
-    # 3. base and experts on every domain, with sampling noise
+
+def _specialise(stages: _Stages, profile: str, params: dict, doms: list[str], ft_units: dict, T: int):
+    """3. Base and experts on every domain, with sampling noise: (specialisation, noise) tables."""
     sp_units = [Unit("specialise", {"size": s, "base": base_key(s, profile), "domains": doms,
                                     "experts": [ft_units[(s, d)].key for d in doms],
                                     "eval": U.eval_config(doms, params, T), "n_boot": params["noise_bootstrap"],
                                     "seed": params["seed"]}) for s in params["sizes"]]
-    sprecs = timed("specialise", sp_units, U.specialise)
+    sprecs = stages("specialise", sp_units, U.specialise)
     spec = pd.DataFrame([{"size": u.config["size"], **r} for u, rec in zip(sp_units, sprecs) for r in rec["rows"][0]["spec"]])
     noise = pd.DataFrame([{"size": u.config["size"], **r} for u, rec in zip(sp_units, sprecs) for r in rec["rows"][0]["noise"]])
+    return spec, noise
 
-    # 4. merges per pool
-    def pool_config(pool, s):
-        return {"size": s, "pool": pool, "base": base_key(s, profile), "domains": pools[pool],
-                "experts": [ft_units[(s, d)].key for d in pools[pool]], "eval": U.eval_config(pools[pool], params, T)}
 
+def _merges(stages: _Stages, profile: str, params: dict, ft_units: dict, T: int, spec: pd.DataFrame):
+    """4. Merges per pool, chunked, with the base as k = 0: (merge units, merges table, subset plan rows)."""
     merge_units, plan_rows = [], []
-    for pool, pdoms in pools.items():
+    for pool, pdoms in params["pools"].items():
         for s in params["sizes"]:
             scheme, subsets = subset_plan(s, params, len(pdoms))
             keys = [S.subset_key(x) for x in subsets]
@@ -325,60 +324,65 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
                 method, opts = METHOD_VARIANTS[name]
                 for i in range(0, len(keys), params["chunk_size"]):
                     merge_units.append(Unit("merge_eval", {
-                        **pool_config(pool, s), "method": name, "registry_method": method, "options": opts,
-                        "seed": params["seed"], "subsets": keys[i:i + params["chunk_size"]]}))
-    mrecs = timed("merge_eval", merge_units, U.merge_eval)
-    merges = sweep.table(merge_units, ["pool", "size", "method"])
+                        **_pool_config(pool, s, profile, params, ft_units, T), "method": name,
+                        "registry_method": method, "options": opts, "seed": params["seed"],
+                        "subsets": keys[i:i + params["chunk_size"]]}))
+    stages("merge_eval", merge_units, U.merge_eval)
+    merges = stages.sweep.table(merge_units, ["pool", "size", "method"])
     base_rows = spec[spec["expert_domain"] == "base"]
     k0 = [{"pool": pool, "size": r.size, "method": m, "subset": "", "k": 0, "eval_domain": r.eval_domain,
            "in_subset": False, "ce": r.ce, "bpb": r.bpb, "seed": -1}
-          for pool, pdoms in pools.items() for m in params["methods"]
+          for pool, pdoms in params["pools"].items() for m in params["methods"]
           for r in base_rows[base_rows["eval_domain"].isin(pdoms)].itertuples()]
-    merges = pd.concat([pd.DataFrame(k0), merges], ignore_index=True)
+    return merge_units, pd.concat([pd.DataFrame(k0), merges], ignore_index=True), plan_rows
 
-    # 5. multitask baseline: the first k domains of each pool, k expert budgets
+
+def _multitask(stages: _Stages, params: dict, ft_units: dict, T: int) -> pd.DataFrame:
+    """5. The multitask baseline: the first k domains of each pool, k expert budgets."""
     mt_units = []
-    for pool, pdoms in pools.items():
+    for pool, pdoms in params["pools"].items():
         for s, k in params["multitask"]:
             cfg = dict(ft_units[(s, pdoms[0])].config)
             cfg.pop("domain")
             cfg.update({"pool": pool, "k": k, "train_domains": pdoms[:k], "tokens": k * cfg["tokens"],
                         "data": D.checksums(pdoms[:k], "finetune"), "eval": U.eval_config(pdoms, params, T)})
             mt_units.append(Unit("multitask", cfg))
-    mtrecs = timed("multitask", mt_units, U.multitask)
-    multitask = sweep.table(mt_units, ["pool", "size", "k"])
+    stages("multitask", mt_units, U.multitask)
+    multitask = stages.sweep.table(mt_units, ["pool", "size", "k"])
     if len(multitask):
         multitask.insert(3, "subset", [S.subset_key(range(k)) for k in multitask["k"]])
+    return multitask
 
-    # 6. theory: curvature at the base and task-vector spread of each pool (linear merges only)
+
+def _theory(stages: _Stages, profile: str, params: dict, ft_units: dict, T: int) -> pd.DataFrame:
+    """6. The theory: curvature at the base and task-vector spread of each pool (linear merges only)."""
     th_methods = [m for m in params["methods"] if m in theory_coefficients()]
     th_units = [] if not (params["theory_tokens"] and th_methods) else [
-        Unit("theory", {**pool_config(pool, s), "profile": profile, "methods": th_methods,
-                        "tokens_per_domain": params["theory_tokens"], "n_boot": params["theory_bootstrap"],
-                        "seed": params["seed"]}) for pool in pools for s in params["sizes"]]
-    threcs = timed("theory", th_units, U.theory)
-    theory = sweep.table(th_units, ["pool", "size"])
+        Unit("theory", {**_pool_config(pool, s, profile, params, ft_units, T), "profile": profile,
+                        "methods": th_methods, "tokens_per_domain": params["theory_tokens"],
+                        "n_boot": params["theory_bootstrap"], "seed": params["seed"]})
+        for pool in params["pools"] for s in params["sizes"]]
+    stages("theory", th_units, U.theory)
+    return stages.sweep.table(th_units, ["pool", "size"])
 
-    for df in (spec, noise, merges, multitask, theory):
+
+def _add_N(dfs, N: dict) -> None:
+    """Every table keyed by size gets (or refreshes) its N column, right after size."""
+    for df in dfs:
         if len(df):
             if "N" in df.columns:
                 df["N"] = df["size"].map(N)
             else:
                 df.insert(df.columns.get_loc("size") + 1, "N", df["size"].map(N))
 
-    # 7. analysis: curves (with the base), tail fits, joint fits (units), extrapolation, R(k)
-    curves = MA.curves(merges)
-    variance = MA.variance_curves(merges)
-    tails, draws = TL.tail_fits(MA.model_losses(merges), params["tail_bootstrap"], params["seed"],
-                                params["fit_r2_min"])
-    th_vs_tail = TL.theory_vs_tail(tails, theory)
-    coeffs = theory_coefficients()
-    ratio = TL.coefficient_ratio(tails, draws, (coeffs["task_arithmetic"] / coeffs["average"]) ** 2) \
-        if {"average", "task_arithmetic"} <= set(params["methods"]) else pd.DataFrame()
+
+def _fit_units(curves: pd.DataFrame, variance: pd.DataFrame, params: dict) -> tuple[list[Unit], list[Unit]]:
+    """The joint law's fit units (every pool, method and fitted scope with enough points) and the
+    extrapolation units (the macro scopes)."""
     kinds = params["fit_scopes"]
     macro = [sc for sc in MA.MACRO_SCOPES if sc in kinds]
     fit_units, ex_units = [], []
-    for pool, pdoms in pools.items():
+    for pool, pdoms in params["pools"].items():
         scopes = (macro + ([f"domain:{d}" for d in pdoms] if "domains" in kinds else [])
                   + (["variance", "variance_fpc"] if "variance" in kinds else []))
         for name in params["methods"]:
@@ -394,14 +398,51 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
                         "pool": pool, "method": name, "scope": scope, "law": MA.LAW,
                         "bootstrap": params["extrapolation_bootstrap"], "seed": params["seed"],
                         "points": [[r.size, float(r.N), int(r.k), float(r.y)] for r in pts.itertuples()]}))
-    frecs = timed("fit", fit_units, U.fit)
-    fits = pd.DataFrame([r for rec in frecs for r in rec["rows"][0]["fit"]])
-    samples = pd.DataFrame([r for rec in frecs for r in rec["rows"][0]["samples"]])
-    erecs = timed("extrapolate", ex_units, U.extrapolate)
-    extrap = pd.DataFrame([r for rec in erecs for r in rec["rows"]], columns=MA.EXTRAPOLATION_COLUMNS)
-    stopping = MA.stopping_table(curves)
+    return fit_units, ex_units
 
-    store = ResultStore(STUDY, profile)
+
+def _analysis(stages: _Stages, params: dict, merges: pd.DataFrame, theory: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """7. Analysis: curves (with the base), tail fits, joint fits (units), extrapolation, R(k)."""
+    curves = MA.curves(merges)
+    variance = MA.variance_curves(merges)
+    tails, draws = TL.tail_fits(MA.model_losses(merges), params["tail_bootstrap"], params["seed"],
+                                params["fit_r2_min"])
+    coeffs = theory_coefficients()
+    ratio = TL.coefficient_ratio(tails, draws, (coeffs["task_arithmetic"] / coeffs["average"]) ** 2) \
+        if {"average", "task_arithmetic"} <= set(params["methods"]) else pd.DataFrame()
+    fit_units, ex_units = _fit_units(curves, variance, params)
+    frecs = stages("fit", fit_units, U.fit)
+    erecs = stages("extrapolate", ex_units, U.extrapolate)
+    return {"curves": curves, "variance": variance, "tail_fits": tails,
+            "theory_vs_tail": TL.theory_vs_tail(tails, theory), "coefficient_ratio": ratio,
+            "fits": pd.DataFrame([r for rec in frecs for r in rec["rows"][0]["fit"]]),
+            "fit_samples": pd.DataFrame([r for rec in frecs for r in rec["rows"][0]["samples"]]),
+            "extrapolation": pd.DataFrame([r for rec in erecs for r in rec["rows"]], columns=MA.EXTRAPOLATION_COLUMNS),
+            "stopping": MA.stopping_table(curves)}
+
+
+@exclusive_run
+def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
+    """Run (or resume) the study at `profile`: the numbered stages below, then the tables, the
+    claims and provenance (last)."""
+    params = validate_run(sys.modules[__name__], profile, backend, overrides)
+    t0 = time.perf_counter()
+    stages = _Stages(profile, backend)
+    pools, doms = params["pools"], eval_domains(params)
+    tb = _testbed()
+    for s in params["sizes"]:  # the testbed's base models (trained now if missing)
+        tb.base_checkpoint(s, profile)
+    T = context_of(params)
+
+    # 1. the pilot and the recipe
+    pilot, recipe_table, recipe = _recipe_from(stages("pilot", pilot_units(profile, params), U.pilot), params)
+    ft_units, experts = _experts(stages, profile, params, doms, recipe)
+    spec, noise = _specialise(stages, profile, params, doms, ft_units, T)
+    merge_units, merges, plan_rows = _merges(stages, profile, params, ft_units, T, spec)
+    multitask = _multitask(stages, params, ft_units, T)
+    theory = _theory(stages, profile, params, ft_units, T)
+    _add_N((spec, noise, merges, multitask, theory), dict(zip(experts["size"], experts["N"])))
+
     tables = {
         "pilot": pilot, "recipe": recipe_table,
         "experts": experts[["size", "N", "domain", "lr", "finetune_tokens", "steps", "train_loss", "wall_s", "unit"]],
@@ -409,25 +450,24 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
         "noise": noise[["size", "N", "model", "paired", "eval_domain", "ce", "ce_se", "ce_lo", "ce_hi"]],
         "merges": merges[["pool", "size", "N", "method", "subset", "k", "eval_domain", "in_subset", "ce", "bpb", "seed"]],
         "multitask": multitask[[c for c in MULTITASK_COLUMNS if c in multitask.columns]],
-        "subsets": pd.DataFrame(plan_rows), "curves": curves, "variance": variance, "tail_fits": tails,
-        "theory_vs_tail": th_vs_tail, "coefficient_ratio": ratio, "fits": fits, "fit_samples": samples,
-        "extrapolation": extrap, "stopping": stopping,
+        "subsets": pd.DataFrame(plan_rows), **_analysis(stages, params, merges, theory),
     }
     if len(theory):
         tables["theory"] = theory
+    store = ResultStore(STUDY, profile)
     for name, df in tables.items():
         store.write(name, df)
     from scalinglaws.studies.merging.claims import claims
     store.write("claims", claims(tables, profile))
     n_models = sum(len(u.config["subsets"]) for u in merge_units)
-    win_tokens = sum(len(v) for v in params["pools"].values()) * params["eval_tokens_per_domain"]
+    win_tokens = sum(len(v) for v in pools.values()) * params["eval_tokens_per_domain"]
     store.write_provenance(provenance(
         params, time.perf_counter() - t0, profile=profile, backend=backend,
-        unit_compute_s=round(sum(stage.values()), 1), merged_models=n_models,
-        merge_eval_s_per_model=round(stage["merge_eval"] / max(1, n_models), 4),
+        unit_compute_s=round(sum(stages.seconds.values()), 1), merged_models=n_models,
+        merge_eval_s_per_model=round(stages.seconds["merge_eval"] / max(1, n_models), 4),
         eval_tokens_per_model=int(win_tokens / len(pools)), recipe=recipe,
         testbed_bases={s: {"unit": base_key(s, profile)} for s in params["sizes"]},
-        **{f"{k}_s": v for k, v in stage.items()}))
+        **{f"{k}_s": v for k, v in stages.seconds.items()}))
     return store
 
 

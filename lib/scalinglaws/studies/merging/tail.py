@@ -5,7 +5,11 @@ N, or the N-dependence is carried by the floor alone) the joint fit goes degener
 size's k-curve may still follow 1/(k + b) closely. Fitting each size alone measures A(N) directly,
 which is what the theory predicts, (c^2/2) Tr(H Sigma), size by size.
 
-The fit is exact, not iterative: for b on a grid (0 and a log grid up to `B_MAX`) L_inf and A are
+Why not the one fitter (`scalinglaws.fitting.fit`, which fits the same law, `laws.merging_tail`): the
+fit is on the loss's natural scale with weights k, A must be free in sign (A <= 0 is itself the
+finding that the curve does not fall) and the bootstrap resamples the merged models within each k
+(each point is a mean over subsets), not the points; the fitter fits log residuals and resamples
+points. The fit is exact, not iterative: for b on a grid (0 and a log grid up to `B_MAX`) L_inf and A are
 a weighted linear least-squares fit of L on x = 1/(k + b) (weights k, as the joint fit); the best b
 is then refined between its grid neighbours. A is free in sign (A <= 0: the curve does not fall).
 Intervals: a bootstrap over the merged models, resampling the subsets of each k with replacement
@@ -30,9 +34,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from scalinglaws.fitting.schema import fit_rows, fits_frame, wide
 from scalinglaws.fitting.trust import R2_MIN, trust  # noqa: F401  (the shared rule; re-exported)
+from scalinglaws.laws import get_law
 
-B_MAX = 50.0
+B_MAX = get_law("merging_tail").bounds["b"][1]  # 50: b's box, one source with the law
 _B_GRID = np.concatenate([[0.0], np.geomspace(1e-3, B_MAX, 240)])
 
 
@@ -91,36 +97,43 @@ def bootstrap_tail(models: pd.DataFrame, col: str, n_boot: int, seed: int) -> pd
 
 
 TAIL_SCOPES = {"in_domain": "ce_in", "cross_domain": "ce_cross"}
-TAIL_COLUMNS = ["pool", "method", "size", "N", "scope", "L_inf", "L_inf_lo", "L_inf_hi", "A", "A_lo", "A_hi",
-                "b", "b_lo", "b_hi", "r2", "rmse", "n_points", "ok", "why_not_ok"]
+TAIL_LAW = "merging_tail"  # the law L = L_inf + A / (k + b) in `scalinglaws.laws` (fitted here exactly)
+TAIL_KEYS = ["pool", "method", "size", "N", "scope"]
+TAIL_PARAMS = ("L_inf", "A", "b")
 
 
 def tail_fits(models: pd.DataFrame, n_boot: int = 1000, seed: int = 0, r2_min: float = R2_MIN):
     """Per (pool, method, size, scope) tail fits from `analysis.model_losses` (k >= 1 models).
-    Returns (table with TAIL_COLUMNS, {(pool, method, size, scope): draws DataFrame})."""
+    Returns (a `fits` table in the one schema, `fitting.schema`, keyed by TAIL_KEYS; {(pool, method,
+    size, scope): draws DataFrame}). r2 is on the loss's natural scale (the fit's), r2_log NaN."""
     rows, draws = [], {}
     for (pool, method, size, N), g in models[models["k"] >= 1].groupby(["pool", "method", "size", "N"], sort=True):
         for scope, col in TAIL_SCOPES.items():
             curve = g.groupby("k")[col].mean()
             f = fit_tail_curve(curve.index.to_numpy(), curve.to_numpy())
-            est = {p: f[p] for p in ("L_inf", "A", "b")}
-            ci = None
+            est = {p: f[p] for p in TAIL_PARAMS}
+            ci = se = None
             if n_boot >= 2:
                 d = bootstrap_tail(g, col, n_boot, seed)
                 draws[(pool, method, size, scope)] = d
                 ci = {p: tuple(np.nanquantile(d[p], [0.025, 0.975])) for p in est}
+                se = {p: float(d[p].std(ddof=1)) for p in est}
             extra = [] if f["A"] > 0 else [f"A={f['A']:.3g} <= 0: the loss does not fall with k"]
             # b's interval ending on B_MAX is cut by the box (b = 0 is the theory's leading order: allowed)
             if ci and np.isfinite(ci["b"][1]) and ci["b"][1] >= B_MAX * (1 - 1e-6):
                 extra.append(f"interval reaches a bound: b (its upper end at B_MAX = {B_MAX:g})")
             ok, why = trust(est, ci, f["r2"], f["n_points"], 3, on_bound=f["on_bound"],
                             allowed_bounds=() if f["b_at_max"] else ("b",), r2_min=r2_min, extra=extra)
-            row = {"pool": pool, "method": method, "size": size, "N": N, "scope": scope, **est,
-                   "r2": f["r2"], "rmse": f["rmse"], "n_points": f["n_points"], "ok": ok, "why_not_ok": why}
-            for p in est:
-                row[f"{p}_lo"], row[f"{p}_hi"] = ci[p] if ci else (math.nan, math.nan)
-            rows.append(row)
-    return pd.DataFrame(rows, columns=TAIL_COLUMNS), draws
+            rows += fit_rows(TAIL_LAW, est, ci, se, r2=f["r2"], rmse=f["rmse"], ok=ok, why_not_ok=why,
+                             n_points=f["n_points"],
+                             keys={"pool": pool, "method": method, "size": size, "N": N, "scope": scope})
+    return fits_frame(rows, TAIL_KEYS), draws
+
+
+def tail_wide(tails: pd.DataFrame) -> pd.DataFrame:
+    """One row per tail fit (TAIL_KEYS, L_inf, A, b with `_lo`, `_hi`, `_se`, r2, rmse, n_points, ok,
+    why_not_ok): the shape the figures, the planner and the claims read."""
+    return wide(tails, TAIL_KEYS)
 
 
 def theory_vs_tail(tails: pd.DataFrame, theory: pd.DataFrame, scope: str = "cross_domain") -> pd.DataFrame:
@@ -131,7 +144,8 @@ def theory_vs_tail(tails: pd.DataFrame, theory: pd.DataFrame, scope: str = "cros
             "A_ratio", "tail_ok"]
     if theory is None or not len(theory) or not len(tails):
         return pd.DataFrame(columns=cols)
-    t = tails[tails["scope"] == scope].rename(columns={"ok": "tail_ok"})
+    t = tail_wide(tails)
+    t = t[t["scope"] == scope].rename(columns={"ok": "tail_ok"})
     j = t.merge(theory[["pool", "method", "size", "A_pred", "A_pred_lo", "A_pred_hi"]], on=["pool", "method", "size"])
     j["A_ratio"] = j["A"] / j["A_pred"]
     return j[cols].sort_values(["pool", "method", "N"]).reset_index(drop=True)
@@ -142,7 +156,8 @@ def coefficient_ratio(tails: pd.DataFrame, draws: dict, c2_pred: float, method: 
     """A(method) / A(reference) per pool and size with a paired bootstrap interval (the same
     resamples of the same subsets for both), beside the theory's c^2 ratio."""
     rows = []
-    t = tails[tails["scope"] == scope].set_index(["pool", "method", "size"])
+    t = tail_wide(tails)
+    t = t[t["scope"] == scope].set_index(["pool", "method", "size"])
     for (pool, m, size), r in t.iterrows():
         if m != method or (pool, reference, size) not in t.index:
             continue

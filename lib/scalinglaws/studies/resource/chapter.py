@@ -49,3 +49,10 @@ def lm_exponent_table(fits: pd.DataFrame, toy_gamma: tuple[float, float, float])
                              "fit ok": bool(r["ok"]), "why not ok": r.get("why_not_ok", ""),
                              "lo": r.lo, "hi": r.hi})
     return pd.DataFrame(rows)
+
+
+def shares_wide(shares: pd.DataFrame) -> pd.DataFrame:
+    """The stored `shares` table (the one fits schema: rows `slope` and `mean` per composite) as one
+    row per composite: slope, slope_lo, slope_hi, mean, mean_lo, mean_hi, n_points, log2_range."""
+    from scalinglaws.fitting.schema import wide
+    return wide(shares, ["kind"], ["log2_range"])

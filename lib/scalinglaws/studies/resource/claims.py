@@ -28,11 +28,13 @@ import pandas as pd
 
 from scalinglaws.core import claims as CL
 from scalinglaws.core import regime as R
-from scalinglaws.fitting.trust import rejudge, rejudge_table, trust
+from scalinglaws.data import reference as REF
+from scalinglaws.fitting.schema import wide
+from scalinglaws.fitting.trust import rejudge, rejudge_table
 
 PAPER = "Song et al. 2024"
 HOFFMANN = "Hoffmann et al. 2022"
-HOFFMANN_ALPHA = 0.34
+HOFFMANN_ALPHA = REF.HOFFMANN["alpha"]  # Hoffmann et al.'s published exponent (`data.reference`)
 FIG_SINGLE = "resource.html#fig-resource-single"
 FIG_SHARES = "resource.html#fig-resource-shares"
 FIG_ADDITIVE = "resource.html#resource-additive"
@@ -77,6 +79,7 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None) -> pd.Da
                                  f"exponent of loss vs allocated neurons, target {task}, {act}", x["estimate"],
                                  x["lo"], x["hi"], CL.Contains(-1.0, 0.0, NO_SCALING), interval=BOOT, seeds=TOY_SEEDS,
                                  figure=FIG_SINGLE, fit=_fit_of(fits, x)))
+    shares = wide(shares, ["kind"], ["log2_range"]) if len(shares) else shares  # the one fits schema, per fit
     for r in shares.itertuples() if len(shares) else ():
         rows.append(CL.judge(f"shares_constant_{r.kind}", PAPER,
                              "In a composite task the shares N_i/N stay constant as the network grows",
@@ -84,11 +87,10 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None) -> pd.Da
                              r.slope_hi, CL.Contains(0.0), interval="bootstrap over the composite networks",
                              seeds=TOY_SEEDS, figure=FIG_SHARES))
     if len(additive):
-        free = additive[additive["form"] == "free exponents"]
+        free = additive[additive["law"] == "additive"]
         for kind in _order(free["kind"]):
             a = free[free["kind"] == kind].set_index("param")
-            ci = {p: (float(a.loc[p, "lo"]), float(a.loc[p, "hi"])) for p in a.index}
-            status = trust(dict(a["estimate"]), ci, float(a["r2_log"].iloc[0]), int(a["n_points"].iloc[0]), len(a))
+            status = (bool(a["ok"].iloc[0]), str(a["why_not_ok"].iloc[0]))  # the fitter's trust verdict
             for k in ("a1", "a2"):
                 if k in a.index:
                     x = a.loc[k]
@@ -157,8 +159,14 @@ FIT_KEYS = ["part", "subject", "law", "method", "activation", "threshold"]
 
 
 def derived_tables(tables: dict, config: dict) -> dict:
-    """`fits` with every fit's `ok` re-judged by the current trust rule (no refit)."""
-    return {"fits": rejudge_table(tables["fits"], FIT_KEYS)} if "fits" in tables else {}
+    """`fits` with every fit's `ok` re-judged by the current trust rule (no refit); `shares` and
+    `additive` refitted from the stored `composite` table (`study.composite_fit_tables`, the run's
+    bootstrap; no retraining), in the one fits schema."""
+    from scalinglaws.studies.resource.analysis import composite_fit_tables
+    out = {"fits": rejudge_table(tables["fits"], FIT_KEYS)} if "fits" in tables else {}
+    if "composite" in tables:
+        out["shares"], out["additive"] = composite_fit_tables(tables["composite"], config.get("bootstrap", 1000))
+    return out
 
 
 def regime(tables: dict, config: dict | None = None) -> pd.DataFrame:

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.core.results import ResultStore, provenance
+from scalinglaws.data import reference as REF
+from scalinglaws.studies.resource.analysis import composite_fit_tables, composites
 from scalinglaws.studies import exclusive_run, resolve_params
 from scalinglaws.core.sweep import Sweep, Unit
 from scalinglaws.core.threads import torch_threads
@@ -33,9 +35,9 @@ from scalinglaws.core.validation import (ParameterError, check_choice, check_flo
 
 STUDY = "resource"
 PAPER_EXPONENT = -1.0
-HOFFMANN_ALPHA = 0.34
-EPOCH_ALPHA = 0.348
-REFERENCE_CSV = "data/reference/chinchilla_svg_extracted_data.csv"
+HOFFMANN_ALPHA = REF.HOFFMANN["alpha"]  # the published exponents (`data.reference`, typed once)
+EPOCH_ALPHA = REF.EPOCH["alpha"]
+reference_frame = REF.chinchilla_points  # Epoch's 240 points (the study's name for them)
 
 _TOY = dict(lr=1e-2, n_train=256, n_test=2048, thresholds=[1e-4, 1e-3, 1e-2], threshold=1e-3,
             ablation_tol=0.01, min_neurons=2, composite_tasks=["square", "sine"])
@@ -264,7 +266,6 @@ def _fit_row(res, part, subject, samples: list | None = None, **extra) -> list[d
 
 def fit_tables(single: pd.DataFrame, comp: pd.DataFrame, lm: pd.DataFrame, p: dict) -> tuple[pd.DataFrame, ...]:
     from scalinglaws.fitting import fit
-    from scalinglaws.studies.resource.toy import fit_additive, share_trend
 
     B = p["bootstrap"]
     rows, samples = [], []  # samples: bootstrap draws of the fits the figures draw with bands
@@ -279,12 +280,7 @@ def fit_tables(single: pd.DataFrame, comp: pd.DataFrame, lm: pd.DataFrame, p: di
         if primary:
             rows += _fit_row(fit("power_offset", g, columns={"x": "neurons"}, y="loss", bootstrap=B, seed=0),
                              "single", task, **extra)
-    share_rows, add_rows = [], []
-    for kind, g in comp.groupby("kind", sort=False):
-        g = g[(g["neurons_1"] > 0) & (g["neurons_2"] > 0)]
-        if len(g) < 3:
-            continue
-        share_rows.append({"kind": kind, **share_trend(g, boot=max(B, 1), seed=0)})
+    for kind, g in composites(comp):
         for sub in (1, 2):
             gi = g[g[f"neurons_{sub}"] >= 1].rename(columns={f"neurons_{sub}": "n_i", f"loss_{sub}": "l_i"})
             if gi["n_i"].nunique() >= 2:
@@ -295,14 +291,7 @@ def fit_tables(single: pd.DataFrame, comp: pd.DataFrame, lm: pd.DataFrame, p: di
         rows += _fit_row(fit("power", g, columns={"x": "neurons"}, y="loss", bootstrap=B, seed=0), "composite",
                          f"{kind}:total", activation=g["activation"].iloc[0], method="weight",
                          threshold=p["threshold"], primary=False)
-        for free in (False, True):
-            a = fit_additive(g, free_exponents=free, boot=max(B // 4, 1), seed=0)
-            for k, v in a["params"].items():
-                if not free and k in ("a1", "a2"):
-                    continue
-                add_rows.append({"kind": kind, "form": "free exponents" if free else "c1/N1 + c2/N2", "param": k,
-                                 "estimate": v, "lo": a["ci"][k][0], "hi": a["ci"][k][1], "r2_log": a["r2_log"],
-                                 "rmse_log": a["rmse_log"], "n_points": a["n"]})
+    shares, additive = composite_fit_tables(comp, B)
     for ladder, g in lm[lm["chosen"]].groupby("ladder", sort=False):
         if g["params_non_embedding"].nunique() >= 4:  # three parameters: at least four points
             rows += _fit_row(fit("power_offset", g, columns={"x": "params_non_embedding"}, y="loss", bootstrap=B,
@@ -313,24 +302,14 @@ def fit_tables(single: pd.DataFrame, comp: pd.DataFrame, lm: pd.DataFrame, p: di
             rows += _fit_row(fit("power", g, columns={"x": "params_total"}, y="loss", bootstrap=B, seed=0),
                              "lm", ladder, method="total_no_floor", primary=False)
     rows += chinchilla_rows(p["chinchilla_bootstrap"])
-    return pd.DataFrame(rows), pd.DataFrame(share_rows), pd.DataFrame(add_rows), pd.DataFrame(samples)
-
-
-def reference_frame() -> pd.DataFrame:
-    """Epoch's 240 points: the digitised Chinchilla CSV minus its 5 highest-loss points,
-    N = Model Size, D = Training FLOP / (6 N)."""
-    from scalinglaws.core.paths import REPO_ROOT
-    df = pd.read_csv(REPO_ROOT / REFERENCE_CSV)
-    df = df.sort_values("loss").iloc[:-5]
-    return pd.DataFrame({"N": df["Model Size"].to_numpy(float),
-                         "D": (df["Training FLOP"] / (6 * df["Model Size"])).to_numpy(float),
-                         "loss": df["loss"].to_numpy(float)})
+    return pd.DataFrame(rows), shares, additive, pd.DataFrame(samples)
 
 
 def chinchilla_rows(bootstrap: int) -> list[dict]:
-    from scalinglaws.fitting import fit
-    res = fit("chinchilla", reference_frame(), columns={"N": "N", "D": "D"}, y="loss", bootstrap=bootstrap, seed=0)
-    return _fit_row(res, "chinchilla", "epoch_refit", method="reference_csv", primary=True)
+    """The `fits` rows of Epoch's Chinchilla refit (`fitting.checks.fit_chinchilla`, seed 0)."""
+    from scalinglaws.fitting.checks import fit_chinchilla
+    return _fit_row(fit_chinchilla(bootstrap, seed=0), "chinchilla", "epoch_refit", method="reference_csv",
+                    primary=True)
 
 
 # ----------------------------------------------------------------------------- run

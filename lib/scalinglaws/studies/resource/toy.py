@@ -290,7 +290,12 @@ def train_composite(kind: str, tasks: tuple[str, str], width: int, regs, seeds, 
 def share_trend(df, share_col: str = "share_1", n_col: str = "neurons", boot: int = 1000, seed: int = 0) -> dict:
     """Does the share N_1/N stay constant as N grows? OLS slope of the share against log2 N
     (change of share per doubling of allocated neurons) with a percentile-bootstrap 95% interval
-    (rows resampled), plus the mean share with its bootstrap interval. Constant <=> slope ~ 0."""
+    (rows resampled), plus the mean share with its bootstrap interval and the line's R^2. Constant <=>
+    slope ~ 0.
+
+    Not `fitting.fit`: the share is fitted on its own scale with additive errors (least squares on a
+    line whose slope may be 0 or negative); the fitter fits laws to log y. The additive form of the
+    subtask losses, a law, is (`laws.additive`, `laws.additive_inverse`; `study.composite_fit_tables`)."""
     s = np.asarray(df[share_col], float)
     z = np.log2(np.asarray(df[n_col], float))
     rng = np.random.default_rng(seed)
@@ -305,44 +310,10 @@ def share_trend(df, share_col: str = "share_1", n_col: str = "neurons", boot: in
     bm = np.array([s[rng.integers(0, len(s), len(s))].mean() for _ in range(boot)])
     lo, hi = np.nanpercentile(bs, [2.5, 97.5])
     mlo, mhi = np.percentile(bm, [2.5, 97.5])
-    return {"slope": float(slope(idx)), "slope_lo": float(lo), "slope_hi": float(hi),
+    b = slope(idx)
+    resid = s - s.mean() - (0.0 if np.isnan(b) else b) * (z - z.mean())
+    ss = float(np.sum((s - s.mean()) ** 2))
+    return {"slope": float(b), "slope_lo": float(lo), "slope_hi": float(hi),
+            "r2": 1.0 - float(np.sum(resid ** 2)) / ss if ss > 0 else float("nan"),
             "mean": float(s.mean()), "mean_lo": float(mlo), "mean_hi": float(mhi), "n": int(len(s)),
             "log2_range": float(z.max() - z.min()) if len(z) else 0.0}
-
-
-def fit_additive(df, free_exponents: bool, boot: int = 1000, seed: int = 0) -> dict:
-    """Fit l = c1 N1^-a1 + c2 N2^-a2 by least squares on log l (every point weighs by its relative
-    error, as in `scalinglaws.fitting`); a1 = a2 = 1 when not free (the paper's additive form
-    l = c1/N1 + c2/N2). c_i = exp(log c_i) > 0. Returns params, percentile-bootstrap 95% intervals
-    (rows resampled), R^2 and RMSE of log l."""
-    from scipy.optimize import least_squares
-
-    N1, N2, L = (np.asarray(df[c], float) for c in ("neurons_1", "neurons_2", "loss"))
-
-    def model(p, n1, n2):
-        a1, a2 = (p[2], p[3]) if free_exponents else (1.0, 1.0)
-        return np.exp(p[0]) * n1 ** -a1 + np.exp(p[1]) * n2 ** -a2
-
-    def solve(i):
-        n1, n2, ll = N1[i], N2[i], L[i]
-        best = None
-        for c0 in (-1.0, 0.0, 1.0):  # a few starts: the split between the two terms is not convex
-            p0 = [np.log(np.median(ll * n1)) + c0, np.log(np.median(ll * n2)) - c0]
-            lo, hi = [-40.0, -40.0], [20.0, 20.0]
-            if free_exponents:
-                p0, lo, hi = p0 + [1.0, 1.0], lo + [0.0, 0.0], hi + [6.0, 6.0]
-            r = least_squares(lambda p: np.log(model(p, n1, n2)) - np.log(ll), p0, bounds=(lo, hi))
-            if best is None or r.cost < best.cost:
-                best = r
-        x = best.x
-        return np.array([np.exp(x[0]), np.exp(x[1]), *(x[2:] if free_exponents else (1.0, 1.0))])
-
-    p = solve(np.arange(len(L)))
-    resid = np.log(p[0] * N1 ** -p[2] + p[1] * N2 ** -p[3]) - np.log(L)
-    r2 = 1 - np.sum(resid ** 2) / np.sum((np.log(L) - np.log(L).mean()) ** 2)
-    rng = np.random.default_rng(seed)
-    bs = np.array([solve(rng.integers(0, len(L), len(L))) for _ in range(boot)])
-    lo, hi = np.percentile(bs, [2.5, 97.5], axis=0)
-    names = ["c1", "c2", "a1", "a2"]
-    return {"params": dict(zip(names, p.tolist())), "ci": {k: (float(a), float(b)) for k, a, b in zip(names, lo, hi)},
-            "r2_log": float(r2), "rmse_log": float(np.sqrt(np.mean(resid ** 2))), "n": int(len(L))}

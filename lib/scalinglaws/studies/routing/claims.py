@@ -56,7 +56,7 @@ from scalinglaws.evaluation import domain_mean_se
 from scalinglaws.fitting.trust import rejudge, rejudge_table
 from scalinglaws.studies.routing.chapter import relative_entropy
 from scalinglaws.studies.routing.literature import CLARK_TABLE3
-from scalinglaws.studies.routing.resources import share_growth
+from scalinglaws.studies.routing.resources import resource_fits, share_growth
 
 PAPER = "Clark et al. 2022"
 OURS = "this study"
@@ -365,7 +365,8 @@ def _resources(tables: dict, res_fits: pd.DataFrame, loss: pd.DataFrame) -> dict
     text = "A domain's loss falls like 1/(experts serving it): gamma = 1 (the resource model, carried to experts)"
     if not len(res_fits):
         return CL.claim("experts_as_resources", OURS, text, "gamma", figure=FIG_RESOURCES, note="no routed model")
-    return _slope_is_one(tables, "experts_as_resources", text, res_fits, loss, "gamma",
+    gamma = res_fits[res_fits["param"] == "gamma"].rename(columns={"estimate": "gamma"})  # the one fits schema
+    return _slope_is_one(tables, "experts_as_resources", text, gamma, loss, "gamma",
                          "gamma of log CE_d on log n_serving", "we fit total, not reducible, loss")
 
 
@@ -382,8 +383,13 @@ def _constant_shares(tables: dict, loss: pd.DataFrame, seed: int, bootstrap: int
 
 
 def derived_tables(tables: dict, config: dict) -> dict:
-    """`fits` with every fit's `ok` re-judged by the current trust rule (no refit)."""
-    return {"fits": rejudge_table(tables["fits"], ["router", "law"])} if "fits" in tables else {}
+    """`fits` with every fit's `ok` re-judged by the current trust rule (no refit); `resource_fits`
+    recomputed from the stored `resources` (the run's bootstrap and seed: the same draws), in the
+    one fits schema."""
+    out = {"fits": rejudge_table(tables["fits"], ["router", "law"])} if "fits" in tables else {}
+    if "resources" in tables:
+        out["resource_fits"] = resource_fits(tables["resources"], config.get("bootstrap", 1000), config.get("seed", 0))
+    return out
 
 
 def regime(tables: dict) -> pd.DataFrame:

@@ -9,6 +9,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from scalinglaws.fitting.schema import fit_rows, fits_frame
+from scalinglaws.fitting.trust import trust
+
 DENSE = "dense"
 
 
@@ -35,16 +38,24 @@ def resource_table(usage: pd.DataFrame, ce: pd.DataFrame) -> pd.DataFrame:
     return agg[cols]
 
 
+RESOURCE_KEYS = ["router", "size"]
+RESOURCE_EXTRA = ["domains", "one_over_n"]
+RESOURCE_LAW = "resource_slope"  # log CE_d = alpha_d - gamma log n_serving, domain fixed effects
+
+
 def resource_fits(resources: pd.DataFrame, bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Per router and size: gamma in log CE_d = alpha_d - gamma log n_serving (within-domain OLS
     over the routed models and, at n = 1, the dense model), with a 95% interval from resampling
-    domains. 'one_over_n' = the interval contains 1 (loss falls like 1/experts serving it)."""
-    cols = ["router", "size", "gamma", "lo", "hi", "points", "domains", "one_over_n"]
+    domains. 'one_over_n' = the interval contains 1 (loss falls like 1/experts serving it).
+
+    A `fits` table in the one schema (`fitting.schema`; law `resource_slope`, param gamma; r2 the
+    within-domain R^2). Not `fitting.fit`: the per-domain intercepts (one per domain, however many)
+    are profiled out exactly and the bootstrap resamples domains, not points. ok is the trust rule
+    without its R^2 criterion: the claim asks whether gamma is 1 or 0, and gamma = 0 (no dependence)
+    explains no variance by design."""
     rows = []
-    if len(resources) == 0:
-        return pd.DataFrame(columns=cols)
     rng = np.random.default_rng(seed)
-    for (r, s), g in resources.groupby(["router", "size"], sort=False):
+    for (r, s), g in resources.groupby(["router", "size"], sort=False) if len(resources) else ():
         pts = [(d, math.log(x.n_serving), math.log(x.ce)) for d, x in zip(g["domain"], g.itertuples())]
         for d, cd in g.groupby("domain")["ce_dense"].first().items():
             if np.isfinite(cd):
@@ -52,9 +63,21 @@ def resource_fits(resources: pd.DataFrame, bootstrap: int = 1000, seed: int = 0)
         frame = pd.DataFrame(pts, columns=["domain", "x", "y"])
         gamma, lo, hi = _slope_with_interval(frame, bootstrap, rng)
         doms = frame["domain"].unique()
-        rows.append({"router": r, "size": s, "gamma": gamma, "lo": lo, "hi": hi, "points": len(frame),
-                     "domains": len(doms), "one_over_n": bool(lo <= 1.0 <= hi) if np.isfinite(lo) else False})
-    return pd.DataFrame(rows, columns=cols)
+        ci = {"gamma": (lo, hi)} if np.isfinite(lo) else None
+        ok, why = trust({"gamma": gamma}, ci, _within_r2(frame, gamma), len(frame), 1 + len(doms),
+                        converged=bool(np.isfinite(gamma)), r2_min=-math.inf)
+        rows += fit_rows(RESOURCE_LAW, {"gamma": gamma}, ci, r2=_within_r2(frame, gamma), ok=ok, why_not_ok=why,
+                         converged=bool(np.isfinite(gamma)), n_points=len(frame), keys={"router": r, "size": s},
+                         extra={"domains": len(doms), "one_over_n": bool(lo <= 1.0 <= hi) if np.isfinite(lo) else False})
+    return fits_frame(rows, RESOURCE_KEYS, RESOURCE_EXTRA)
+
+
+def _within_r2(frame: pd.DataFrame, gamma: float) -> float:
+    """R^2 of the within-domain fit (centred y explained by -gamma times centred x)."""
+    x = frame["x"] - frame.groupby("domain")["x"].transform("mean")
+    y = frame["y"] - frame.groupby("domain")["y"].transform("mean")
+    ss = float((y * y).sum())
+    return 1.0 - float(((y + gamma * x) ** 2).sum()) / ss if ss > 0 and np.isfinite(gamma) else math.nan
 
 
 def _slope_with_interval(frame: pd.DataFrame, bootstrap: int, rng) -> tuple[float, float, float]:

@@ -782,6 +782,8 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     arec = sweep.run([an_unit], _analysis, backend="local", desc="analysis")[0]
     analysis = {k: pd.DataFrame(v["records"], columns=v["columns"]) for k, v in arec["rows"][0].items()
                 if k != "claims"}  # (analysis records of older commits held claims; they come from claims.py now)
+    # a record made before the one fits schema holds resource_fits' old columns: recomputed (cheap, same draws)
+    analysis["resource_fits"] = resource_fits(resources, params["bootstrap"], params["seed"])
 
     store = RES.ResultStore(STUDY, profile)
     tables = {"models": models[MODEL_COLUMNS], "curves": curves[CURVE_COLUMNS], "ce": ce[CE_COLUMNS],
