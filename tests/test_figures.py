@@ -154,6 +154,7 @@ MERGING_VAR_LAW = {"L_star": 0.0, "B": 1e-6, "beta": 0.1, "A0": 2e-3, "gamma": 0
 def _merging():
     """The merging study's stored tables (columns as `data/results/merging/smoke`), two pools of
     M = 3 experts, two sizes, two methods, k = 0 (the base) to 3."""
+    from scalinglaws.fitting.schema import fit_rows
     from scalinglaws.studies.merging import analysis as MA
     M = 3
     recipe = pd.DataFrame([{"lr": lr, "token_mult": tm, "tokens": 2048 * tm, "runs": 4, "gain": g, "gain_se": 0.02,
@@ -189,14 +190,14 @@ def _merging():
                         variance.append({"pool": pool, "method": method, "size": size, "N": N, "k": k, "scope": scope,
                                          "var": var, "sd": np.sqrt(var), "n_subsets": 1 if k == M else M})
                     A = 0.02 * (1 + i) * (1 + 0.1 * m)
-                    tails.append({"pool": pool, "method": method, "size": size, "N": N, "scope": scope,
-                                  "L_inf": base - 0.4, "L_inf_lo": base - 0.5, "L_inf_hi": base - 0.3,
-                                  "A": A, "A_lo": A / 2, "A_hi": A * 2, "b": 0.5, "b_lo": 0.0, "b_hi": 2.0,
-                                  "r2": 0.95, "rmse": 1e-3, "n_points": M, "ok": i == 1, "why_not_ok": ""})
-                th.append({"pool": pool, "method": method, "size": size, "N": N, "A": tails[-1]["A"],
-                           "A_lo": tails[-1]["A_lo"], "A_hi": tails[-1]["A_hi"], "A_pred": 0.01 * (1 + i),
+                    tails += fit_rows("merging_tail", {"L_inf": base - 0.4, "A": A, "b": 0.5},  # the one fits schema
+                                      {"L_inf": (base - 0.5, base - 0.3), "A": (A / 2, A * 2), "b": (0.0, 2.0)},
+                                      r2=0.95, rmse=1e-3, n_points=M, ok=i == 1, why_not_ok="",
+                                      keys={"pool": pool, "method": method, "size": size, "N": N, "scope": scope})
+                th.append({"pool": pool, "method": method, "size": size, "N": N, "A": A,
+                           "A_lo": A / 2, "A_hi": A * 2, "A_pred": 0.01 * (1 + i),
                            "A_pred_lo": 0.008 * (1 + i), "A_pred_hi": 0.012 * (1 + i),
-                           "A_ratio": tails[-1]["A"] / (0.01 * (1 + i)), "tail_ok": False})
+                           "A_ratio": A / (0.01 * (1 + i)), "tail_ok": False})
                 for scope in ("cross_domain", *(f"domain:{d}" for d in doms)):
                     R = [0.0, 0.85, 1.0]
                     stopping += [{"pool": pool, "method": method, "size": size, "N": N, "scope": scope, "k": k,
