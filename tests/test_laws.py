@@ -154,3 +154,21 @@ def test_law_needs_bounds_and_grid_for_every_parameter():
     with pytest.raises(ValueError, match="need bounds"):
         Law(name="bad", inputs=("x",), params=("a", "b"), log_model=lambda p, X: p["a"] + 0 * X["x"],
             bounds={"a": (0, 1)}, grid={"a": [0.5]})
+
+
+def test_laws_named_by_the_special_estimators_are_fittable():
+    """The laws registered for the estimators that are not the fitter's (ARCHITECTURE.md, "Fits
+    outside the fitter") are real laws: `fit` recovers them on clean data, and the composition
+    study's exact least-squares line is the `loglinear` law's least-squares optimum."""
+    from scalinglaws.fitting import fit
+    from scalinglaws.studies.composition.analysis import _line
+    k = np.arange(1, 9, dtype=float)
+    r = fit("merging_tail", {"k": k, "loss": 2.0 + 0.5 / (k + 0.7)}, bootstrap=0)
+    assert r.params["L_inf"] == pytest.approx(2.0, rel=1e-4) and r.params["b"] == pytest.approx(0.7, rel=1e-3)
+    rng = np.random.default_rng(0)
+    x = np.geomspace(1e12, 1e14, 6)
+    y = 10 ** (1.2 - 0.08 * np.log10(x)) * np.exp(0.01 * rng.standard_normal(x.size))
+    slope, intercept = _line(np.log10(x), np.log10(y))
+    ls = fit("loglinear", {"x": x, "y": y}, y="y", bootstrap=0, huber_delta=1.0)  # Huber = squared loss here
+    assert ls.params["slope"] == pytest.approx(slope, abs=1e-4)
+    assert ls.params["intercept"] == pytest.approx(intercept, abs=1e-3)
