@@ -31,8 +31,8 @@ over subsets (`tail.py`); per (pool, method, scope) the joint law with gamma of 
 
 Tables (`data/results/merging/<profile>/`): pilot, recipe, experts, specialisation, noise, merges
 (k = 0 rows: the base), multitask, theory, subsets, curves (base_ce, delta_base, beats_base),
-variance, tail_fits, theory_vs_tail, coefficient_ratio, fits (ok, why_not_ok), fit_samples,
-extrapolation, stopping, claims; provenance last. Derived afterwards (provenance `derived`): claims
+variance, tail_fits (the one fits schema, `fitting.schema`), theory_vs_tail, coefficient_ratio, fits
+(ok, why_not_ok), fit_samples, extrapolation, stopping, claims; provenance last. Derived afterwards (provenance `derived`): claims
 (`python -m scalinglaws claims merging`) and conventions (`python -m scalinglaws conventions merging`). Every table has a `pool` column except pilot
 (per domain, with its pool), recipe, experts and specialisation (per domain).
 """
