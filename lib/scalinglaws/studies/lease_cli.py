@@ -60,11 +60,14 @@ def run(args) -> int:
                 over.append(row)
     cal = LPL.calibrate()
     o = cal["overall"]
-    print(f"cpu calibration ({L.THROUGHPUT['cpu'].source}) vs stored per-unit wall times: "
-          f"{o['n']} units, predicted/measured median {o['median']:.2f}, worst {o['worst']:.2f}")
+    print(f"cpu calibration ({L.THROUGHPUT['cpu'].source}; per-unit overhead {L.THROUGHPUT['cpu'].unit_overhead_s} s) "
+          f"vs stored per-unit wall times: {o['n']} units, predicted/measured median {o['median']:.2f}, worst "
+          f"{o['worst']:.2f} ({o['interference']} unit(s) > {LPL.INTERFERENCE:g}x their identical siblings left out "
+          f"as interference; worst with them {o['worst_all']:.2f})")
     for source, s in cal.items():
         if source != "overall":
-            print(f"    {source:<16} n={s['n']:<3} median {s['median']:.2f} worst {s['worst']:.2f}")
+            print(f"    {source:<16} n={s['n']:<3} median {s['median']:.2f} worst {s['worst']:.2f}"
+                  + (f" (interference {s['interference']}, worst with them {s['worst_all']:.2f})" if s["interference"] else ""))
     for row in over:
         print(f"error: part {row['study']}:{row['part']} predicted {row['predicted_s'] / 60:.1f} min > "
               f"limit {row['limit_s'] / 60:.0f} min", file=sys.stderr)

@@ -68,21 +68,52 @@ def _cpu_units(root=None) -> list[tuple[str, Work, float]]:
     return out
 
 
+INTERFERENCE = 3.0  # a unit this many times slower than the median of its identical siblings was not alone
+
+
 def calibrate(root=None) -> dict:
     """The cost model at cpu against every stored per-unit wall time: ratios predicted / measured,
-    their median and the worst (farthest from 1 either way), per source and overall."""
+    their median and the worst (farthest from 1 either way), per source and overall. A unit measured
+    more than INTERFERENCE times the median of its identical siblings (same source, size, tokens and
+    batch: the same work) shares its machine with something else, which no model of the work predicts;
+    such units are counted (`interference`) and left out of the median and the worst, and the worst
+    with them is kept as `worst_all`."""
     import statistics
     rates = THROUGHPUT["cpu"]
     units = _cpu_units(root)
     if not units:
         raise ParameterError("no stored cpu table records per-unit wall times (data/results/*/cpu/)")
-    ratios: dict[str, list[float]] = {}
+    siblings: dict[tuple, list[float]] = {}
     for source, w, measured in units:
-        ratios.setdefault(source, []).append(w.seconds(rates) / measured)
-    summary = lambda rs: {"n": len(rs), "median": statistics.median(rs),  # noqa: E731
-                          "worst": max(rs, key=lambda r: abs(math.log(r)))}
-    every = [r for rs in ratios.values() for r in rs]
+        siblings.setdefault((source, w.size, w.tokens, w.batch_tokens, w.experts), []).append(measured)
+    ratios: dict[str, list[tuple[float, bool]]] = {}
+    for source, w, measured in units:
+        alike = statistics.median(siblings[(source, w.size, w.tokens, w.batch_tokens, w.experts)])
+        ratios.setdefault(source, []).append((w.seconds(rates) / measured, measured > INTERFERENCE * alike))
+
+    def summary(rs):
+        clean = [r for r, bad in rs if not bad] or [r for r, _ in rs]
+        far = lambda xs: max(xs, key=lambda r: abs(math.log(r)))  # noqa: E731
+        return {"n": len(rs), "median": statistics.median(clean), "worst": far(clean),
+                "interference": sum(bad for _, bad in rs), "worst_all": far([r for r, _ in rs])}
+    every = [x for rs in ratios.values() for x in rs]
     return {"overall": summary(every), **{k: summary(v) for k, v in ratios.items()}}
+
+
+def unit_overhead_from_records(root=None) -> list[float]:
+    """Seconds of every committed routing cpu training record spent outside its trainer (record wall
+    minus the trainer's own wall: model build, data, checkpoint save), the source of the cpu
+    `unit_overhead_s`."""
+    import json
+
+    from scalinglaws.core.results import ResultStore
+    out = []
+    for f in sorted((ResultStore("routing", "cpu", root).dir / "units").glob("*/*.json")):
+        rec = json.loads(f.read_text())
+        row = rec["rows"][0] if rec.get("rows") else {}
+        if rec.get("kind") in ("routed", "dense") and isinstance(row.get("wall_s"), (int, float)):
+            out.append(rec["wall_s"] - row["wall_s"])
+    return out
 
 
 # ----------------------------------------------------------------------------- combining the parts

@@ -245,3 +245,17 @@ def clark_claims_sentence(clark_claims: pd.DataFrame, claims: pd.DataFrame) -> s
         s += (f" {', '.join(undecided)} {'stays' if len(undecided) == 1 else 'stay'} inconclusive on their data too "
               "(the table's note says why).")
     return s + (f" On ours, {int((ours == 'holds').sum())} of those {len(held)} hold at this profile.")
+
+
+def pilot_glue(pilot: pd.DataFrame | None) -> dict[str, str]:
+    """The pilot section's numbers: the cell the pilot trained (`pilot_cell`: size and routed E of the
+    stored `regime_pilot` table) and the entropy target of the rerun (`entropy_target`: the claims'
+    ROUTER_ENTROPY_MAX, the relative entropy a learned router must fall below)."""
+    from scalinglaws.studies.routing.claims import ROUTER_ENTROPY_MAX
+    out = {"entropy_target": f"{ROUTER_ENTROPY_MAX:g}"}
+    if pilot is None or not len(pilot):
+        return {**out, "pilot_cell": "no pilot stored at this profile"}
+    routed = pilot[pilot["experts"] > 1]
+    sizes = ", ".join(dict.fromkeys(pilot["size"]))
+    es = ", ".join(str(int(e)) for e in sorted(set(routed["experts"])))
+    return {**out, "pilot_cell": f"{sizes}, E = {es}" if es else sizes}
