@@ -197,13 +197,14 @@ def combine(study: str, profile: str = "gpu", root=None):
                 shutil.copytree(p / PART_UNITS, work / "units", dirs_exist_ok=True,
                                 ignore=shutil.ignore_patterns(".lock", "*.failed.json", "run.failed.json"))
         env = {"SCALINGLAWS_RESULTS": str(results), "SCALINGLAWS_WORK": str(work)}
-        saved = {k: os.environ.get(k) for k in (*env, lease_parts.REHEARSAL_ENV)}
+        saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
-        os.environ.pop(lease_parts.REHEARSAL_ENV, None)  # the parts' configs are already the rehearsed ones
+        lease_parts.AS_STORED.add(study)  # a rehearsal's parts stored rehearsed parameters: not thinned again
         try:
             with SW.replay():
                 get_study(study).run(profile, **overrides)
         finally:
+            lease_parts.AS_STORED.discard(study)
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
