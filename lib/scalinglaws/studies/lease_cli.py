@@ -16,7 +16,8 @@ def register(subparsers) -> None:
     g.add_argument("--part", default=None, help="one part: print its overrides as JSON (refused over its limit)")
     g.add_argument("--params", action="store_true", help="with --part: the overrides as NAME=JSON words "
                    "for `reproduce -p` (gpu_study.sh reads them)")
-    g.add_argument("--combine", action="store_true", help="write the study's gpu tables from its stored parts")
+    g.add_argument("--combine", action="store_true", help="write the study's gpu tables from its stored parts: its run replayed on the "
+                   "union of their unit records (fits across sizes refitted as one run)")
     g.add_argument("--names", action="store_true", help="the study's part names, one a line")
     g.add_argument("--verbose", action="store_true", help="predicted seconds of every unit")
     g.set_defaults(func=run)

@@ -1,6 +1,7 @@
 """Planning the gpu leases (issue 28): each part's predicted wall time on the H100 of the throughput
-table, the refusal of a part predicted above its limit, and the cost model's error at cpu against the
-per-unit wall times the stored cpu tables record."""
+table, the refusal of a part predicted above its limit, the cost model's error at cpu against the
+per-unit wall times the stored cpu tables record, and combining the stored parts into the tables of one
+run (`combine`: the study's run replayed on the union of the parts' unit records)."""
 from __future__ import annotations
 
 import math
