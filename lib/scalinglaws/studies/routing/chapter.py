@@ -247,12 +247,12 @@ def clark_claims_sentence(clark_claims: pd.DataFrame, claims: pd.DataFrame) -> s
     return s + (f" On ours, {int((ours == 'holds').sum())} of those {len(held)} hold at this profile.")
 
 
-def pilot_glue(pilot: pd.DataFrame | None) -> dict[str, str]:
+def pilot_glue(pilot: pd.DataFrame | None, entropy_max: float) -> dict[str, str]:
     """The pilot section's numbers: the cell the pilot trained (`pilot_cell`: size and routed E of the
-    stored `regime_pilot` table) and the entropy target of the rerun (`entropy_target`: the claims'
-    ROUTER_ENTROPY_MAX, the relative entropy a learned router must fall below)."""
-    from scalinglaws.studies.routing.claims import ROUTER_ENTROPY_MAX
-    out = {"entropy_target": f"{ROUTER_ENTROPY_MAX:g}"}
+    stored `regime_pilot` table) and the entropy target of the rerun (`entropy_target`: `entropy_max`,
+    the claims' ROUTER_ENTROPY_MAX, the relative entropy a learned router must fall below; passed in,
+    as `claims` imports this module)."""
+    out = {"entropy_target": f"{entropy_max:g}"}
     if pilot is None or not len(pilot):
         return {**out, "pilot_cell": "no pilot stored at this profile"}
     routed = pilot[pilot["experts"] > 1]
