@@ -59,7 +59,11 @@ for target in "${targets[@]}"; do
         xargs -0 -r cp --parents -t "$dest/units/$s/$profile")
     done
     packed=("$dest")
-    SCALINGLAWS_RESULTS="$results" "$py" -m scalinglaws plan gpu "$study" --combine  # the parts so far: the study's tables
+    # the parts so far: the study's tables; a combination that fails (e.g. parts whose union asks for a unit
+    # no part recorded) must not lose the part just run: it is stored and packed, and combined later
+    SCALINGLAWS_RESULTS="$results" "$py" -m scalinglaws plan gpu "$study" --combine 2>&1 | tee -a "$out/$study-$part.log" \
+      || echo "$target: stored in $dest; combining the parts failed (above), rerun: python -m scalinglaws plan gpu $study --combine" \
+      | tee -a "$out/$study-$part.log"
     packed=("$results/$study/$profile")
   fi
   echo "$target: $(( $(date +%s) - start )) s wall" | tee -a "$out/$study-$part.log"
