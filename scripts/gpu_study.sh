@@ -10,7 +10,8 @@
 # when predicted above its limit). Its tables land in data/results/<study>/<profile>/parts/<part>/, so
 # parts accumulate in the repository across leases; a part whose provenance.json is stored there is
 # skipped, and the study's tables in data/results/<study>/<profile>/ are recombined from every stored
-# part (`plan gpu STUDY --combine`: rows stacked, claims re-derived). Routing's parts record their units under data/results/routing/<profile>/units/ (branch
+# part (`plan gpu STUDY --combine`: the study's run replayed on the union of the parts' unit records, which
+# each part stores in parts/<part>/units/, so fits across sizes are those of one uninterrupted run). Routing's parts record their units under data/results/routing/<profile>/units/ (branch
 # regime's parts/part) and its last part, `tables`, writes the study's tables from them.
 # Archives land in $OUT (or _build/gpu-out). Earlier archives in .gpu/ (git-ignored; carry it) are
 # unpacked first. PROFILE (default gpu) and PYTHON (default python3) may be set; the CPU rehearsal
@@ -24,6 +25,7 @@ py=${PYTHON:-python3}
 mkdir -p "$out"
 export PYTHONPATH="$PWD/lib${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 results=${SCALINGLAWS_RESULTS:-data/results}
+work=${SCALINGLAWS_WORK:-.work}
 for a in .gpu/*.tar.gz; do [ -f "$a" ] && tar -xzf "$a"; done
 targets=()
 for arg in "$@"; do
@@ -48,10 +50,22 @@ for target in "${targets[@]}"; do
     SCALINGLAWS_RESULTS="$stage" "$py" -m scalinglaws reproduce "$study" --profile "$profile" --no-notebook \
       -p "${params[@]}" 2>&1 | tee "$out/$study-$part.log"
     mkdir -p "$(dirname "$dest")"; rm -rf "$dest"; mv "$stage/$study/$profile" "$dest"; rm -rf "$stage"
+    # the part's unit records (every study's at this profile: a merging part trains its testbed bases), so
+    # that combining replays them into the tables of one run over every part (fits across sizes refitted)
+    for d in "$work"/units/*/"$profile"; do
+      [ -d "$d" ] || continue
+      s=$(basename "$(dirname "$d")"); mkdir -p "$dest/units/$s/$profile"
+      (cd "$d" && find . -name '*.json' ! -name '*.failed.json' ! -name 'run.failed.json' -print0 |
+        xargs -0 -r cp --parents -t "$dest/units/$s/$profile")
+    done
     packed=("$dest")
-    SCALINGLAWS_RESULTS="$results" "$py" -m scalinglaws plan gpu "$study" --combine  # the parts so far: the study's tables
+    # the parts so far: the study's tables; a combination that fails (e.g. parts whose union asks for a unit
+    # no part recorded) must not lose the part just run: it is stored and packed, and combined later
+    SCALINGLAWS_RESULTS="$results" "$py" -m scalinglaws plan gpu "$study" --combine 2>&1 | tee -a "$out/$study-$part.log" \
+      || echo "$target: stored in $dest; combining the parts failed (above), rerun: python -m scalinglaws plan gpu $study --combine" \
+      | tee -a "$out/$study-$part.log"
     packed=("$results/$study/$profile")
   fi
   echo "$target: $(( $(date +%s) - start )) s wall" | tee -a "$out/$study-$part.log"
-  tar -czf "$out/$study-$part.tar.gz" "${packed[@]}" $(ls -d "${SCALINGLAWS_WORK:-.work}/units/$study/$profile" 2>/dev/null)
+  tar -czf "$out/$study-$part.tar.gz" "${packed[@]}" $(ls -d "$work/units/$study/$profile" 2>/dev/null)
 done

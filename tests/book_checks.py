@@ -155,25 +155,54 @@ def mathjax_done(driver, timeout_s: float = 30) -> bool:
         })();"""))
 
 
-def full_page_screenshot(driver, path, width: int = 1280, tile: int = 4000) -> int:
-    """A screenshot of the whole page, however tall (Chromium's single capture stops near 16,384 px):
-    tiles captured through the DevTools protocol and stitched. Returns the page height."""
+def full_page_screenshot(driver, path) -> int:
+    """A screenshot of the whole page, however tall: the window scrolled one screen at a time, each
+    screen captured as the reader sees it and pasted at its scroll offset (so sticky bars repeat on
+    every screen). Returns the page height.
+
+    Captured in one go beyond the viewport instead (`captureBeyondViewport`, the earlier stitcher),
+    the page is laid out for a window as tall as the page: the book's pages came out with the left
+    ~20-250 px cut and the content shifted (findings, index, routing), while a plain screenshot was
+    whole. So the stitched image's first screen is checked against a plain screenshot of the top of
+    the page (`stitch_problems`), which raises when they differ."""
     import base64
     import io
 
     from PIL import Image
 
+    driver.execute_script("window.scrollTo(0, 0)")
+    width = int(driver.execute_script("return document.documentElement.clientWidth"))
     height = int(driver.execute_script(
         "return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)"))
     canvas = Image.new("RGB", (width, height), "white")
-    for y in range(0, height, tile):
-        h = min(tile, height - y)
-        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": y, "width": width, "height": h, "scale": 1}})
-        canvas.paste(Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB"), (0, y))
+    view = int(driver.execute_script("return window.innerHeight"))
+    for y in range(0, height, view):  # the window scrolled screen by screen: the layout a reader sees
+        driver.execute_script(f"window.scrollTo(0, {y})")
+        top = int(driver.execute_script("return window.scrollY"))  # the last screen stops at the page's end
+        shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+        canvas.paste(Image.open(io.BytesIO(base64.b64decode(shot["data"]))).convert("RGB"), (0, top))
+    driver.execute_script("window.scrollTo(0, 0)")
+    plain = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
     canvas.save(path)
+    problems = stitch_problems(canvas, plain)
+    if problems:
+        raise AssertionError(f"{path}: " + "; ".join(problems))
     return height
+
+
+def stitch_problems(stitched, plain, tolerance: float = 0.02) -> list[str]:
+    """Where a stitched full-page screenshot's first screen differs from a plain screenshot of it (both
+    PIL images taken at the top-left corner): a different width, or more than `tolerance` of the
+    pixels differing (a shifted or cut page differs almost everywhere; a caret or an animation, little)."""
+    from PIL import ImageChops
+    if stitched.size[0] != plain.size[0]:
+        return [f"stitched width {stitched.size[0]} px, the browser's {plain.size[0]} px"]
+    top = stitched.crop((0, 0, plain.size[0], min(plain.size[1], stitched.size[1])))
+    plain = plain.crop((0, 0, *top.size))
+    diff = ImageChops.difference(top, plain).convert("L").point(lambda v: 255 if v > 24 else 0)
+    share = sum(diff.histogram()[255:]) / (top.size[0] * top.size[1])
+    return [f"its first screen differs from a plain screenshot in {share:.1%} of the pixels (shifted or cut)"] \
+        if share > tolerance else []
 
 
 def browser_available() -> bool:

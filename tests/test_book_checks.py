@@ -184,11 +184,27 @@ def test_each_broken_page_fails(browser, site, name):
     assert any(EXPECTED[name] in p for p in problems), problems
 
 
+def test_stitch_check_flags_a_first_screen_shifted_or_cut(tmp_path):
+    """The check `full_page_screenshot` runs on itself: the stitched first screen against a plain
+    screenshot. The earlier stitcher's pages were shifted left by 2-250 px with their sidebar cut."""
+    from PIL import Image
+    plain = Image.open(_png(tmp_path / "a.png")).convert("RGB")
+    assert BC.stitch_problems(plain.copy(), plain) == []
+    tall = Image.new("RGB", (plain.size[0], plain.size[1] * 3), "white")
+    tall.paste(plain, (0, 0))
+    assert BC.stitch_problems(tall, plain) == []  # a whole page: its top is the first screen
+    shifted = Image.new("RGB", plain.size, "white")
+    shifted.paste(plain.crop((24, 0, *plain.size)), (0, 0))
+    assert any("differs from a plain screenshot" in p for p in BC.stitch_problems(shifted, plain))
+    assert any("width" in p for p in BC.stitch_problems(plain.crop((0, 0, plain.size[0] - 24, plain.size[1])), plain))
+
+
 def test_full_page_screenshot_is_whole(browser, site, tmp_path):
     root, url = site
     (root / "tall.html").write_text(PAGE.format(head="", glance=GLANCE, body="<div style='height: 30000px'></div>"
                                                 "<p style='background: red'>the end</p>"))
     browser.get(f"{url}/tall.html")
+    browser.execute_script("window.scrollTo(0, 12000)")  # where an earlier check may have left it
     from PIL import Image
     height = BC.full_page_screenshot(browser, tmp_path / "tall.png")
     img = Image.open(tmp_path / "tall.png")

@@ -23,10 +23,9 @@ from scalinglaws.studies import study_names
 from scalinglaws.studies.lease_parts import PARTS
 
 pytestmark = pytest.mark.slow  # minutes: part of make test, like the other slow tests
-# Bootstrap draws of fits across sizes: a one-size part has no such fit and stores the table empty. The
-# combined gpu tables need these refitted over every part's sizes, which `lease_plan.combine` does not do
-# yet (issue 28, open): until then only their presence is checked here (a part with two sizes fits fewer
-# parameters, e.g. resource's fit_samples without E).
+# Bootstrap draws of fits across sizes: with one part stored the combined tables are that part's run (a part
+# with two sizes fits fewer parameters, e.g. resource's fit_samples without E), so only their presence is
+# checked here; that combining several parts refits them as one run is tests/test_lease_combine.py.
 ACROSS_SIZES = {"fit_samples"}
 # dependencies first (routing reads the testbed's rates); with routing's regime parts, its `tables` part too
 FIRST_PARTS = [f"{s}:{p.name}" for s in study_names() for i, p in enumerate(PARTS[s])
@@ -73,6 +72,9 @@ def test_each_part_stores_the_tables_and_columns_the_chapters_read(rehearsal, ta
             continue
         missing = want - set(got.columns)
         assert not missing, f"{study}:{part} {table.stem} lacks {sorted(missing)}"
+    if part != "tables":  # combined by replaying the part's unit records, stored beside its tables
+        assert json.loads((gpu / "provenance.json").read_text())["combined"]
+        assert any((gpu / "parts" / part / "units" / study / "gpu").rglob("*.json"))
     with tarfile.open(out / f"{study}-{part}.tar.gz") as tar:  # what a lease sends back
         names = tar.getnames()
     assert any(n.endswith(f"{study}/gpu/provenance.json") for n in names)

@@ -30,6 +30,13 @@ unit whose config names another pending unit's key (a fine-tune naming its base)
 that unit finished; on a cluster of several nodes the work root is checked first to be visible from
 every node (`check_shared_root`). Each record of a Ray unit names the node that ran it (`node`).
 
+Replay (`replaying()`, `SCALINGLAWS_REPLAY=1`): a sweep runs no unit; every unit must be recorded, and
+a unit trained for its checkpoint is taken from its record although the checkpoint is gone
+(`find_checkpoint` returns where it was: a study's `run` may name a base by its path). Combining
+gpu lease parts (`studies.lease_plan.combine`) reruns a study's `run` this way on the union of the parts'
+unit records, so its fits across sizes are those of one uninterrupted run, with no GPU and no weights.
+A unit not recorded raises `NotRecorded` naming it.
+
 Progress: every `run` prints plain lines to stderr (`<study>@<profile> <what>: done/total units,
 elapsed, ~time left`), at its start and then at most every `PROGRESS_EVERY_S` seconds, so a long
 run (or a notebook executed by `reproduce`, which streams them) shows where it is.
@@ -75,6 +82,32 @@ class SweepBusy(RuntimeError):
 
 class UnitFailed(RuntimeError):
     """A unit raised; its failure record names the unit and its config."""
+
+
+class NotRecorded(RuntimeError):
+    """Replay asked for a unit that no record holds (a lease part that did not run, or other overrides)."""
+
+
+REPLAY_ENV = "SCALINGLAWS_REPLAY"
+
+
+def replaying() -> bool:
+    """Whether sweeps replay recorded units only (module doc, "Replay")."""
+    return os.environ.get(REPLAY_ENV) == "1"
+
+
+@contextlib.contextmanager
+def replay():
+    """Sweeps in this block (and in processes it starts) replay recorded units only."""
+    before = os.environ.get(REPLAY_ENV)
+    os.environ[REPLAY_ENV] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(REPLAY_ENV, None)
+        else:
+            os.environ[REPLAY_ENV] = before
 
 
 class CorruptCheckpoint(RuntimeError):
@@ -202,6 +235,15 @@ class Sweep:
             return self._run_locked(units, fn, backend, desc, checkpoints)
 
     def _run_locked(self, units, fn, backend, desc, checkpoints) -> list[dict]:
+        if replaying():  # records only: the checkpoints of a lease part never come back
+            missing = [u for u in units if not self.done(u)]
+            if missing:
+                u = missing[0]
+                size = f" size={u.config['size']}" if "size" in u.config else ""
+                raise NotRecorded(f"{len(missing)} of {len(units)} {self.study}@{self.profile} {desc or u.kind} unit(s) "
+                                  f"are not recorded under {self.dir} (first: {u.kind}/{u.key}{size}); replay reads "
+                                  "recorded units only: run the lease part that trains them")
+            return [self.load(u) for u in units]
         if checkpoints:
             for u in units:
                 rec = self._read_valid(u)
@@ -430,6 +472,11 @@ def find_checkpoint(key: str) -> Path:
     `models.load_unit_checkpoint` loads through it). Raises FileNotFoundError when there is none,
     CorruptCheckpoint when its files no longer match or no unit record vouches for it."""
     found = sorted((work_root() / "checkpoints").glob(f"*/*-{key}"))
+    if not found and replaying():  # where it was: a replayed run names checkpoints by key, never loads one
+        for rp in sorted((work_root() / "units").glob(f"*/*/*/{key}.json")):
+            rec = json.loads(rp.read_bytes().decode("utf-8"))
+            check_record(rec)
+            return checkpoint_dir(Unit(rec["kind"], rec["config"]))
     if not found:
         raise FileNotFoundError(f"no checkpoint with unit key {key} under {work_root() / 'checkpoints'}")
     path = found[0]

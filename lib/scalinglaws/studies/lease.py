@@ -42,6 +42,7 @@ class Rates:
     toy_step_s: float            # one optimiser step of a batch of toy MLPs (resource study)
     compile_speedup: float = 1.0  # torch.compile's measured gain (applied when a study compiles)
     eval_speedup: float = 3.0    # forward only: a backward pass costs about two forwards
+    unit_overhead_s: float = 0.0  # per training unit, outside the trainer: model build, data, checkpoint save
 
 
 THROUGHPUT: dict[str, Rates] = {
@@ -59,7 +60,10 @@ THROUGHPUT: dict[str, Rates] = {
         # measured at d256l8, 65,536 tokens/step: Mixtral grouped_mm E=8 0.53M, E=32 0.46M vs dense 1.10M
         routed_factor={1: 1.0, 8: 0.53 / 1.10, 32: 0.46 / 1.10},
         toy_step_s=0.001,  # assumed: a few dozen small kernels per step of a batched MLP
-        compile_speedup=2.0),  # measured 1.99x (d96l6) .. 2.17x (d512l8)
+        compile_speedup=2.0,
+        # assumed: the cpu's measured host-side cost (no gpu unit record exists yet), plus a CUDA
+        # copy of the weights that is negligible at these sizes
+        unit_overhead_s=0.134),  # measured 1.99x (d96l6) .. 2.17x (d512l8)
     "cpu": Rates(
         device="2-core x86 CPU, one torch thread per unit",
         source="core/profiles.py: benchmarks/bench_train.py, 1 thread, tokens per CPU-second",
@@ -67,7 +71,10 @@ THROUGHPUT: dict[str, Rates] = {
         step_floor_s_per_layer=0.0005, eval_call_s=0.002, merge_s=0.01,
         # assumed: eager experts on a CPU cost the router and the dispatch, not more expert FLOPs
         routed_factor={1: 1.0, 2: 0.7, 32: 0.5},
-        toy_step_s=0.0005),
+        toy_step_s=0.0005,
+        # measured: the median of (unit record wall - trainer wall) over the 29 committed routing cpu
+        # training records (lease_plan.unit_overhead_from_records; 0.06-0.78 s)
+        unit_overhead_s=0.134),
 }
 
 
@@ -133,7 +140,7 @@ class Work:
                 tps *= rates.compile_speedup
             steps = max(1, self.tokens // max(1, self.batch_tokens))
             per_step = max(self.batch_tokens / tps, rates.step_floor_s_per_layer * shape(self.size)[1])
-            s += steps * per_step
+            s += steps * per_step + rates.unit_overhead_s
         if self.eval_tokens:
             s += max(self.eval_tokens / (train_tok_s(rates, self.size) * rates.eval_speedup),
                      self.eval_calls * rates.eval_call_s)

@@ -16,7 +16,8 @@ def register(subparsers) -> None:
     g.add_argument("--part", default=None, help="one part: print its overrides as JSON (refused over its limit)")
     g.add_argument("--params", action="store_true", help="with --part: the overrides as NAME=JSON words "
                    "for `reproduce -p` (gpu_study.sh reads them)")
-    g.add_argument("--combine", action="store_true", help="write the study's gpu tables from its stored parts")
+    g.add_argument("--combine", action="store_true", help="write the study's gpu tables from its stored parts: its run replayed on the "
+                   "union of their unit records (fits across sizes refitted as one run)")
     g.add_argument("--names", action="store_true", help="the study's part names, one a line")
     g.add_argument("--verbose", action="store_true", help="predicted seconds of every unit")
     g.set_defaults(func=run)
@@ -60,11 +61,14 @@ def run(args) -> int:
                 over.append(row)
     cal = LPL.calibrate()
     o = cal["overall"]
-    print(f"cpu calibration ({L.THROUGHPUT['cpu'].source}) vs stored per-unit wall times: "
-          f"{o['n']} units, predicted/measured median {o['median']:.2f}, worst {o['worst']:.2f}")
+    print(f"cpu calibration ({L.THROUGHPUT['cpu'].source}; per-unit overhead {L.THROUGHPUT['cpu'].unit_overhead_s} s) "
+          f"vs stored per-unit wall times: {o['n']} units, predicted/measured median {o['median']:.2f}, worst "
+          f"{o['worst']:.2f} ({o['interference']} unit(s) > {LPL.INTERFERENCE:g}x their identical siblings left out "
+          f"as interference; worst with them {o['worst_all']:.2f})")
     for source, s in cal.items():
         if source != "overall":
-            print(f"    {source:<16} n={s['n']:<3} median {s['median']:.2f} worst {s['worst']:.2f}")
+            print(f"    {source:<16} n={s['n']:<3} median {s['median']:.2f} worst {s['worst']:.2f}"
+                  + (f" (interference {s['interference']}, worst with them {s['worst_all']:.2f})" if s["interference"] else ""))
     for row in over:
         print(f"error: part {row['study']}:{row['part']} predicted {row['predicted_s'] / 60:.1f} min > "
               f"limit {row['limit_s'] / 60:.0f} min", file=sys.stderr)

@@ -221,8 +221,16 @@ _SMALL = {"bootstrap": 20, "eval_bootstrap": 10, "noise_bootstrap": 20, "tail_bo
           "eval_docs": 1, "subsets_per_k": 1}
 
 
+AS_STORED: set[str] = set()  # studies whose parameters `lease_plan.combine` passes as the parts stored them
+
+
 def rehearse(study: str, params: dict, factor: int) -> dict:
-    """`params` (a gpu profile with a part's overrides) for the CPU rehearsal: budgets / factor, grids thinned."""
+    """`params` (a gpu profile with a part's overrides) for the CPU rehearsal: budgets / factor, grids thinned.
+    A study in AS_STORED is left as given: combining rehearsed parts reruns it with their stored (already
+    rehearsed) parameters, whose union must not be thinned again; the studies it depends on are rehearsed
+    as they were in the parts, so their unit keys match the parts' records."""
+    if study in AS_STORED:
+        return dict(params)
     p = dict(params)
     for k in _BATCH_KEYS:
         if isinstance(p.get(k), int):

@@ -1,6 +1,7 @@
 """Planning the gpu leases (issue 28): each part's predicted wall time on the H100 of the throughput
-table, the refusal of a part predicted above its limit, and the cost model's error at cpu against the
-per-unit wall times the stored cpu tables record."""
+table, the refusal of a part predicted above its limit, the cost model's error at cpu against the
+per-unit wall times the stored cpu tables record, and combining the stored parts into the tables of one
+run (`combine`: the study's run replayed on the union of the parts' unit records)."""
 from __future__ import annotations
 
 import math
@@ -68,52 +69,169 @@ def _cpu_units(root=None) -> list[tuple[str, Work, float]]:
     return out
 
 
+INTERFERENCE = 3.0  # a unit this many times slower than the median of its identical siblings was not alone
+
+
 def calibrate(root=None) -> dict:
     """The cost model at cpu against every stored per-unit wall time: ratios predicted / measured,
-    their median and the worst (farthest from 1 either way), per source and overall."""
+    their median and the worst (farthest from 1 either way), per source and overall. A unit measured
+    more than INTERFERENCE times the median of its identical siblings (same source, size, tokens and
+    batch: the same work) shares its machine with something else, which no model of the work predicts;
+    such units are counted (`interference`) and left out of the median and the worst, and the worst
+    with them is kept as `worst_all`."""
     import statistics
     rates = THROUGHPUT["cpu"]
     units = _cpu_units(root)
     if not units:
         raise ParameterError("no stored cpu table records per-unit wall times (data/results/*/cpu/)")
-    ratios: dict[str, list[float]] = {}
+    siblings: dict[tuple, list[float]] = {}
     for source, w, measured in units:
-        ratios.setdefault(source, []).append(w.seconds(rates) / measured)
-    summary = lambda rs: {"n": len(rs), "median": statistics.median(rs),  # noqa: E731
-                          "worst": max(rs, key=lambda r: abs(math.log(r)))}
-    every = [r for rs in ratios.values() for r in rs]
+        siblings.setdefault((source, w.size, w.tokens, w.batch_tokens, w.experts), []).append(measured)
+    ratios: dict[str, list[tuple[float, bool]]] = {}
+    for source, w, measured in units:
+        alike = statistics.median(siblings[(source, w.size, w.tokens, w.batch_tokens, w.experts)])
+        ratios.setdefault(source, []).append((w.seconds(rates) / measured, measured > INTERFERENCE * alike))
+
+    def summary(rs):
+        clean = [r for r, bad in rs if not bad] or [r for r, _ in rs]
+        far = lambda xs: max(xs, key=lambda r: abs(math.log(r)))  # noqa: E731
+        return {"n": len(rs), "median": statistics.median(clean), "worst": far(clean),
+                "interference": sum(bad for _, bad in rs), "worst_all": far([r for r, _ in rs])}
+    every = [x for rs in ratios.values() for x in rs]
     return {"overall": summary(every), **{k: summary(v) for k, v in ratios.items()}}
 
 
-def combine(study: str, profile: str = "gpu", root=None):
-    """The study's tables at `profile` from its stored parts (`<study>/<profile>/parts/<part>/`): each
-    table stored by the parts is their rows stacked (every part's rows are its own sizes' units), the
-    provenance is the first part's with `parts` naming each part's commit, date and wall time, and the
-    claims are re-derived from the combined tables (`studies.cli.derive_claims`: fits re-judged where the
-    study re-derives them). Returns the store, or None when no part is stored yet."""
-    import pandas as pd
+def unit_overhead_from_records(root=None) -> list[float]:
+    """Seconds of every committed routing cpu training record spent outside its trainer (record wall
+    minus the trainer's own wall: model build, data, checkpoint save), the source of the cpu
+    `unit_overhead_s`."""
+    import json
 
     from scalinglaws.core.results import ResultStore
-    from scalinglaws.studies.cli import claims_studies, derive_claims
+    out = []
+    for f in sorted((ResultStore("routing", "cpu", root).dir / "units").glob("*/*.json")):
+        rec = json.loads(f.read_text())
+        row = rec["rows"][0] if rec.get("rows") else {}
+        if rec.get("kind") in ("routed", "dense") and isinstance(row.get("wall_s"), (int, float)):
+            out.append(rec["wall_s"] - row["wall_s"])
+    return out
+
+
+# ----------------------------------------------------------------------------- combining the parts
+# A part's tables land in `<results>/<study>/<profile>/parts/<part>/` and its unit records (every study's
+# at that profile, the testbed bases a merging part trained included) in `parts/<part>/units/`, laid out
+# like `<work>/units/` (`scripts/gpu_study.sh` copies them). Checkpoints never come back from a lease.
+PART_UNITS = "units"
+
+
+def stored_parts(study: str, profile: str = "gpu", root=None) -> list:
+    """The stored part folders of `study`, in the order of `lease_parts.PARTS` (others after, by name)."""
+    from scalinglaws.core.results import ResultStore
+    base = ResultStore(study, profile, root).dir / "parts"
+    found = {p.name: p for p in base.glob("*") if (p / "provenance.json").exists()}
+    order = [p.name for p in PARTS.get(study, [])] if profile == "gpu" else []
+    return [found[n] for n in order if n in found] + [found[n] for n in sorted(set(found) - set(order))]
+
+
+def union_config(study: str, profile: str, configs: list[dict]) -> dict:
+    """The overrides of one run covering every part: each part's resolved parameters (its provenance
+    `config`); a parameter on which parts differ must be a list in all of them, and is their union in
+    part order (each value once). Only the study's parameters at `profile` are kept."""
+    import json
+    from scalinglaws.studies import get_study
+    known = get_study(study).PROFILES[profile]
+    out = {}
+    for k in known:
+        vals = [c[k] for c in configs if k in c]
+        if not vals:
+            continue
+        if all(v == vals[0] for v in vals):
+            out[k] = vals[0]
+        elif all(isinstance(v, list) for v in vals):
+            seen, merged = set(), []
+            for v in vals:
+                for x in v:
+                    if (j := json.dumps(x, sort_keys=True)) not in seen:
+                        seen.add(j)
+                        merged.append(x)
+            out[k] = merged
+        else:
+            raise ParameterError(f"the stored parts of {study} at {profile} differ in {k!r} ({vals}), which is not "
+                                 "a list of cells: they are not parts of one run")
+    return out
+
+
+def combine(study: str, profile: str = "gpu", root=None):
+    """The study's tables at `profile` as one uninterrupted run over every stored part makes them:
+    the study's own `run` with the union of the parts' parameters (`union_config`), replaying the
+    union of the parts' unit records (`core.sweep.replay`: nothing trains, no checkpoint is needed),
+    in a scratch work and results root (the results of the studies it depends on copied in), so its
+    analysis, the fits across sizes and the claims included, sees every part's units at once.
+    Stacking the parts' tables instead keeps each part's own fits, made on its sizes alone. The
+    tables replace the study's tables at `profile` (the parts stay); provenance is the replayed run's
+    with `parts` naming each part's commit, date, device and wall time. A unit no part recorded
+    raises `core.sweep.NotRecorded`, and nothing is written. Returns the store, or None when no part
+    is stored yet."""
+    import json
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from scalinglaws.core import sweep as SW
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.studies import get_study, lease_parts
     store = ResultStore(study, profile, root)
-    stored = sorted(p for p in (store.dir / "parts").glob("*") if (p / "provenance.json").exists())
+    stored = stored_parts(study, profile, root)
     if not stored:
         return None
-    parts = {p.name: ResultStore.__new__(ResultStore) for p in stored}
-    for p, s in zip(stored, parts.values()):
-        s.__dict__.update(store.__dict__)
-        s.dir = p
-    names = sorted({t for s in parts.values() for t in s.tables() if t != "claims"})
-    for t in names:
-        frames = [s.read(t) for s in parts.values() if s.has(t)]
-        store.write(t, pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0])
-    provs = {n: s.provenance() for n, s in parts.items()}
-    prov = dict(next(iter(provs.values())))
-    prov["parts"] = {n: {k: p.get(k) for k in ("commit", "date", "device", "wall_time_s", "unit_compute_s")}
-                     for n, p in provs.items()}
-    prov["unit_compute_s"] = sum(p.get("unit_compute_s") or 0 for p in provs.values())
-    prov.pop("derived", None)
+    provs = {p.name: json.loads((p / "provenance.json").read_text()) for p in stored}
+    overrides = union_config(study, profile, [pv.get("config", {}) for pv in provs.values()])
+    with tempfile.TemporaryDirectory(prefix=f"combine-{study}-") as tmp:
+        tmp = Path(tmp)
+        results, work = tmp / "results", tmp / "work"
+        for dep in _dependencies(study):  # what the run reads of other studies (e.g. the testbed's rates)
+            if (store.dir.parents[1] / dep).exists():
+                shutil.copytree(store.dir.parents[1] / dep, results / dep, ignore=shutil.ignore_patterns("parts"))
+        for p in stored:
+            if (p / PART_UNITS).is_dir():
+                shutil.copytree(p / PART_UNITS, work / "units", dirs_exist_ok=True,
+                                ignore=shutil.ignore_patterns(".lock", "*.failed.json", "run.failed.json"))
+        env = {"SCALINGLAWS_RESULTS": str(results), "SCALINGLAWS_WORK": str(work)}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        lease_parts.AS_STORED.add(study)  # a rehearsal's parts stored rehearsed parameters: not thinned again
+        try:
+            with SW.replay():
+                get_study(study).run(profile, **overrides)
+        finally:
+            lease_parts.AS_STORED.discard(study)
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        made = results / study / profile
+        prov = json.loads((made / "provenance.json").read_text())
+        for old in [*store.dir.glob("*.parquet"), store.dir / "provenance.json"]:  # no stale table stays
+            old.unlink(missing_ok=True)
+        store.dir.mkdir(parents=True, exist_ok=True)
+        for f in sorted(made.glob("*.parquet")):
+            shutil.copy2(f, store.dir / f.name)
+    prov["parts"] = {n: {k: pv.get(k) for k in ("commit", "date", "device", "wall_time_s", "unit_compute_s")}
+                     for n, pv in provs.items()}
+    prov["combined"] = "replayed the union of the parts' unit records (lease_plan.combine)"
     store.write_provenance(prov)
-    if study in claims_studies():
-        derive_claims(study, profile, root)
     return store
+
+
+def _dependencies(study: str) -> list[str]:
+    """The studies `study` reads, transitively."""
+    from scalinglaws.studies import get_study
+    out, todo = [], list(get_study(study).DEPENDS_ON)
+    while todo:
+        d = todo.pop()
+        if d not in out:
+            out.append(d)
+            todo += list(get_study(d).DEPENDS_ON)
+    return out

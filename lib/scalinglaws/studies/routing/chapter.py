@@ -245,3 +245,38 @@ def clark_claims_sentence(clark_claims: pd.DataFrame, claims: pd.DataFrame) -> s
         s += (f" {', '.join(undecided)} {'stays' if len(undecided) == 1 else 'stay'} inconclusive on their data too "
               "(the table's note says why).")
     return s + (f" On ours, {int((ours == 'holds').sum())} of those {len(held)} hold at this profile.")
+
+
+def pilot_glue(pilot: pd.DataFrame | None, entropy_max: float) -> dict[str, str]:
+    """The pilot section's numbers: the cell the pilot trained (`pilot_cell`: size and routed E of the
+    stored `regime_pilot` table) and the entropy target of the rerun (`entropy_target`: `entropy_max`,
+    the claims' ROUTER_ENTROPY_MAX, the relative entropy a learned router must fall below; passed in,
+    as `claims` imports this module)."""
+    out = {"entropy_target": f"{entropy_max:g}"}
+    if pilot is None or not len(pilot):
+        return {**out, "pilot_cell": "no pilot stored at this profile"}
+    routed = pilot[pilot["experts"] > 1]
+    sizes = ", ".join(dict.fromkeys(pilot["size"]))
+    es = ", ".join(str(int(e)) for e in sorted(set(routed["experts"])))
+    return {**out, "pilot_cell": f"{sizes}, E = {es}" if es else sizes}
+
+
+def clark_split_glue(ex: pd.DataFrame, loss: pd.DataFrame) -> dict[str, str]:
+    """The extrapolation split on Clark et al.'s data, from the stored tables: the held-out sizes and
+    E values (`clark_extrapolation`'s rows of each scheme) and the largest of the fitted ones (the
+    sizes and E of `clark_loss` below the held-out)."""
+    def held(scheme):
+        return ex[(ex["scheme"] == scheme) & (ex["quantity"] == "L")]
+    size, experts = held("size"), held("experts")
+    out = {}
+    if len(size):
+        n_min = size["N"].min()
+        fitted = loss[loss["N"] < n_min].sort_values("N")
+        out["clark_ex_fit_N"] = str(fitted["size"].iloc[-1]) if len(fitted) else "n/a"
+        out["clark_ex_held_N"] = ", ".join(dict.fromkeys(size.sort_values("N")["size"]))
+    if len(experts):
+        e_min, e_max = int(experts["experts"].min()), int(experts["experts"].max())
+        below = sorted(e for e in loss["experts"].unique() if e < e_min)
+        out["clark_ex_fit_E"] = str(int(below[-1])) if below else "n/a"
+        out["clark_ex_held_E"] = f"{e_min} to {e_max}" if e_min != e_max else str(e_min)
+    return out
