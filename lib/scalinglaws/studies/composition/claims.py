@@ -28,7 +28,8 @@ N_BOOT = 2000
 SEED_BOUNDS = {"merge_beats_base": ("multitask_minus_best_merge",
                                     "the base is the same model at every seed, so best merge - base moves only "
                                     "with the merge; multitask - best merge moves with the merge and the "
-                                    "independently trained multitask model, Var >= the merge's alone")}
+                                    "multitask model, so its variance is at least the merge's alone while the two "
+                                    "arms' seed noise is not positively correlated (assumed, not measured)")}
 
 
 def _seeds(tables: dict, cid: str) -> CL.SeedNoise:
