@@ -142,8 +142,9 @@ def c2_ratio(T: dict, pool: str) -> dict:
     inside = int(((c["lo"] <= pred) & (pred <= c["hi"])).sum())
     return CL.judge(cid, PAPER, claim, measure, x["ratio"], x["lo"], x["hi"], CL.Contains(pred, 1.0, "A(TA) = A(Average)"),
                     interval="paired bootstrap (the same resampled merges for both methods)",
-                    seeds=CL.seeds_included("both methods merge the same experts, so an expert's seed moves both A; "
-                                            "the ratio's seed noise is second order"),
+                    # both methods merge the same experts, so an expert's seed moves both A and the ratio's seed
+                    # noise may be small; but it is not measured (the seeds replicates merge at k = M only, no tail)
+                    seeds=CL.seed_noise(T, "c2_ratio"),
                     figure=fig, fit=(bool(x["both_ok"]), "a tail fit at this size is not ok"),
                     note=f"at {x['size']}; predicted {pred:.3g}; inside the interval at {inside} of {len(c)} sizes")
 
