@@ -471,3 +471,16 @@ def test_merging_paper_law_is_refitted_from_stored_curves_with_gamma_nonnegative
     assert g["estimate"] == pytest.approx(0.15, abs=0.05) and g["ok"], g["why_not_ok"]
     r = joint_r2({"paper_law_fits": fits, "fits": fits.assign(law="merging_free")}, "p")
     assert "law merging;" in r["note"] and r["verdict"] == "inconclusive"  # R^2 has no interval (yet)
+
+
+def test_seed_noise_bound_used_only_without_own_replicates():
+    import math
+    from scalinglaws.core import claims as CL
+    seeds = pd.DataFrame({"cell": ["c"] * 6, "measure": ["wide"] * 3 + ["own"] * 3, "seed": [0, 1, 2] * 2,
+                          "value": [0.0, 0.1, 0.2, 0.0, 0.01, 0.02]})
+    t = {"seeds": seeds}
+    bounded = CL.seed_noise(t, "missing", bound="wide", why="because")
+    assert bounded.sd == pytest.approx(0.1) and "upper bound for missing" in bounded.measure and "because" in bounded.measure
+    assert CL.seed_noise(t, "own", bound="wide").sd == pytest.approx(0.01)  # its own replicates win
+    assert math.isnan(CL.seed_noise(t, "missing").sd)  # no bound named: unknown
+    assert math.isnan(CL.seed_noise(t, "missing", bound="absent").sd)

@@ -14,7 +14,7 @@ from scalinglaws.studies import resolve_params
 from scalinglaws.studies.della import study as DS
 from scalinglaws.studies.della.claims import CLAIM_COLUMNS
 
-TABLES = {"grid", "ablations", "best", "noise", "split", "claims"}
+TABLES = {"grid", "ablations", "best", "noise", "split", "tuned", "claims"}
 
 
 # ---------------------------------------------------------------------------- merge options
@@ -214,3 +214,25 @@ def test_resume_does_not_redo_units(smoke):
     mp.setattr(DS, "_references", boom)
     store2 = DS.run("smoke")
     pd.testing.assert_frame_equal(store2.read("grid"), before)
+
+
+def test_tuned_table_picks_on_the_selection_half(smoke):
+    """Each method's pick is the lowest score on the selection half among exactly the settings it
+    tried; its reported score is the held-out half's; DELLA's gain is the held-out difference."""
+    from scalinglaws.studies.della import analysis as A
+    store, _ = smoke
+    tables = {n: store.read(n) for n in ("grid", "ablations", "noise", "split")}
+    t = store.read("tuned")
+    pd.testing.assert_frame_equal(t, A.tuned_table(tables))
+    meta, _ = A.scores(tables)
+    masks = A.method_masks(meta)
+    sp = tables["split"].pivot_table(index=["size", "group", "setting"], columns="half", values="score")
+    for r in t.itertuples():
+        keys = [k for k in meta.index[masks[r.method]] if k[:2] == (r.size, r.group)]
+        assert r.tried == len(keys) > 0
+        sel = sp.loc[keys]
+        assert r.setting == sel["select"].idxmin()[2] and r.score == sel.loc[(r.size, r.group, r.setting), "score"]
+        della = t[(t["size"] == r.size) & (t["group"] == r.group) & (t["method"] == "DELLA")]["score"].item()
+        assert r.della_gain == pytest.approx(r.score - della)
+    assert set(t["method"]) == {"DELLA", "DARE", "TA", "TIES"} and t["selection"].str.contains("half").all()
+    assert A.tuned_table({n: tables[n] for n in ("grid", "ablations", "noise")}).empty  # no split: nothing to show

@@ -481,3 +481,23 @@ def test_law_band_from_draws_brackets_the_law():
     mid = MA.predict(true, 1e5, k)
     assert (lo < mid).all() and (mid < hi).all() and (hi - lo < 0.5 * mid).all()
     assert F.law_band(d, "p", "ties_l1", "cross_domain", 1e5, k) is None and F.law_band(None, "p", "a", "s", 1e5, k) is None
+
+
+def test_tuned_methods_pick_on_selection_domains_and_score_on_the_others():
+    """A family with two variants picks the one better on the selection domains, even when the other
+    is better on the scoring domains (the held-out score is then reported, not the better one)."""
+    from scalinglaws.studies.merging.tuned import split_domains, tuned_table
+    doms = ["a", "b", "c", "d"]
+    sel, score = split_domains(doms, 0, "p")
+    assert sorted(sel + score) == doms and len(sel) == 2 and not set(sel) & set(score)
+    ce = {"average": {d: 2.0 for d in doms},
+          "ties_l0.5": {**{d: 1.0 for d in sel}, **{d: 3.0 for d in score}},   # best on selection, worse held out
+          "ties_l1": {**{d: 1.5 for d in sel}, **{d: 1.0 for d in score}}}
+    rows = [{"pool": "p", "size": "s", "N": 10, "method": m, "subset": "0-1-2-3", "k": 4, "eval_domain": d,
+             "in_subset": True, "ce": v} for m, per in ce.items() for d, v in per.items()]
+    rows.append({**rows[0], "k": 1, "ce": 9.0})  # a k < M row is ignored
+    t = tuned_table(pd.DataFrame(rows), 0).set_index("method")
+    assert t.loc["TIES", "tried"] == 2 and t.loc["TIES", "setting"] == "ties_l0.5"
+    assert t.loc["TIES", "select"] == 1.0 and t.loc["TIES", "score"] == 3.0
+    assert t.loc["TIES", "rel_to_average"] == pytest.approx(0.5) and t.loc["Average", "tried"] == 1
+    assert t["selection"].str.contains("half").all()

@@ -326,13 +326,23 @@ def seed_noise_of_fit(tables: dict | None, measure: str, design, y_mean: float, 
     return SeedNoise(f"{measure}, propagated through the fit", base.sd / y_mean * math.sqrt(var), 1)
 
 
-def seed_noise(tables: dict | None, measure: str, n_models: int = 1, cells=None) -> SeedNoise:
-    """The SeedNoise of `measure` from a study's stored `seeds` table (absent: not measured)."""
+def seed_noise(tables: dict | None, measure: str, n_models: int = 1, cells=None, bound: str | None = None,
+               why: str = "") -> SeedNoise:
+    """The SeedNoise of `measure` from a study's stored `seeds` table (absent: not measured).
+
+    bound: another measure of the seeds table whose SD bounds this one's from above (`why` says
+    why, e.g. "Var(A - B) = Var(A) + Var(B) >= Var(A) for independent seeds, and B - base has only
+    A's noise"). Used only while `measure` itself has no replicates; the note then names both."""
     included = (tables or {}).get(SEEDS_INCLUDED)
     if included:  # e.g. a paper's own data whose per-model errors were set to its seed-to-seed SD
         return seeds_included(str(included))
     table = (tables or {}).get("seeds")
-    return SeedNoise(measure, S.seed_sd(table, measure, cells=cells), n_models)
+    sd = S.seed_sd(table, measure, cells=cells)
+    if not math.isfinite(sd) and bound:
+        up = S.seed_sd(table, bound, cells=cells)
+        if math.isfinite(up):
+            return SeedNoise(f"{bound}, an upper bound for {measure} (not replicated itself: {why})", up, n_models)
+    return SeedNoise(measure, sd, n_models)
 
 
 def fit_status(row) -> tuple[bool, str]:

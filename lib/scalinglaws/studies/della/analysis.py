@@ -100,3 +100,49 @@ def mask_seed_sd(tables: dict) -> float:
     sc = a.groupby(["size", "group", "p", "family", "seed"])["ce"].mean()
     sd = sc.groupby(level=[0, 1, 2, 3]).std(ddof=1).dropna()
     return float(sd.mean()) if len(sd) else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# fair comparisons of tuned methods: pick on one half of the windows, score on the other
+
+TUNED_COLUMNS = ["size", "group", "method", "tried", "setting", "select", "score", "della_gain", "selection"]
+SELECTION = ("each method's setting picked on the 'select' half of every domain's evaluation windows (a seeded "
+             "split, study.split_scores) and scored on the disjoint 'score' half")
+
+
+def method_masks(meta: pd.DataFrame) -> dict[str, np.ndarray]:
+    """{method: boolean mask over meta's index} of the settings each tuned method tries: DELLA and
+    DARE as the grid runs them (the paper's options, the grid's mask seed), TA and TIES over their grids."""
+    gd = grid_della(meta)
+    return {"DELLA": meta.index.isin(gd[gd["method"] == "della"].index),
+            "DARE": meta.index.isin(gd[gd["method"] == "dare"].index),
+            "TA": (meta["method"] == "ta").to_numpy(), "TIES": (meta["method"] == "ties").to_numpy()}
+
+
+def tuned_table(tables: dict) -> pd.DataFrame:
+    """Per (size, group) and tuned method: how many settings it tried, the one picked on the
+    selection half, its score on the selection half and on the held-out scoring half, and DELLA's
+    gain over it on the scoring half (score(method) - score(DELLA); positive: DELLA better). Empty
+    (with the columns) when the stored run has no `split` table (made before the split existed)."""
+    split = tables.get("split")
+    if split is None or not len(split):
+        return pd.DataFrame(columns=TUNED_COLUMNS)
+    meta, _ = scores(tables)
+    sp = split.pivot_table(index=KEY, columns="half", values="score")
+    masks = method_masks(meta)
+    rows = []
+    for (size, group), _ in meta.groupby(level=[0, 1], sort=False):
+        picks = {}
+        for method, mask in masks.items():
+            keys = [k for k in meta.index[mask] if k[:2] == (size, group) and k in sp.index]
+            if not keys:
+                continue
+            sel = sp.loc[keys]
+            k = sel["select"].idxmin()
+            picks[method] = {"size": size, "group": group, "method": method, "tried": len(keys), "setting": k[2],
+                             "select": float(sel.loc[k, "select"]), "score": float(sel.loc[k, "score"])}
+        for method, r in picks.items():
+            r["della_gain"] = r["score"] - picks["DELLA"]["score"] if "DELLA" in picks else np.nan
+            r["selection"] = SELECTION
+            rows.append(r)
+    return pd.DataFrame(rows, columns=TUNED_COLUMNS)

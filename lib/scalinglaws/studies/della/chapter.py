@@ -15,7 +15,26 @@ PAPER_TABLE1 = pd.DataFrame(
 
 
 def load(store) -> dict:
-    return {name: store.read(name) for name in ("grid", "ablations", "best", "noise", "claims")}
+    """The chapter's tables; `split` and `tuned` only where the stored run has them (runs made
+    before the window split have neither)."""
+    names = ("grid", "ablations", "best", "noise", "claims", "split", "tuned")
+    return {name: store.read(name) for name in names if name in ("grid", "ablations", "best", "noise", "claims")
+            or store.has(name)}
+
+
+def tuned_table(T: dict) -> pd.DataFrame:
+    """The fair comparison: per size and group, each tuned method's number of settings tried, its
+    pick on the selection half of the windows, its score there and on the held-out scoring half, and
+    DELLA's gain over it on the held-out half (nats/token; positive: DELLA better). Empty when the
+    stored run predates the split (its tuned claims are then inconclusive)."""
+    t = T.get("tuned")
+    if t is None or not len(t):
+        return pd.DataFrame(columns=["size", "group", "method", "settings tried", "picked", "selection half",
+                                     "scoring half", "DELLA gain (held out)"])
+    out = t[["size", "group", "method", "tried", "setting", "select", "score", "della_gain"]].copy()
+    out.columns = ["size", "group", "method", "settings tried", "picked", "selection half", "scoring half",
+                   "DELLA gain (held out)"]
+    return out
 
 
 def _ci(v, lo, hi, fmt=".4f"):
@@ -87,6 +106,12 @@ def glue_numbers(T: dict, prov: dict, glue) -> None:
     glue("seq_len", P["seq_len"])
     glue("bootstrap", P["bootstrap"])
     glue("n_beats_base", f"{int(b['beats_base'].sum())} of {len(b)}")
+    t = T.get("tuned")
+    tried = t.groupby("method")["tried"].max() if t is not None and len(t) else pd.Series(dtype=int)
+    glue("tried_counts", ", ".join(f"{m} {int(n)}" for m, n in tried.items()) if len(tried) else
+         "not stored (a run made before the window split)")
+    glue("selection_split", t["selection"].iloc[0] if t is not None and len(t) else
+         "none: the stored run picked and scored on the same windows, so its tuned claims are inconclusive")
     se = T["grid"]["ce_se"]
     glue("ce_se_median", f"{se.median():.4f}")
     sd = A.mask_seed_sd(T)

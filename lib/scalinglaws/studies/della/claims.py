@@ -125,7 +125,7 @@ def _tuned(tables, meta, M, cid, name, della_mask, other_mask, paper_gain, ctx, 
         _, lo, hi = A.interval(s)
         half = (hi - lo) / 2 * math.sqrt(2)
         v = float(g.mean())
-        return _row(cid, claim, measure + "; picked on the selection half, scored on the other", "tab-della-best",
+        return _row(cid, claim, measure + "; picked on the selection half, scored on the other", "tab-della-tuned",
                     v, v - half, v + half, note=f"{len(g)} (size, group) cells; {tried}", ctx=ctx,
                     interval="analytic: the paired bootstrap spread over all windows x sqrt(2) for the half")
     s, n = _min_gain(M, meta, pd.Series(np.asarray(della_mask), index=meta.index),
@@ -227,6 +227,12 @@ def claims(tables: dict, profile: str | None = None) -> pd.DataFrame:  # at smok
                      "-", "", note="adaptive lambda is not implemented (the DELLA repository's ada_* variants silently "
                                    "use a constant lambda)"))
     return frame(rows, profile)
+
+
+def derived_tables(tables: dict, config: dict) -> dict:
+    """Tables `python -m scalinglaws claims della` recomputes from the stored ones before judging:
+    `best` and the fair comparison `tuned` (from `split`; empty for a run made before the split)."""
+    return {"best": A.best_table(tables), "tuned": A.tuned_table(tables)}
 
 
 def regime(tables: dict) -> pd.DataFrame:

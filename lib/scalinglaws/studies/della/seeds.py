@@ -17,6 +17,12 @@ Measures:
                       negative: DELLA better). The group score is the mean CE over the group's
                       domains, as in the `grid` table. (The claim `della_beats_dare_same_p` reads
                       the opposite sign, CE(DARE) - CE(DELLA); a seed SD does not depend on it.)
+    della_minus_base  group score of the reference DELLA at p minus the base's (nats/token). The base
+                      is the same model at every seed, so its spread is the merge's own; the claim
+                      `della_beats_base` (tuned DELLA against the base) reads its pooled SD.
+    best_p_share      per cell "<size>/<group>": 1 when the drop rate whose reference DELLA scores
+                      lowest lies in [0.5, 0.7], else 0; the one-cell share that the claim
+                      `best_p_mid` averages over cells (its SD taken for the share: conservative).
 """
 from __future__ import annotations
 
@@ -28,7 +34,10 @@ from scalinglaws.core.sweep import Sweep, Unit
 from scalinglaws.core.validation import ParameterError
 
 MEASURES = {"della_minus_dare": "group score (mean CE over the group's domains) of DELLA minus DARE at the "
-                                "same drop rate, lam and Elect, mask seed fixed (nats/token)"}
+                                "same drop rate, lam and Elect, mask seed fixed (nats/token)",
+            "della_minus_base": "group score of the reference DELLA at drop rate p minus the base's (nats/token)",
+            "best_p_share": "1 when the drop rate of the best reference DELLA lies in [0.5, 0.7], else 0 (one cell)"}
+BEST_P_MID = (0.5, 0.7)  # the paper's best drop rates (claim best_p_mid)
 CELLS = {"smoke": ["d16l1/lm+math+code"], "cpu": ["d64l4/lm+math+code"]}
 
 
@@ -66,7 +75,8 @@ def units(profile: str, params: dict, cells: list[str], seeds: list[int]) -> lis
             out.append(Unit("seeds", {
                 "study": "della", "profile": profile, "cell": c, "seed": s, "size": size, "base": bases[size],
                 "domains": doms, "finetune": [finetune_config(size, d, bases[size], mparams, recipe, s) for d in doms],
-                "settings": [x for p, a, b in settings(params) for x in (a, b)], **ev}))
+                "settings": [x for p, a, b in settings(params) for x in (a, b)],
+                "measures": sorted(MEASURES), **ev}))
     return out
 
 
@@ -85,27 +95,59 @@ def replicate(config: dict) -> list[dict]:
     for r in rows:  # group score = mean over domains of CE_d = sum of window NLLs / scored tokens
         x = np.asarray(r["nll"], dtype=float)
         score.setdefault(r["setting"], []).append(x.sum() / (len(x) * T))
-    out = []
+    base = _base_score({**config, "experts": []}, T)
+    out, della = [], {}
     sets = config["settings"]
     for a, b in zip(sets[::2], sets[1::2]):
-        diff = float(np.mean(score[setting_key(a)]) - np.mean(score[setting_key(b)]))
-        out.append({"cell": f"{config['cell']}/p{a['p']:g}", "measure": "della_minus_dare",
-                    "seed": config["seed"], "value": diff})
+        della[a["p"]] = float(np.mean(score[setting_key(a)]))
+        cell = f"{config['cell']}/p{a['p']:g}"
+        out.append({"cell": cell, "measure": "della_minus_dare", "seed": config["seed"],
+                    "value": della[a["p"]] - float(np.mean(score[setting_key(b)]))})
+        if "della_minus_base" in config.get("measures", ()):
+            out.append({"cell": cell, "measure": "della_minus_base", "seed": config["seed"],
+                        "value": della[a["p"]] - base})
+    if "best_p_share" in config.get("measures", ()) and della:
+        out.append({"cell": config["cell"], "measure": "best_p_share", "seed": config["seed"],
+                    "value": _in_mid(min(della, key=della.get))})
     return out
+
+
+def _in_mid(p: float) -> float:
+    return float(BEST_P_MID[0] <= p <= BEST_P_MID[1])
+
+
+def _base_score(config: dict, T: int) -> float:
+    """The base model's group score on the cell's windows (the same windows as the merges)."""
+    from scalinglaws.studies.della.study import _load, _nll_rows
+    base, _ = _load(config)
+    rows = _nll_rows([base.state_dict()], base, config, ["base"])
+    return float(np.mean([np.sum(r["nll"]) / (len(r["nll"]) * T) for r in rows]))
 
 
 def stored(tables: dict, params: dict, cells: list[str]) -> pd.DataFrame:
     """The stored run's values of the table's cells, from the `ablations` table (mean CE over the
     group's domains of the "reference" and "dare" variants at each p)."""
-    ab = tables["ablations"]
-    rows = []
+    ab, grid = tables["ablations"], tables.get("grid")
+    rows, seed = [], int(params["seed"])
     for c in cells:
-        size, group, p = c.split("/")
-        g = ab[(ab["size"] == size) & (ab["group"] == group) & np.isclose(ab["p"], float(p[1:]))]
+        parts = c.split("/")
+        size, group = parts[:2]
+        cell_ab = ab[(ab["size"] == size) & (ab["group"] == group)]
+        if len(parts) == 2:  # best_p_share: one per (size, group)
+            ref = cell_ab[cell_ab["variant"] == "reference"].groupby("p")["ce"].mean()
+            if len(ref):
+                rows.append({"cell": c, "measure": "best_p_share", "seed": seed, "value": _in_mid(float(ref.idxmin()))})
+            continue
+        g = cell_ab[np.isclose(cell_ab["p"], float(parts[2][1:]))]
         score = g.groupby("variant")["ce"].mean()
         if {"reference", "dare"} <= set(score.index):
-            rows.append({"cell": c, "measure": "della_minus_dare", "seed": int(params["seed"]),
+            rows.append({"cell": c, "measure": "della_minus_dare", "seed": seed,
                          "value": float(score["reference"] - score["dare"])})
+        if "reference" in score.index and grid is not None:
+            b = grid[(grid["size"] == size) & (grid["group"] == group) & (grid["setting"] == "base")]["ce"]
+            if len(b):
+                rows.append({"cell": c, "measure": "della_minus_base", "seed": seed,
+                             "value": float(score["reference"] - b.mean())})
     return pd.DataFrame(rows, columns=list(S.COLUMNS))
 
 

@@ -42,7 +42,9 @@ Units (resumable, `Sweep("della", profile)`): `references` (one size: base and e
 domains) and `merge_eval` (one size, group and chunk of `chunk_size` settings), each returning the
 per-window NLL sums. Tables (`data/results/della/<profile>/`): grid, ablations, best, noise,
 split (every setting's score on a seeded selection half and scoring half of the windows, so tuned
-comparisons pick on one half and compare on the other: `split_scores`), claims; provenance last.
+comparisons pick on one half and compare on the other: `split_scores`), tuned (each method's
+settings tried, its pick on the selection half and its held-out score: `analysis.tuned_table`),
+claims; provenance last.
 """
 from __future__ import annotations
 
@@ -403,6 +405,46 @@ def assemble(size, N, group, roles, records, settings, params, windows):
 
 
 # ---------------------------------------------------------------------------------------------
+# the experts
+
+EXPERTS_FROM = {
+    "stored": "the stored testbed's chosen base (lr_sweep) and the stored merging recipe (provenance 'recipe'): "
+              "only the base unit and the experts' finetune units, trained if missing",
+    "trained": "merging.study.expert_checkpoints: the testbed's rate sweep and the merging pilot, trained if missing"}
+
+
+def stored_experts(size: str, domains: list[str], profile: str):
+    """(base checkpoint, {domain: expert checkpoint}) from what the stored results already chose:
+    the testbed's chosen base of `size` and the merging study's stored recipe, the very units (same
+    keys) `merging.study.expert_checkpoints` would return on those stored results, but without
+    retraining the testbed's whole rate sweep and the merging pilot to re-derive their choices (the
+    training-seed replicates take the same path). None when the stored results cannot say (no
+    testbed lr_sweep or merging recipe at `profile`, or a testbed whose configuration no longer
+    gives the stored base's key): the caller then trains everything."""
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.core.sweep import find_checkpoint
+    from scalinglaws.studies.merging import units as MU
+    from scalinglaws.studies.merging.seeds import finetune_config, stored_recipe
+    from scalinglaws.studies.replicates import stored_params
+    from scalinglaws.studies.testbed.seeds import ensure_base
+    tb = ResultStore("testbed", profile)
+    if not tb.has("lr_sweep"):
+        return None
+    t = tb.read("lr_sweep")
+    chosen = t[t["chosen"] & (t["size"] == size)]
+    if len(chosen) != 1:
+        return None
+    try:
+        mparams, recipe = stored_params("merging", profile), stored_recipe(profile)
+        key = ensure_base(size, profile, str(chosen["unit"].item()))
+    except ParameterError:
+        return None
+    units = {d: Unit("finetune", finetune_config(size, d, key, mparams, recipe, mparams["seed"])) for d in domains}
+    Sweep("merging", profile).run(list(units.values()), MU.finetune, desc="finetune", checkpoints=True)
+    return find_checkpoint(key), {d: find_checkpoint(u.key) for d, u in units.items()}
+
+
+# ---------------------------------------------------------------------------------------------
 # the study
 
 
@@ -422,9 +464,11 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
         unique.setdefault(s["key"], {k: v for k, v in s.items() if k != "variant"})
     ev = {k: params[k] for k in ("tokens_per_domain", "seq_len", "window_seed", "eval_chunk")}
 
-    ckpts, N = {}, {}
+    ckpts, N, experts_from = {}, {}, {}
     for size in params["sizes"]:
-        base, experts = expert_checkpoints(size, all_doms, profile)
+        found = stored_experts(size, all_doms, profile)
+        experts_from[size] = "stored" if found else "trained"
+        base, experts = found or expert_checkpoints(size, all_doms, profile)
         ckpts[size] = (_ckpt_key(base), {r: _ckpt_key(experts[roles[r]]) for r in ROLES})
         N[size] = Mo.count_params(Mo.model_config(size))["non_embedding"]
     t_experts = time.perf_counter() - t0
@@ -492,6 +536,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     tables = {"grid": grid_t, "ablations": abl_t, "noise": noise_t,
               "split": pd.DataFrame(split, columns=["size", "group", "setting", "half", "score"])}
     tables["best"] = A.best_table(tables)
+    tables["tuned"] = A.tuned_table(tables)
     tables["claims"] = claims(tables, profile)
 
     store = ResultStore(STUDY, profile)
@@ -506,5 +551,6 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
         merge_eval_s=round(merge_s, 1), merge_eval_s_per_model=round(merge_s / max(1, n_models), 4),
         eval_tokens_per_model=int(params["tokens_per_domain"]), experts_s=round(t_experts, 1),
         experts={s: {"base": ckpts[s][0], **ckpts[s][1]} for s in params["sizes"]},
+        experts_from={s: EXPERTS_FROM[v] for s, v in experts_from.items()},
         testbed_bases={s: {"unit": ckpts[s][0]} for s in params["sizes"]}))
     return store

@@ -247,3 +247,18 @@ def multitask_table(multitask: pd.DataFrame, spec: pd.DataFrame, merges: pd.Data
         mt["best merge in-domain"] = mt[[f"{m} in-domain" for m in methods]].min(axis=1)
         mt["gap"] = (mt["multitask in-domain"] - mt["best merge in-domain"]) / mt["best merge in-domain"]
     return mt
+
+
+def tuned_methods_table(merges: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, str]:
+    """(table, selection sentence) of the fair method comparison at k = M (`tuned.tuned_table`): per
+    pool, size and method family, the variants tried, the pick on the selection domains, its CE there
+    and on the held-out domains, relative to Average's on the held-out domains (%)."""
+    from scalinglaws.studies.merging.tuned import SELECTION, tuned_table
+    t = tuned_table(merges, seed)
+    out = t[["pool", "size", "method", "tried", "setting", "select", "score", "rel_to_average"]].copy()
+    out["rel_to_average"] = out["rel_to_average"] * 100
+    out.columns = ["pool", "size", "method", "variants tried", "picked", "CE selection domains",
+                   "CE scoring domains", "vs Average, scoring domains (%)"]
+    doms = t.drop_duplicates("pool")
+    split = "; ".join(f"{r.pool}: select on {r.select_domains}, score on {r.score_domains}" for r in doms.itertuples())
+    return out, f"{SELECTION} ({split})" if split else SELECTION

@@ -142,8 +142,9 @@ def c2_ratio(T: dict, pool: str) -> dict:
     inside = int(((c["lo"] <= pred) & (pred <= c["hi"])).sum())
     return CL.judge(cid, PAPER, claim, measure, x["ratio"], x["lo"], x["hi"], CL.Contains(pred, 1.0, "A(TA) = A(Average)"),
                     interval="paired bootstrap (the same resampled merges for both methods)",
-                    seeds=CL.seeds_included("both methods merge the same experts, so an expert's seed moves both A; "
-                                            "the ratio's seed noise is second order"),
+                    # both methods merge the same experts, so an expert's seed moves both A and the ratio's seed
+                    # noise may be small; but it is not measured (the seeds replicates merge at k = M only, no tail)
+                    seeds=CL.seed_noise(T, "c2_ratio"),
                     figure=fig, fit=(bool(x["both_ok"]), "a tail fit at this size is not ok"),
                     note=f"at {x['size']}; predicted {pred:.3g}; inside the interval at {inside} of {len(c)} sizes")
 
@@ -254,8 +255,10 @@ def derived_tables(tables: dict, config: dict) -> dict:
     """Tables recomputed from stored ones under the current trust rule (no retraining): the
     per-size tail fits from `merges`, `theory_vs_tail` and `coefficient_ratio` from them, the
     joint fits' `ok` re-judged (b, and L* of the variance laws, may touch their bounds, as in
-    `analysis.fit_rows`), and `paper_law_fits` (`paper_law_fits`)."""
+    `analysis.fit_rows`), `paper_law_fits` (`paper_law_fits`) and `tuned` (each method's variant
+    picked on half the pool's domains, scored on the other: `tuned.tuned_table`)."""
     from scalinglaws.studies.merging.config import theory_coefficients
+    from scalinglaws.studies.merging.tuned import tuned_table
     if "merges" not in tables:
         return {}
     joint = {}
@@ -264,7 +267,8 @@ def derived_tables(tables: dict, config: dict) -> dict:
                                       allowed=lambda key: ("b", "L_star") if str(key[2]).startswith("variance") else ("b",))
     tails, draws = TL.tail_fits(MA.model_losses(tables["merges"]), config.get("tail_bootstrap", 1000),
                                 config.get("seed", 0), config.get("fit_r2_min", TL.R2_MIN))
-    out = {"tail_fits": tails, **joint, "paper_law_fits": paper_law_fits(tables, config)}
+    out = {"tail_fits": tails, **joint, "paper_law_fits": paper_law_fits(tables, config),
+           "tuned": tuned_table(tables["merges"], config.get("seed", 0))}  # fair method comparison at k = M
     if "theory" in tables:
         out["theory_vs_tail"] = TL.theory_vs_tail(tails, tables["theory"])
     if {"average", "task_arithmetic"} <= set(tails["method"]):
