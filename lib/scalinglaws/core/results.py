@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalinglaws.core.paths import REPO_ROOT, results_root
-from scalinglaws.core.profiles import PROFILE_ORDER, PROFILES
+from scalinglaws.core import profiles as PR
 from scalinglaws.core.validation import ParameterError, check_profile
 
 
@@ -208,7 +208,7 @@ class ResultStore:
 def available_profiles(study: str, root: Path | None = None) -> list[str]:
     """Profiles of `study` that have a complete run (its provenance is written last)."""
     base = Path(root or results_root()) / study
-    return [p for p in PROFILE_ORDER if (base / p / "provenance.json").exists()]
+    return [p for p in PR.best_first() if (base / p / "provenance.json").exists()]
 
 
 def open_store(study: str, profile: str = "best", root: Path | None = None) -> ResultStore:
@@ -219,6 +219,6 @@ def open_store(study: str, profile: str = "best", root: Path | None = None) -> R
             raise ParameterError(f"no stored results for study {study!r} under "
                                  f"{Path(root or results_root())}; run `make reproduce STUDY={study}`")
         profile = have[0]
-    if profile not in PROFILES:
-        raise ParameterError(f"profile={profile!r} is not one of {list(PROFILES) + ['best']}")
+    if profile not in PR.names():
+        raise ParameterError(f"profile={profile!r} is not one of {list(PR.names()) + ['best']}")
     return ResultStore(study, profile, root)

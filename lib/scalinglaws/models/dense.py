@@ -68,7 +68,8 @@ assert len(SIZES) == sum(map(len, LADDERS.values())) + sum(map(len, RETIRED.valu
 
 def ladder(profile: str) -> list[str]:
     """Size names of a profile's ladder, smallest first."""
-    return [s.name for s in LADDERS[check_profile(profile)]]
+    rungs = REGISTRY[check_profile(profile)].ladder  # the registry itself: a profile registered later has one too
+    return [_size(r.d_model, r.n_layers, r.head_dim, r.context).name for r in rungs]
 
 
 def get_size(size: str | Size) -> Size:

@@ -35,7 +35,8 @@ import traceback
 import types
 from pathlib import Path
 
-from scalinglaws.core.validation import ParameterError, check_backend, check_choice, check_profile
+from scalinglaws.core import profiles as PR
+from scalinglaws.core.validation import ParameterError, check_backend, check_choice, check_profile, check_profile_keys
 
 
 class RunFailed(RuntimeError):
@@ -71,12 +72,16 @@ def get_study(name: str):
 def resolve_params(study_module, profile: str, overrides: dict) -> dict:
     """Profile defaults updated by overrides; unknown override names are an error."""
     check_profile(profile)
+    check_profile_keys(f"{study_module.__name__}.PROFILES", study_module.PROFILES)
+    if profile not in study_module.PROFILES:
+        raise ParameterError(f"{study_module.__name__} has no parameters for profile {profile!r} "
+                             f"(its PROFILES: {list(study_module.PROFILES)})")
     params = dict(study_module.PROFILES[profile])
     unknown = sorted(set(overrides) - set(params))
     if unknown:
         raise ParameterError(f"unknown parameter(s) {unknown}; this study takes {sorted(params)}")
     params.update(overrides)
-    if profile == "gpu" and os.environ.get("SCALINGLAWS_REHEARSE"):  # the CPU rehearsal of the gpu path
+    if PR.get(profile).device != "cpu" and os.environ.get("SCALINGLAWS_REHEARSE"):  # a device profile rehearsed on a CPU
         from scalinglaws.studies.lease_parts import rehearse
         params = rehearse(study_module.__name__.rsplit(".", 1)[-1], params, int(os.environ["SCALINGLAWS_REHEARSE"]))
     return study_module.validate(params)
@@ -251,7 +256,7 @@ def notebook_params(study, namespace: dict) -> tuple[str, str, dict]:
     names = {n for n, v in namespace.items()
              if not n.startswith("_") and n not in _KERNEL_NAMES
              and not isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))}
-    profile = namespace.get("profile", "smoke")
+    profile = namespace.get("profile", PR.names()[0])  # a notebook's parameters cell defaults to the smallest
     check_profile(profile)
     study_params = set(mod.PROFILES[profile])
     unknown = sorted(names - set(NOTEBOOK_PARAMETERS) - study_params)
@@ -308,11 +313,22 @@ def profile_drift(store) -> list[str]:
             "parameters; until then this chapter describes the ones recorded in its provenance."]
 
 
+def stale_bases(store) -> list[str]:
+    """The sizes whose testbed base (recorded in the store's provenance, `testbed_bases`) the stored
+    testbed at the same profile and root no longer chooses (`core.bases.stale_bases`), one line each."""
+    from scalinglaws.core.bases import stale_bases as compare
+    from scalinglaws.studies.testbed.bases import testbed_choice
+
+    prov = store.provenance()
+    return compare(prov, testbed_choice(store.profile, store.dir.parent.parent)) if prov.get("testbed_bases") else []
+
+
 def show_provenance(store, others=()) -> None:
-    """The chapter's provenance banner (`report.provenance_banner`) with the study's profile drift."""
+    """The chapter's provenance banner (`report.provenance_banner`) with the study's profile drift
+    and the testbed bases it no longer stands on."""
     from scalinglaws.report import show_provenance as show
 
-    show(store, others, notes=profile_drift(store))
+    show(store, others, notes=profile_drift(store), stale=stale_bases(store))
 
 
 def regime_table(study: str, profile: str = "best", root=None):
