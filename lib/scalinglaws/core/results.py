@@ -2,9 +2,15 @@
 
 Layout: `<results_root>/<study>/<profile>/<table>.parquet` plus `provenance.json`, which records
 the commit, date, device, library versions, wall time and config hash of the run that wrote them.
+
+While a study runs (`studies.exclusive_run`), `read_scope` records which studies' stored results it
+reads and refuses, at the first read, a study it does not declare in `DEPENDS_ON`
+(`UndeclaredRead`): a study's declared dependencies are checked against what it reads.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import hashlib
 import json
@@ -33,6 +39,40 @@ def sha256_file(path: Path) -> str:
 
 class CorruptTable(ParameterError):
     """A stored result table does not read back (truncated, corrupted)."""
+
+
+class UndeclaredRead(RuntimeError):
+    """A study's run read another study's stored results without declaring that study in its
+    `DEPENDS_ON` (a hidden dependency: `reproduce all` could run it first, and its lock would not
+    keep the other study from rewriting what it reads)."""
+
+
+# (running study, the studies it may read, the studies it has read) while a study runs; None otherwise
+_READ_SCOPE: contextvars.ContextVar = contextvars.ContextVar("scalinglaws_read_scope", default=None)
+
+
+@contextlib.contextmanager
+def read_scope(study: str, allowed):
+    """Within: every read of a store (`ResultStore.read`, `has`, `tables`, `provenance`) of a study
+    outside {study} | allowed raises UndeclaredRead; the studies read are recorded in the yielded set."""
+    reads: set[str] = set()
+    token = _READ_SCOPE.set((study, frozenset(allowed) | {study}, reads))
+    try:
+        yield reads
+    finally:
+        _READ_SCOPE.reset(token)
+
+
+def _note_read(study: str) -> None:
+    scope = _READ_SCOPE.get()
+    if scope is None:
+        return
+    runner, allowed, reads = scope
+    reads.add(study)
+    if study not in allowed:
+        raise UndeclaredRead(f"the {runner} study read the stored results of {study!r}, which it does not declare "
+                             f"in DEPENDS_ON (it declares {sorted(allowed - {runner})}): add {study!r} to "
+                             f"scalinglaws.studies.{runner}.DEPENDS_ON")
 
 
 def config_hash(config) -> str:
@@ -169,6 +209,7 @@ class ResultStore:
         return p
 
     def read(self, table: str) -> pd.DataFrame:
+        _note_read(self.study)
         p = self.path(table)
         if not p.exists():
             raise FileNotFoundError(f"no table {table!r} for study {self.study!r} at profile "
@@ -182,15 +223,18 @@ class ResultStore:
                                "(finished units are reused; the tables are rewritten)") from None
 
     def has(self, table: str) -> bool:
+        _note_read(self.study)
         return self.path(table).exists()
 
     def tables(self) -> list[str]:
+        _note_read(self.study)
         return sorted(p.stem for p in self.dir.glob("*.parquet"))
 
     def write_provenance(self, record: dict) -> None:
         atomic_write_json(self.dir / "provenance.json", record)
 
     def provenance(self) -> dict:
+        _note_read(self.study)
         p = self.dir / "provenance.json"
         if not p.exists():
             return {}

@@ -11,12 +11,15 @@ A study package exposes
   validation path of `run`, the CLI and the notebooks), then the resumable sweep, the tidy tables
   and, last, the provenance record (so a store with provenance is a complete run); decorated with
   `exclusive_run`, which validates, then holds the study's lock and its dependencies' for the whole
-  call (tables and provenance included) and turns a disk error into one `RunFailed` line;
+  call (tables and provenance included), refuses a read of a study outside `DEPENDS_ON`
+  (`core.results.read_scope`) and turns a disk error into one `RunFailed` line;
 - optionally `validate_stored(params, profile)` - checks that read stored tables (another study's),
   run by `validate_run` before any lock or compute;
 - optionally `disk_bytes(params) -> int` - what a run may write (checkpoints, token caches), checked
   against the free space of the work root before compute (default: `planned_disk_bytes`);
-- `DEPENDS_ON` - studies whose units it reuses (they run first under `reproduce all`);
+- `DEPENDS_ON` - studies whose units or stored tables it uses (they run first under `reproduce all`;
+  a run that reads another study's store, or a package that imports another study, without
+  declaring it fails: `core.results.read_scope` at run time, `tests/test_dependencies.py` on the source);
 - optionally `cli.py` with `register(subparsers)`: its own sub-commands, found by the CLI.
 
 Its experiment notebook `notebooks/<name>.ipynb` is a thin papermill wrapper around `run`; the book's
@@ -199,8 +202,8 @@ def hold(study: str, profile: str):
     with contextlib.ExitStack() as stack:
         for dep in dependencies(study):
             stack.enter_context(Sweep(dep, profile).lock(
-                holder=study, why=f"{study} needs it because it depends on {dep} (DEPENDS_ON: it reuses, and "
-                                  f"trains when missing, {dep}'s units)"))
+                holder=study, why=f"{study} needs it because it depends on {dep} (DEPENDS_ON: it reuses "
+                                  f"{dep}'s units or reads its stored tables)"))
         stack.enter_context(Sweep(study, profile).lock(holder=study))
         yield
 
@@ -212,17 +215,23 @@ def exclusive_run(run):
     `run.failed.json` beside the study's unit records when it can be written."""
     @functools.wraps(run)
     def locked(profile: str, backend: str = "local", **overrides):
+        from scalinglaws.core.results import read_scope
         study = run.__module__.split(".")[2]  # scalinglaws.studies.<study>.<module>
-        validate_run(get_study(study), profile, backend, overrides)
-        with hold(study, profile):
-            try:
-                out = run(profile, backend, **overrides)
-            except OSError as err:
-                raise RunFailed(_record_run_failure(study, profile, err)) from err
-            from scalinglaws.core.paths import work_root
-            (work_root() / "units" / study / profile / "run.failed.json").unlink(missing_ok=True)  # history now
-            return out
+        with read_scope(study, dependencies(study)):  # reads outside DEPENDS_ON fail (UndeclaredRead)
+            return _locked_run(run, study, profile, backend, overrides)
     return locked
+
+
+def _locked_run(run, study: str, profile: str, backend: str, overrides: dict):
+    validate_run(get_study(study), profile, backend, overrides)
+    with hold(study, profile):
+        try:
+            out = run(profile, backend, **overrides)
+        except OSError as err:
+            raise RunFailed(_record_run_failure(study, profile, err)) from err
+        from scalinglaws.core.paths import work_root
+        (work_root() / "units" / study / profile / "run.failed.json").unlink(missing_ok=True)  # history now
+        return out
 
 
 def _record_run_failure(study: str, profile: str, err: OSError) -> str:

@@ -12,7 +12,6 @@ the Ray backend print the same progress lines.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -25,12 +24,19 @@ from scalinglaws.core.validation import ParameterError, check_backend, check_cho
 
 def plan_group(subparsers):
     """The `plan` command's subcommand group, made by whichever module registers a plan first (a
-    study's `plan LAW`, or `plan gpu`), so every planner joins one `python -m scalinglaws plan`."""
+    study's `plan LAW`, or `plan gpu`), so every planner joins one `python -m scalinglaws plan`:
+    `plan_group(subparsers).add_parser(NAME, ...)`. The group is kept on the `plan` parser it made
+    (`plan_commands`), so nothing reaches into argparse's internals; a `plan` made any other way
+    is refused."""
     p = subparsers.choices.get("plan")
     if p is None:
-        p = subparsers.add_parser("plan", help="plan with a fitted scaling law")
-        p.add_subparsers(dest="plan_law", required=True)
-    return next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        p = subparsers.add_parser("plan", help="plan with a fitted scaling law",
+                                  description="Plan with a fitted scaling law, or a study's lease parts "
+                                              "(see `plan NAME -h`).")
+        p.plan_commands = p.add_subparsers(dest="plan_law", required=True)
+    if not hasattr(p, "plan_commands"):
+        raise RuntimeError("the `plan` command was registered without studies.cli.plan_group: register plans through it")
+    return p.plan_commands
 
 
 def register(sub) -> None:

@@ -233,10 +233,8 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("plan", help="plan with a fitted scaling law",
-                              description="Plan with a fitted scaling law (see `plan merging -h`).")
-    sub = p.add_subparsers(dest="plan_law", required=True)
-    m = sub.add_parser(
+    from scalinglaws.studies.cli import plan_group
+    m = plan_group(subparsers).add_parser(
         "merging", help="experts for a target loss, when to stop, base size vs more experts",
         description="Plan with the merging law L(N, k) = L_inf(N) + A(N)/(k + b): experts needed for a "
                     "target loss, k_eps, marginal gains and R(k), and FLOP trade-offs. Exit 0: ok; 1: the law is not ok "

@@ -117,7 +117,7 @@ def validate(params: dict) -> dict:
     for k in RUN_ONLY:  # a stored config from before these existed (e.g. the seeds replicates re-validate it)
         params.setdefault(k, _COMMON[k])
     V.check_subset("sizes", params["sizes"], list(M.SIZES))
-    V.check_subset("routers", params["routers"], list(RT.KINDS))
+    V.check_subset("routers", params["routers"], list(RT.kinds()))
     V.check_subset("domains", params["domains"], list(D.ALL_DOMAINS))
     params["experts"] = _check_experts(params["experts"])
     V.check_int("seed", params["seed"], minimum=0)
@@ -137,8 +137,7 @@ def validate(params: dict) -> dict:
     V.check_int("routed_every", params["routed_every"], minimum=1)
     opts = params["router_options"]
     if not isinstance(opts, dict):
-        raise V.ParameterError(f"router_options={opts!r} must be a dict (keys: sinkhorn_tol, sinkhorn_max_iter, "
-                             "sbase_assignment, balance_coef, z_coef, rl_coef)")
+        raise V.ParameterError(f"router_options={opts!r} must be a dict (keys: {', '.join(RT.router_options())})")
     for r in params["routers"]:  # validates option names and values (no model is built)
         RT.routed_config(params["sizes"][0], 2, r, routed_every=params["routed_every"], **opts)
     if params["experts_implementation"] is not None:
