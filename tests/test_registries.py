@@ -124,3 +124,32 @@ def test_nothing_is_left_behind():
     from scalinglaws.studies.testbed import study as TS
     assert "dummy" not in R.ROUTER_CLASSES and "dummy" not in RT.kinds()
     assert "tiny" not in PR.REGISTRY and "tiny" not in TS.PROFILES and "tiny" not in RC.PROFILES
+
+
+def test_architecture_md_names_exactly_the_files_a_profile_and_a_router_touch():
+    """The "Where things go" rows for a profile and a router name the registry's file, and the profile
+    row names the file of every study's `PROFILES` (found from the code, so moving one fails here)."""
+    import ast
+    import importlib
+    import pkgutil
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    rows = {m.group(1): m.group(2) for m in re.finditer(r"^\| (a profile|a router) \| (.*?) \|",
+                                                          (repo / "ARCHITECTURE.md").read_text(), re.M)}
+    named = {k: set(re.findall(r"`(lib/scalinglaws/[\w/]+\.py)`", v)) for k, v in rows.items()}
+    assert named["a router"] == {"lib/scalinglaws/models/routers.py"}
+    defining = set()
+    for study in ST.study_names():
+        pkg = importlib.import_module(f"scalinglaws.studies.{study}")
+        for m in pkgutil.iter_modules(pkg.__path__):
+            path = Path(pkg.__path__[0]) / f"{m.name}.py"
+            if path.exists() and any(isinstance(n, (ast.Assign, ast.AnnAssign)) and "PROFILES" in
+                                     [t.id for t in (n.targets if isinstance(n, ast.Assign) else [n.target])
+                                      if isinstance(t, ast.Name)]
+                                     for n in ast.parse(path.read_text()).body):
+                defining.add(str(path.relative_to(repo)))
+    assert named["a profile"] == {"lib/scalinglaws/core/profiles.py"} | defining
+    for f in named["a profile"] | named["a router"]:
+        assert (repo / f).exists(), f
