@@ -88,7 +88,7 @@ SBASE_ASSIGNMENTS = ("argmax", "balanced")
 class Option:
     """One router option: a field of `RoutedConfig` (its name, type and default) and its check
     (`check(name, value)` raises ParameterError, one line, or returns the value). A router declares
-    the options it reads in its `options`; `ROUTER_OPTIONS` is their union, and every one of them is
+    the options it reads in its `options`; `options()` is their union, and every one of them is
     accepted (and checked) whatever the router, as before the registry (a run's `router_options`
     apply to every router of its grid)."""
     name: str
