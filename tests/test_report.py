@@ -40,23 +40,35 @@ def _testbed(tmp_path, chosen: dict):
 
 
 def test_stale_bases_names_sizes_whose_base_or_rate_the_testbed_no_longer_chooses(tmp_path):
-    from scalinglaws.core.bases import stale_bases, testbed_choice
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.studies import stale_bases
+    from scalinglaws.studies.testbed.bases import testbed_choice
 
     _testbed(tmp_path, {"d32l2": ("aaa", 0.008), "d64l4": ("bbb", 0.004)})
     assert testbed_choice("cpu", tmp_path) == {"d32l2": {"unit": "aaa", "lr": 0.008}, "d64l4": {"unit": "bbb", "lr": 0.004}}
     assert testbed_choice("gpu", tmp_path) == {}
+
+    def stale(prov, profile):
+        store = ResultStore("merging", profile, root=tmp_path)
+        store.write_provenance(prov)
+        return stale_bases(store)
+
     same = {"testbed_bases": {"d32l2": {"unit": "aaa"}, "d64l4": {"lr": 0.004}}}
-    assert stale_bases(same, "cpu", tmp_path) == []
+    assert stale(same, "cpu") == []
     moved = {"testbed_bases": {"d32l2": {"unit": "old"}, "d64l4": {"lr": 0.008}, "d96l4": {"lr": 0.002}}}
-    assert stale_bases(moved, "cpu", tmp_path) == ["d32l2 (unit old -> aaa)", "d64l4 (lr 0.008 -> 0.004)",
-                                                   "d96l4 (not in the stored testbed ladder)"]
+    assert stale(moved, "cpu") == ["d32l2 (unit old -> aaa)", "d64l4 (lr 0.008 -> 0.004)",
+                                   "d96l4 (not in the stored testbed ladder)"]
     # nothing recorded (a study that does not build on the testbed), or no testbed stored: nothing to say
-    assert stale_bases({}, "cpu", tmp_path) == [] and stale_bases(moved, "gpu", tmp_path) == []
+    assert stale({}, "cpu") == [] and stale(moved, "gpu") == []
 
 
 def test_provenance_banner_warns_when_results_stand_on_an_earlier_testbed(tmp_path):
     from scalinglaws.core.results import ResultStore
-    from scalinglaws.report import provenance_banner
+    from scalinglaws.report import provenance_banner as banner
+    from scalinglaws.studies import stale_bases
+
+    def provenance_banner(store):  # what `studies.show_provenance` shows
+        return banner(store, stale=stale_bases(store))
 
     _testbed(tmp_path, {"d32l2": ("new", 0.008)})
     store = ResultStore("merging", "cpu", root=tmp_path)

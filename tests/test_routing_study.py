@@ -533,3 +533,47 @@ def test_share_growth_tells_constant_shares_from_specialisation():
                            {"router": "hash", "size": "s0", "kappa": 1.0, "constant_share": True}])
     assert C.kappa_sentence(growth) == ("Measured kappa over the sizes: S-BASE 0.50 to 0.70; Hash 1.00; the interval "
                                         "contains 1 in 1 of 3 (router, size) cells.")
+
+
+# ---------------------------------------------------------------------------------------------
+# stored unit records: a committed record must be found again by the key the code makes
+
+def test_stored_routing_unit_records_are_found_by_the_keys_the_code_makes():
+    """Every committed routing unit record (data/results/routing/*/units/) hashes to its key; the
+    routed models inside the committed seeds records, rebuilt by `train_unit` from their own settings
+    (through the router registry's options and `routing_fields`), have their recorded keys; and the
+    seeds units the code plans from each stored run's config are exactly the committed seeds records.
+    (The regime pilot's records, units/routed/, predate `IDENTITY_OPTIONS` and carry those options
+    explicitly at their no-op values: they are found by their own config, not rebuilt here.)"""
+    import json
+    from pathlib import Path
+
+    from scalinglaws.core.sweep import Unit
+    from scalinglaws.studies.routing import seeds as RSE
+
+    root = Path(__file__).resolve().parents[1] / "data" / "results" / "routing"
+    records = sorted(root.glob("*/units/**/*.json"))
+    if not records:
+        pytest.skip("no committed routing unit records")
+    for path in records:
+        rec = json.loads(path.read_text())
+        assert Unit(rec["kind"], rec["config"]).key == rec["key"] == path.stem, path
+    routed = [t["config"] for p in sorted(root.glob("*/units/seeds/*.json"))
+              for t in json.loads(p.read_text())["config"]["train"] if t["kind"] == "routed"]
+    assert {c["router"] for c in routed} >= {"sbase", "rlr", "hash", "switch"}
+    for c in routed:
+        rt = c["routing"]
+        params = {**{k: c[k] for k in RS._SCHEDULE}, "tokens": c["tokens"], "lr_by_size": {c["size"]: c["lr"]},
+                  "routed_every": rt["routed_every"], "router_options": RT.router_options_of(rt)}
+        params["seed"] = rt["hash_seed"]
+        assert RS.train_unit(c["size"], c["experts"], c["router"], params).key == Unit("routed", c).key
+    for profile in ("smoke", "cpu"):
+        stored = {p.stem for p in (root / profile / "units" / "seeds").glob("*.json")}
+        prov = root / profile / "provenance.json"
+        if not stored or not prov.exists():
+            continue
+        params = RS.validate(dict(json.loads(prov.read_text())["config"]))
+        seeds = sorted({json.loads((root / profile / "units" / "seeds" / f"{k}.json").read_text())["config"]["seed"]
+                        for k in stored})
+        planned = {u.key for u in RSE.units(profile, params, RSE.CELLS[profile], seeds)}
+        assert planned == stored, profile

@@ -11,6 +11,8 @@ import html
 import os
 import re
 
+from scalinglaws.core import profiles as PR
+
 
 class _Plain:
     def __init__(self, text: str):
@@ -27,11 +29,12 @@ def glue_text(name: str, value, fmt: str | None = None) -> None:
     glue(name, _Plain(format(value, fmt) if fmt else str(value)), display=False)
 
 
-def provenance_banner(store, others=(), notes=()) -> str:
+def provenance_banner(store, others=(), notes=(), stale=()) -> str:
     """A Markdown admonition for the top of a results chapter, generated from the stored provenance:
     profile, device, the full commit (a '+dirty' tree said loudly), date, wall time and unit compute.
     `others`: stores of studies this chapter also reads; a chapter built from several commits says so.
-    `notes`: further warnings from the layers above (e.g. `studies.profile_drift`), one line each."""
+    `notes`: further warnings from the layers above (e.g. `studies.profile_drift`), one line each;
+    `stale`: the sizes whose testbed base the stored testbed no longer chooses (`studies.stale_bases`)."""
     prov = store.provenance()
     commit = prov.get("commit", "unknown")
     dirty = commit.endswith("+dirty")
@@ -39,13 +42,11 @@ def provenance_banner(store, others=(), notes=()) -> str:
              f"{prov.get('date', '?')[:10]}: commit `{commit}`; "
              f"{prov.get('unit_compute_s', float('nan')) / 60:.1f} min of unit compute "
              f"({prov.get('wall_time_s', float('nan')) / 60:.1f} min of wall time in the last run)."]
-    if store.profile != "gpu":
-        lines.append(f"The `gpu` profile has not been run for this study; these are `{store.profile}` results.")
+    if store.profile != PR.best():
+        lines.append(f"The `{PR.best()}` profile has not been run for this study; these are `{store.profile}` results.")
     if dirty:
         lines.append("**Not pinned to a commit: these results come from a tree with uncommitted changes "
                      "(`+dirty`), so the commit does not identify the code that made them.**")
-    from scalinglaws.core.bases import stale_bases
-    stale = stale_bases(prov, store.profile, store.dir.parent.parent)
     if stale:
         lines.append("**Built on an earlier testbed:** the stored testbed at this profile no longer chooses the "
                      "bases these results were made from (" + "; ".join(stale) + "). These results describe the "
@@ -60,7 +61,7 @@ def provenance_banner(store, others=(), notes=()) -> str:
         lines.append(f"This chapter reads results of {len(commits)} different commits: "
                      + ", ".join(f"`{c[:12]}`" for c in sorted(commits)) + ".")
     study = store.dir.parent.name
-    lines.append("Reproduce: " + "; ".join(f"`make reproduce STUDY={study} PROFILE={p}`" for p in ("smoke", "cpu", "gpu"))
+    lines.append("Reproduce: " + "; ".join(f"`make reproduce STUDY={study} PROFILE={p}`" for p in PR.names())
                  + f" (`scripts/gpu_study.sh {study}` on a lent GPU machine).")
     for name, d in sorted(prov.get("derived", {}).items()):
         lines.append(f"Table `{name}` derived later from the stored tables (`{d.get('command', '')}`) at commit "
@@ -267,12 +268,12 @@ def _book_dir():
     return REPO_ROOT / "book"
 
 
-def show_provenance(store, others=(), notes=()) -> None:
+def show_provenance(store, others=(), notes=(), stale=()) -> None:
     """Display `provenance_banner` as Markdown in a chapter (chapters call `studies.show_provenance`,
     which adds the study's profile drift)."""
     from IPython.display import Markdown, display
 
-    display(Markdown(provenance_banner(store, others, notes)))
+    display(Markdown(provenance_banner(store, others, notes, stale)))
 
 
 # ----------------------------------------------------------------------------- numbers for reading
@@ -417,8 +418,8 @@ def _scale(store, testbed_store=None) -> str:
     if testbed_store is not None and (testbed_store.dir / "ladder.parquet").exists():
         tokens = pd.read_parquet(testbed_store.dir / "ladder.parquet", columns=["tokens"])["tokens"]
         parts.append(f"base models pretrained on {fmt_number(tokens.max())} tokens each")
-    if store.profile != "gpu":
-        parts.append("no `gpu` run yet")
+    if store.profile != PR.best():
+        parts.append(f"no `{PR.best()}` run yet")
     return "; ".join(parts)
 
 

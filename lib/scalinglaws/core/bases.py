@@ -1,4 +1,4 @@
-"""Which testbed bases a study's stored results stand on, and whether the stored testbed still chooses them.
+"""Whether a study's stored results stand on the bases the stored testbed chooses now.
 
 The merging, DELLA and composition studies fine-tune and merge the testbed's chosen base models;
 the routing study trains at the learning rates the testbed chose. Each records what it used in its
@@ -9,26 +9,16 @@ chooses other bases, and the dependent studies' stored results still describe th
 are rerun. Rerunning the dependents takes hours at `cpu`, longer than one working session. So for a
 while the book can hold chapters built on two different testbeds. `stale_bases` finds these sizes,
 and the provenance banner says so; the book does not mix two testbeds silently.
+
+This module only compares: what the testbed chooses now is read by the testbed's own package
+(`studies.testbed.bases.testbed_choice`; `studies.stale_bases(store)` joins the two), so this layer
+knows nothing of the testbed's tables.
 """
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
-from scalinglaws.core.results import ResultStore
-
-TESTBED = "testbed"
 KEY = "testbed_bases"   # the provenance field
-
-
-def testbed_choice(profile: str, root: Path | None = None) -> dict[str, dict]:
-    """{size: {"unit", "lr"}} of the bases the stored testbed at `profile` chooses ({} if none is stored)."""
-    store = ResultStore(TESTBED, profile, root)
-    if not store.has("lr_sweep"):
-        return {}
-    t = store.read("lr_sweep")
-    t = t[t["chosen"]]
-    return {str(r.size): {"unit": str(r.unit), "lr": float(r.lr)} for r in t.itertuples()}
 
 
 def _same(a, b) -> bool:
@@ -37,14 +27,13 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def stale_bases(prov: dict, profile: str, root: Path | None = None) -> list[str]:
-    """One line per size whose recorded base (`prov["testbed_bases"]`) differs from what the stored
-    testbed at `profile` chooses now, e.g. "d64l4 (unit 07fa4af21b6817ca -> 5c1e...)". Empty when
-    the results record no bases (a study that does not build on the testbed) or when no testbed is
-    stored (nothing to compare against)."""
+def stale_bases(prov: dict, now: dict[str, dict]) -> list[str]:
+    """One line per size whose recorded base (`prov["testbed_bases"]`) differs from `now`, what the
+    stored testbed chooses ({size: {"unit", "lr"}}), e.g. "d64l4 (unit 07fa4af21b6817ca -> 5c1e...)".
+    Empty when the results record no bases (a study that does not build on the testbed) or when
+    `now` is empty (no testbed stored: nothing to compare against)."""
     recorded = prov.get(KEY) or {}
-    now = testbed_choice(profile, root) if recorded else {}
-    if not now:
+    if not recorded or not now:
         return []
     out = []
     for size, rec in sorted(recorded.items()):

@@ -60,8 +60,6 @@ INTERVAL_RE = re.compile(r"95% interval: [^;]*\b(bootstrap|analytic)", re.IGNORE
 FIT_NOT_OK = "fit not ok"
 TO_DECIDE = "to decide: "
 SEEDS_UNKNOWN = "training-seed noise not measured"
-SMOKE_NOTE = ("smoke profile: a few optimiser steps per model, a pipeline check; no claim can be judged "
-              "from it")
 
 
 class ClaimsError(ParameterError):
@@ -147,18 +145,21 @@ def to_decide(note: str) -> str:
 
 
 def frame(rows: list[dict], profile: str | None = None) -> pd.DataFrame:
-    """The validated claims table of `rows`; at the smoke profile every verdict becomes 'not
-    testable' (the measurement stays, the note says why)."""
+    """The validated claims table of `rows`; at a profile where claims are not testable
+    (`core.profiles`: smoke) every verdict becomes 'not testable' (the measurement stays, the note
+    says why)."""
+    from scalinglaws.core import profiles as PR
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    if profile == "smoke" and len(df):
-        df["note"] = [SMOKE_NOTE + (f" (at a real profile: {v}; {n})" if n else f" (at a real profile: {v})")
+    if profile is not None and not PR.claims_testable(profile) and len(df):
+        why = PR.get(profile).why_not_testable
+        df["note"] = [why + (f" (at a real profile: {v}; {n})" if n else f" (at a real profile: {v})")
                       for v, n in zip(df["verdict"], df["note"])]
         df["verdict"] = "not testable"
     return check_claims(df)
 
 
 def collect(studies, root=None) -> tuple[pd.DataFrame, list[str]]:
-    """Every study's stored claims at its best profile with a claims table (core.profiles.PROFILE_ORDER),
+    """Every study's stored claims at its best profile with a claims table (core.profiles.best_first),
     as one frame with `study` and `profile` in front; and the studies without any stored claims."""
     from scalinglaws.core.results import ResultStore, available_profiles
 

@@ -1,10 +1,16 @@
-"""The profile registry: every per-profile number the shared machinery reads, in one table.
+"""The profile registry: every fact about a profile, in one table.
 
 A profile is a scale at which every study runs: `smoke` (CI, minutes on a CPU), `cpu` (a real
 small study on 2 cores, about 2 h) and `gpu` (one H100). This module holds what the studies share:
-the model ladder (as shapes; `scalinglaws.models` builds the configs) and the token budgets of the
-trainer. Each study's own per-profile settings live in its package's `PROFILES` dict; adding a
-profile is one `Profile` here plus one entry in each study's `PROFILES` (see ARCHITECTURE.md).
+the model ladder (as shapes; `scalinglaws.models` builds the configs), the token budgets of the
+trainer, and what the rest of the code must know about a profile: its `rank` (the book shows the
+best available profile: the highest rank), whether claims are testable at it, the device it needs,
+whether it is the command line's default. Each study's own per-profile settings live in its
+package's `PROFILES` dict, validated against this registry (`validation.check_profile_keys`); adding a profile is one
+`Profile` here plus one entry in each study's `PROFILES` (see ARCHITECTURE.md).
+
+Read the registry through the functions (`names`, `best_first`, `get`, ...), not by copying it at
+import: a test registers a temporary profile (`tests/test_registries.py`).
 """
 from __future__ import annotations
 
@@ -28,8 +34,17 @@ class Profile:
     pretrain_tokens: int       # every size's pretraining budget (one token count, Clark et al.'s protocol)
     finetune_cap: int          # most fine-tuning tokens per expert
     lr_grid: tuple[float, ...]  # the testbed's learning-rate sweep: each size keeps its best
+    rank: int                  # order of scale: the higher, the better; the book shows the best available
+    claims_testable: bool      # False: every claim's verdict is 'not testable' by design (`core.claims.frame`)
+    device: str = "cpu"        # the machine a run needs: "cpu" or "h100" (`studies.lease` prices by it)
+    cli_default: bool = False  # the profile a command uses when none is given (exactly one)
+    why_not_testable: str = ""  # the note of every claim at a profile where claims are not testable
     retired: tuple[Rung, ...] = ()  # sizes taken out of the ladder: their names stay valid (stored
                                     # results and explicit parameters name them); no default trains them
+
+    def __post_init__(self):
+        if not self.claims_testable and not self.why_not_testable:
+            raise ValueError(f"profile {self.name!r}: a profile where claims are not testable says why (why_not_testable)")
 
 
 # Non-embedding parameters: smoke 3.4K / 14.5K; cpu 26.8K .. 443K (16.5x); gpu 665K .. 25.3M (38x).
@@ -52,19 +67,61 @@ class Profile:
 REGISTRY: dict[str, Profile] = {p.name: p for p in (
     Profile("smoke", "CI: seconds per unit on a laptop CPU",
             (Rung(16, 1, 8, 64), Rung(24, 2, 8, 64)),
-            pretrain_tokens=40_960, finetune_cap=4_096, lr_grid=(3e-3, 1e-2)),
+            pretrain_tokens=40_960, finetune_cap=4_096, lr_grid=(3e-3, 1e-2),
+            # a few optimiser steps on tiny models: it exercises the pipeline, it decides nothing
+            rank=0, claims_testable=False,
+            why_not_testable="smoke profile: a few optimiser steps per model, a pipeline check; no claim can be "
+                             "judged from it"),
     Profile("cpu", "a real small study on 2 CPU cores (~2 h per study)",
             (Rung(32, 2, 16, 128), Rung(48, 3, 16, 128), Rung(64, 4, 16, 128), Rung(96, 4, 16, 128)),
             pretrain_tokens=2_097_152, finetune_cap=65_536, lr_grid=(2e-3, 4e-3, 8e-3),
-            retired=(Rung(128, 4, 16, 128),)),
+            rank=1, claims_testable=True, cli_default=True, retired=(Rung(128, 4, 16, 128),)),
     Profile("gpu", "one H100: each study under 9 minutes",
             (Rung(96, 6, 32, 512), Rung(128, 6, 32, 512), Rung(192, 6, 32, 512), Rung(256, 8, 64, 512),
              Rung(384, 8, 64, 512), Rung(512, 8, 64, 512)),
-            pretrain_tokens=33_554_432, finetune_cap=20_000_000, lr_grid=(1e-3, 2e-3, 4e-3)),
+            pretrain_tokens=33_554_432, finetune_cap=20_000_000, lr_grid=(1e-3, 2e-3, 4e-3),
+            rank=2, claims_testable=True, device="h100"),
 )}
 
-PROFILES: tuple[str, ...] = tuple(REGISTRY)             # every profile, smallest first
-PROFILE_ORDER: tuple[str, ...] = tuple(reversed(PROFILES))  # best first: the book shows the best available
+
+def names() -> tuple[str, ...]:
+    """Every profile, smallest rank first."""
+    return tuple(sorted(REGISTRY, key=lambda n: REGISTRY[n].rank))
+
+
+def best_first() -> tuple[str, ...]:
+    """Every profile, best (highest rank) first: the order in which the book looks for results."""
+    return tuple(reversed(names()))
+
+
+def best() -> str:
+    """The best profile: the one a chapter hopes to show."""
+    return best_first()[0]
+
+
+def default() -> str:
+    """The profile a command runs when none is given."""
+    found = [n for n, p in REGISTRY.items() if p.cli_default]
+    if len(found) != 1:
+        raise RuntimeError(f"exactly one profile must be the command line's default; found {found}")
+    return found[0]
+
+
+def get(name: str) -> Profile:
+    """The registered profile `name` (validate a user's profile first: `validation.check_profile`)."""
+    if name not in REGISTRY:
+        raise KeyError(f"profile={name!r} is not one of {list(names())}")
+    return REGISTRY[name]
+
+
+def claims_testable(name: str) -> bool:
+    return get(name).claims_testable
+
+
+# Import-time snapshots kept for readers of the shipped profiles; code that must see a profile
+# registered later (a test's temporary one) calls `names()` / `best_first()`.
+PROFILES: tuple[str, ...] = names()             # every profile, smallest first
+PROFILE_ORDER: tuple[str, ...] = best_first()   # best first: the book shows the best available
 
 # Budget rules shared by every profile (scalinglaws.training applies them).
 MAX_EPOCHS = 4             # most passes over any domain's unique pretraining tokens (repetition beyond

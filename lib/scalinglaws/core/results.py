@@ -2,9 +2,15 @@
 
 Layout: `<results_root>/<study>/<profile>/<table>.parquet` plus `provenance.json`, which records
 the commit, date, device, library versions, wall time and config hash of the run that wrote them.
+
+While a study runs (`studies.exclusive_run`), `read_scope` records which studies' stored results it
+reads and refuses, at the first read, a study it does not declare in `DEPENDS_ON`
+(`UndeclaredRead`): a study's declared dependencies are checked against what it reads.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import hashlib
 import json
@@ -17,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from scalinglaws.core.paths import REPO_ROOT, results_root
-from scalinglaws.core.profiles import PROFILE_ORDER, PROFILES
+from scalinglaws.core import profiles as PR
 from scalinglaws.core.validation import ParameterError, check_profile
 
 
@@ -33,6 +39,40 @@ def sha256_file(path: Path) -> str:
 
 class CorruptTable(ParameterError):
     """A stored result table does not read back (truncated, corrupted)."""
+
+
+class UndeclaredRead(RuntimeError):
+    """A study's run read another study's stored results without declaring that study in its
+    `DEPENDS_ON` (a hidden dependency: `reproduce all` could run it first, and its lock would not
+    keep the other study from rewriting what it reads)."""
+
+
+# (running study, the studies it may read, the studies it has read) while a study runs; None otherwise
+_READ_SCOPE: contextvars.ContextVar = contextvars.ContextVar("scalinglaws_read_scope", default=None)
+
+
+@contextlib.contextmanager
+def read_scope(study: str, allowed):
+    """Within: every read of a store (`ResultStore.read`, `has`, `tables`, `provenance`) of a study
+    outside {study} | allowed raises UndeclaredRead; the studies read are recorded in the yielded set."""
+    reads: set[str] = set()
+    token = _READ_SCOPE.set((study, frozenset(allowed) | {study}, reads))
+    try:
+        yield reads
+    finally:
+        _READ_SCOPE.reset(token)
+
+
+def _note_read(study: str) -> None:
+    scope = _READ_SCOPE.get()
+    if scope is None:
+        return
+    runner, allowed, reads = scope
+    reads.add(study)
+    if study not in allowed:
+        raise UndeclaredRead(f"the {runner} study read the stored results of {study!r}, which it does not declare "
+                             f"in DEPENDS_ON (it declares {sorted(allowed - {runner})}): add {study!r} to "
+                             f"scalinglaws.studies.{runner}.DEPENDS_ON")
 
 
 def config_hash(config) -> str:
@@ -169,6 +209,7 @@ class ResultStore:
         return p
 
     def read(self, table: str) -> pd.DataFrame:
+        _note_read(self.study)
         p = self.path(table)
         if not p.exists():
             raise FileNotFoundError(f"no table {table!r} for study {self.study!r} at profile "
@@ -182,15 +223,18 @@ class ResultStore:
                                "(finished units are reused; the tables are rewritten)") from None
 
     def has(self, table: str) -> bool:
+        _note_read(self.study)
         return self.path(table).exists()
 
     def tables(self) -> list[str]:
+        _note_read(self.study)
         return sorted(p.stem for p in self.dir.glob("*.parquet"))
 
     def write_provenance(self, record: dict) -> None:
         atomic_write_json(self.dir / "provenance.json", record)
 
     def provenance(self) -> dict:
+        _note_read(self.study)
         p = self.dir / "provenance.json"
         if not p.exists():
             return {}
@@ -208,7 +252,7 @@ class ResultStore:
 def available_profiles(study: str, root: Path | None = None) -> list[str]:
     """Profiles of `study` that have a complete run (its provenance is written last)."""
     base = Path(root or results_root()) / study
-    return [p for p in PROFILE_ORDER if (base / p / "provenance.json").exists()]
+    return [p for p in PR.best_first() if (base / p / "provenance.json").exists()]
 
 
 def open_store(study: str, profile: str = "best", root: Path | None = None) -> ResultStore:
@@ -219,6 +263,6 @@ def open_store(study: str, profile: str = "best", root: Path | None = None) -> R
             raise ParameterError(f"no stored results for study {study!r} under "
                                  f"{Path(root or results_root())}; run `make reproduce STUDY={study}`")
         profile = have[0]
-    if profile not in PROFILES:
-        raise ParameterError(f"profile={profile!r} is not one of {list(PROFILES) + ['best']}")
+    if profile not in PR.names():
+        raise ParameterError(f"profile={profile!r} is not one of {list(PR.names()) + ['best']}")
     return ResultStore(study, profile, root)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from scalinglaws.core.profiles import PROFILES
+from scalinglaws.core import profiles as PR
 
 
 
@@ -34,7 +34,20 @@ def check_backend(backend: str) -> str:
 
 
 def check_profile(profile: str) -> str:
-    return check_choice("profile", profile, PROFILES)
+    return check_choice("profile", profile, PR.names())
+
+
+def check_profile_keys(what: str, mapping: dict, complete: bool = False) -> dict:
+    """A per-profile dictionary (a study's `PROFILES`, its seeds `CELLS`, ...) checked against the
+    profile registry: every key a registered profile and, with `complete`, every registered profile a
+    key. One line naming `what` and the offending names; returns `mapping`."""
+    unknown = sorted(set(mapping) - set(PR.names()))
+    missing = [n for n in PR.names() if n not in mapping] if complete else []
+    if unknown or missing:
+        raise ParameterError(f"{what} is keyed by profile: " + "; ".join(
+            ([f"{unknown} not in the registry {list(PR.names())}"] if unknown else [])
+            + ([f"no entry for {missing}"] if missing else [])))
+    return mapping
 
 
 def check_list(name: str, values, what: str = "values") -> list:

@@ -66,9 +66,15 @@ SIZES: dict[str, Size] = {s.name: s for group in (LADDERS, RETIRED) for ladder i
 assert len(SIZES) == sum(map(len, LADDERS.values())) + sum(map(len, RETIRED.values())), "size names must be unique"
 
 
+def ladder_sizes(profile: str) -> list[Size]:
+    """The sizes of a profile's ladder, smallest first, read from the registry itself (a profile
+    registered after import, a test's, has its ladder too)."""
+    return [_size(r.d_model, r.n_layers, r.head_dim, r.context) for r in REGISTRY[check_profile(profile)].ladder]
+
+
 def ladder(profile: str) -> list[str]:
     """Size names of a profile's ladder, smallest first."""
-    return [s.name for s in LADDERS[check_profile(profile)]]
+    return [s.name for s in ladder_sizes(profile)]
 
 
 def get_size(size: str | Size) -> Size:
@@ -163,7 +169,7 @@ def flops_per_token(config, seq_len: int | None = None) -> float:
 def ladder_table(profile: str) -> pd.DataFrame:
     """One row per size of the profile: shape, parameter counts and FLOPs per token."""
     rows = []
-    for s in LADDERS[check_profile(profile)]:
+    for s in ladder_sizes(profile):
         cfg = model_config(s)
         rows.append({"size": s.name, **asdict(s), **param_formula(cfg),
                      "flops_per_token": flops_per_token(cfg)})

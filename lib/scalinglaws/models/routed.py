@@ -81,13 +81,45 @@ from scalinglaws.models import routers as R
 
 MODEL_TYPE = "scalinglaws_routed"
 EXPERTS_IMPLEMENTATIONS = ("eager", "grouped_mm")
-ROUTER_OPTIONS = ("sinkhorn_tol", "sinkhorn_max_iter", "sbase_assignment", "balance_coef", "z_coef", "rl_coef",
-                  "router_lr_mult", "gate_scale")
-# models of the routed family that do not route: "vocab", the Hash control (`VocabTableMLP`)
-CONTROLS = ("vocab",)
-KINDS = R.ROUTERS + CONTROLS
-# what a RoutedConfig adds to the dense size's config (`routing_fields`)
-ROUTED_FIELDS = ("router", "num_local_experts", "num_experts_per_tok", "routed_every", "hash_seed") + ROUTER_OPTIONS
+DENSE = "dense"  # the E = 1 model's name in the routing study's tables
+# models of the routed family that do not route, with their display names: "vocab", the Hash
+# control (`VocabTableMLP`)
+CONTROLS = {"vocab": "vocab control (Hash's parameters, no routing)"}
+# the routing part of a RoutedConfig besides the router options (`routing_fields`)
+ROUTING_FIELDS = ("router", "num_local_experts", "num_experts_per_tok", "routed_every", "hash_seed")
+
+
+# Router facts, derived from the router registry (`routers.ROUTER_CLASSES`) when asked, so that a
+# router registered later (a test's temporary one) is seen everywhere.
+def kinds() -> tuple[str, ...]:
+    """Every model kind of the routed family: the registered routers, then the controls."""
+    return R.routers() + tuple(CONTROLS)
+
+
+def display_names() -> dict[str, str]:
+    """{kind: the name the book shows}: the dense model, every registered router, the controls."""
+    return {DENSE: DENSE, **R.display_names(), **CONTROLS}
+
+
+def router_options() -> tuple[str, ...]:
+    """The names of every router option (`routers.options()`)."""
+    return tuple(R.options())
+
+
+def identity_options() -> dict[str, object]:
+    """The options left out of a unit's key at their default (`routers.Option.keyed` False)."""
+    return {name: o.default for name, o in R.options().items() if not o.keyed}
+
+
+def routed_fields() -> tuple[str, ...]:
+    """What a RoutedConfig adds to the dense size's config (`routing_fields`)."""
+    return ROUTING_FIELDS + router_options()
+
+
+# import-time snapshots of the shipped registry, for readers (the functions above are the source)
+ROUTER_OPTIONS = router_options()
+KINDS = kinds()
+ROUTED_FIELDS = routed_fields()
 
 
 class RoutedConfig(MixtralConfig):
@@ -98,19 +130,15 @@ class RoutedConfig(MixtralConfig):
     router: str = "switch"
     routed_every: int = 2
     hash_seed: int = 0
-    sinkhorn_tol: float = R.SINKHORN_TOL
-    sinkhorn_max_iter: int = R.SINKHORN_MAX_ITER
-    sbase_assignment: str = "balanced"
-    balance_coef: float = R.BALANCE_COEF
-    z_coef: float = R.Z_COEF
-    rl_coef: float = R.RL_COEF
-    router_lr_mult: float = R.LR_MULT
-    gate_scale: str = R.GATE_SCALE
     dense_size: str | None = None
+    # one field per router option, declared by the routers (`routers.Option`: name, type, default);
+    # the class body is a namespace, so the fields are added to it before the dataclass is made
+    __annotations__.update({o.name: o.type for o in R.options().values()})
+    vars().update({o.name: o.default for o in R.options().values()})
 
     def __post_init__(self, **kwargs):
-        if self.router not in KINDS:
-            raise ValueError(f"router={self.router!r} is not one of {list(KINDS)}")
+        if self.router not in kinds():
+            raise ValueError(f"router={self.router!r} is not one of {list(kinds())}")
         super().__post_init__(**kwargs)
 
 
@@ -206,7 +234,7 @@ def make_router(config, layer_idx: int) -> R.Router:
     """The router of one routed block, from the config: dispatch by the router registry
     (`routers.ROUTER_CLASSES`, each class builds itself with `from_config`)."""
     if config.router not in R.ROUTER_CLASSES:
-        raise ValueError(f"router={config.router!r} is not one of {list(R.ROUTERS)}")
+        raise ValueError(f"router={config.router!r} is not one of {list(R.routers())}")
     return R.ROUTER_CLASSES[config.router].from_config(config, layer_idx)
 
 
@@ -388,26 +416,14 @@ AutoModelForCausalLM.register(RoutedConfig, RoutedForCausalLM, exist_ok=True)
 def routed_config(size, num_experts: int, router: str, routed_every: int = 2, hash_seed: int = 0,
                   vocab_size: int = M.VOCAB_SIZE, context: int | None = None, **router_options) -> RoutedConfig:
     """The RoutedConfig of dense size `size` with `num_experts` experts and router `router`;
-    `router_options` set sinkhorn_tol, sinkhorn_max_iter, sbase_assignment, balance_coef,
-    z_coef, rl_coef (defaults in `scalinglaws.routers`)."""
-    V.check_choice("router", router, KINDS)
+    `router_options` set the options the routers declare (`routers.options()`: sinkhorn_tol,
+    sinkhorn_max_iter, sbase_assignment, balance_coef, z_coef, rl_coef, router_lr_mult, gate_scale),
+    checked by their declarations."""
+    V.check_choice("router", router, kinds())
     V.check_int("num_experts", num_experts, minimum=1)
     V.check_int("routed_every", routed_every, minimum=1)
     V.check_int("hash_seed", hash_seed, minimum=0)
-    unknown = sorted(set(router_options) - set(ROUTER_OPTIONS))
-    if unknown:
-        raise V.ParameterError(f"unknown router option(s) {unknown}; allowed: {list(ROUTER_OPTIONS)}")
-    for k in ("sinkhorn_tol", "balance_coef", "z_coef", "rl_coef"):
-        if k in router_options:
-            V.check_float(k, router_options[k], 0.0)
-    if "sinkhorn_max_iter" in router_options:
-        V.check_int("sinkhorn_max_iter", router_options["sinkhorn_max_iter"], minimum=1)
-    if "sbase_assignment" in router_options:
-        V.check_choice("sbase_assignment", router_options["sbase_assignment"], ("argmax", "balanced"))
-    if "router_lr_mult" in router_options:  # a multiplier > 0; 1e3 bounds a typo, not a design
-        V.check_float("router_lr_mult", router_options["router_lr_mult"], 0.0, 1e3, open_interval=True)
-    if "gate_scale" in router_options:
-        V.check_choice("gate_scale", router_options["gate_scale"], R.GATE_SCALES)
+    R.check_options(router_options)  # names and values, each router's declared checks
     dense = M.model_config(size, vocab_size=vocab_size, context=context)
     keys = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
             "num_key_value_heads", "max_position_embeddings", "hidden_act", "rms_norm_eps",
@@ -420,23 +436,26 @@ def routed_config(size, num_experts: int, router: str, routed_every: int = 2, ha
                         **router_options)
 
 
-# options added after the studies' first runs, at the values that make them no-ops (the model and its
-# training are bit for bit those of a config without them): left out of `routing_fields` at those
-# values, so the unit keys of every run made before them stay the same (stored unit records resume,
-# and a seed-0 replicate is the stored unit); any other value is part of the key
-IDENTITY_OPTIONS = {"router_lr_mult": 1.0, "gate_scale": "raw"}
+# options added after the studies' first runs (`routers.Option.keyed` False: router_lr_mult 1.0,
+# gate_scale "raw"), at the values that make them no-ops (the model and its training are bit for bit
+# those of a config without them): left out of `routing_fields` at those values, so the unit keys of
+# every run made before them stay the same (stored unit records resume, and a seed-0 replicate is the
+# stored unit); any other value is part of the key
+IDENTITY_OPTIONS = identity_options()
 
 
 def routing_fields(config) -> dict:
     """The routing part of a RoutedConfig (everything but the dense size's architecture), without
-    the IDENTITY_OPTIONS at their no-op values."""
-    return {k: getattr(config, k) for k in ROUTED_FIELDS
-            if not (k in IDENTITY_OPTIONS and getattr(config, k) == IDENTITY_OPTIONS[k])}
+    the identity options at their no-op values."""
+    identity = identity_options()
+    return {k: getattr(config, k) for k in routed_fields()
+            if not (k in identity and getattr(config, k) == identity[k])}
 
 
 def router_options_of(fields: dict) -> dict:
     """The router options of stored `routing_fields` (an identity option left out is its no-op value)."""
-    return {k: fields.get(k, IDENTITY_OPTIONS.get(k)) for k in ROUTER_OPTIONS if k in fields or k in IDENTITY_OPTIONS}
+    identity = identity_options()
+    return {k: fields.get(k, identity.get(k)) for k in router_options() if k in fields or k in identity}
 
 
 def build_routed(size, num_experts: int, router: str, seed: int = 0, experts_implementation: str | None = None,
@@ -487,7 +506,7 @@ def param_counts(config) -> dict:
         added = config.vocab_size * k + k * d
         return {"N": n, "non_embedding": n + r * added, "active": n + r * (k + k * d), "total": n + r * added + emb,
                 "embedding": emb, "router": 0, "routed_blocks": r}
-    router = 0 if config.router == "hash" else d * E
+    router = d * E if R.ROUTER_CLASSES[config.router].learned else 0
     non_emb = n + r * ((E - 1) * 3 * d * f + router)
     emb = config.vocab_size * d * (1 if config.tie_word_embeddings else 2)
     return {"N": n, "non_embedding": non_emb, "active": n + r * router, "total": non_emb + emb,
@@ -498,9 +517,10 @@ def flops_per_token(config, seq_len: int | None = None) -> float:
     """Training FLOPs per token: the dense model's (`models.flops_per_token`) plus the router
     matmul, 6 d E per routed block (learned routers); the expert FLOPs equal the dense MLP's."""
     dense = M.model_config(config.dense_size, vocab_size=config.vocab_size, context=config.max_position_embeddings)
-    router = 0 if config.router == "hash" else 6.0 * config.hidden_size * config.num_local_experts
     if config.router in CONTROLS:  # the table's projection (the lookup is free)
         router = 6.0 * config.hidden_size * vocab_rank(config)
+    else:
+        router = 6.0 * config.hidden_size * config.num_local_experts if R.ROUTER_CLASSES[config.router].learned else 0
     return M.flops_per_token(dense, seq_len) + len(routed_layers(config)) * router
 
 

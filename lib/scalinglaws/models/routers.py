@@ -60,14 +60,16 @@ Switch (`SwitchRouter`; Fedus et al. 2021, transformers `modeling_switch_transfo
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-ROUTERS = ("sbase", "rlr", "hash", "switch")
+from scalinglaws.core import validation as V
+
 SINKHORN_TOL = 1e-4
 SINKHORN_MAX_ITER = 1000
 BALANCE_COEF = 1e-2
@@ -77,6 +79,44 @@ RL_COEF = 1.0
 LR_MULT = 1.0          # router learning-rate multiplier (a reparameterisation, see `Router`)
 GATE_SCALES = ("raw", "unit")
 GATE_SCALE = "raw"     # "unit": the gate's value is 1, its gradient that of log gate (see `scale_gate`)
+
+
+SBASE_ASSIGNMENTS = ("argmax", "balanced")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One router option: a field of `RoutedConfig` (its name, type and default) and its check
+    (`check(name, value)` raises ParameterError, one line, or returns the value). A router declares
+    the options it reads in its `options`; `options()` is their union, and every one of them is
+    accepted (and checked) whatever the router, as before the registry (a run's `router_options`
+    apply to every router of its grid)."""
+    name: str
+    type: type
+    default: object
+    check: Callable
+    # left out of a routed unit's key at its default (`routed.routing_fields`): an option added after
+    # the studies' first runs must be, or every stored unit's key would change and nothing would
+    # resume; the six options the first runs had are part of every key (keyed=True)
+    keyed: bool = False
+
+
+def _at_least(lo):
+    return lambda name, v: V.check_float(name, v, lo)
+
+
+SINKHORN_TOL_OPTION = Option("sinkhorn_tol", float, SINKHORN_TOL, _at_least(0.0), keyed=True)
+SINKHORN_MAX_ITER_OPTION = Option("sinkhorn_max_iter", int, SINKHORN_MAX_ITER,
+                                  lambda name, v: V.check_int(name, v, minimum=1), keyed=True)
+SBASE_ASSIGNMENT_OPTION = Option("sbase_assignment", str, "balanced",
+                                 lambda name, v: V.check_choice(name, v, SBASE_ASSIGNMENTS), keyed=True)
+BALANCE_COEF_OPTION = Option("balance_coef", float, BALANCE_COEF, _at_least(0.0), keyed=True)
+Z_COEF_OPTION = Option("z_coef", float, Z_COEF, _at_least(0.0), keyed=True)
+RL_COEF_OPTION = Option("rl_coef", float, RL_COEF, _at_least(0.0), keyed=True)
+# a multiplier > 0; 1e3 bounds a typo, not a design
+LR_MULT_OPTION = Option("router_lr_mult", float, LR_MULT,
+                        lambda name, v: V.check_float(name, v, 0.0, 1e3, open_interval=True))
+GATE_SCALE_OPTION = Option("gate_scale", str, GATE_SCALE, lambda name, v: V.check_choice(name, v, GATE_SCALES))
 
 
 class Route(NamedTuple):
@@ -203,6 +243,14 @@ def scale_gate(gate: torch.Tensor, gate_scale: str) -> torch.Tensor:
 class Router(nn.Module):
     """Base class: a linear router W (E, d) (learned routers) and the aux-loss protocol.
 
+    A router declares, as class attributes, everything the rest of the code knows about it (the
+    registry `ROUTER_CLASSES` is the one source; `models.routed` and the studies derive from it):
+    `kind` (its name in configs, unit keys and tables), `display` (its name in the book's figures,
+    tables and claims), `learned` (has a weight W; counted in parameters and FLOPs, has a routing
+    entropy), `gate_one` (its gate is the constant 1, so an upcycled model computes the dense
+    function at E = 1: the composition study's upcycled arm needs it) and `options` (the
+    `RoutedConfig` fields it reads, with their checks).
+
     `lr_mult` m: the router's effective learning rate is m times the model's. Implemented as a
     reparameterisation, W = m W' with W' the trained parameter (`weight`), initialised at
     N(0, 0.02) / m so that W starts as before: AdamW's update of W' is (to its eps) invariant to the
@@ -212,7 +260,10 @@ class Router(nn.Module):
     sooner, on every parameter alike.)"""
 
     kind = ""
+    display = ""
     learned = True
+    gate_one = False
+    options: tuple[Option, ...] = (LR_MULT_OPTION,)
 
     def __init__(self, hidden_size: int, num_experts: int, lr_mult: float = LR_MULT):
         super().__init__()
@@ -250,6 +301,8 @@ class SwitchRouter(Router):
     """Top-1 softmax router with Switch load balancing and z-loss (see the module docstring)."""
 
     kind = "switch"
+    display = "Switch top-1"
+    options = (BALANCE_COEF_OPTION, Z_COEF_OPTION, LR_MULT_OPTION, GATE_SCALE_OPTION)
 
     @classmethod
     def from_config(cls, config, layer_idx: int) -> "SwitchRouter":
@@ -283,6 +336,9 @@ class SBaseRouter(Router):
     """Sinkhorn-BASE: balanced assignment in training, top-1 at inference, sigmoid gate."""
 
     kind = "sbase"
+    display = "S-BASE"
+    options = (SINKHORN_TOL_OPTION, SINKHORN_MAX_ITER_OPTION, SBASE_ASSIGNMENT_OPTION, LR_MULT_OPTION,
+               GATE_SCALE_OPTION)
 
     @classmethod
     def from_config(cls, config, layer_idx: int) -> "SBaseRouter":
@@ -296,8 +352,8 @@ class SBaseRouter(Router):
         super().__init__(hidden_size, num_experts, lr_mult)
         scale_gate(torch.ones(1), gate_scale)
         self.gate_scale = gate_scale
-        if assignment not in ("argmax", "balanced"):
-            raise ValueError(f"assignment={assignment!r} is not one of ['argmax', 'balanced']")
+        if assignment not in SBASE_ASSIGNMENTS:
+            raise ValueError(f"assignment={assignment!r} is not one of {list(SBASE_ASSIGNMENTS)}")
         self.tol, self.max_iter, self.assignment = float(tol), int(max_iter), assignment
         self.last_sinkhorn: dict = {}
 
@@ -322,7 +378,10 @@ class HashRouter(Router):
     """Fixed seeded token-id -> expert table (a persistent buffer), gate 1."""
 
     kind = "hash"
+    display = "Hash"
     learned = False
+    gate_one = True
+    options = ()
 
     @classmethod
     def from_config(cls, config, layer_idx: int) -> "HashRouter":
@@ -353,6 +412,9 @@ class RLRouter(Router):
     """RL-R: a softmax policy trained by REINFORCE on the per-token reward -loss (module docstring)."""
 
     kind = "rlr"
+    display = "RL-R"
+    gate_one = True
+    options = (RL_COEF_OPTION, BALANCE_COEF_OPTION, LR_MULT_OPTION)
 
     @classmethod
     def from_config(cls, config, layer_idx: int) -> "RLRouter":
@@ -390,5 +452,53 @@ class RLRouter(Router):
         return self.rl_coef * reinforce + self.balance_coef * load_balancing_loss(last["probs"], last["index"])
 
 
+# The router registry: adding a router is one class above and one entry here (ARCHITECTURE.md).
+# The order is the book's (figures, tables, claims) and the routing study's default grid.
 ROUTER_CLASSES: dict[str, type[Router]] = {c.kind: c for c in (SBaseRouter, RLRouter, HashRouter, SwitchRouter)}
-assert tuple(ROUTER_CLASSES) == ROUTERS
+
+
+# Everything below is derived from ROUTER_CLASSES, as functions: a router registered later (a
+# test's temporary one) is seen by every caller.
+def routers() -> tuple[str, ...]:
+    """Every registered router kind, in the registry's order."""
+    return tuple(ROUTER_CLASSES)
+
+
+def display_names() -> dict[str, str]:
+    """{kind: display name} of every registered router."""
+    return {k: c.display or k for k, c in ROUTER_CLASSES.items()}
+
+
+def gate_one_routers() -> tuple[str, ...]:
+    """The routers whose gate is the constant 1 (`Router.gate_one`)."""
+    return tuple(k for k, c in ROUTER_CLASSES.items() if c.gate_one)
+
+
+def learned_routers() -> tuple[str, ...]:
+    """The routers with a learned weight (`Router.learned`)."""
+    return tuple(k for k, c in ROUTER_CLASSES.items() if c.learned)
+
+
+def options() -> dict[str, Option]:
+    """{name: Option}: every option any registered router reads, in the registry's order."""
+    out: dict[str, Option] = {}
+    for c in ROUTER_CLASSES.values():
+        for o in c.options:
+            if out.setdefault(o.name, o) is not o:
+                raise RuntimeError(f"router option {o.name!r} is declared twice, differently ({c.kind})")
+    return out
+
+
+def check_options(given: dict) -> dict:
+    """Router options by name: an unknown name, or a value its `Option.check` refuses, is one
+    ParameterError line. Returns `given`."""
+    known = options()
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise V.ParameterError(f"unknown router option(s) {unknown}; allowed: {list(known)}")
+    for name, value in given.items():
+        known[name].check(name, value)
+    return given
+
+
+ROUTERS: tuple[str, ...] = routers()  # the shipped routers (import-time snapshot; call routers() for the live registry)

@@ -11,12 +11,15 @@ A study package exposes
   validation path of `run`, the CLI and the notebooks), then the resumable sweep, the tidy tables
   and, last, the provenance record (so a store with provenance is a complete run); decorated with
   `exclusive_run`, which validates, then holds the study's lock and its dependencies' for the whole
-  call (tables and provenance included) and turns a disk error into one `RunFailed` line;
+  call (tables and provenance included), refuses a read of a study outside `DEPENDS_ON`
+  (`core.results.read_scope`) and turns a disk error into one `RunFailed` line;
 - optionally `validate_stored(params, profile)` - checks that read stored tables (another study's),
   run by `validate_run` before any lock or compute;
 - optionally `disk_bytes(params) -> int` - what a run may write (checkpoints, token caches), checked
   against the free space of the work root before compute (default: `planned_disk_bytes`);
-- `DEPENDS_ON` - studies whose units it reuses (they run first under `reproduce all`);
+- `DEPENDS_ON` - studies whose units or stored tables it uses (they run first under `reproduce all`;
+  a run that reads another study's store, or a package that imports another study, without
+  declaring it fails: `core.results.read_scope` at run time, `tests/test_dependencies.py` on the source);
 - optionally `cli.py` with `register(subparsers)`: its own sub-commands, found by the CLI.
 
 Its experiment notebook `notebooks/<name>.ipynb` is a thin papermill wrapper around `run`; the book's
@@ -35,7 +38,8 @@ import traceback
 import types
 from pathlib import Path
 
-from scalinglaws.core.validation import ParameterError, check_backend, check_choice, check_profile
+from scalinglaws.core import profiles as PR
+from scalinglaws.core.validation import ParameterError, check_backend, check_choice, check_profile, check_profile_keys
 
 
 class RunFailed(RuntimeError):
@@ -71,12 +75,16 @@ def get_study(name: str):
 def resolve_params(study_module, profile: str, overrides: dict) -> dict:
     """Profile defaults updated by overrides; unknown override names are an error."""
     check_profile(profile)
+    check_profile_keys(f"{study_module.__name__}.PROFILES", study_module.PROFILES)
+    if profile not in study_module.PROFILES:
+        raise ParameterError(f"{study_module.__name__} has no parameters for profile {profile!r} "
+                             f"(its PROFILES: {list(study_module.PROFILES)})")
     params = dict(study_module.PROFILES[profile])
     unknown = sorted(set(overrides) - set(params))
     if unknown:
         raise ParameterError(f"unknown parameter(s) {unknown}; this study takes {sorted(params)}")
     params.update(overrides)
-    if profile == "gpu" and os.environ.get("SCALINGLAWS_REHEARSE"):  # the CPU rehearsal of the gpu path
+    if PR.get(profile).device != "cpu" and os.environ.get("SCALINGLAWS_REHEARSE"):  # a device profile rehearsed on a CPU
         from scalinglaws.studies.lease_parts import rehearse
         params = rehearse(study_module.__name__.rsplit(".", 1)[-1], params, int(os.environ["SCALINGLAWS_REHEARSE"]))
     return study_module.validate(params)
@@ -194,8 +202,8 @@ def hold(study: str, profile: str):
     with contextlib.ExitStack() as stack:
         for dep in dependencies(study):
             stack.enter_context(Sweep(dep, profile).lock(
-                holder=study, why=f"{study} needs it because it depends on {dep} (DEPENDS_ON: it reuses, and "
-                                  f"trains when missing, {dep}'s units)"))
+                holder=study, why=f"{study} needs it because it depends on {dep} (DEPENDS_ON: it reuses "
+                                  f"{dep}'s units or reads its stored tables)"))
         stack.enter_context(Sweep(study, profile).lock(holder=study))
         yield
 
@@ -207,17 +215,23 @@ def exclusive_run(run):
     `run.failed.json` beside the study's unit records when it can be written."""
     @functools.wraps(run)
     def locked(profile: str, backend: str = "local", **overrides):
+        from scalinglaws.core.results import read_scope
         study = run.__module__.split(".")[2]  # scalinglaws.studies.<study>.<module>
-        validate_run(get_study(study), profile, backend, overrides)
-        with hold(study, profile):
-            try:
-                out = run(profile, backend, **overrides)
-            except OSError as err:
-                raise RunFailed(_record_run_failure(study, profile, err)) from err
-            from scalinglaws.core.paths import work_root
-            (work_root() / "units" / study / profile / "run.failed.json").unlink(missing_ok=True)  # history now
-            return out
+        with read_scope(study, dependencies(study)):  # reads outside DEPENDS_ON fail (UndeclaredRead)
+            return _locked_run(run, study, profile, backend, overrides)
     return locked
+
+
+def _locked_run(run, study: str, profile: str, backend: str, overrides: dict):
+    validate_run(get_study(study), profile, backend, overrides)
+    with hold(study, profile):
+        try:
+            out = run(profile, backend, **overrides)
+        except OSError as err:
+            raise RunFailed(_record_run_failure(study, profile, err)) from err
+        from scalinglaws.core.paths import work_root
+        (work_root() / "units" / study / profile / "run.failed.json").unlink(missing_ok=True)  # history now
+        return out
 
 
 def _record_run_failure(study: str, profile: str, err: OSError) -> str:
@@ -251,7 +265,7 @@ def notebook_params(study, namespace: dict) -> tuple[str, str, dict]:
     names = {n for n, v in namespace.items()
              if not n.startswith("_") and n not in _KERNEL_NAMES
              and not isinstance(v, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))}
-    profile = namespace.get("profile", "smoke")
+    profile = namespace.get("profile", PR.names()[0])  # a notebook's parameters cell defaults to the smallest
     check_profile(profile)
     study_params = set(mod.PROFILES[profile])
     unknown = sorted(names - set(NOTEBOOK_PARAMETERS) - study_params)
@@ -308,11 +322,22 @@ def profile_drift(store) -> list[str]:
             "parameters; until then this chapter describes the ones recorded in its provenance."]
 
 
+def stale_bases(store) -> list[str]:
+    """The sizes whose testbed base (recorded in the store's provenance, `testbed_bases`) the stored
+    testbed at the same profile and root no longer chooses (`core.bases.stale_bases`), one line each."""
+    from scalinglaws.core.bases import stale_bases as compare
+    from scalinglaws.studies.testbed.bases import testbed_choice
+
+    prov = store.provenance()
+    return compare(prov, testbed_choice(store.profile, store.dir.parent.parent)) if prov.get("testbed_bases") else []
+
+
 def show_provenance(store, others=()) -> None:
-    """The chapter's provenance banner (`report.provenance_banner`) with the study's profile drift."""
+    """The chapter's provenance banner (`report.provenance_banner`) with the study's profile drift
+    and the testbed bases it no longer stands on."""
     from scalinglaws.report import show_provenance as show
 
-    show(store, others, notes=profile_drift(store))
+    show(store, others, notes=profile_drift(store), stale=stale_bases(store))
 
 
 def regime_table(study: str, profile: str = "best", root=None):

@@ -12,31 +12,37 @@ the Ray backend print the same progress lines.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 from scalinglaws.core.paths import REPO_ROOT
 from scalinglaws.studies import get_study, study_names, validate_run
-from scalinglaws.core.profiles import PROFILES
+from scalinglaws.core import profiles as PR
 from scalinglaws.core.validation import ParameterError, check_backend, check_choice
 
 
 def plan_group(subparsers):
     """The `plan` command's subcommand group, made by whichever module registers a plan first (a
-    study's `plan LAW`, or `plan gpu`), so every planner joins one `python -m scalinglaws plan`."""
+    study's `plan LAW`, or `plan gpu`), so every planner joins one `python -m scalinglaws plan`:
+    `plan_group(subparsers).add_parser(NAME, ...)`. The group is kept on the `plan` parser it made
+    (`plan_commands`), so nothing reaches into argparse's internals; a `plan` made any other way
+    is refused."""
     p = subparsers.choices.get("plan")
     if p is None:
-        p = subparsers.add_parser("plan", help="plan with a fitted scaling law")
-        p.add_subparsers(dest="plan_law", required=True)
-    return next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        p = subparsers.add_parser("plan", help="plan with a fitted scaling law",
+                                  description="Plan with a fitted scaling law, or a study's lease parts "
+                                              "(see `plan NAME -h`).")
+        p.plan_commands = p.add_subparsers(dest="plan_law", required=True)
+    if not hasattr(p, "plan_commands"):
+        raise RuntimeError("the `plan` command was registered without studies.cli.plan_group: register plans through it")
+    return p.plan_commands
 
 
 def register(sub) -> None:
     p = sub.add_parser("reproduce", help="rerun a study's experiments at a profile (papermill)")
     p.add_argument("study", help=f"one of {list(study_names())} or 'all'")
-    p.add_argument("--profile", default="cpu", help=f"one of {list(PROFILES)} (default cpu)")
+    p.add_argument("--profile", default=PR.default(), help=f"one of {list(PR.names())} (default {PR.default()})")
     p.add_argument("--backend", default="local", help="sweep backend: local or ray")
     p.add_argument("-p", "--param", nargs="+", default=[], metavar="NAME=VALUE",
                    help="override a profile parameter; VALUE is JSON (e.g. sizes='[\"d32l2\"]' lr=1e-3)")
@@ -45,7 +51,7 @@ def register(sub) -> None:
     p.set_defaults(func=_reproduce)
     c = sub.add_parser("claims", help="recompute a study's claims table from its stored tables (no rerun)")
     c.add_argument("study", help=f"a study with a claims module: {list(claims_studies())}")
-    c.add_argument("--profile", default="cpu", help=f"one of {list(PROFILES)} (default cpu)")
+    c.add_argument("--profile", default=PR.default(), help=f"one of {list(PR.names())} (default {PR.default()})")
     c.set_defaults(func=_claims)
 
 
@@ -70,7 +76,7 @@ def derive_claims(study: str, profile: str, root=None):
     from scalinglaws.core.results import ResultStore, git_commit
 
     check_choice("study", study, claims_studies())
-    check_choice("profile", profile, PROFILES)
+    check_choice("profile", profile, PR.names())
     store = ResultStore(study, profile, root)
     prov = store.provenance()
     if not prov:
@@ -103,7 +109,7 @@ def _claims(args) -> int:
 
 def _reproduce(args) -> int:
     names = list(study_names()) if args.study == "all" else [check_choice("study", args.study, study_names())]
-    check_choice("profile", args.profile, PROFILES)
+    check_choice("profile", args.profile, PR.names())
     check_backend(args.backend)
     overrides = parse_overrides(args.param)
     if overrides and len(names) > 1:

@@ -23,6 +23,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from scalinglaws.core import profiles as PR
 from scalinglaws.core.validation import ParameterError
 
 LIMIT_S = 480.0   # a part's predicted wall time: 8 minutes of a 15-minute lease (1-2 min start, packing)
@@ -158,4 +159,4 @@ class Part:
 
 
 def device_of(profile: str) -> str:
-    return "h100" if profile == "gpu" else "cpu"
+    return PR.get(profile).device

@@ -36,11 +36,11 @@ import pandas as pd
 
 from scalinglaws.core import seeds as S
 from scalinglaws.core.paths import results_root
-from scalinglaws.core.profiles import PROFILES
+from scalinglaws.core import profiles as PR
 from scalinglaws.core.results import ResultStore, git_commit
 from scalinglaws.core.sweep import Sweep
 from scalinglaws.core.threads import torch_threads
-from scalinglaws.core.validation import ParameterError, check_choice
+from scalinglaws.core.validation import ParameterError, check_choice, check_profile_keys
 
 TABLE = "seeds"
 DEFAULT_SEEDS = (0, 1, 2)
@@ -91,7 +91,7 @@ def seed_sweep(study: str, profile: str) -> Sweep:
 def stored_params(study: str, profile: str) -> dict:
     """The stored run's configuration, validated by the study (raises ParameterError if absent)."""
     from scalinglaws.studies import get_study
-    check_choice("profile", profile, PROFILES)
+    check_choice("profile", profile, PR.names())
     store = ResultStore(study, profile)
     prov = store.provenance()
     if not prov or "config" not in prov:
@@ -104,12 +104,12 @@ def plan(study: str, profile: str, seeds=DEFAULT_SEEDS, cells=None):
     """Validate everything (study, profile, seeds, cells, the stored run, the data files) and return
     (module, params, cells, units). Raises ParameterError before anything is computed or written."""
     mod = seeds_module(study)
-    check_choice("profile", profile, PROFILES)
+    check_choice("profile", profile, PR.names())
     seeds = parse_seeds(seeds)
     params = stored_params(study, profile)
     allowed = mod.cells_allowed(params)
     if cells is None:
-        cells = list(mod.CELLS.get(profile, ()))
+        cells = list(check_profile_keys(f"{mod.__name__}.CELLS", mod.CELLS).get(profile, ()))
     elif isinstance(cells, str):
         cells = [c.strip() for c in cells.split(",") if c.strip()]
     bad = [c for c in cells if c not in allowed]
@@ -172,7 +172,7 @@ def reproduction(table: pd.DataFrame, stored: pd.DataFrame) -> dict:
 def register(sub) -> None:
     p = sub.add_parser("seeds", help="train a study's representative cells at several seeds (table `seeds`)")
     p.add_argument("study", help="a study with a seeds module (testbed, routing, merging, della, composition, resource)")
-    p.add_argument("--profile", default="cpu", help=f"one of {list(PROFILES)} (default cpu)")
+    p.add_argument("--profile", default=PR.default(), help=f"one of {list(PR.names())} (default {PR.default()})")
     p.add_argument("--seeds", default=",".join(map(str, DEFAULT_SEEDS)),
                    help=f"comma-separated training seeds, at least {S.MIN_SEEDS} (default 0,1,2)")
     p.add_argument("--cells", default=None, help="comma-separated cells (default: the study's cells at the profile)")

@@ -8,8 +8,8 @@
 Reads the composition study's stored `summary` and `fits` tables (`planning.py`). Exit codes: 0
 ok; 2 bad input or an unreachable target / too small a budget (one line on stderr, nothing written).
 
-The `plan` command is the merging study's (registered first: composition depends on merging); this
-module adds its `composition` sub-command to it, creating `plan` only if it is missing.
+Every planner joins the one `plan` command through `studies.cli.plan_group` (which makes it on first
+use and keeps its sub-command group): this module adds `plan composition`.
 """
 from __future__ import annotations
 

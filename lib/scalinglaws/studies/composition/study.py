@@ -152,7 +152,7 @@ def data_files(params: dict) -> list[tuple[str, str]]:
     """The testbed's pretraining files (bases trained if missing), the fine-tuning and test splits of
     every pool domain, and their pretraining splits when the scratch arm runs."""
     doms = MS.eval_domains(params)
-    base = [(d, "pretrain") for d in _testbed().PROFILES["cpu"]["domains"]]
+    base = _testbed().base_pretrain_files()
     return base + [(d, s) for s in ("finetune", "test") for d in doms] + \
         ([(d, "pretrain") for d in doms] if params["scratch"] else [])
 

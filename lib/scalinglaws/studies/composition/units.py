@@ -32,9 +32,11 @@ from scalinglaws import data as D
 from scalinglaws import models as Mo
 from scalinglaws.core.sweep import Unit, checkpoint_dir, find_checkpoint
 from scalinglaws.models import routed as RT
+from scalinglaws.models.routers import gate_one_routers
 from scalinglaws.training import default_device
 
-GATE_ONE_ROUTERS = ("hash", "rlr")  # routers whose gate is 1: upcycling preserves the base's function
+# routers whose gate is 1: upcycling preserves the base's function (declared by each router: `Router.gate_one`)
+GATE_ONE_ROUTERS = gate_one_routers()
 SCHEDULE_KEYS = ("ft_warmup_frac", "ft_min_lr_frac", "ft_weight_decay", "ft_grad_clip", "ft_batch_tokens")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scalinglaws.core import profiles as PR
 from scalinglaws.studies.della import analysis as A
 
 # the paper's Table 1 (averages of AlpacaEval / GSM8K / MBPP, Llama-2-13B experts)
@@ -121,5 +122,5 @@ def glue_numbers(T: dict, prov: dict, glue) -> None:
         glue(f"verdict_{cid}", r["verdict"])
     glue("n_hold", f"{int((c['verdict'] == 'holds').sum())} of {int((c['verdict'] != 'not testable').sum())}")
     glue("profile_caveat", "These are smoke results: experts of a few optimiser steps on tiny models. They exercise "
-         "the pipeline end to end; no conclusion about DELLA can be read from them." if prov["profile"] == "smoke" else
+         "the pipeline end to end; no conclusion about DELLA can be read from them." if not PR.claims_testable(prov["profile"]) else
          "Experts are short fine-tunes of small models; read the verdicts as statements about this regime.")

@@ -197,7 +197,7 @@ def data_files(params: dict) -> list[tuple[str, str]]:
     """The testbed's pretraining mixture (base models trained if missing), each role's fine-tuning
     split (experts trained if missing) and test split (evaluation)."""
     from scalinglaws.studies import testbed
-    base = [(d, "pretrain") for d in testbed.PROFILES["cpu"]["domains"]]
+    base = testbed.base_pretrain_files()
     doms = list(params["roles"].values())
     return base + [(d, s) for s in ("finetune", "test") for d in doms]
 

@@ -27,6 +27,7 @@ import sys
 import numpy as np
 import pandas as pd
 
+from scalinglaws.core import profiles as PR
 from scalinglaws.studies.merging import planning as P
 from scalinglaws.core.validation import ParameterError, check_choice, check_float, check_int, check_profile
 
@@ -232,15 +233,14 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("plan", help="plan with a fitted scaling law",
-                              description="Plan with a fitted scaling law (see `plan merging -h`).")
-    sub = p.add_subparsers(dest="plan_law", required=True)
-    m = sub.add_parser(
+    from scalinglaws.studies.cli import plan_group
+    m = plan_group(subparsers).add_parser(
         "merging", help="experts for a target loss, when to stop, base size vs more experts",
         description="Plan with the merging law L(N, k) = L_inf(N) + A(N)/(k + b): experts needed for a "
                     "target loss, k_eps, marginal gains and R(k), and FLOP trade-offs. Exit 0: ok; 1: the law is not ok "
                     "(refused; --untrusted plans anyway); 2: bad input.")
-    m.add_argument("--profile", default="cpu", help="merging study profile (fit tables and cost model; default cpu)")
+    m.add_argument("--profile", default=PR.default(),
+                   help=f"merging study profile (fit tables and cost model; default {PR.default()})")
     m.add_argument("--method", default="average", help="merge method of the stored fit (default average)")
     m.add_argument("--scope", default="cross_domain",
                    help="scope of the stored fit: in_domain, cross_domain, held_out or domain:<name>")
@@ -271,7 +271,7 @@ def register(subparsers) -> None:
                     "(recorded in provenance.json under derived.conventions). Needs the dev extra. "
                     "Exit 0: ok; 2: bad input or a missing reference.")
     c.add_argument("study", help="the study whose merges are compared: merging")
-    c.add_argument("--profile", default="cpu", help="results to store it with: smoke or cpu (default cpu)")
+    c.add_argument("--profile", default=PR.default(), help=f"results to store it with (default {PR.default()})")
     c.set_defaults(func=run_conventions)
 
 

@@ -257,7 +257,7 @@ def data_files(params: dict) -> list[tuple[str, str]]:
     """The corpus files a run reads: the testbed's (its bases are trained if missing), the
     fine-tuning split of every expert's domain and the test split of the evaluation windows."""
     testbed = _testbed()
-    base = [(d, "pretrain") for d in testbed.PROFILES["cpu"]["domains"]]
+    base = testbed.base_pretrain_files()
     return base + [(d, s) for s in ("finetune", "test") for d in eval_domains(params)]
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalinglaws.studies.routing.figures import ROUTER_NAMES
-
-DENSE = "dense"
+from scalinglaws.studies.routing.names import DENSE, ordered, router_name, without_distribution
 
 
 def gap_at_top_e(loss: pd.DataFrame) -> pd.DataFrame:
@@ -18,8 +16,7 @@ def gap_at_top_e(loss: pd.DataFrame) -> pd.DataFrame:
     top = routed[routed["experts"] == routed["experts"].max()]
     t = top.assign(gap=top["L"] - top["size"].map(dense)).pivot(index="router", columns="size", values="gap")
     order = loss[loss["router"] == DENSE].sort_values("N")["size"]
-    routers = [r for r in ROUTER_NAMES if r in t.index]
-    return t.loc[routers, [s for s in order if s in t.columns]]
+    return t.loc[ordered(t.index), [s for s in order if s in t.columns]]
 
 
 def phenomenon_sentence(loss: pd.DataFrame) -> str:
@@ -28,10 +25,10 @@ def phenomenon_sentence(loss: pd.DataFrame) -> str:
     if g.empty:
         return "No routed model was trained."
     E = int(loss["experts"].max())
-    every = [ROUTER_NAMES[r] for r in g.index if (g.loc[r] < 0).all()]
-    none = [ROUTER_NAMES[r] for r in g.index if (g.loc[r] >= 0).all()]
-    some = [f"{ROUTER_NAMES[r]} (at {', '.join(g.columns[g.loc[r] < 0])})" for r in g.index
-            if ROUTER_NAMES[r] not in every + none]
+    every = [router_name(r) for r in g.index if (g.loc[r] < 0).all()]
+    none = [router_name(r) for r in g.index if (g.loc[r] >= 0).all()]
+    some = [f"{router_name(r)} (at {', '.join(g.columns[g.loc[r] < 0])})" for r in g.index
+            if router_name(r) not in every + none]
 
     def names(xs):
         return xs[0] if len(xs) == 1 else ", ".join(xs[:-1]) + " and " + xs[-1]
@@ -54,7 +51,7 @@ STEP_COLUMNS = {"router": "router", "grid_steps": "steps (grid)", "steps": "step
 def step_check_view(step: pd.DataFrame) -> pd.DataFrame:
     """The step-check table as the chapter shows it (nats/token; a negative gap: routing helps)."""
     out = step[list(STEP_COLUMNS)].rename(columns=STEP_COLUMNS)
-    out["router"] = out["router"].map(lambda r: ROUTER_NAMES.get(r, r))
+    out["router"] = out["router"].map(lambda r: router_name(r))
     return out.round(4)
 
 
@@ -78,10 +75,10 @@ def relative_entropy(routing: pd.DataFrame) -> pd.Series:
     """Per learned router, its training-time routing entropy at the largest E over log E (mean over
     sizes and routed blocks): 1 means the router spreads every token uniformly (it has learned no
     assignment), 0 a deterministic one. Hash has no router distribution and is left out."""
-    t = routing[(routing["phase"] == "train") & (routing["router"] != "hash")]
+    t = routing[(routing["phase"] == "train") & ~routing["router"].isin(without_distribution())]
     top = t[t["experts"] == t["experts"].max()]
     rel = top.groupby("router")["entropy"].mean() / np.log(top["experts"].max())
-    return rel.reindex([r for r in ROUTER_NAMES if r in rel.index])
+    return rel.reindex(ordered(rel.index))
 
 
 def entropy_sentence(routing: pd.DataFrame) -> str:
@@ -89,7 +86,7 @@ def entropy_sentence(routing: pd.DataFrame) -> str:
     if rel.empty:
         return "No learned router was trained."
     E = int(routing.loc[routing["phase"] == "train", "experts"].max())
-    parts = ", ".join(f"{ROUTER_NAMES[r]} {v:.2f}" for r, v in rel.items())
+    parts = ", ".join(f"{router_name(r)} {v:.2f}" for r, v in rel.items())
     return f"At E = {E} the learned routers' entropy over log E, averaged over all training tokens, is {parts} (1: uniform, no assignment learned)."
 
 
@@ -98,9 +95,9 @@ def kappa_sentence(growth: pd.DataFrame) -> str:
     if growth is None or not len(growth):
         return "No router was run at two or more E > 1."
     g = growth.groupby("router")["kappa"].agg(["min", "max"])
-    parts = [f"{ROUTER_NAMES.get(r, r)} {g.loc[r, 'min']:.2f}" + (f" to {g.loc[r, 'max']:.2f}"
+    parts = [f"{router_name(r)} {g.loc[r, 'min']:.2f}" + (f" to {g.loc[r, 'max']:.2f}"
              if g.loc[r, 'max'] - g.loc[r, 'min'] >= 0.005 else "")
-             for r in ROUTER_NAMES if r in g.index]
+             for r in ordered(g.index)]
     held = int(growth["constant_share"].sum())
     return (f"Measured kappa over the sizes: {'; '.join(parts)}; the interval contains 1 in {held} of "
             f"{len(growth)} (router, size) cells.")
@@ -116,7 +113,7 @@ def clark_fit_view(clark_fits: pd.DataFrame) -> pd.DataFrame:
     value, ours - quoted, and whether the quoted value lies in our interval."""
     f = clark_fits[clark_fits["router"] != DENSE]
     out = pd.DataFrame({
-        "router": f["router"].map(lambda r: ROUTER_NAMES.get(r, r)), "param": f["param"],
+        "router": f["router"].map(lambda r: router_name(r)), "param": f["param"],
         "ours [95% interval]": [f"{e:.4g} [{lo:.4g}, {hi:.4g}]" for e, lo, hi in zip(f["estimate"], f["lo"], f["hi"])],
         "Table 3 (quoted)": f["quoted"].map(lambda v: f"{v:g}"),
         "ours - quoted": f["diff"].map(lambda v: f"{v:+.4f}" if abs(v) < 1 else f"{v:+.3g}"),
@@ -144,7 +141,7 @@ def clark_fit_glue(clark_fits: pd.DataFrame) -> dict[str, str]:
 def clark_search_view(search: pd.DataFrame) -> pd.DataFrame:
     """The selection variants: each router's a, b, c, d summed |difference| to Table 3, and the total."""
     t = search.pivot(index="variant", columns="router", values="distance")
-    t = t[[r for r in ROUTER_NAMES if r in t.columns]].rename(columns=lambda r: ROUTER_NAMES.get(r, r))
+    t = t[ordered(t.columns)].rename(columns=router_name)
     t["total"] = t.sum(axis=1)
     return t.sort_values("total").round(4)
 
@@ -162,7 +159,7 @@ def clark_extrapolation_view(ex: pd.DataFrame) -> pd.DataFrame:
         for r in ["dense", "sbase", "rlr", "hash"]:
             g = ex[(ex["quantity"] == q) & (ex["scheme"] == scheme) & (ex["router"] == r)]
             if len(g):
-                rows.append({"prediction": label, "router": ROUTER_NAMES.get(r, r), "models": len(g),
+                rows.append({"prediction": label, "router": router_name(r), "models": len(g),
                              "mean error": g["error"].mean(), "worst |error|": g["error"].abs().max(),
                              "all fits ok": bool((g["status"] == "ok").all())})
     return pd.DataFrame(rows).set_index(["prediction", "router"]).round(4)
@@ -187,7 +184,7 @@ def clark_cutoff_view(ex: pd.DataFrame, quoted: dict) -> pd.DataFrame:
     return pd.DataFrame({"ours (all sizes)": [f"{10 ** cut.loc[r, 'measured'] / 1e9:.0f}B" for r in cut.index],
                          "ours (N <= 370M)": [f"{10 ** cut.loc[r, 'pred'] / 1e9:.0f}B" for r in cut.index],
                          "quoted": [f"{quoted[r] / 1e9:.0f}B" if r in quoted else "" for r in cut.index]},
-                        index=[ROUTER_NAMES.get(r, r) for r in cut.index])
+                        index=[router_name(r) for r in cut.index])
 
 
 def clark_steps_glue(clark_steps: pd.DataFrame, ours: pd.DataFrame, experts: int = 8) -> dict[str, str]:

@@ -54,13 +54,20 @@ from scalinglaws.core import claims as CL
 from scalinglaws.core import regime as R
 from scalinglaws.evaluation import domain_mean_se
 from scalinglaws.fitting.trust import rejudge, rejudge_table
+from scalinglaws.models import routers as RTR
 from scalinglaws.studies.routing.chapter import relative_entropy
 from scalinglaws.studies.routing.literature import CLARK_TABLE3
 from scalinglaws.studies.routing.resources import resource_fits, share_growth
 
 PAPER = "Clark et al. 2022"
 OURS = "this study"
-ROUTER_NAMES = {"sbase": "S-BASE", "rlr": "RL-R", "hash": "Hash", "switch": "Switch top-1"}
+
+
+def _name(router: str) -> str:
+    """A router's name in the claims: its registered display name (the controls and dense by their kind)."""
+    return RTR.display_names().get(router, router)
+
+
 CLARK_N_CUTOFF = {"sbase": "937B", "rlr": "85B", "hash": "83B"}
 FIG_LOSS = "routing.html#fig-routing-loss-vs-experts"
 FIG_CUTOFF = "routing.html#routing-n-cutoff"
@@ -74,7 +81,6 @@ CUTOFF_SUPPORT = 0.975
 ROUTER_ENTROPY_MAX = 0.8
 ANALYTIC = "analytic, +-1.96 x the sampling SE (independent per-domain CEs)"
 BOOT_FIT = "bootstrap of the routing-law fit"
-LEARNED = ("sbase", "rlr", "switch")
 
 
 def _param(fits: pd.DataFrame, router: str, param: str):
@@ -100,9 +106,9 @@ def regime_preconditions(tables: dict, router: str | None) -> list:
                            float(-np.diff(d).max()) if len(d) > 1 else math.nan, ">", 0.0)]
     # on a paper's own runs (Clark et al.'s file: no router entropies) the regime is the paper's by
     # definition; the entropy precondition tests whether *our* routers reached it
-    if router in LEARNED and not tables.get(PAPERS_OWN_RUNS):
+    if router in RTR.learned_routers() and not tables.get(PAPERS_OWN_RUNS):
         rel = relative_entropy(tables["routing"]) if "routing" in tables else pd.Series(dtype=float)
-        pre.append(CL.Precondition(f"{ROUTER_NAMES.get(router, router)} routing entropy / log E at the largest E",
+        pre.append(CL.Precondition(f"{_name(router)} routing entropy / log E at the largest E",
                                    float(rel.get(router, math.nan)), "<", ROUTER_ENTROPY_MAX))
     return pre
 
@@ -129,12 +135,12 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: in
     n_cut = tables.get("n_cutoff", pd.DataFrame())
     res_fits = tables.get("resource_fits", pd.DataFrame())
     routed = loss[loss["router"] != "dense"]
-    routers = [r for r in ROUTER_NAMES if r in set(routed["router"])] + \
-        sorted(set(routed["router"]) - set(ROUTER_NAMES))
+    routers = [r for r in RTR.routers() if r in set(routed["router"])] + \
+        sorted(set(routed["router"]) - set(RTR.routers()))
     L_se = loss_se(tables.get("ce"))
     rows = [_dense_falls(tables, loss, L_se), _routing_beats_dense(tables, loss, L_se)]
     for r in routers:
-        name = ROUTER_NAMES.get(r, r)
+        name = _name(r)
         rows.append(_routing_beats_dense(tables, loss, L_se, r))
         for cid, param, column, test, text in (
                 ("helps_at_fixed_N", "b", 1, CL.Below(0), f"At fixed N more experts lower the loss: b < 0{_clark(r, 'b')}"),
@@ -194,7 +200,7 @@ def _dense_falls(tables: dict, loss: pd.DataFrame, L_se) -> dict:
 
 def _routing_beats_dense(tables: dict, loss: pd.DataFrame, L_se, router: str | None = None) -> dict:
     """The best router (router=None) or one router at the largest E against the dense model, size by size."""
-    name = ROUTER_NAMES.get(router, router)
+    name = _name(router)
     text = ("Routing lowers the loss at every size: the best router at the largest E beats the dense model"
             if router is None else
             f"{name} at the largest E beats the dense model at every size (Clark: every router improves on dense)")
@@ -228,7 +234,7 @@ def _n_cutoff(tables: dict, n_cut: pd.DataFrame, loss: pd.DataFrame, routers) ->
     dense = loss[loss["router"] == "dense"]
     n_max = float(dense["N"].max()) if len(dense) else math.nan
     for r in routers:
-        name = ROUTER_NAMES.get(r, r)
+        name = _name(r)
         quoted = f" (Clark Table 3, second-hand: {CLARK_N_CUTOFF[r]} parameters)" if r in CLARK_N_CUTOFF else ""
         text = f"Routing helps up to a finite N_cutoff = 10^(-b/c), far beyond the sizes measured{quoted}"
         g = n_cut[n_cut["router"] == r] if len(n_cut) else n_cut
@@ -288,7 +294,7 @@ def _one_form(fits: pd.DataFrame, routers) -> dict:
     status = {x.router: _fit_ok(fits, x.router) for x in rf.itertuples()}
     note = f"trust rule: converged, off its bounds, intervals off the bounds, estimates inside their intervals, " \
            f"R2 >= {F.R2_MIN:g}; " + "; ".join(
-        f"{ROUTER_NAMES.get(x.router, x.router)} R2 {x.r2:.3f}{'' if status[x.router][0] else ' (not ok: ' + status[x.router][1] + ')'}"
+        f"{_name(x.router)} R2 {x.r2:.3f}{'' if status[x.router][0] else ' (not ok: ' + status[x.router][1] + ')'}"
         for x in rf.itertuples())
     if len(rf) != len(routers):
         note += f" (fitted {len(rf)} of {len(routers)} routers)"
@@ -309,9 +315,9 @@ def _saturation(tables: dict, fits: pd.DataFrame, routed: pd.DataFrame, routers)
     main = em[em["router"] == "sbase"]
     x = (main if len(main) else em).iloc[0]
     limit = SATURATION_FACTOR * float(top.loc[x.router])
-    others = "; ".join(f"{ROUTER_NAMES.get(y.router, y.router)} E_max {y.estimate:.3g} [{y.lo:.3g}, {y.hi:.3g}]"
+    others = "; ".join(f"{_name(y.router)} E_max {y.estimate:.3g} [{y.lo:.3g}, {y.hi:.3g}]"
                        for y in em.itertuples())
-    return CL.judge("saturates_with_E", PAPER, text, f"E_max of the routing law, {ROUTER_NAMES.get(x.router, x.router)}",
+    return CL.judge("saturates_with_E", PAPER, text, f"E_max of the routing law, {_name(x.router)}",
                     x.estimate, x.lo, x.hi, CL.Below(limit), interval=BOOT_FIT,
                     seeds=CL.seed_noise(tables, f"E_max:{x.router}"), figure=FIG_LOSS,
                     fit=_fit_ok(fits, x.router), preconditions=regime_preconditions(tables, x.router),
@@ -336,7 +342,7 @@ def _more_steps(tables: dict) -> dict:
     lo, hi = _interval(value, se)
     note = (f"{d['size']} E={int(r['experts'].iloc[0])}, batch {int(d['grid_batch_tokens'])} -> {int(d['batch_tokens'])} "
             f"tokens ({int(d['grid_steps'])} -> {int(d['steps'])} steps); change per router: "
-            + ", ".join(f"{ROUTER_NAMES.get(x.router, x.router)} {c:+.3f}" for x, c in zip(r.itertuples(), change))
+            + ", ".join(f"{_name(x.router)} {c:+.3f}" for x, c in zip(r.itertuples(), change))
             + f"; dense gains {d['gain_from_steps']:.3f} from the steps (all models scored on the same windows, so the "
               "sampling interval is conservative)")
     # a change of a gap between two trainings: two independently trained gaps
@@ -354,9 +360,9 @@ def _slope_is_one(tables: dict, cid: str, text: str, table: pd.DataFrame, loss: 
     g = table[table["size"] == largest]
     main = g[g["router"] == "sbase"]
     x = (main if len(main) else g).iloc[0]
-    note = f"{method}; " + "; ".join(f"{ROUTER_NAMES.get(y.router, y.router)} {getattr(y, column):.3g} "
+    note = f"{method}; " + "; ".join(f"{_name(y.router)} {getattr(y, column):.3g} "
                                      f"[{y.lo:.3g}, {y.hi:.3g}]" for y in g.itertuples())
-    return CL.judge(cid, OURS, text, f"{measure}, {ROUTER_NAMES.get(x.router, x.router)}, {largest}", x[column], x.lo,
+    return CL.judge(cid, OURS, text, f"{measure}, {_name(x.router)}, {largest}", x[column], x.lo,
                     x.hi, CL.Contains(1.0, 0.0, "no dependence"), interval="bootstrap over domains",
                     seeds=CL.seed_noise(tables, f"{cid}:{x.router}"), figure=FIG_RESOURCES, note=note)
 
@@ -402,7 +408,7 @@ def regime(tables: dict) -> pd.DataFrame:
     for x in m.sort_values(["router", "experts", "N"]).itertuples():
         cell = f"{x.size}/dense" if x.router == "dense" else f"{x.size}/E{int(x.experts)}/{x.router}"
         ent = math.nan
-        if len(rt) and x.router in LEARNED:
+        if len(rt) and x.router in RTR.learned_routers():
             t = rt[(rt["phase"] == "train") & (rt["size"] == x.size) & (rt["experts"] == x.experts)
                    & (rt["router"] == x.router)]
             ent = float(t["entropy"].mean() / math.log(x.experts)) if len(t) and x.experts > 1 else math.nan

@@ -49,6 +49,7 @@ import pandas as pd
 
 from scalinglaws import laws as LW
 from scalinglaws.core import claims as CL
+from scalinglaws.core import profiles as PR
 from scalinglaws.core.results import ResultStore, git_commit
 from scalinglaws.core.validation import ParameterError, check_choice, check_int
 from scalinglaws.data import reference as REF
@@ -105,8 +106,7 @@ def _ours(rows: pd.DataFrame, column: str = LOSS_COLUMN) -> pd.DataFrame:
     # (loss_validation is never missing; a few per-dataset losses are, and those models drop out)
     g = f.groupby(["size", "N", "experts", "router"], as_index=False).agg(L=("L", "mean"), step=("step", "max"),
                                                                           seeds=("L", "size"))
-    order = {r: i for i, r in enumerate(["dense", *RC.ROUTER_NAMES])}
-    return g.sort_values(["router", "N", "experts"], key=lambda c: c.map(order) if c.name == "router" else c,
+    return g.sort_values(["router", "N", "experts"], key=lambda c: c.map(S.order_key) if c.name == "router" else c,
                          kind="stable").reset_index(drop=True)
 
 
@@ -308,7 +308,7 @@ def claims_table(loss: pd.DataFrame, fits: pd.DataFrame, results: dict, sd: floa
 
 # ---------------------------------------------------------------------------------------------
 # derive the tables into a profile's store
-BOOTSTRAP = {"smoke": 20, "cpu": 1000, "gpu": 1000}
+BOOTSTRAP, PIPELINE_BOOTSTRAP = 1000, 20  # draws per fit; at a profile whose claims are not testable, a few
 TABLES = ("clark_loss", "clark_fits", "clark_fit_samples", "clark_search", "clark_extrapolation", "clark_steps",
           "clark_claims")
 
@@ -334,7 +334,8 @@ def derive(profile: str, root=None, bootstrap: int | None = None) -> ResultStore
     prov = store.provenance()
     if not prov:
         raise ParameterError(f"no complete routing run at profile {profile!r} under {store.dir} (no provenance.json)")
-    bootstrap = BOOTSTRAP.get(profile, 1000) if bootstrap is None else check_int("bootstrap", bootstrap, minimum=0)
+    default = BOOTSTRAP if PR.claims_testable(profile) else PIPELINE_BOOTSTRAP
+    bootstrap = default if bootstrap is None else check_int("bootstrap", bootstrap, minimum=0)
     raw = load_raw()  # checksum verified before any compute
     t0 = time.perf_counter()
     tables = compute(raw, profile, bootstrap)

@@ -6,6 +6,8 @@ recorded in provenance.json under `derived` (commit, date, command). Exit 2 on a
 reference file whose checksum differs (nothing written)."""
 from __future__ import annotations
 
+from scalinglaws.core import profiles as PR
+
 
 def run(args) -> int:
     from scalinglaws.studies.routing import clark as C
@@ -20,17 +22,17 @@ def run(args) -> int:
 def register(subparsers) -> None:
     c = subparsers.add_parser("clark", help="fit and judge the routing law on Clark et al. 2022's own measurements",
                               description=__doc__)
-    c.add_argument("--profile", default="cpu", help="routing profile whose store receives the tables (default cpu)")
+    c.add_argument("--profile", default=PR.default(), help=f"routing profile whose store receives the tables (default {PR.default()})")
     c.add_argument("--bootstrap", type=int, default=None,
                    help="bootstrap draws per fit (default: 20 at smoke, 1000 otherwise)")
     c.set_defaults(func=run)
     p = subparsers.add_parser("routing-pilot", help="regime pilots: router settings at one small cell (regime_pilot)",
                               description=_pilot_doc())
-    p.add_argument("--profile", default="cpu", help="routing profile whose store receives the table (default cpu)")
+    p.add_argument("--profile", default=PR.default(), help=f"routing profile whose store receives the table (default {PR.default()})")
     p.add_argument("--settings", default=None, help="comma-separated settings (default: all of pilot.SETTINGS)")
     p.set_defaults(func=run_pilot)
     q = subparsers.add_parser("routing-parts", help="the routing rerun's parts, their predicted CPU cost and commands")
-    q.add_argument("--profile", default="cpu", help="routing profile (default cpu)")
+    q.add_argument("--profile", default=PR.default(), help=f"routing profile (default {PR.default()})")
     q.set_defaults(func=show_parts)
 
 

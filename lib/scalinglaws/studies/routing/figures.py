@@ -7,9 +7,7 @@ import seaborn as sns
 
 from scalinglaws import laws
 from scalinglaws import plotstyle as PS
-
-ROUTER_NAMES = {"dense": "dense", "sbase": "S-BASE", "rlr": "RL-R", "hash": "Hash", "switch": "Switch top-1",
-                "vocab": "vocab control (Hash's parameters, no routing)"}
+from scalinglaws.studies.routing.names import ordered, router_name  # noqa: F401 (router_name: the chapter's)
 
 
 def fit_params(fits, router: str) -> dict | None:
@@ -22,7 +20,7 @@ def loss_vs_experts(loss, fits, samples=None, ylabel: str = "test CE L (nats/tok
     and its 95% bootstrap band (from `fit_samples`). Also draws Clark et al.'s points (`clark_loss`,
     `clark_fits`, `clark_fit_samples`: the same schema) with their `ylabel`."""
     PS.use()
-    routers = [r for r in ROUTER_NAMES if r != "dense" and r in set(loss["router"])]
+    routers = [r for r in ordered(loss["router"]) if r != "dense"]
     dense = loss[loss["router"] == "dense"].set_index("size")
     sizes = dense.sort_values("N").index
     pal = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
@@ -45,7 +43,7 @@ def loss_vs_experts(loss, fits, samples=None, ylabel: str = "test CE L (nats/tok
                 ax.plot(EE, 10 ** laws.routing_log10_loss(p, N, EE), "-", lw=1, color=pal[size])
                 lo, hi = PS.bootstrap_band(EE, lambda q, x: 10 ** laws.routing_log10_loss(q, N, x), PS.draws_of(samples, router=r))
                 PS.band(ax, EE, lo, hi, color=pal[size])
-        ax.set(title=ROUTER_NAMES[r])
+        ax.set(title=router_name(r))
         PS.log_axis(ax, "x", sorted(set(loss["experts"])))
     for ax in axes[-1]:
         ax.set_xlabel("experts E")
@@ -66,7 +64,7 @@ def effective_params_figure(eff, loss, fits, samples=None):
                            (axes[1], "N_bar_fit", "effective N_bar (fit)")):
         ax.plot(dense["N"], dense["L"], "ks-", label="dense")
         for r, g in eff.groupby("router"):
-            ax.scatter(g[col], g["L"], s=10 + 4 * np.log2(g["experts"]), label=ROUTER_NAMES.get(r, r), alpha=0.8)
+            ax.scatter(g[col], g["L"], s=10 + 4 * np.log2(g["experts"]), label=router_name(r), alpha=0.8)
         if pd_ is not None:
             NN = np.geomspace(min(dense["N"].min(), eff[col].min()), max(dense["N"].max(), eff[col].max()), 40)
             ax.plot(NN, 10 ** (pd_["a"] * np.log10(NN) + pd_["d"]), "k--", lw=0.8, label="dense law")
@@ -86,8 +84,8 @@ def load_balance_figure(routing):
     fig, axes = PS.subplots(1, 2, row_in=3.2)
     axes = axes[0]
     for r, h in g[g["phase"] == "train"].groupby("router"):
-        axes[0].plot(h["experts"], h["load_max_over_mean"], "o-", label=ROUTER_NAMES.get(r, r))
-        axes[1].plot(h["experts"], h["entropy"] / np.log(h["experts"]), "o-", label=ROUTER_NAMES.get(r, r))
+        axes[0].plot(h["experts"], h["load_max_over_mean"], "o-", label=router_name(r))
+        axes[1].plot(h["experts"], h["entropy"] / np.log(h["experts"]), "o-", label=router_name(r))
     axes[0].set(xlabel="experts E", ylabel="max / mean tokens per expert", title="load (training)")
     axes[1].set(xlabel="experts E", ylabel="router entropy / log E", title="entropy (training)", ylim=(0, 1.05))
     for ax in axes:
@@ -127,7 +125,7 @@ def clark_beside_ours(clark_loss, loss):
                 ax.plot(g["experts"], 100 * g["rel"], "--", marker="s", ms=4, color=opal[size], lw=1,
                         label=f"ours {size}")
         ax.axhline(0.0, label="dense (same size)", **PS.REFERENCE_STYLE)
-        ax.set(title=ROUTER_NAMES[r])
+        ax.set(title=router_name(r))
         PS.log_axis(ax, "x", sorted(set(clark_loss["experts"]) | set(loss["experts"])), max_labels=5)
     _label_panels(fig, axes, "experts E", "L / L(dense, same size) - 1 (%)")
     return fig
@@ -152,7 +150,7 @@ def clark_steps_figure(clark_steps, ours, experts: int = 8):
             ax.plot(g["steps"], 100 * g["rel_gap"], "ks--", ms=5, lw=1,
                     label=f"ours {g['size'].iloc[0]} E={int(g['experts'].iloc[0])}")
         ax.axhline(0.0, label="dense (same step)", **PS.REFERENCE_STYLE)
-        ax.set(title=f"{ROUTER_NAMES[r]}, E = {experts}")
+        ax.set(title=f"{router_name(r)}, E = {experts}")
         PS.log_axis(ax, "x", max_labels=5)
     _label_panels(fig, axes, "optimiser steps", "L / L(dense) - 1 (%)")
     return fig

@@ -124,7 +124,7 @@ def run_pilot(profile: str = "cpu", settings=tuple(SETTINGS), threads: int = 1) 
                 a["tok"] += s["tokens"]
                 a["counts"] = [c + n for c, n in zip(a["counts"] or [0] * len(s["counts"]), s["counts"])]
             E = r["experts"]
-            learned = router in ("sbase", "switch", "rlr")
+            learned = router in S.learned()
             ent_eval = (sum(a["ent"] / a["tok"] for a in ev.values()) / len(ev) / math.log(E)
                         if ev and learned else math.nan)
             load = (sum(max(a["counts"]) / (sum(a["counts"]) / E) for a in ev.values()) / len(ev)

@@ -152,6 +152,13 @@ def data_files(params: dict) -> list[tuple[str, str]]:
     return [(d, s) for s in ("pretrain", "val", "test") for d in params["domains"]]
 
 
+def base_pretrain_files() -> list[tuple[str, str]]:
+    """The pretraining files of every domain a testbed base may be trained on, whatever the profile:
+    what a study that fine-tunes the testbed's bases (and trains them when missing) checks before it
+    runs. (The smoke profile's bases see 4 of these domains: checking more files is safe.)"""
+    return [(d, "pretrain") for d in _COMMON["domains"]]
+
+
 def disk_bytes(params: dict) -> int:
     """What a run may write under the work root (`studies.check_roots`): one checkpoint per size and
     rate, bracketing rates and step-check models included."""
