@@ -9,7 +9,12 @@ every size, so A(N)'s trend is partly the recipe's. Here:
               mixture, `code`, `techdocs` (Python's documentation) and `manpages` -- a cluster of
               related mathematics domains plus four technical neighbours, the shape of the paper's
               pool (five mathematics subfields, code and three sciences). Every domain has its own
-              finetune split (196K-409K tokens) and test split; no two are the same source.
+              finetune split (196K-409K tokens) and test split; no two are the same source. Of the
+              20 shipped domains, some pairs are near-duplicates and are kept out of one pool:
+              scripture / bible_web (one Bible, two translations), code / code_tests (one CPython
+              source tree), dictionary / lexicon / glossary (definitions); an all-real-text pool of
+              nine distinct sources also exists (e.g. code, dictionary, scripture, legal, techdocs,
+              speeches, commentary, manpages, fortunes) and is one `pools` override away.
     recipe    per size: the pilot of `pilot.py` (lr x token multiple, rule `pilot.choose_recipe`)
               run at EVERY size on `pilot_domains` (one mathematics, one real-text domain),
               forgetting measured on the other eight pool domains.
