@@ -82,11 +82,12 @@ NINE_PROFILES = {
               "n_permutations": 4, "pilot_lrs": [1e-3, 3e-3], "pilot_token_mults": [1], "pilot_seeds": 1,
               "pilot_domains": ["algebra"], "multitask": [], "chunk_size": 16,
               "tail_bootstrap": 50, "parts": {"a": Mo.ladder("smoke")[:1], "b": Mo.ladder("smoke")[1:]}},
-    # 4 cpu sizes; rates bracketing the stored choice (3e-4 sat at the bottom of the grid); one seed
-    # x two domains (one mathematics, one real text) per grid point and size: 48 pilot fine-tunes
+    # 4 cpu sizes; rates bracketing the stored choice (3e-4 sat at the bottom of the grid; at d32l2
+    # the first pilot chose 1e-4, so 3e-5 was added below it); one seed x two domains (one
+    # mathematics, one real text) per grid point and size: 64 pilot fine-tunes
     "cpu": {"pools": {POOL: NINE_POOL}, "methods": ["average", "task_arithmetic"],
             "full_enumeration": Mo.ladder("cpu")[:2], "n_permutations": 15,
-            "pilot_lrs": [1e-4, 3e-4, 1e-3], "pilot_token_mults": [1, 4], "pilot_seeds": 1,
+            "pilot_lrs": [3e-5, 1e-4, 3e-4, 1e-3], "pilot_token_mults": [1, 4], "pilot_seeds": 1,
             "pilot_domains": ["algebra", "code"], "multitask": [], "chunk_size": 32,
             "parts": {"s1": ["d32l2"], "s2": ["d48l3"], "s3": ["d64l4", "d96l4"]}},
 }
