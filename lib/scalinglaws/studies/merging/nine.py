@@ -538,9 +538,11 @@ def tables(profile: str, overrides: dict | None = None) -> tuple[dict[str, pd.Da
     return out, []
 
 
-def write_tables(profile: str, overrides: dict | None = None, costs: pd.DataFrame | None = None) -> tuple[ResultStore, list[str]]:
-    """Write what `tables` can make (and `nine_unit_costs` / `nine_parts` when given) and record them
-    in provenance `derived.nine` (commit, date, the parameters' hash, missing sizes)."""
+def write_tables(profile: str, overrides: dict | None = None, costs: pd.DataFrame | None = None,
+                 measured: bool = False) -> tuple[ResultStore, list[str]]:
+    """Write what `tables` can make (and `nine_unit_costs` / `nine_parts` when `costs` are given;
+    `measured`: they were timed by this call) and record them in provenance `derived.nine`
+    (commit, date, the parameters' hash, missing sizes)."""
     params = resolve(profile, overrides)
     out, missing = tables(profile, overrides)
     if costs is not None:
@@ -555,10 +557,12 @@ def write_tables(profile: str, overrides: dict | None = None, costs: pd.DataFram
                   "command": f"python -m scalinglaws merging-nine --profile {profile}", "pool": pool_domains(params),
                   "config_hash": config_hash(params), "missing_sizes": missing,
                   "tables": sorted(set(entry.get("tables", [])) | set(out))})
-    if costs is not None:
+    if measured:
         entry["costs_measured"] = entry["date"]
     if "nine_pilot" in out:
-        entry["pilot_unit_compute_s"] = round(float(out["nine_pilot"]["wall_s"].sum()), 1)
+        # wall seconds of the pilot's units (on a shared machine, several times their CPU-s)
+        entry["pilot_unit_wall_s"] = round(float(out["nine_pilot"]["wall_s"].sum()), 1)
+        entry.pop("pilot_unit_compute_s", None)
     prov.setdefault("derived", {})[DERIVED] = entry
     store.write_provenance(prov)
     return store, missing

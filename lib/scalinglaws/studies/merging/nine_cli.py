@@ -49,6 +49,6 @@ def run(args) -> int:
         return 0
     costs = N.measure(args.profile, threads=args.threads) if args.measure else (
         store.read("nine_unit_costs") if store.has("nine_unit_costs") else None)
-    store, missing = N.write_tables(args.profile, costs=costs)
+    store, missing = N.write_tables(args.profile, costs=costs, measured=args.measure)
     print(f"{store.dir}: nine_* tables written" + (f"; sizes not yet recorded: {missing}" if missing else ""))
     return 0
