@@ -228,7 +228,25 @@ def _call_merging(name):
                                                      "unrelated", pal),
             "stopping_figure": lambda: F.stopping_figure(T["stopping"], {p: C.stopping_tables(T["stopping"], p)[0]
                                                                          for p in pools}, "d24l2", MERGING_METHODS, pal),
-            "budget_figure": lambda: F.budget_figure(T["bplan"], 6e12)}[name]()
+            "budget_figure": lambda: F.budget_figure(T["bplan"], 6e12),
+            "nine_figure": lambda: F.nine_figure(*_nine())}[name]()
+
+
+def _nine():
+    """The nine-pool tables (`merging.nine`): saturation and both in-domain readings of a pool of
+    9 whose merges follow L = 4 + 0.5/k with a per-domain offset, sampled subsets, two sizes."""
+    from scalinglaws.studies.merging import nine as N
+    from scalinglaws.studies.merging import subsets as S
+    rows = []
+    for size, N_ in MERGING_SIZES.items():
+        subsets = S.prefix_subsets(S.diverse_permutations(9, 4))
+        rows += [{"pool": "nine", "size": size, "N": N_, "method": "average", "subset": "", "k": 0,
+                  "eval_domain": f"d{d}", "in_subset": False, "ce": 5.0, "bpb": 0.0, "seed": -1} for d in range(9)]
+        rows += [{"pool": "nine", "size": size, "N": N_, "method": "average", "subset": S.subset_key(x), "k": len(x),
+                  "eval_domain": f"d{d}", "in_subset": d in x, "ce": 4.0 + 0.5 / len(x) + 0.01 * d + 0.01 * sum(x),
+                  "bpb": 0.0, "seed": 0} for x in subsets for d in range(9)]
+    m = pd.DataFrame(rows)
+    return N.saturation_table(m), N.in_domain_table(m)
 
 
 def _della():

@@ -12,6 +12,8 @@
     theory.py    the 1/k theory measured: (c^2/2) Tr(H Sigma) from exact Gauss-Newton products
     planning.py  planning rules from a stored fit (experts for a target, k_eps, budgets)
     cli.py       `python -m scalinglaws plan merging ...`
+    nine.py      the nine-expert pool (issue 27): a recipe per size, R(k) to k = 9, both in-domain
+                 readings, run in resumable parts (`python -m scalinglaws merging-nine`, nine_cli.py)
 """
 from scalinglaws.studies.merging.study import METHOD_VARIANTS, PROFILES, STUDY, data_files, disk_bytes, run, validate
 

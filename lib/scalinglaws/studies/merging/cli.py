@@ -273,6 +273,8 @@ def register(subparsers) -> None:
     c.add_argument("study", help="the study whose merges are compared: merging")
     c.add_argument("--profile", default=PR.default(), help=f"results to store it with (default {PR.default()})")
     c.set_defaults(func=run_conventions)
+    from scalinglaws.studies.merging import nine_cli  # the nine-expert pool's parts (issue 27)
+    nine_cli.register(subparsers)
 
 
 def run_conventions(args) -> int:

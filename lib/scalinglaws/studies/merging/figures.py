@@ -223,3 +223,32 @@ def budget_figure(bplan, budget: float):
     ax.set_ylabel("predicted CE at the affordable k")
     ax.set_title(f"FLOP budget {budget:.2g}: larger base vs more experts")
     return fig
+
+
+def nine_figure(sat, ind, method: str = "average"):
+    """The nine-expert pool (`nine.py`): left, R(k) to k = 9 per size (median over domains of the
+    per-domain stopping curves) against a perfect 1/k law at the same M and the paper's 85% / 90%
+    points; right, in-domain CE change from the base per size, ours (solid) and the paper's
+    reading (dashed)."""
+    PS.use()
+    fig, axes = PS.subplots(1, 2, row_in=3.0)
+    axes = axes[0]
+    s = sat[sat["method"] == method]
+    sizes = s.drop_duplicates("size").sort_values("N")["size"].tolist()
+    for i, size in enumerate(sizes):
+        g = s[s["size"] == size].sort_values("k")
+        axes[0].plot(g["k"], g["R_domains"], "o-", ms=3, color=f"C{i}", label=size)
+        h = ind[(ind["method"] == method) & (ind["size"] == size)].sort_values("k")
+        base = h.loc[h["k"] == 0, "ours"].iloc[0] if (h["k"] == 0).any() else 0.0
+        axes[1].plot(h["k"], h["ours"] - base, "o-", ms=3, color=f"C{i}", label=size)
+        axes[1].plot(h["k"], h["paper"] - base, "--", color=f"C{i}")
+    if len(s):
+        g = s[s["size"] == sizes[-1]].sort_values("k")
+        axes[0].plot(g["k"], g["R_perfect"], ":", color="black", label="perfect 1/k")
+        p = g.dropna(subset=["paper_R"])
+        axes[0].plot(p["k"], p["paper_R"], "s", color="black", ms=5, label="paper (median)")
+    axes[0].set(xlabel="k (experts merged)", ylabel="R(k), median over domains")
+    axes[1].axhline(0.0, color="grey", lw=0.5)
+    axes[1].set(xlabel="k (0: the base)", ylabel="in-domain CE - base (nats)")
+    PS.legend(axes[0])
+    return fig

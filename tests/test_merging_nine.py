@@ -1,0 +1,185 @@
+"""The nine-expert merging pool (issue 27): parameters, the subset plan, both in-domain readings, R(k)
+against a perfect 1/k law, and the smoke path end to end (parts, resume, tables, costs)."""
+import itertools
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalinglaws.core.validation import ParameterError
+from scalinglaws.studies.merging import nine as N
+from scalinglaws.studies.merging import subsets as S
+
+
+# ---------------------------------------------------------------------------------------------
+# parameters and plan
+
+
+@pytest.mark.parametrize("override", [
+    {"parts": {"a": ["d32l2"]}},                                   # sizes left out
+    {"parts": {"a": ["d32l2", "d48l3"], "b": ["d48l3", "d64l4", "d96l4"]}},  # a size twice
+    {"parts": {"pilot": ["d32l2", "d48l3", "d64l4", "d96l4"]}},    # the pilot's name
+    {"pilot_domains": ["legal"]},                                  # not in the pool
+    {"pilot_domains": []},
+    {"pools": {"nine": ["code", "legal"], "other": ["math", "algebra"]}},
+    {"no_such_parameter": 1},
+    {"n_permutations": 1},
+])
+def test_bad_parameters_raise(override):
+    with pytest.raises(ParameterError):
+        N.resolve("cpu", override)
+
+
+def test_bad_part_and_profile():
+    with pytest.raises(ParameterError):
+        N.check_part("s9", N.resolve("cpu"))
+    with pytest.raises(ParameterError):
+        N.resolve("gpu")
+
+
+def test_cpu_plan_is_the_papers():
+    p = N.resolve("cpu")
+    doms = N.pool_domains(p)
+    assert len(doms) == 9 == len(set(doms))
+    assert set(p["pilot_domains"]) <= set(doms)
+    for s in p["sizes"][:2]:  # every subset at the two smallest sizes
+        scheme, keys = N.subset_keys(s, p)
+        assert scheme == "all" and len(keys) == 2 ** 9 - 1 == len(set(keys))
+    want = S.prefix_subsets(S.diverse_permutations(9, 15, 1000, 0))
+    for s in p["sizes"][2:]:  # prefixes of 15 diverse permutations at the others
+        scheme, keys = N.subset_keys(s, p)
+        assert scheme == "permutations" and keys == [S.subset_key(x) for x in want]
+        assert {len(S.parse_subset(k)) for k in keys} == set(range(1, 10))
+
+
+# ---------------------------------------------------------------------------------------------
+# analysis on synthetic merges
+
+
+def _merges(M, subsets, ce_in, ce_out=3.0, base=2.0, method="average", size="a", N_=100):
+    """Merges of the given subsets: a domain inside a merge of k scores ce_in(k, d), outside ce_out."""
+    rows = [{"pool": "nine", "size": size, "N": N_, "method": method, "subset": "", "k": 0, "eval_domain": f"d{d}",
+             "in_subset": False, "ce": base, "bpb": 0.0, "seed": -1} for d in range(M)]
+    for s in subsets:
+        for d in range(M):
+            inside = d in s
+            rows.append({"pool": "nine", "size": size, "N": N_, "method": method, "subset": S.subset_key(s),
+                         "k": len(s), "eval_domain": f"d{d}", "in_subset": inside,
+                         "ce": ce_in(len(s), d) if inside else ce_out, "bpb": 0.0, "seed": 0})
+    return pd.DataFrame(rows)
+
+
+def test_perfect_one_over_k_saturates_like_the_reference():
+    M = 9
+    m = _merges(M, S.all_subsets(M), lambda k, d: 1.0 + 0.5 * (1 + d / 10) / k)
+    sat = N.saturation_table(m).set_index("k")
+    ref = pd.Series([(1 - 1 / k) / (1 - 1 / M) for k in range(1, M + 1)], index=range(1, M + 1))
+    np.testing.assert_allclose(sat["R_domains"], ref, atol=1e-12)
+    np.testing.assert_allclose(sat["R_perfect"], ref, atol=1e-12)
+    np.testing.assert_allclose(sat["R_ours"], ref, atol=1e-12)
+    assert sat.loc[5, "paper_R"] == 0.85 and sat.loc[6, "paper_R"] == 0.90 and np.isnan(sat.loc[4, "paper_R"])
+    summ = N.saturation_summary(N.saturation_table(m)).iloc[0]
+    assert summ["k90_perfect"] == 5 and summ["k90_domains"] == 5 and summ["k90_paper"] == 6
+    assert summ["k85_perfect"] == 5  # R(4) = 0.84375 < 0.85 <= R(5) = 0.9
+
+
+def test_in_domain_readings_by_hand():
+    # domain d's CE inside a merge depends on the merge's other members: the two readings weigh
+    # merges differently once subsets are sampled
+    M = 3
+    ce = lambda s: {d: 1.0 + 0.3 * d ** 2 + 0.05 * sum(s) for d in s}  # noqa: E731
+    subsets = [(0,), (1,), (2,), (0, 1), (1, 2)]  # (0, 2) not merged: sampled, not enumerated
+    rows = _merges(M, subsets, lambda k, d: 0.0)
+    for i, r in rows.iterrows():
+        if r["in_subset"]:
+            rows.loc[i, "ce"] = ce(S.parse_subset(r["subset"]))[int(r["eval_domain"][1])]
+    t = N.in_domain_table(rows).set_index("k")
+    per_merge = [np.mean(list(ce(s).values())) for s in [(0, 1), (1, 2)]]
+    assert t.loc[2, "paper"] == pytest.approx(np.mean(per_merge))
+    # ours: per domain, the mean over the merges containing it, then the mean over domains
+    d0, d1, d2 = ce((0, 1))[0], np.mean([ce((0, 1))[1], ce((1, 2))[1]]), ce((1, 2))[2]
+    assert t.loc[2, "ours"] == pytest.approx(np.mean([d0, d1, d2]))
+    assert t.loc[2, "paper_minus_ours"] != pytest.approx(0.0)
+    assert t.loc[0, "ours"] == t.loc[0, "paper"] == 2.0
+    # under full enumeration they agree
+    full = _merges(M, S.all_subsets(M), lambda k, d: 0.0)
+    for i, r in full.iterrows():
+        if r["in_subset"]:
+            full.loc[i, "ce"] = ce(S.parse_subset(r["subset"]))[int(r["eval_domain"][1])]
+    tf = N.in_domain_table(full)
+    np.testing.assert_allclose(tf["ours"], tf["paper"])
+
+
+def test_a_trend_slope():
+    tails = pd.DataFrame({"method": "average", "scope": "in_domain", "N": [1e3, 1e4, 1e5],
+                          "A": [1.0, 0.1, 0.01]})
+    assert N.a_trend(tails)["A_slope"].iloc[0] == pytest.approx(-1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the smoke path end to end
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, one_thread):
+    root = tmp_path_factory.mktemp("nine")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCALINGLAWS_RESULTS", str(root / "results"))
+        mp.setenv("SCALINGLAWS_WORK", str(root / "work"))
+        p = N.resolve("smoke")
+        N.run_part("smoke", "pilot")
+        store, missing = N.write_tables("smoke")
+        after_pilot = ({t: store.read(t) for t in store.tables()}, missing)
+        for part in p["parts"]:
+            N.run_part("smoke", part)
+        units = root / "results" / "merging" / "smoke" / "units"
+        before = {q: q.stat().st_mtime_ns for q in units.rglob("*.json")}
+        import shutil
+        shutil.rmtree(root / "work" / "checkpoints" / "finetune")  # a new machine: expert checkpoints lost
+        for part in p["parts"]:
+            N.run_part("smoke", part)  # resumes from the records: nothing retrained
+        after = {q: q.stat().st_mtime_ns for q in units.rglob("*.json")}
+        costs = N.measure("smoke")
+        store, missing = N.write_tables("smoke", costs=costs)
+        yield {"p": p, "pilot": after_pilot, "tables": {t: store.read(t) for t in store.tables()},
+               "missing": missing, "before": before, "after": after, "units": units,
+               "prov": json.loads((store.dir / "provenance.json").read_text())}
+
+
+def test_pilot_alone_gives_a_recipe_per_size(smoke):
+    tables, missing = smoke["pilot"]
+    assert missing == smoke["p"]["sizes"]
+    assert set(tables) == {"nine_pilot", "nine_recipe"}
+    rec = tables["nine_recipe"]
+    assert rec.groupby("size")["chosen"].sum().to_dict() == {s: 1 for s in smoke["p"]["sizes"]}
+
+
+def test_parts_resume_from_committed_records(smoke):
+    assert smoke["before"] == smoke["after"]
+    kinds = {q.parent.name for q in smoke["units"].rglob("*.json")}
+    assert {"pilot", "finetune", "specialise", "merge_eval"} <= kinds
+
+
+def test_nine_tables(smoke):
+    t, p = smoke["tables"], smoke["p"]
+    assert smoke["missing"] == []
+    m = t["nine_merges"]
+    assert set(m["k"]) == set(range(10)) and set(m["eval_domain"]) == set(N.NINE_POOL)
+    for s in p["sizes"]:
+        plan = t["nine_subsets"][t["nine_subsets"]["size"] == s]
+        assert m[(m["size"] == s) & (m["k"] >= 1)]["subset"].nunique() == len(plan)
+    sat = t["nine_saturation"]
+    assert sorted(set(sat["k"])) == list(range(1, 10))
+    np.testing.assert_allclose(sat.groupby(["method", "size"])["R_domains"].max(), 1.0)
+    ind = t["nine_in_domain"]
+    assert set(ind["k"]) == set(range(10)) and ind[["ours", "paper"]].notna().all().all()
+    assert set(t["nine_experts"]["domain"]) == set(N.NINE_POOL)
+    lr = t["nine_recipe"][t["nine_recipe"]["chosen"]].set_index("size")["lr"]
+    assert (t["nine_experts"].set_index("size")["lr"].groupby(level=0).first() == lr.reindex(p["sizes"])).all()
+    assert len(t["nine_tail_fits"]) and len(t["nine_a_trend"])
+    parts = t["nine_parts"]
+    assert list(parts["part"]) == ["pilot", *p["parts"]] and (parts["cpu_s"] >= 0).all()
+    assert (t["nine_unit_costs"][["ft_cpu_s_per_token", "merge_eval_cpu_s_per_model"]] > 0).all().all()
+    d = smoke["prov"]["derived"]["nine"]
+    assert d["missing_sizes"] == [] and "nine_saturation" in d["tables"] and "nine_pilot" in d["tables"]
