@@ -13,7 +13,8 @@ from scalinglaws.fitting.schema import FIT_COLUMNS, fit_rows, fits_frame, wide
 # every stored table of fits, per study: (table, its key columns)
 STORED_FITS = {
     "merging": {"fits": ["pool", "method", "scope"], "paper_law_fits": ["pool", "method", "scope"],
-                "tail_fits": ["pool", "method", "size", "N", "scope"]},
+                "tail_fits": ["pool", "method", "size", "N", "scope"],
+                "nine_tail_fits": ["pool", "method", "size", "N", "scope"]},
     "composition": {"fits": ["pool", "k", "arm"]},
     "routing": {"fits": ["router"], "clark_fits": ["router"], "resource_fits": ["router", "size"]},
     "resource": {"fits": ["part", "subject", "method", "activation", "threshold"], "shares": ["kind"], "additive": ["kind", "form"]},

@@ -112,8 +112,14 @@ def test_in_domain_readings_by_hand():
 
 
 def test_a_trend_slope():
-    tails = pd.DataFrame({"method": "average", "scope": "in_domain", "N": [1e3, 1e4, 1e5],
-                          "A": [1.0, 0.1, 0.01]})
+    from scalinglaws.fitting.schema import fit_rows, fits_frame
+    from scalinglaws.studies.merging import tail as TL
+
+    rows = []
+    for size, n, a in (("s1", 1e3, 1.0), ("s2", 1e4, 0.1), ("s3", 1e5, 0.01)):
+        rows += fit_rows(TL.TAIL_LAW, {"L_inf": 1.0, "A": a, "b": 0.0}, ok=True, why_not_ok="", n_points=5,
+                         keys={"pool": "nine", "method": "average", "size": size, "N": n, "scope": "in_domain"})
+    tails = fits_frame(rows, TL.TAIL_KEYS)  # the stored `nine_tail_fits` schema
     assert N.a_trend(tails)["A_slope"].iloc[0] == pytest.approx(-1.0)
 
 

@@ -22,7 +22,9 @@ from scalinglaws import laws
 from scalinglaws.studies.merging import analysis as MA
 from scalinglaws.studies.merging import subsets as S
 from scalinglaws.studies.merging import tail as TL
+from scalinglaws.studies.merging import nine  # noqa: F401  (the nine-expert pool's section)
 # the chapter's surface from other modules (see the module docstring)
+from scalinglaws.studies.merging.tail import tail_wide  # noqa: F401
 from scalinglaws.studies.merging.analysis import extrapolation_summary, fitted  # noqa: F401
 from scalinglaws.studies.merging.config import METHOD_VARIANTS  # noqa: F401
 from scalinglaws.studies.merging.conventions import PROTOCOL as CONVENTIONS_PROTOCOL  # noqa: F401

@@ -464,10 +464,10 @@ def saturation_summary(sat: pd.DataFrame) -> pd.DataFrame:
 
 
 def a_trend(tails: pd.DataFrame) -> pd.DataFrame:
-    """Per (method, scope): the log-log slope of the tail amplitude A over N (sizes with A > 0),
+    """From `tail_fits` (the one fits schema), per (method, scope): the log-log slope of the tail amplitude A over N (sizes with A > 0),
     the sign the law's gamma >= 0 asks to be negative."""
     rows = []
-    for (method, scope), g in tails.groupby(["method", "scope"], sort=True):
+    for (method, scope), g in TL.tail_wide(tails).groupby(["method", "scope"], sort=True):
         g = g[g["A"] > 0]
         slope = float(np.polyfit(np.log(g["N"]), np.log(g["A"]), 1)[0]) if len(g) >= 2 else np.nan
         rows.append({"method": method, "scope": scope, "sizes": len(g), "A_slope": slope})
