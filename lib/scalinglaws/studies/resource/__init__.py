@@ -4,9 +4,9 @@
     toy.py    one-hidden-layer networks with a group-lasso allocation of neurons
     lm.py     the LM ladders (width at fixed depth; depth with width)
 """
-from scalinglaws.studies.resource.study import (EPOCH_ALPHA, HOFFMANN_ALPHA, PROFILES, SAMPLE_DRAWS, STUDY, data_files,
+from scalinglaws.studies.resource.study import (EPOCH_ALPHA, HOFFMANN_ALPHA, PROFILES, RUN_ONLY, SAMPLE_DRAWS, STUDY, data_files,
                                                 reference_frame, run, validate)
 
 DEPENDS_ON: tuple[str, ...] = ()
-__all__ = ["DEPENDS_ON", "EPOCH_ALPHA", "HOFFMANN_ALPHA", "PROFILES", "SAMPLE_DRAWS", "STUDY", "data_files", "reference_frame", "run",
+__all__ = ["DEPENDS_ON", "EPOCH_ALPHA", "HOFFMANN_ALPHA", "PROFILES", "RUN_ONLY", "SAMPLE_DRAWS", "STUDY", "data_files", "reference_frame", "run",
            "validate"]
