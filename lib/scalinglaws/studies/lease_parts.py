@@ -173,7 +173,6 @@ def _della(p: dict) -> list[Work]:
 
 
 def _resource(p: dict) -> list[Work]:
-    from scalinglaws.studies.resource.lm import ladder_sizes
     out = []
     if p["widths"]:
         n = len(p["tasks"]) * len(p["activations"]) * len(p["widths"])
@@ -181,11 +180,10 @@ def _resource(p: dict) -> list[Work]:
     if p["composite_widths"]:
         n = len(p["compositions"]) * len(p["composite_widths"])
         out.append(Work("composite toy units", toy_steps=p["steps"] + p["refit_steps"], n=n))
-    if p["lm_widths"]:
-        seen = {(m["d_model"], m["n_layers"]) for m in ladder_sizes(
-            p["lm_widths"], p["lm_fixed_depth"], p["lm_depth_ratio"], p["lm_head_dim"], p["lm_context"])}
-        for d, L in sorted(seen):
-            out.append(Work(f"lm d{d}l{L}", f"d{d}l{L}", tokens=p["lm_tokens"], batch_tokens=p["lm_batch_tokens"],
+    if p["lm_widths"]:  # tokens per rung ~ N (resource.study.rungs)
+        from scalinglaws.studies.resource.study import rungs
+        for r in rungs(p):
+            out.append(Work(f"lm {r['size']}", r["size"], tokens=r["tokens"], batch_tokens=p["lm_batch_tokens"],
                             eval_tokens=p["lm_eval_tokens"], eval_calls=4, n=len(p["lm_lrs"])))
     return out
 
@@ -234,6 +232,9 @@ def rehearse(study: str, params: dict, factor: int) -> dict:
     for k in _STEP_KEYS:
         if isinstance(p.get(k), int):
             p[k] = max(2, p[k] // factor)
+    if isinstance(p.get("lm_tokens_per_param"), float):  # resource's LM rungs: tokens ~ N, scaled down alike
+        p["lm_tokens_per_param"] /= factor
+        p["lm_min_steps"] = 1
     if isinstance(p.get("domains"), list):
         p["domains"] = p["domains"][:4]
     if p.get("lm_domains") == ["all"]:  # resource's LM ladders: four domains, not every token cache

@@ -340,7 +340,7 @@ def lm_table(recs, units, members) -> pd.DataFrame:
         u, rec = units[m["unit"]], recs[m["unit"]]
         rows.append({"ladder": m["ladder"], "d_model": m["d_model"], "n_layers": m["n_layers"], **rec["rows"][0],
                      "lr": u.config["lr"], "context": u.config["context"], "tokens_budget": u.config["tokens"],
-                     "batch_tokens": u.config["batch_tokens"], "unit_wall_s": rec["wall_s"], "unit": u.key})
+                     "batch_tokens": u.config["batch_tokens"], "unit_wall_s": rec.get("wall_s", float("nan")), "unit": u.key})
     t = pd.DataFrame(rows)
     ok = ~t["diverged"].astype(bool) & t["val_loss"].notna()
     best = t[ok].groupby(["ladder", "size"])["val_loss"].idxmin()

@@ -1,0 +1,22 @@
+"""`python -m scalinglaws resource-parts --profile P`: the resource LM ladders' parts, what each has
+spent and is predicted to cost (`studies/resource/parts.py`), and the command that runs it."""
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    q = subparsers.add_parser("resource-parts", help="the resource LM ladders' parts, their predicted cost and commands",
+                              description=__doc__)
+    q.add_argument("--profile", default="cpu", help="resource profile (default cpu)")
+    q.set_defaults(func=show_parts)
+
+
+def show_parts(args) -> int:
+    from scalinglaws.studies.resource import parts
+    df = parts.part_costs(args.profile)
+    print(df.to_string(index=False))
+    a = df.attrs
+    left = df.loc[df["done"] != df["rungs"]]
+    print(f"measured: {a['flop_rate'] / 1e9:.1f} GFLOP per second of recorded unit time; remaining LM parts "
+          f"{left['predicted_low_s'].sum():.0f} to {left['predicted_high_s'].sum():.0f} s; then the final run "
+          f"({a['final_command']}) trains the toy networks, ~{a['toy_s']:.0f} s in the stored run")
+    return 0
