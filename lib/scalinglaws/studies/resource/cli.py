@@ -7,11 +7,18 @@ def register(subparsers) -> None:
     q = subparsers.add_parser("resource-parts", help="the resource LM ladders' parts, their predicted cost and commands",
                               description=__doc__)
     q.add_argument("--profile", default="cpu", help="resource profile (default cpu)")
+    q.add_argument("--write", action="store_true",
+                   help="also write lm_parts from the unit records made so far (a part stopped midway included)")
     q.set_defaults(func=show_parts)
 
 
 def show_parts(args) -> int:
+    from scalinglaws.studies import resolve_params
     from scalinglaws.studies.resource import parts
+    from scalinglaws.studies.resource import study as S
+    if args.write:
+        S.write_parts_table(args.profile, resolve_params(S, args.profile, {}),
+                            f"python -m scalinglaws resource-parts --profile {args.profile} --write")
     df = parts.part_costs(args.profile)
     print(df.to_string(index=False))
     a = df.attrs

@@ -58,9 +58,10 @@ _LM = dict(lm_fixed_depth=2, lm_depth_ratio=16, lm_head_dim=8, lm_context=128, l
            lm_eval_tokens=4096, lm_domains=["all"], lm_parts=None, part=None, unit_records="work")
 RUN_ONLY = ("part", "unit_records")  # how a run is carried out, not what it computes (`lm_parts` is the plan)
 UNIT_RECORDS = ("work", "results")
-# cpu parts: the pilot (the two smallest rungs, the cheapest check of the design), then the rest
-# in parts of similar predicted cost (`python -m scalinglaws resource-parts --profile cpu`)
-LM_PARTS_CPU = {"pilot": ["d32l2", "d48l2"], "mid": ["d48l3", "d64l2", "d64l4", "d80l2", "d96l2"],
+# cpu parts: the pilot (the smallest rung with its rate bracket: the cheapest check of the design;
+# on the shared 2-core machine its first unit took 756 s of wall for 29 s of uncontended training),
+# then the rest in parts of growing cost (`python -m scalinglaws resource-parts --profile cpu`)
+LM_PARTS_CPU = {"pilot": ["d32l2"], "small": ["d48l2", "d48l3", "d64l2"], "mid": ["d80l2", "d64l4", "d96l2"],
                 "d80l5": ["d80l5"], "d96l6": ["d96l6"]}
 
 PROFILES: dict[str, dict] = {
@@ -493,28 +494,40 @@ def recorded_lm_table(sweep: Sweep, p: dict) -> pd.DataFrame:
     return lm_table(recs, units, members)
 
 
-def run_part(profile: str, p: dict, backend: str) -> ResultStore:
-    """Train one part's rungs (rates bracketed), record the units; write `lm_parts` (every LM unit
-    recorded so far) and record it in provenance `derived`; no other table is written."""
+def write_parts_table(profile: str, p: dict, command: str) -> ResultStore:
+    """Write `lm_parts` (every LM unit of this config recorded so far, nothing trained) and record it
+    in provenance `derived`: its commit, the command, the parts complete (every rung recorded at
+    its bracketed rates: `lm_sweep` would train nothing more), the LM config and the units' seconds."""
     import datetime as dt
     from scalinglaws.core.results import git_commit
     sweep = unit_sweep(profile, p)
-    t0 = time.perf_counter()
-    with sweep.lock():
-        recs, _, _ = lm_sweep(sweep, p, part_sizes(p, p["part"]), backend)
-        table = recorded_lm_table(sweep, p)
+    table = recorded_lm_table(sweep, p)
     store = ResultStore(STUDY, profile)
     store.write(PARTS_TABLE, table)
     prov = store.provenance() or {}
+    rt = table.drop_duplicates(["size", "lr"]) if len(table) else table
+    complete = {s for s, g in rt.groupby("size") if len(g) and g["bracket"].iloc[0] == "inside"
+                or len(g) >= len(p["lm_lrs"]) + p["lm_lr_bracket"]} if len(rt) else set()
     prov.setdefault("derived", {})[PARTS_TABLE] = {
         "commit": git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": f"python -m scalinglaws reproduce resource --profile {profile} --no-notebook --param part={p['part']}",
-        "parts_done": sorted({n for n, sizes in p["lm_parts"].items() if set(sizes) <= set(table["size"])}),
-        "config": {k: p[k] for k in p if k.startswith("lm_")}, "unit_compute_s": round(float(table["unit_wall_s"].sum()), 1),
-        "wall_time_s": round(time.perf_counter() - t0, 1)}
+        "command": command, "parts_done": sorted(n for n, sizes in p["lm_parts"].items() if set(sizes) <= complete),
+        "rungs_complete": sorted(complete), "config": {k: p[k] for k in p if k.startswith("lm_")},
+        "unit_compute_s": round(float(rt["unit_wall_s"].sum()), 1) if len(rt) else 0.0}
     store.write_provenance(prov)
+    return store
+
+
+def run_part(profile: str, p: dict, backend: str) -> ResultStore:
+    """Train one part's rungs (rates bracketed), record the units; write `lm_parts` (every LM unit
+    recorded so far; `write_parts_table`); no other table is written."""
+    sweep = unit_sweep(profile, p)
+    with sweep.lock():
+        lm_sweep(sweep, p, part_sizes(p, p["part"]), backend)
+    store = write_parts_table(profile, p, f"python -m scalinglaws reproduce resource --profile {profile} "
+                                          f"--no-notebook --param part={p['part']}")
+    table = store.read(PARTS_TABLE)
     print(f"resource @ {profile}, part {p['part']}: {len(table)} LM rows recorded under {sweep.dir} "
-          f"({table['unit_wall_s'].sum():.0f} CPU-s of units so far); wrote {PARTS_TABLE} only")
+          f"({table.drop_duplicates('unit')['unit_wall_s'].sum():.0f} s of units so far); wrote {PARTS_TABLE} only")
     return store
 
 
