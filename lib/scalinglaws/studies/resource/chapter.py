@@ -53,12 +53,13 @@ def lm_exponent_table(fits: pd.DataFrame, toy_gamma: tuple[float, float, float])
 
 # ----------------------------------------------------------------------------- the LM ladders' phenomenon
 
-def rung_table(lm: pd.DataFrame) -> pd.DataFrame:
+def rung_table(lm: pd.DataFrame, batch_tokens: int | None = None) -> pd.DataFrame:
     """One row per (ladder, rung), smallest first: non-embedding parameters, tokens trained (the
     planned budget where stored: a diverged rate trains none), tokens per parameter, the rates
     tried, the chosen one and where it sits among them (`core.regime.bracket`; a diverged rate
     counts as tried, as in the testbed), the test loss and its drop from the ladder's previous rung
-    (positive: the ladder falls). Works on tables stored before `bracket` / `tokens_budget` existed."""
+    (positive: the ladder falls). Works on tables stored before `bracket` / `tokens_budget` / `steps`
+    existed (their steps from `batch_tokens`, the run's batch)."""
     from scalinglaws.core import regime as R
     rows = []
     for (ladder, size), g in lm.groupby(["ladder", "size"], sort=False):
@@ -69,7 +70,7 @@ def rung_table(lm: pd.DataFrame) -> pd.DataFrame:
         tokens = int(c["tokens_budget"]) if "tokens_budget" in g.columns else int(c["tokens"])
         rows.append({"ladder": ladder, "size": size, "N": int(c["params_non_embedding"]), "tokens": tokens,
                      "tokens_per_param": tokens / c["params_non_embedding"],
-                     "steps": int(c["steps"]) if "steps" in g.columns else None,
+                     "steps": int(c["steps"]) if "steps" in g.columns else tokens // batch_tokens if batch_tokens else None,
                      "rates tried": ", ".join(f"{x:g}" for x in sorted(g["lr"])), "chosen lr": float(c["lr"]),
                      "bracket": R.bracket(float(c["lr"]), g["lr"]) if len(g) > 1 else "not swept",
                      "test loss": float(c["loss"])})
