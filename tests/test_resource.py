@@ -348,3 +348,20 @@ def test_figures_draw_bands_that_hold_the_fitted_curve():
     assert mid.min() < 2.0 / 16 < mid.max()
     assert not [c for c in RF.single_figure(prim, fits, ["square"], ["relu"]).axes[0].collections
                 if isinstance(c, PolyCollection)]
+
+
+def test_part_costs_price_the_rest_from_the_shipped_pilot(monkeypatch):
+    """The cpu parts' plan from the committed pilot records: the pilot is done at no further cost;
+    the others are priced by FLOPs at two measured rates (the recorded units', the testbed run's)."""
+    from scalinglaws.core.paths import DATA_DIR
+    from scalinglaws.studies.resource import parts
+    monkeypatch.setenv("SCALINGLAWS_RESULTS", str(DATA_DIR / "results"))
+    df = parts.part_costs("cpu")
+    r = df.set_index("part")
+    assert r.loc["pilot", "done"] == "d32l2" and r.loc["pilot", "predicted_low_s"] == 0 and r.loc["pilot", "spent_s"] > 0
+    assert r.loc["d96l6", "predicted_low_s"] > r.loc["d80l5", "predicted_low_s"] > 0  # d96l6: the most FLOPs
+    assert (r["predicted_high_s"] >= r["predicted_low_s"]).all()
+    todo = r[r["predicted_low_s"] > 0]
+    np.testing.assert_allclose(todo["predicted_low_s"] / todo["testbed_low_s"],
+                               df.attrs["testbed_flop_rate"] / df.attrs["flop_rate"], rtol=0.01)
+    assert "--param part=d96l6" in r.loc["d96l6", "command"]

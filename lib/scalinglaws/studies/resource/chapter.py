@@ -87,7 +87,9 @@ def ladder_summary(rt: pd.DataFrame) -> dict[str, str]:
     chosen rate is bracketed, and per ladder whether it falls at every step (its smallest drop)."""
     tpp = rt["tokens_per_param"]
     same_tokens = rt["tokens"].nunique() == 1
-    out = {"tokens": (f"the same {rt['tokens'].iloc[0]:,} tokens for every rung" if same_tokens else
+    one = rt["size"].nunique() == 1
+    out = {"tokens": (f"{rt['tokens'].iloc[0]:,} tokens" if one else
+                      f"the same {rt['tokens'].iloc[0]:,} tokens for every rung" if same_tokens else
                       f"{rt['tokens'].min():,} to {rt['tokens'].max():,} tokens"),
            "tpp": (f"{tpp.min():.1f}" if tpp.max() - tpp.min() < 0.05 * tpp.max() else f"{tpp.min():.1f} to {tpp.max():.1f}"),
            "design": ("one token budget for every rung" if same_tokens else "tokens proportional to N")}

@@ -24,6 +24,8 @@ def show_parts(args) -> int:
     a = df.attrs
     left = df.loc[df["done"] != df["rungs"]]
     print(f"measured: {a['flop_rate'] / 1e9:.1f} GFLOP per second of recorded unit time; remaining LM parts "
-          f"{left['predicted_low_s'].sum():.0f} to {left['predicted_high_s'].sum():.0f} s; then the final run "
+          f"{left['predicted_low_s'].sum():.0f} to {left['predicted_high_s'].sum():.0f} s at that rate; "
+          f"{left['testbed_low_s'].sum():.0f} to {left['testbed_high_s'].sum():.0f} s of training at the stored testbed "
+          f"run's {a['testbed_flop_rate'] / 1e9:.1f} GFLOP/s (a core free); then the final run "
           f"({a['final_command']}) trains the toy networks, ~{a['toy_s']:.0f} s in the stored run")
     return 0

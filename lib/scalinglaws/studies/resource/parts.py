@@ -9,7 +9,11 @@ Predicted cost (`part_costs`), in seconds of units, from the recorded units, not
 training FLOPs (tokens x `models.flops_per_token`) over the FLOP rate its recorded units achieved
 (all recorded units of the profile together: seconds of wall time on a shared machine, so the
 prediction is in the same seconds); the rates per rung run from the grid alone (`low`) to the grid
-plus every bracketing round (`high`). A rung already recorded costs what it took. The final run's
+plus every bracketing round (`high`). A rung already recorded costs what it took. Recorded units
+that ran beside other jobs price the rest at that machine's load (the cpu pilot: 1.4 GFLOP/s of
+wall); the `testbed_*` columns price it at the training rate of the stored testbed cpu run (same
+model family, one thread, its `ladder` table's training seconds: a lower bound, evaluation
+excluded), i.e. a machine with a core free. The final run's
 toy networks are priced by the stored run's toy units (its provenance `unit_compute_s` less its LM
 units' seconds).
 
@@ -42,6 +46,16 @@ def flop_rate(recorded: pd.DataFrame, p: dict) -> float:
     return float(sum(_flops(p, by[s]) for s in u["size"]) / u["unit_wall_s"].sum())
 
 
+def testbed_flop_rate(profile: str) -> float:
+    """Training FLOPs per second of the stored testbed run at `profile` (its `ladder` table:
+    flops_per_token x tokens over training seconds, all sizes together); NaN when none is stored."""
+    store = ResultStore("testbed", profile)
+    if not store.has("ladder"):
+        return float("nan")
+    t = store.read("ladder")
+    return float((t["flops_per_token"] * t["tokens"]).sum() / t["wall_s"].sum())
+
+
 def toy_seconds(profile: str) -> float:
     """The stored run's toy units' seconds (its unit_compute_s less its LM units'); NaN when none is stored."""
     store = ResultStore(S.STUDY, profile)
@@ -60,7 +74,7 @@ def part_costs(profile: str = "cpu", overrides: dict | None = None) -> pd.DataFr
     if p["lm_parts"] is None:
         raise ParameterError(f"the resource {profile} profile defines no lm_parts")
     recorded = S.recorded_lm_table(S.unit_sweep(profile, p), p)
-    rate = flop_rate(recorded, p)
+    rate, tb_rate = flop_rate(recorded, p), testbed_flop_rate(profile)
     by = {r["size"]: r for r in S.rungs(p)}
     n_grid, n_max = len(p["lm_lrs"]), len(p["lm_lrs"]) + p["lm_lr_bracket"]
     done = set(recorded["size"]) if len(recorded) else set()
@@ -68,12 +82,14 @@ def part_costs(profile: str = "cpu", overrides: dict | None = None) -> pd.DataFr
     for name, sizes in p["lm_parts"].items():
         spent = float(recorded[recorded["size"].isin(sizes)].drop_duplicates("unit")["unit_wall_s"].sum()) if len(recorded) else 0.0
         todo = [s for s in sizes if s not in done]
-        one = sum(_flops(p, by[s]) for s in todo) / rate
+        flops = sum(_flops(p, by[s]) for s in todo)
         rows.append({"part": name, "rungs": ",".join(sizes), "done": ",".join(s for s in sizes if s in done),
-                     "spent_s": round(spent), "predicted_low_s": round(one * n_grid), "predicted_high_s": round(one * n_max),
+                     "spent_s": round(spent), "predicted_low_s": round(flops / rate * n_grid),
+                     "predicted_high_s": round(flops / rate * n_max), "testbed_low_s": round(flops / tb_rate * n_grid),
+                     "testbed_high_s": round(flops / tb_rate * n_max),
                      "command": f"python -m scalinglaws reproduce resource --profile {profile} --no-notebook "
                                 f"--param part={name}"})
     out = pd.DataFrame(rows)
-    out.attrs.update(flop_rate=rate, toy_s=toy_seconds(profile),
+    out.attrs.update(flop_rate=rate, testbed_flop_rate=tb_rate, toy_s=toy_seconds(profile),
                      final_command=f"python -m scalinglaws reproduce resource --profile {profile}")
     return out
