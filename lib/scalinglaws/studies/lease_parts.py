@@ -66,11 +66,11 @@ PARTS: dict[str, list[Part]] = {
     # batched over regs x seeds (one unit = 50 networks), the LM ladders are the expensive part
     "resource": [
         Part("narrow", {"widths": [4, 8, 16], "composite_widths": [8, 16], "lm_widths": [32, 48, 64]},
-             "widths <= 16: 18 single and 4 composite toy units; LM rungs d32..d64 x 3 rates x 16.8M tokens"),
-        Part("mid", {"widths": [32, 64], "composite_widths": [32, 64], "lm_widths": [96, 128]},
-             "widths 32, 64: 12 single and 4 composite toy units; LM rungs d96, d128 x 3 rates x 16.8M tokens"),
-        Part("wide", {"widths": [128, 256], "composite_widths": [128, 256], "lm_widths": [192, 256]},
-             "widths 128, 256: 12 single and 4 composite toy units; LM rungs d192, d256 x 3 rates x 16.8M tokens"),
+             "widths <= 16: 18 single and 4 composite toy units; LM rungs d32..d64 x 3 rates x 20 tokens per parameter"),
+        Part("mid", {"widths": [32, 64], "composite_widths": [32, 64], "lm_widths": [96]},
+             "widths 32, 64: 12 single and 4 composite toy units; LM rungs d96l2, d96l6 x 3 rates x 20 tokens per parameter"),
+        Part("wide", {"widths": [128, 256], "composite_widths": [128, 256], "lm_widths": [128]},
+             "widths 128, 256: 12 single and 4 composite toy units; LM rungs d128l2, d128l8 x 3 rates x 20 tokens per parameter"),
     ],
 }
 

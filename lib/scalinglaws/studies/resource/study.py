@@ -84,7 +84,9 @@ PROFILES: dict[str, dict] = {
             "steps": 8000, "refit_steps": 2000,
             "compositions": ["parallel", "series"], "composite_widths": [8, 16, 32, 64, 128, 256],
             "composite_regs": [0.03, 0.1], "composite_seeds": 10, "bootstrap": 1000, "chinchilla_bootstrap": 1000,
-            **_LM, "lm_widths": [32, 48, 64, 96, 128, 192, 256], "lm_context": 512, "lm_batch_tokens": 16384,
+            # tokens ~ N: rungs above d128 (d192l12 at the 49.8M-token epoch cap, 3 rates) would not fit an
+            # 8-minute lease part (`plan gpu resource`), so the gpu ladders stop at d128 (depth d128l8)
+            **_LM, "lm_widths": [32, 48, 64, 96, 128], "lm_context": 512, "lm_batch_tokens": 16384,
             "lm_min_steps": 32, "lm_head_dim": 16, "lm_lrs": [1e-3, 2e-3, 4e-3], "lm_lr_bracket": 0,
             "lm_eval_tokens": 16384},
 }
@@ -160,7 +162,8 @@ def rungs(p: dict) -> list[dict]:
     """Every unique LM rung {size, d_model, n_layers, params_non_embedding, tokens, capped, steps},
     smallest first (a rung in both ladders, e.g. d32l2, once)."""
     from scalinglaws.studies.resource.lm import epoch_cap, ladder_sizes, lm_size, non_embedding_params, rung_tokens
-    cap = epoch_cap(p["lm_domains"])
+    from scalinglaws.data import ALL_DOMAINS
+    cap = epoch_cap(ALL_DOMAINS if list(p["lm_domains"]) == ["all"] else p["lm_domains"])  # unvalidated params too
     out = {}
     for m in ladder_sizes(p["lm_widths"], p["lm_fixed_depth"], p["lm_depth_ratio"], p["lm_head_dim"], p["lm_context"]):
         name = lm_size(m["d_model"], m["n_layers"], p["lm_head_dim"], p["lm_context"]).name
