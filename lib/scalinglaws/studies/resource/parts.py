@@ -77,7 +77,7 @@ def part_costs(profile: str = "cpu", overrides: dict | None = None) -> pd.DataFr
     rate, tb_rate = flop_rate(recorded, p), testbed_flop_rate(profile)
     by = {r["size"]: r for r in S.rungs(p)}
     n_grid, n_max = len(p["lm_lrs"]), len(p["lm_lrs"]) + p["lm_lr_bracket"]
-    done = set(recorded["size"]) if len(recorded) else set()
+    done = S.complete_rungs(recorded, p)  # a rung stopped midway is priced whole (its records are reused)
     rows = []
     for name, sizes in p["lm_parts"].items():
         spent = float(recorded[recorded["size"].isin(sizes)].drop_duplicates("unit")["unit_wall_s"].sum()) if len(recorded) else 0.0

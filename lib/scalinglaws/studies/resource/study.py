@@ -497,6 +497,17 @@ def recorded_lm_table(sweep: Sweep, p: dict) -> pd.DataFrame:
     return lm_table(recs, units, members)
 
 
+def complete_rungs(table: pd.DataFrame, p: dict) -> set[str]:
+    """Rungs of a `recorded_lm_table` that `lm_sweep` would train no further: every grid rate
+    recorded, and the chosen rate inside its rates or every bracketing round spent."""
+    if not len(table):
+        return set()
+    rt = table.drop_duplicates(["size", "lr"])
+    grid = {round(float(x), 12) for x in p["lm_lrs"]}
+    return {s for s, g in rt.groupby("size") if grid <= set(g["lr"].round(12))
+            and ((g["bracket"] == "inside").any() or len(g) >= len(grid) + p["lm_lr_bracket"])}
+
+
 def write_parts_table(profile: str, p: dict, command: str) -> ResultStore:
     """Write `lm_parts` (every LM unit of this config recorded so far, nothing trained) and record it
     in provenance `derived`: its commit, the command, the parts complete (every rung recorded at
@@ -509,8 +520,7 @@ def write_parts_table(profile: str, p: dict, command: str) -> ResultStore:
     store.write(PARTS_TABLE, table)
     prov = store.provenance() or {}
     rt = table.drop_duplicates(["size", "lr"]) if len(table) else table
-    complete = {s for s, g in rt.groupby("size") if len(g) and g["bracket"].iloc[0] == "inside"
-                or len(g) >= len(p["lm_lrs"]) + p["lm_lr_bracket"]} if len(rt) else set()
+    complete = complete_rungs(table, p)
     prov.setdefault("derived", {})[PARTS_TABLE] = {
         "commit": git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command, "parts_done": sorted(n for n, sizes in p["lm_parts"].items() if set(sizes) <= complete),
