@@ -146,10 +146,15 @@ def test_lm_ladders_units_and_choice():
     rows = ladder_sizes([16, 32, 64], fixed_depth=2, depth_ratio=16, head_dim=8, context=64)
     assert [(r["ladder"], r["n_layers"]) for r in rows] == [("width", 2)] * 3 + [("depth", 1), ("depth", 2), ("depth", 4)]
     p = {"lm_widths": [16, 32], "lm_fixed_depth": 2, "lm_depth_ratio": 16, "lm_head_dim": 8, "lm_context": 64,
-         "lm_seed": 0, "lm_tokens": 4096, "lm_batch_tokens": 1024, "lm_lrs": [1e-3, 1e-2], "lm_domains": ["code"],
-         "lm_eval_tokens": 128}
+         "lm_seed": 0, "lm_tokens_per_param": 2.0, "lm_batch_tokens": 1024, "lm_lrs": [1e-3, 1e-2],
+         "lm_domains": ["code"], "lm_eval_tokens": 128}
     units, members = lm_units(p)
     assert len(units) == 3 * 2 and len(members) == 4 * 2  # rungs d16l2, d32l2, d16l1; d32l2 shared
+    # tokens proportional to N: 2 tokens per non-embedding parameter, in whole batches
+    for u in units:
+        from scalinglaws.studies.resource.lm import non_embedding_params
+        n = non_embedding_params(u.config["d_model"], u.config["n_layers"], 8, 64)
+        assert u.config["tokens"] % 1024 == 0 and abs(u.config["tokens"] - 2 * n) <= 512
     val = {1e-3: 5.0, 1e-2: 4.0}
     recs = [{"rows": [{"size": f"d{u.config['d_model']}l{u.config['n_layers']}", "diverged": u.config["d_model"] == 16
                        and u.config["n_layers"] == 1 and u.config["lr"] == 1e-2,
@@ -159,6 +164,76 @@ def test_lm_ladders_units_and_choice():
     assert chosen[("width", "d32l2")] == 1e-2 and chosen[("depth", "d32l2")] == 1e-2
     assert chosen[("depth", "d16l1")] == 1e-3  # its better rate diverged
     assert t.groupby(["ladder", "size"])["chosen"].sum().eq(1).all()
+
+
+def test_ladder_depth_is_exactly_proportional_and_tokens_follow_n():
+    """Depth = width / ratio exactly (a width off the ratio is refused); tokens = r N in whole batches,
+    capped by the epoch rule (MAX_EPOCHS passes over the smallest domain, times the domains)."""
+    from scalinglaws.core.profiles import MAX_EPOCHS
+    from scalinglaws.data import domain_table
+    from scalinglaws.studies.resource.lm import epoch_cap, ladder_sizes, rung_tokens
+    rows = ladder_sizes([16, 32, 48, 96], fixed_depth=2, depth_ratio=16, head_dim=8, context=64)
+    depth = [r for r in rows if r["ladder"] == "depth"]
+    assert {r["d_model"] / r["n_layers"] for r in depth} == {16.0}
+    with pytest.raises(ValueError, match="multiples of depth_ratio"):
+        ladder_sizes([16, 24], fixed_depth=2, depth_ratio=16, head_dim=8, context=64)
+    assert rung_tokens(10_000, 20.0, 1024, 10**9) == (199_680, False)  # 200,000 tokens: 195 whole batches
+    assert rung_tokens(10_000, 20.0, 1024, 100_000) == (99_328, True)   # 97 whole batches under the cap
+    assert rung_tokens(10, 1.0, 1024, 10**9) == (1024, False)            # at least one batch
+    t = domain_table(domains=["code", "algebra"])
+    assert epoch_cap(["code", "algebra"]) == MAX_EPOCHS * t[t["split"] == "pretrain"]["tokens"].min() * 2
+
+
+def test_lm_parts_and_min_steps_are_validated(scratch_roots):
+    from scalinglaws.studies import resolve_params
+    from scalinglaws.studies.resource import study as S
+    p = resolve_params(S, "cpu", {})
+    assert [r["size"] for r in S.rungs(p)][:1] == p["lm_parts"]["pilot"]  # the pilot: the smallest rung
+    assert sorted(s for v in p["lm_parts"].values() for s in v) == sorted(r["size"] for r in S.rungs(p))
+    with pytest.raises(ParameterError, match="every rung"):
+        resolve_params(S, "cpu", {"lm_parts": {"a": ["d32l2"]}})
+    with pytest.raises(ParameterError, match="part"):
+        resolve_params(S, "cpu", {"part": "nosuch"})
+    with pytest.raises(ParameterError, match="lm_min_steps"):
+        resolve_params(S, "cpu", {"lm_tokens_per_param": 1.0})
+    with pytest.raises(ParameterError, match="lm_depth_ratio"):
+        resolve_params(S, "cpu", {"lm_widths": [32, 40], "lm_parts": None})
+
+
+def test_rates_are_bracketed_like_the_testbed(monkeypatch, scratch_roots):
+    """A rung whose best rate is the grid's top gets the next rate above (the grid's ratio), up to
+    lm_lr_bracket rounds; the table then marks its chosen rate inside or at the edge."""
+    from scalinglaws.studies import resolve_params
+    from scalinglaws.studies.resource import study as S
+    from scalinglaws.core.sweep import Sweep
+    p = resolve_params(S, "smoke", {"lm_widths": [16], "lm_parts": None, "lm_lrs": [1e-3, 2e-3], "lm_lr_bracket": 2})
+    best = {"d16l2": 4e-3, "d16l1": 1e-4}  # d16l2: optimum one step above the grid; d16l1: far below it
+
+    def fake(cfg):
+        name = f"d{cfg['d_model']}l{cfg['n_layers']}"
+        v = 5.0 + abs(math.log(cfg["lr"] / best[name]))
+        return {"size": name, "diverged": False, "val_loss": v, "loss": v, "params_non_embedding": cfg["d_model"] ** 2 * cfg["n_layers"],
+                "params_total": 0, "params_embedding": 0, "tokens": cfg["tokens"], "steps": 1, "wall_s": 1.0}
+    monkeypatch.setattr(S, "_lm_unit", fake)
+    recs, units, members = S.lm_sweep(Sweep("resource", "smoke"), p, ["d16l1", "d16l2"])
+    t = S.lm_table(recs, units, members)
+    rates = t.groupby("size")["lr"].apply(lambda v: sorted(set(v.round(12))))
+    assert rates["d16l2"] == [1e-3, 2e-3, 4e-3, 8e-3]  # 4e-3 chosen, then 8e-3 tried: bracketed
+    assert rates["d16l1"] == [2.5e-4, 5e-4, 1e-3, 2e-3]  # two rounds down, still at the edge: said so
+    c = t[t["chosen"]].drop_duplicates("size").set_index("size")
+    assert c.loc["d16l2", "lr"] == pytest.approx(4e-3) and c.loc["d16l2", "bracket"] == "inside"
+    assert c.loc["d16l1", "lr"] == pytest.approx(2.5e-4) and c.loc["d16l1", "bracket"] == "low edge"
+
+
+def test_rung_table_reads_old_and_new_ladders():
+    from scalinglaws.studies.resource import chapter as C
+    lm = pd.DataFrame([{"ladder": "depth", "size": s, "params_non_embedding": n, "lr": lr, "loss": L + (lr != best),
+                        "chosen": lr == best, "diverged": False, "tokens": 1000}
+                       for s, n, L, best in (("a", 10, 5.0, 2e-3), ("b", 20, 4.5, 4e-3)) for lr in (2e-3, 4e-3, 8e-3)])
+    rt = C.rung_table(lm)
+    assert list(rt["bracket"]) == ["low edge", "inside"] and rt["drop"].iloc[1] == pytest.approx(0.5)
+    s = C.ladder_summary(rt)
+    assert s["bracketed"] == "1 of 2" and s["falls_depth"].startswith("falls at every step") and "same 1,000" in s["tokens"]
 
 
 def test_reference_frame_is_epochs_240_points():
@@ -293,3 +368,20 @@ def test_figures_draw_bands_that_hold_the_fitted_curve():
     assert mid.min() < 2.0 / 16 < mid.max()
     assert not [c for c in RF.single_figure(prim, fits, ["square"], ["relu"]).axes[0].collections
                 if isinstance(c, PolyCollection)]
+
+
+def test_part_costs_price_the_rest_from_the_shipped_pilot(monkeypatch):
+    """The cpu parts' plan from the committed pilot records: the pilot is done at no further cost;
+    the others are priced by FLOPs at two measured rates (the recorded units', the testbed run's)."""
+    from scalinglaws.core.paths import DATA_DIR
+    from scalinglaws.studies.resource import parts
+    monkeypatch.setenv("SCALINGLAWS_RESULTS", str(DATA_DIR / "results"))
+    df = parts.part_costs("cpu")
+    r = df.set_index("part")
+    assert r.loc["pilot", "done"] == "d32l2" and r.loc["pilot", "predicted_low_s"] == 0 and r.loc["pilot", "spent_s"] > 0
+    assert r.loc["d96l6", "predicted_low_s"] > r.loc["d80l5", "predicted_low_s"] > 0  # d96l6: the most FLOPs
+    assert (r["predicted_high_s"] >= r["predicted_low_s"]).all()
+    todo = r[r["predicted_low_s"] > 0]
+    np.testing.assert_allclose(todo["predicted_low_s"] / todo["testbed_low_s"],
+                               df.attrs["testbed_flop_rate"] / df.attrs["flop_rate"], rtol=0.01)
+    assert "--param part=d96l6" in r.loc["d96l6", "command"]

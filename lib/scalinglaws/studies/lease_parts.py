@@ -66,11 +66,11 @@ PARTS: dict[str, list[Part]] = {
     # batched over regs x seeds (one unit = 50 networks), the LM ladders are the expensive part
     "resource": [
         Part("narrow", {"widths": [4, 8, 16], "composite_widths": [8, 16], "lm_widths": [32, 48, 64]},
-             "widths <= 16: 18 single and 4 composite toy units; LM rungs d32..d64 x 3 rates x 16.8M tokens"),
-        Part("mid", {"widths": [32, 64], "composite_widths": [32, 64], "lm_widths": [96, 128]},
-             "widths 32, 64: 12 single and 4 composite toy units; LM rungs d96, d128 x 3 rates x 16.8M tokens"),
-        Part("wide", {"widths": [128, 256], "composite_widths": [128, 256], "lm_widths": [192, 256]},
-             "widths 128, 256: 12 single and 4 composite toy units; LM rungs d192, d256 x 3 rates x 16.8M tokens"),
+             "widths <= 16: 18 single and 4 composite toy units; LM rungs d32..d64 x 3 rates x 20 tokens per parameter"),
+        Part("mid", {"widths": [32, 64], "composite_widths": [32, 64], "lm_widths": [96]},
+             "widths 32, 64: 12 single and 4 composite toy units; LM rungs d96l2, d96l6 x 3 rates x 20 tokens per parameter"),
+        Part("wide", {"widths": [128, 256], "composite_widths": [128, 256], "lm_widths": [128]},
+             "widths 128, 256: 12 single and 4 composite toy units; LM rungs d128l2, d128l8 x 3 rates x 20 tokens per parameter"),
     ],
 }
 
@@ -173,7 +173,6 @@ def _della(p: dict) -> list[Work]:
 
 
 def _resource(p: dict) -> list[Work]:
-    from scalinglaws.studies.resource.lm import ladder_sizes
     out = []
     if p["widths"]:
         n = len(p["tasks"]) * len(p["activations"]) * len(p["widths"])
@@ -181,11 +180,10 @@ def _resource(p: dict) -> list[Work]:
     if p["composite_widths"]:
         n = len(p["compositions"]) * len(p["composite_widths"])
         out.append(Work("composite toy units", toy_steps=p["steps"] + p["refit_steps"], n=n))
-    if p["lm_widths"]:
-        seen = {(m["d_model"], m["n_layers"]) for m in ladder_sizes(
-            p["lm_widths"], p["lm_fixed_depth"], p["lm_depth_ratio"], p["lm_head_dim"], p["lm_context"])}
-        for d, L in sorted(seen):
-            out.append(Work(f"lm d{d}l{L}", f"d{d}l{L}", tokens=p["lm_tokens"], batch_tokens=p["lm_batch_tokens"],
+    if p["lm_widths"]:  # tokens per rung ~ N (resource.study.rungs)
+        from scalinglaws.studies.resource.study import rungs
+        for r in rungs(p):
+            out.append(Work(f"lm {r['size']}", r["size"], tokens=r["tokens"], batch_tokens=p["lm_batch_tokens"],
                             eval_tokens=p["lm_eval_tokens"], eval_calls=4, n=len(p["lm_lrs"])))
     return out
 
@@ -242,6 +240,9 @@ def rehearse(study: str, params: dict, factor: int) -> dict:
     for k in _STEP_KEYS:
         if isinstance(p.get(k), int):
             p[k] = max(2, p[k] // factor)
+    if isinstance(p.get("lm_tokens_per_param"), float):  # resource's LM rungs: tokens ~ N, scaled down alike
+        p["lm_tokens_per_param"] /= factor
+        p["lm_min_steps"] = 1
     if isinstance(p.get("domains"), list):
         p["domains"] = p["domains"][:4]
     if p.get("lm_domains") == ["all"]:  # resource's LM ladders: four domains, not every token cache

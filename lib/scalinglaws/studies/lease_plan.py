@@ -64,7 +64,9 @@ def _cpu_units(root=None) -> list[tuple[str, Work, float]]:
                 for r in t.itertuples()]
     if (t := table("resource", "lm_ladders")) is not None:
         t = t.drop_duplicates(["d_model", "n_layers", "lr"])
-        out += [("resource lm", Work("", f"d{r.d_model}l{r.n_layers}", tokens=int(r.tokens), batch_tokens=4096),
+        # tables before issue 27 have no batch_tokens column: their batch was 4,096
+        out += [("resource lm", Work("", f"d{r.d_model}l{r.n_layers}", tokens=int(r.tokens),
+                                     batch_tokens=int(getattr(r, "batch_tokens", 4096))),
                  r.wall_s) for r in t.itertuples()]
     return out
 

@@ -2,11 +2,12 @@
 
     study.py  PROFILES, validate, run, the fit and claims tables
     toy.py    one-hidden-layer networks with a group-lasso allocation of neurons
-    lm.py     the LM ladders (width at fixed depth; depth with width)
+    lm.py     the LM ladders (width at fixed depth; depth = width / ratio), trained alike (tokens ~ N, rates bracketed)
+    parts.py  the LM ladders' resumable parts and their predicted cost (`resource-parts`, cli.py)
 """
-from scalinglaws.studies.resource.study import (EPOCH_ALPHA, HOFFMANN_ALPHA, PROFILES, SAMPLE_DRAWS, STUDY, data_files,
+from scalinglaws.studies.resource.study import (EPOCH_ALPHA, HOFFMANN_ALPHA, PROFILES, RUN_ONLY, SAMPLE_DRAWS, STUDY, data_files,
                                                 reference_frame, run, validate)
 
 DEPENDS_ON: tuple[str, ...] = ()
-__all__ = ["DEPENDS_ON", "EPOCH_ALPHA", "HOFFMANN_ALPHA", "PROFILES", "SAMPLE_DRAWS", "STUDY", "data_files", "reference_frame", "run",
+__all__ = ["DEPENDS_ON", "EPOCH_ALPHA", "HOFFMANN_ALPHA", "PROFILES", "RUN_ONLY", "SAMPLE_DRAWS", "STUDY", "data_files", "reference_frame", "run",
            "validate"]

@@ -1,4 +1,4 @@
-"""The resource model on our language models: width and depth ladders.
+"""The resource model on our language models: width and depth ladders, trained alike.
 
 The resource model says a subtask's loss falls like 1/N with N the neurons given to it; if the
 shares stay constant, the total loss falls like N^-1 too. Parameters per layer grow like N^2, so
@@ -8,14 +8,24 @@ shares stay constant, the total loss falls like N^-1 too. Parameters per layer g
 
 Two ladders test this on the testbed's model family (`scalinglaws.models`, Llama blocks, vocabulary
 4096), data (every domain, equal weights) and trainer (`scalinglaws.training.train`): widths d_model
-at a fixed depth, and widths with depth L = d_model / depth_ratio. As in the testbed, every rung
-gets the same token budget and is trained at every rate of a small grid; it keeps the rate with the
-lowest validation CE and is scored on the test split (uniform windows, the evaluation module's).
+at a fixed depth, and widths with depth L = d_model / depth_ratio exactly (a width that is not a
+multiple of the ratio is refused, so d/L is one constant along the ladder).
 
-At a fixed token budget, Chinchilla's L(N, D) = E + A N^-alpha + B D^-beta becomes
-L(N) = E' + A N^-alpha with E' = E + B D^-beta: the loss has a floor our small models are far from
-reaching, so the exponent is fitted on *reducible* loss (`power_offset`, E' free) and compared
-with the predicted 1/2 and 1/3; the pure power law (no floor) is kept beside it.
+Every rung is trained alike (issue 27; the first design gave every rung one token budget and let
+the largest rungs pick the top rate of the grid):
+- tokens proportional to N: `tokens_per_param` x non-embedding parameters, in whole batches, capped
+  by the epoch rule (`core.profiles.MAX_EPOCHS` passes over the smallest domain's unique pretraining
+  tokens at equal domain weights; `epoch_cap`). Along such a ladder Chinchilla's
+  L(N, D) = E + A N^-alpha + B D^-beta becomes E + A N^-alpha + B (rN)^-beta: the reducible loss is
+  a sum of two powers of N, and the fitted exponent is the ladder's effective one (alpha ~ beta
+  ~ 0.34 in Chinchilla, so both terms fall alike there);
+- every rung at every rate of a small grid, and the rate bracketed as in the testbed
+  (`testbed.study.bracket_step`): a rung whose best rate sits at an edge of the rates it was
+  trained at gets the next rate beyond that edge, up to `lr_bracket` rounds. The rung keeps the
+  rate with the lowest validation CE and is scored on the test split (uniform windows).
+
+The exponent is fitted on *reducible* loss (`power_offset`, E' free) and compared with the predicted
+1/2 and 1/3; the pure power law (no floor) is kept beside it.
 """
 from __future__ import annotations
 
@@ -30,10 +40,35 @@ def lm_size(d_model: int, n_layers: int, head_dim: int, context: int) -> Size:
 
 def ladder_sizes(widths, fixed_depth: int, depth_ratio: int, head_dim: int, context: int) -> list[dict]:
     """The two ladders as rows {ladder, d_model, n_layers}: 'width' (depth fixed) and 'depth'
-    (n_layers = max(1, d_model // depth_ratio): depth grows in proportion to width)."""
+    (n_layers = d_model / depth_ratio: depth exactly proportional to width). ValueError for a width
+    that is not a multiple of depth_ratio (`study.validate` says so first, as a ParameterError)."""
+    bad = [d for d in widths if d % depth_ratio]
+    if bad:
+        raise ValueError(f"widths {bad} are not multiples of depth_ratio={depth_ratio}: depth would not be proportional")
     rows = [{"ladder": "width", "d_model": d, "n_layers": fixed_depth} for d in widths]
-    rows += [{"ladder": "depth", "d_model": d, "n_layers": max(1, d // depth_ratio)} for d in widths]
+    rows += [{"ladder": "depth", "d_model": d, "n_layers": d // depth_ratio} for d in widths]
     return rows
+
+
+def non_embedding_params(d_model: int, n_layers: int, head_dim: int, context: int) -> int:
+    return count_params(model_config(lm_size(d_model, n_layers, head_dim, context)))["non_embedding"]
+
+
+def epoch_cap(domains) -> int:
+    """The most tokens a rung may train on: `MAX_EPOCHS` passes over the smallest domain's unique
+    pretraining tokens, times the number of domains (equal domain weights repeat the smallest most)."""
+    from scalinglaws.core.profiles import MAX_EPOCHS
+    from scalinglaws.data import domain_table
+    t = domain_table(domains=list(domains))
+    uniq = t[t["split"] == "pretrain"]["tokens"]
+    return int(MAX_EPOCHS * uniq.min() * len(domains))
+
+
+def rung_tokens(n_params: int, tokens_per_param: float, batch_tokens: int, cap: int) -> tuple[int, bool]:
+    """(tokens, capped): tokens_per_param x N in whole batches (at least one), at most `cap`."""
+    want = max(1, round(tokens_per_param * n_params / batch_tokens)) * batch_tokens
+    limit = max(batch_tokens, cap // batch_tokens * batch_tokens)
+    return (limit, True) if want > limit else (want, False)
 
 
 def train_rung(cfg: dict, train_arrays: dict, windows: dict) -> dict:
@@ -56,11 +91,11 @@ def train_rung(cfg: dict, train_arrays: dict, windows: dict) -> dict:
                     weights={d: 1.0 for d in train_arrays})
     except TrainingDiverged:  # a rate of the grid that diverges is a result: never chosen
         nan = float("nan")
-        return {**row, "diverged": True, "tokens": 0, "tokens_per_param": 0.0, "train_loss": nan,
+        return {**row, "diverged": True, "tokens": 0, "steps": 0, "tokens_per_param": 0.0, "train_loss": nan,
                 "val_loss": nan, "loss": nan, "wall_s": nan}
     scores = {}
     for split, (w, dom, domains) in windows.items():
         nll = evaluate_models([model], w)[0]
         scores[split] = float(domain_metrics(nll, w, dom, domains)["ce"].mean())
-    return {**row, "diverged": False, "tokens": res.tokens, "tokens_per_param": res.tokens / counts["non_embedding"],
+    return {**row, "diverged": False, "tokens": res.tokens, "steps": res.steps, "tokens_per_param": res.tokens / counts["non_embedding"],
             "train_loss": res.final_loss, "val_loss": scores["val"], "loss": scores["test"], "wall_s": res.wall_s}

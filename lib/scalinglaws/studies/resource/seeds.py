@@ -20,7 +20,8 @@ from scalinglaws.core.sweep import Sweep, Unit
 from scalinglaws.core.validation import ParameterError
 
 MEASURES = {"test_ce": "test loss of an LM ladder rung at its chosen rate: mean CE over domains (nats/token)"}
-CELLS = {"smoke": ["depth/d16l1", "depth/d24l1"], "cpu": ["depth/d16l1", "depth/d24l1"]}
+# the two smallest rungs of the depth ladder (the cheapest; cpu: the ladders trained alike, issue 27)
+CELLS = {"smoke": ["depth/d16l1", "depth/d32l2"], "cpu": ["depth/d32l2", "depth/d48l3"]}
 
 
 def _chosen(profile: str) -> pd.DataFrame:
@@ -40,9 +41,9 @@ def cells_allowed(params: dict) -> list[str]:
 
 
 def units(profile: str, params: dict, cells: list[str], seeds: list[int]) -> list[Unit]:
-    from scalinglaws.studies.resource.study import lm_units
+    from scalinglaws.studies.resource.study import lm_unit, rungs
     chosen = _chosen(profile)
-    lm, members = lm_units(params)
+    by_shape = {(r["d_model"], r["n_layers"]): r for r in rungs(params)}
     out = []
     for c in cells:
         ladder, size = c.split("/")
@@ -50,13 +51,14 @@ def units(profile: str, params: dict, cells: list[str], seeds: list[int]) -> lis
         if len(row) != 1:
             raise ParameterError(f"resource cell {c!r}: the stored lm_ladders has no chosen rate for it")
         r = row.iloc[0]
-        match = [u for u in lm if (u.config["d_model"], u.config["n_layers"]) == (int(r["d_model"]), int(r["n_layers"]))
-                 and abs(u.config["lr"] - float(r["lr"])) < 1e-15]
-        if not match:
-            raise ParameterError(f"resource cell {c!r}: the stored rate {r['lr']} is not a unit of the stored config")
+        rung = by_shape.get((int(r["d_model"]), int(r["n_layers"])))
+        if rung is None:
+            raise ParameterError(f"resource cell {c!r}: its rung is not in the stored config's ladders")
+        # the stored unit at its chosen rate (a bracketing rate beyond the grid included): seed 0 is the stored run
+        unit = lm_unit(params, rung, float(r["lr"]))
         for s in seeds:
             out.append(Unit("seeds", {"study": "resource", "profile": profile, "cell": c, "seed": s,
-                                      "lm": {**match[0].config, "seed": s}}))
+                                      "lm": {**unit.config, "seed": s}}))
     return out
 
 

@@ -7,11 +7,19 @@ Parts, each a resumable sweep (`scalinglaws.core.sweep`), then fits, then proven
    fitted with `fit("power")`: loss = A N^-alpha, the paper's exponent is -alpha = -1;
 2. composites (parallel, series): shares N_1/N vs N (slope per doubling with a bootstrap interval)
    and the additive form l = c1/N1 + c2/N2 by fit;
-3. language models: a width ladder at fixed depth and a ladder whose depth grows with width
-   (`lm`), each rung at one token budget and its best rate of `lm_lrs`; reducible loss vs
-   non-embedding parameters by `fit("power_offset")` (the pure `power` beside it); predictions
-   -1/2 and -1/3;
+3. language models: a width ladder at fixed depth and a ladder whose depth grows in proportion
+   to width (`lm`), trained alike: tokens = `lm_tokens_per_param` x non-embedding parameters
+   (capped by the epoch rule), every rate of `lm_lrs` and the rate bracketed (`lm_lr_bracket`
+   rounds, as the testbed's); reducible loss vs non-embedding parameters by `fit("power_offset")`
+   (the pure `power` beside it); predictions -1/2 and -1/3;
 4. the Chinchilla link: Epoch's alpha refitted on the reference CSV (`fit("chinchilla")`).
+
+The LM ladders run in resumable parts where a profile names them (`lm_parts`: {name: [rung, ...]},
+covering every rung once): `--param part=NAME` trains one part's rungs (their rate brackets
+included), records the units and writes only `lm_parts` (every LM unit recorded so far, `lm_parts`
+below), no other table; a run without `part` reuses every record. At cpu the unit records live
+beside the tables (`unit_records="results"`, committed: a part survives the loss of `.work/`).
+`python -m scalinglaws resource-parts --profile cpu` prints each part's predicted CPU cost.
 
 Tables (`ResultStore("resource", profile)`): single (tidy: one row per network and counting
 method), composite, lm_ladders, fits, shares, additive, claims (`claims.py`: the paper's claims judged
@@ -41,29 +49,48 @@ reference_frame = REF.chinchilla_points  # Epoch's 240 points (the study's name 
 
 _TOY = dict(lr=1e-2, n_train=256, n_test=2048, thresholds=[1e-4, 1e-3, 1e-2], threshold=1e-3,
             ablation_tol=0.01, min_neurons=2, composite_tasks=["square", "sine"])
-_LM = dict(lm_fixed_depth=2, lm_depth_ratio=16, lm_head_dim=8, lm_context=128, lm_batch_tokens=4096,
-           lm_lrs=[2e-3, 4e-3, 8e-3], lm_seed=0, lm_eval_tokens=4096, lm_domains=["all"])
+# LM ladders trained alike (issue 27). Chinchilla's compute-optimal 20 tokens per non-embedding
+# parameter; batches of 8 sequences (1,024 tokens), so the smallest cpu rung, d32l2 (26.8K), gets
+# 523 optimiser steps (`lm_min_steps` refuses a design whose smallest rung gets fewer); 1,024-token
+# batches also train faster per token than 4,096 on one core (measured: d32l2 18.3K vs 13.5K,
+# d96l6 3.8K vs 3.4K tokens per CPU-s). The rate grid is centred on the first design's choice
+# (8e-3, the top of its grid for 11 of 12 rungs) and bracketed up to two rounds.
+_LM = dict(lm_fixed_depth=2, lm_depth_ratio=16, lm_head_dim=8, lm_context=128, lm_batch_tokens=1024,
+           lm_tokens_per_param=20.0, lm_min_steps=256, lm_lrs=[4e-3, 8e-3, 1.6e-2], lm_lr_bracket=2, lm_seed=0,
+           lm_eval_tokens=4096, lm_domains=["all"], lm_parts=None, part=None, unit_records="work")
+RUN_ONLY = ("part", "unit_records")  # how a run is carried out, not what it computes (`lm_parts` is the plan)
+UNIT_RECORDS = ("work", "results")
+# cpu parts: the pilot (the smallest rung with its rate bracket: the cheapest check of the design;
+# on the shared 2-core machine its first unit took 756 s of wall for 29 s of uncontended training),
+# then the rest in parts of growing cost (`python -m scalinglaws resource-parts --profile cpu`)
+LM_PARTS_CPU = {"pilot": ["d32l2"], "small": ["d48l2", "d48l3", "d64l2"], "mid": ["d80l2", "d64l4", "d96l2"],
+                "d80l5": ["d80l5"], "d96l6": ["d96l6"]}
 
 PROFILES: dict[str, dict] = {
     "smoke": {**_TOY, "tasks": ["square"], "activations": ["relu"], "widths": [4, 8, 16], "regs": [0.0, 0.3],
               "seeds": 2, "steps": 300, "refit_steps": 100, "n_test": 512,
               "compositions": ["parallel", "series"], "composite_widths": [4, 8], "composite_regs": [0.1],
               "composite_seeds": 2, "bootstrap": 10, "chinchilla_bootstrap": 0,
-              **_LM, "lm_widths": [16, 24, 32], "lm_tokens": 8192, "lm_context": 64, "lm_batch_tokens": 1024,
-              "lm_lrs": [3e-3, 1e-2], "lm_eval_tokens": 256, "lm_domains": ["algebra", "code"]},
+              **_LM, "lm_widths": [16, 32, 48], "lm_tokens_per_param": 1.0, "lm_min_steps": 8, "lm_context": 64,
+              "lm_batch_tokens": 256, "lm_lrs": [3e-3, 1e-2], "lm_lr_bracket": 1, "lm_eval_tokens": 256,
+              "lm_domains": ["algebra", "code"], "lm_parts": {"small": ["d16l1", "d16l2"],
+                                                             "rest": ["d32l2", "d48l2", "d48l3"]}},
     "cpu": {**_TOY, "tasks": ["square", "sine", "bump"], "activations": ["relu", "silu"],
             "widths": [4, 8, 16, 32, 64, 128], "regs": [0.0, 0.01, 0.03, 0.1, 0.3], "seeds": 5,
             "steps": 4000, "refit_steps": 1000,
             "compositions": ["parallel", "series"], "composite_widths": [8, 16, 32, 64, 128],
             "composite_regs": [0.03, 0.1], "composite_seeds": 5, "bootstrap": 1000, "chinchilla_bootstrap": 1000,
-            **_LM, "lm_widths": [16, 24, 32, 48, 64, 96], "lm_tokens": 1_048_576},
+            **_LM, "lm_widths": [32, 48, 64, 80, 96], "lm_parts": LM_PARTS_CPU, "unit_records": "results"},
     "gpu": {**_TOY, "tasks": ["square", "sine", "bump"], "activations": ["relu", "silu"],
             "widths": [4, 8, 16, 32, 64, 128, 256], "regs": [0.0, 0.01, 0.03, 0.1, 0.3], "seeds": 10,
             "steps": 8000, "refit_steps": 2000,
             "compositions": ["parallel", "series"], "composite_widths": [8, 16, 32, 64, 128, 256],
             "composite_regs": [0.03, 0.1], "composite_seeds": 10, "bootstrap": 1000, "chinchilla_bootstrap": 1000,
-            **_LM, "lm_widths": [32, 48, 64, 96, 128, 192, 256], "lm_tokens": 16_777_216, "lm_context": 512,
-            "lm_batch_tokens": 65536, "lm_head_dim": 16, "lm_lrs": [1e-3, 2e-3, 4e-3], "lm_eval_tokens": 16384},
+            # tokens ~ N: rungs above d128 (d192l12 at the 49.8M-token epoch cap, 3 rates) would not fit an
+            # 8-minute lease part (`plan gpu resource`), so the gpu ladders stop at d128 (depth d128l8)
+            **_LM, "lm_widths": [32, 48, 64, 96, 128], "lm_context": 512, "lm_batch_tokens": 16384,
+            "lm_min_steps": 32, "lm_head_dim": 16, "lm_lrs": [1e-3, 2e-3, 4e-3], "lm_lr_bracket": 0,
+            "lm_eval_tokens": 16384},
 }
 
 
@@ -103,15 +130,20 @@ def validate(params: dict) -> dict:
     for name, lo in (("seeds", 1), ("composite_seeds", 1), ("steps", 1), ("refit_steps", 0), ("n_train", 8),
                      ("n_test", 16), ("min_neurons", 1), ("bootstrap", 0), ("chinchilla_bootstrap", 0),
                      ("lm_fixed_depth", 1), ("lm_depth_ratio", 1), ("lm_head_dim", 1), ("lm_context", 8),
-                     ("lm_batch_tokens", 8), ("lm_tokens", 8), ("lm_seed", 0), ("lm_eval_tokens", 1)):
+                     ("lm_batch_tokens", 8), ("lm_min_steps", 1), ("lm_seed", 0), ("lm_eval_tokens", 1)):
         check_int(name, p[name], minimum=lo)
-    if p["lm_tokens"] < p["lm_batch_tokens"]:
-        raise ParameterError(f"lm_tokens={p['lm_tokens']} must be >= lm_batch_tokens={p['lm_batch_tokens']}")
+    p["lm_tokens_per_param"] = check_float("lm_tokens_per_param", p["lm_tokens_per_param"], 0.0, 1e4,
+                                           open_interval=True)
+    check_int("lm_lr_bracket", p["lm_lr_bracket"], minimum=0, maximum=4)
+    check_choice("unit_records", p["unit_records"], UNIT_RECORDS)
     if p["lm_batch_tokens"] % p["lm_context"]:
         raise ParameterError(f"lm_batch_tokens={p['lm_batch_tokens']} must be a multiple of lm_context={p['lm_context']}")
     for w in p["lm_widths"]:
         if w % p["lm_head_dim"]:
             raise ParameterError(f"lm_widths entry {w} must be a multiple of lm_head_dim={p['lm_head_dim']}")
+        if w % p["lm_depth_ratio"]:  # depth = width / ratio exactly: d/L one constant along the ladder
+            raise ParameterError(f"lm_widths entry {w} must be a multiple of lm_depth_ratio={p['lm_depth_ratio']} "
+                                 "(the depth ladder's depth is width / ratio, exactly)")
     p["lr"] = check_float("lr", p["lr"], 0.0, 1.0, open_interval=True)
     lrs = p["lm_lrs"]
     if isinstance(lrs, (str, bytes)) or not isinstance(lrs, (list, tuple)) or not lrs or len(set(lrs)) != len(lrs):
@@ -124,7 +156,49 @@ def validate(params: dict) -> dict:
     p["composite_tasks"] = check_subset("composite_tasks", ct, list(TARGETS))
     doms = p["lm_domains"]
     p["lm_domains"] = list(ALL_DOMAINS) if list(doms) == ["all"] else check_subset("lm_domains", doms, list(ALL_DOMAINS))
+    _check_rungs(p)
     return p
+
+
+def rungs(p: dict) -> list[dict]:
+    """Every unique LM rung {size, d_model, n_layers, params_non_embedding, tokens, capped, steps},
+    smallest first (a rung in both ladders, e.g. d32l2, once)."""
+    from scalinglaws.studies.resource.lm import epoch_cap, ladder_sizes, lm_size, non_embedding_params, rung_tokens
+    from scalinglaws.data import ALL_DOMAINS
+    cap = epoch_cap(ALL_DOMAINS if list(p["lm_domains"]) == ["all"] else p["lm_domains"])  # unvalidated params too
+    out = {}
+    for m in ladder_sizes(p["lm_widths"], p["lm_fixed_depth"], p["lm_depth_ratio"], p["lm_head_dim"], p["lm_context"]):
+        name = lm_size(m["d_model"], m["n_layers"], p["lm_head_dim"], p["lm_context"]).name
+        if name in out:
+            continue
+        n = non_embedding_params(m["d_model"], m["n_layers"], p["lm_head_dim"], p["lm_context"])
+        tokens, capped = rung_tokens(n, p["lm_tokens_per_param"], p["lm_batch_tokens"], cap)
+        out[name] = {"size": name, "d_model": m["d_model"], "n_layers": m["n_layers"], "params_non_embedding": n,
+                     "tokens": tokens, "capped": capped, "steps": tokens // p["lm_batch_tokens"]}
+    return sorted(out.values(), key=lambda r: r["params_non_embedding"])
+
+
+def _check_rungs(p: dict) -> None:
+    """Every rung gets `lm_min_steps` optimiser steps; `lm_parts` covers every rung once; `part` names one."""
+    rs = rungs(p)
+    few = [f"{r['size']} ({r['steps']})" for r in rs if r["steps"] < p["lm_min_steps"]]
+    if few:
+        raise ParameterError(f"rungs {few} get fewer than lm_min_steps={p['lm_min_steps']} optimiser steps at "
+                             f"lm_tokens_per_param={p['lm_tokens_per_param']:g} and lm_batch_tokens={p['lm_batch_tokens']}: "
+                             "raise tokens per parameter, lower the batch or drop the smallest widths")
+    parts, part = p["lm_parts"], p["part"]
+    if parts is None:
+        if part is not None:
+            raise ParameterError(f"part={part!r} given but this profile defines no lm_parts")
+        return
+    if not isinstance(parts, dict) or not parts:
+        raise ParameterError(f"lm_parts={parts!r} must be null or {{name: [rung, ...]}}")
+    names = [r["size"] for r in rs]
+    listed = [s for v in parts.values() for s in v]
+    if sorted(listed) != sorted(names):
+        raise ParameterError(f"lm_parts must name every rung {names} exactly once; they name {listed}")
+    if part is not None:
+        check_choice("part", part, list(parts))
 
 
 # ----------------------------------------------------------------------------- units
@@ -183,23 +257,52 @@ def composite_units(p: dict) -> list[Unit]:
             for k in p["compositions"] for w in p["composite_widths"]]
 
 
-def lm_units(p: dict) -> tuple[list[Unit], list[dict]]:
-    """Unique (d_model, n_layers, lr) units and the ladder membership rows pointing at them (a
-    rung in both ladders, e.g. d32l2, is trained once per rate)."""
-    from scalinglaws.studies.resource.lm import ladder_sizes
+def lm_unit(p: dict, rung: dict, lr: float) -> Unit:
+    return Unit("lm", {"d_model": rung["d_model"], "n_layers": rung["n_layers"], "head_dim": p["lm_head_dim"],
+                       "context": p["lm_context"], "seed": p["lm_seed"], "tokens": rung["tokens"],
+                       "batch_tokens": p["lm_batch_tokens"], "lr": float(lr), "domains": p["lm_domains"],
+                       "eval_tokens": p["lm_eval_tokens"]})
+
+
+def lm_units(p: dict, rates: dict | None = None) -> tuple[list[Unit], list[dict]]:
+    """Unique (rung, lr) units and the ladder membership rows pointing at them (a rung in both
+    ladders, e.g. d32l2, is trained once per rate). `rates` = {size: [lr, ...]} (default: the
+    grid `lm_lrs` for every rung); a size absent from `rates` is left out."""
+    from scalinglaws.studies.resource.lm import ladder_sizes, lm_size
+    by_name = {r["size"]: r for r in rungs(p)}
+    rates = {s: list(p["lm_lrs"]) for s in by_name} if rates is None else rates
     members = ladder_sizes(p["lm_widths"], p["lm_fixed_depth"], p["lm_depth_ratio"], p["lm_head_dim"], p["lm_context"])
     units, seen, rows = [], {}, []
     for m in members:
-        for lr in p["lm_lrs"]:
-            k = (m["d_model"], m["n_layers"], lr)
+        name = lm_size(m["d_model"], m["n_layers"], p["lm_head_dim"], p["lm_context"]).name
+        for lr in rates.get(name, []):
+            k = (name, float(lr))
             if k not in seen:
                 seen[k] = len(units)
-                units.append(Unit("lm", {"d_model": k[0], "n_layers": k[1], "head_dim": p["lm_head_dim"],
-                                         "context": p["lm_context"], "seed": p["lm_seed"], "tokens": p["lm_tokens"],
-                                         "batch_tokens": p["lm_batch_tokens"], "lr": lr, "domains": p["lm_domains"],
-                                         "eval_tokens": p["lm_eval_tokens"]}))
+                units.append(lm_unit(p, by_name[name], lr))
             rows.append({**m, "unit": seen[k]})
     return units, rows
+
+
+def lm_sweep(sweep: Sweep, p: dict, sizes: list[str], backend: str = "local") -> tuple[list, list[Unit], list[dict]]:
+    """Train `sizes` (rung names) at every rate of the grid, then extend each rung whose chosen rate
+    sits at an edge of its rates by one grid step, up to `lm_lr_bracket` rounds (the testbed's
+    rule, `testbed.study.bracket_step`). Each rung's rates depend on its own results only, so a part
+    chooses what the whole run does. Returns (records, units, membership rows) of the last round."""
+    from scalinglaws.studies.testbed.study import bracket_step, grid_ratio
+    rates = {s: list(p["lm_lrs"]) for s in sizes}
+    ratio = grid_ratio(p["lm_lrs"])
+    for r in range(p["lm_lr_bracket"] + 1):
+        units, members = lm_units(p, rates)
+        recs = sweep.run(units, _lm_unit, backend=backend, desc="LM ladders")
+        per_rung = lm_table(recs, units, members).drop_duplicates(["size", "lr"])
+        more = bracket_step(per_rung, ratio) if r < p["lm_lr_bracket"] else {}
+        more = {s: lr for s, lr in more.items() if lr < 1.0}  # a rate must stay a valid rate
+        if not more:
+            break
+        for s, lr in more.items():
+            rates[s] = sorted(rates[s] + [round(lr, 12)])
+    return recs, units, members
 
 
 # ----------------------------------------------------------------------------- tables
@@ -233,16 +336,27 @@ def composite_table(recs, units) -> pd.DataFrame:
 
 def lm_table(recs, units, members) -> pd.DataFrame:
     """One row per (ladder, rung, rate); `chosen` marks each rung's rate with the lowest
-    validation loss (the fits use the chosen rows; the test loss is not selected on)."""
+    validation loss (the fits use the chosen rows; the test loss is not selected on); `bracket`
+    says where the chosen rate sits among the rung's non-diverged rates (`core.regime.bracket`:
+    'inside' when a worse rate lies on each side); `tokens_budget` is the rung's planned tokens
+    (`tokens` is what it trained: 0 when it diverged); `wall_s` the unit's seconds."""
+    from scalinglaws.core import regime as R
     rows = []
     for m in members:
-        u = units[m["unit"]]
-        rows.append({"ladder": m["ladder"], "d_model": m["d_model"], "n_layers": m["n_layers"],
-                     **recs[m["unit"]]["rows"][0], "lr": u.config["lr"], "context": u.config["context"]})
+        u, rec = units[m["unit"]], recs[m["unit"]]
+        rows.append({"ladder": m["ladder"], "d_model": m["d_model"], "n_layers": m["n_layers"], **rec["rows"][0],
+                     "lr": u.config["lr"], "context": u.config["context"], "tokens_budget": u.config["tokens"],
+                     "batch_tokens": u.config["batch_tokens"], "unit_wall_s": rec.get("wall_s", float("nan")), "unit": u.key})
     t = pd.DataFrame(rows)
     ok = ~t["diverged"].astype(bool) & t["val_loss"].notna()
     best = t[ok].groupby(["ladder", "size"])["val_loss"].idxmin()
     t["chosen"] = t.index.isin(best.values)
+    t["bracket"] = ""
+    for (ladder, size), g in t.groupby(["ladder", "size"], sort=False):
+        c = g[g["chosen"]]
+        if len(c):
+            # a diverged rate counts as tried, as in the testbed: one above the chosen rate brackets it
+            t.loc[g.index, "bracket"] = R.bracket(float(c["lr"].iloc[0]), g["lr"]) if len(g) > 1 else "not swept"
     return t
 
 
@@ -320,25 +434,113 @@ def data_files(p: dict) -> list[tuple[str, str]]:
 
 
 def plan(p: dict) -> dict:
+    """The toy units and the LM units of the grid's first round (bracketing may add rates)."""
     lm_u, members = lm_units(p)
     return {"single": single_units(p), "composite": composite_units(p), "lm": lm_u, "members": members}
 
 
+def unit_sweep(profile: str, p: dict) -> Sweep:
+    """Where the unit records live: `.work/units/resource/<profile>/` (unit_records="work") or beside
+    the tables, `data/results/resource/<profile>/units/<kind>/` (="results", committed with them; the
+    seeds replicates keep theirs there too, under `units/seeds`)."""
+    from scalinglaws.core.paths import results_root
+    sweep = Sweep(STUDY, profile)
+    if p["unit_records"] == "results":
+        sweep.dir = results_root() / STUDY / profile / "units"
+    return sweep
+
+
+PARTS_TABLE = "lm_parts"
+
+
+def part_sizes(p: dict, part: str | None) -> list[str]:
+    """The rung names a part trains (every rung when `part` is None)."""
+    return [r["size"] for r in rungs(p)] if part is None else list(p["lm_parts"][part])
+
+
+def recorded_lm_table(sweep: Sweep, p: dict) -> pd.DataFrame:
+    """`lm_table` of every LM unit of this config already recorded in `sweep` (rungs of the parts
+    done so far, their bracket rounds included; nothing is trained). A rung's rates are the grid
+    and the bracketing steps beyond it, as `lm_sweep` makes them."""
+    from scalinglaws.studies.testbed.study import grid_ratio
+    ratio, grid = grid_ratio(p["lm_lrs"]), list(p["lm_lrs"])
+    beyond = [round(min(grid) / ratio ** (i + 1), 12) for i in range(p["lm_lr_bracket"])] + \
+             [round(max(grid) * ratio ** (i + 1), 12) for i in range(p["lm_lr_bracket"])]
+    candidates = {r["size"]: [x for x in grid + beyond if x < 1.0] for r in rungs(p)}
+    units, members = lm_units(p, candidates)
+    done = {i for i, u in enumerate(units) if sweep.done(u)}
+    members = [m for m in members if m["unit"] in done]
+    if not members:
+        return pd.DataFrame()
+    recs = [sweep.load(u) if i in done else None for i, u in enumerate(units)]
+    return lm_table(recs, units, members)
+
+
+def complete_rungs(table: pd.DataFrame, p: dict) -> set[str]:
+    """Rungs of a `recorded_lm_table` that `lm_sweep` would train no further: every grid rate
+    recorded, and the chosen rate inside its rates or every bracketing round spent."""
+    if not len(table):
+        return set()
+    rt = table.drop_duplicates(["size", "lr"])
+    grid = {round(float(x), 12) for x in p["lm_lrs"]}
+    return {s for s, g in rt.groupby("size") if grid <= set(g["lr"].round(12))
+            and ((g["bracket"] == "inside").any() or len(g) >= len(grid) + p["lm_lr_bracket"])}
+
+
+def write_parts_table(profile: str, p: dict, command: str) -> ResultStore:
+    """Write `lm_parts` (every LM unit of this config recorded so far, nothing trained) and record it
+    in provenance `derived`: its commit, the command, the parts complete (every rung recorded at
+    its bracketed rates: `lm_sweep` would train nothing more), the LM config and the units' seconds."""
+    import datetime as dt
+    from scalinglaws.core.results import git_commit
+    sweep = unit_sweep(profile, p)
+    table = recorded_lm_table(sweep, p)
+    store = ResultStore(STUDY, profile)
+    store.write(PARTS_TABLE, table)
+    prov = store.provenance() or {}
+    rt = table.drop_duplicates(["size", "lr"]) if len(table) else table
+    complete = complete_rungs(table, p)
+    prov.setdefault("derived", {})[PARTS_TABLE] = {
+        "commit": git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": command, "parts_done": sorted(n for n, sizes in p["lm_parts"].items() if set(sizes) <= complete),
+        "rungs_complete": sorted(complete), "config": {k: p[k] for k in p if k.startswith("lm_")},
+        "unit_compute_s": round(float(rt["unit_wall_s"].sum()), 1) if len(rt) else 0.0}
+    store.write_provenance(prov)
+    return store
+
+
+def run_part(profile: str, p: dict, backend: str) -> ResultStore:
+    """Train one part's rungs (rates bracketed), record the units; write `lm_parts` (every LM unit
+    recorded so far; `write_parts_table`); no other table is written."""
+    sweep = unit_sweep(profile, p)
+    with sweep.lock():
+        lm_sweep(sweep, p, part_sizes(p, p["part"]), backend)
+    store = write_parts_table(profile, p, f"python -m scalinglaws reproduce resource --profile {profile} "
+                                          f"--no-notebook --param part={p['part']}")
+    table = store.read(PARTS_TABLE)
+    print(f"resource @ {profile}, part {p['part']}: {len(table)} LM rows recorded under {sweep.dir} "
+          f"({table.drop_duplicates('unit')['unit_wall_s'].sum():.0f} s of units so far); wrote {PARTS_TABLE} only")
+    return store
+
+
 @exclusive_run
 def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
-    """Run (or resume) the whole study at `profile`; returns the store (provenance written last)."""
+    """Run (or resume) the whole study at `profile`; returns the store (provenance written last).
+    With `part` (a name of `lm_parts`): that part's LM rungs only (`run_part`)."""
     import sys
     from scalinglaws.studies import validate_run
     p = validate_run(sys.modules[__name__], profile, backend, overrides)
+    if p["part"] is not None:
+        return run_part(profile, p, backend)
     units = plan(p)
     t0 = time.perf_counter()
-    sweep = Sweep(STUDY, profile)
+    sweep = unit_sweep(profile, p)
     s_recs = sweep.run(units["single"], _single_unit, backend=backend, desc="single subtask")
     c_recs = sweep.run(units["composite"], _composite_unit, backend=backend, desc="composites")
-    l_recs = sweep.run(units["lm"], _lm_unit, backend=backend, desc="LM ladders")
+    l_recs, l_units, l_members = lm_sweep(sweep, p, part_sizes(p, None), backend)
     single = single_table(s_recs, units["single"])
     comp = composite_table(c_recs, units["composite"])
-    lm = lm_table(l_recs, units["lm"], units["members"])
+    lm = lm_table(l_recs, l_units, l_members)
     fits, shares, additive, samples = fit_tables(single, comp, lm, p)
     store = ResultStore(STUDY, profile)
     tables = {"single": single, "composite": comp, "lm_ladders": lm, "fits": fits, "shares": shares,
@@ -347,7 +549,9 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     tables["claims"] = claims(tables, profile)
     for name, df in tables.items():
         store.write(name, df)
+    store.write(PARTS_TABLE, lm)  # every LM unit recorded: the whole ladder, as the parts left it
     unit_wall = sum(r["wall_s"] for r in s_recs + c_recs + l_recs)
     store.write_provenance(provenance(p, time.perf_counter() - t0, profile=profile, backend=backend,
-                                      unit_compute_s=unit_wall, units=sum(len(v) for k, v in units.items() if k != "members")))
+                                      unit_compute_s=unit_wall,
+                                      units=len(units["single"]) + len(units["composite"]) + len(l_units)))
     return store
