@@ -56,6 +56,8 @@ def shares_wide(shares: pd.DataFrame) -> pd.DataFrame:
     row per composite: slope, slope_lo, slope_hi, mean, mean_lo, mean_hi, n_points, log2_range."""
     from scalinglaws.fitting.schema import wide
     return wide(shares, ["kind"], ["log2_range"])
+
+
 # ----------------------------------------------------------------------------- the LM ladders' phenomenon
 
 def rung_table(lm: pd.DataFrame, batch_tokens: int | None = None) -> pd.DataFrame:
