@@ -8,6 +8,8 @@
 from scalinglaws.studies.resource.study import (EPOCH_ALPHA, HOFFMANN_ALPHA, PROFILES, RUN_ONLY, SAMPLE_DRAWS, STUDY, data_files,
                                                 reference_frame, run, validate)
 
-DEPENDS_ON: tuple[str, ...] = ()
+# the LM ladders bracket their rates by the testbed's rule (testbed.study.bracket_step) and the
+# parts planner prices a rung from the stored testbed run's FLOP rate (parts.testbed_flop_rate)
+DEPENDS_ON: tuple[str, ...] = ("testbed",)
 __all__ = ["DEPENDS_ON", "EPOCH_ALPHA", "HOFFMANN_ALPHA", "PROFILES", "RUN_ONLY", "SAMPLE_DRAWS", "STUDY", "data_files", "reference_frame", "run",
            "validate"]
