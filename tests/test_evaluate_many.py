@@ -59,19 +59,6 @@ def test_shapes_must_match(models):
         E.evaluate_stacked(models[0], E.stack_models(models), torch.zeros(1, 5, dtype=torch.long), backend="nope")
 
 
-def test_evalset_states_match_evaluate():
-    ms = [_perturbed("d16l1", s, context=32) for s in range(2)]
-    ev = E.EvalSet(["math", "legal"], 150, 48)  # documents longer than the context: rolling windows
-    ref = [ev.evaluate(m) for m in ms]
-    for pad in (1, 64):
-        got = ev.evaluate_stacked(ms[0], E.stack_models(ms), pad_multiple=pad)
-        for r, g in zip(ref, got):
-            for a, b in zip(r, g):
-                assert a["eval_domain"] == b["eval_domain"] and a["tokens"] == b["tokens"]
-                assert b["ce"] == pytest.approx(a["ce"], rel=1e-5)
-                assert b["bpb"] == pytest.approx(a["bpb"], rel=1e-5)
-
-
 def test_linear_merges_equal_merge(models):
     base, experts = models[0].state_dict(), [m.state_dict() for m in models[1:]]
     C = torch.tensor([[0.5, 0.5], [0.8, 0.0]])

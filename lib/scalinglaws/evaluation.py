@@ -34,7 +34,6 @@ import torch
 from scalinglaws import data
 from scalinglaws.core.validation import ParameterError, check_int
 from scalinglaws.data.tokenizer import load_tokenizer
-from scalinglaws.models import EOS_ID
 
 
 def model_context(model) -> int:
@@ -155,8 +154,8 @@ def evaluate_domains(model, tokenizer, domains, split: str = "test", max_docs: i
 
 
 # ---------------------------------------------------------------------------------------------
-# evaluation sets shared by the studies: fixed document prefixes (merging), token windows (theory,
-# resource ladders). Every study builds its held-out set here, so there is one protocol to audit.
+# token windows: every study's held-out set is built here (`EvalSpec` below), so there is one
+# protocol to audit.
 
 
 def token_bytes() -> np.ndarray:
@@ -166,91 +165,6 @@ def token_bytes() -> np.ndarray:
     special = set(tok.all_special_ids)
     names = tok.convert_ids_to_tokens(list(range(len(tok))))
     return np.array([0 if i in special else len(t) for i, t in enumerate(names)], dtype=np.int64)
-
-
-def document_prefixes(domain: str, eval_tokens: int, doc_tokens: int | None = None) -> list[np.ndarray]:
-    """`eval_tokens` tokens of a domain's test split: its documents in file order (split at EOS),
-    each cut to its first `doc_tokens` tokens (None: whole), until `eval_tokens` are reached (the
-    last one cut). The same set for every model of a profile."""
-    ids = data.token_ids(domain, "test").astype(np.int64)
-    eos = np.flatnonzero(ids == EOS_ID)
-    docs, start, used = [], 0, 0
-    cap = doc_tokens or len(ids)
-    for end in list(eos) + [len(ids)]:
-        doc = ids[start:end][: min(cap, eval_tokens - used)]
-        start = end + 1
-        if len(doc):
-            docs.append(doc)
-            used += len(doc)
-        if used >= eval_tokens:
-            break
-    return docs
-
-
-class EvalSet:
-    """Documents of every domain, evaluated together in one call per model."""
-
-    def __init__(self, domains, eval_tokens: int, doc_tokens: int | None = None):
-        self.domains = list(domains)
-        nbytes = token_bytes()
-        self.docs, self.owner, self.tokens, self.bytes = [], [], {}, {}
-        for i, d in enumerate(self.domains):
-            docs = document_prefixes(d, eval_tokens, doc_tokens)
-            self.docs += docs
-            self.owner += [i] * len(docs)
-            self.tokens[d] = int(sum(len(x) for x in docs))
-            self.bytes[d] = int(sum(nbytes[x].sum() for x in docs))
-        self.owner = np.asarray(self.owner)
-
-    def evaluate(self, model, batch_size: int = 64) -> list[dict]:
-        """[{eval_domain, ce (nats/token), bpb, tokens}] for every domain."""
-        nll = evaluate_token_lists(model, self.docs, EOS_ID, batch_size=batch_size)
-        rows = []
-        for i, d in enumerate(self.domains):
-            s = float(nll[self.owner == i].sum())
-            rows.append({"eval_domain": d, "ce": s / self.tokens[d],
-                         "bpb": s / (self.bytes[d] * math.log(2)), "tokens": self.tokens[d]})
-        return rows
-
-    def evaluate_states(self, model, states, **kwargs) -> list[list[dict]]:
-        """`evaluate` of every state dict (loaded into `model`'s architecture), all at once on
-        stacked weights: the same rolling windows and per-domain rows as `evaluate` per model
-        (equal to float rounding); kwargs as `evaluate_stacked` (backend, chunks, autocast)."""
-        return self.evaluate_stacked(model, stack_states(model, states), **kwargs)
-
-    def evaluate_stacked(self, model, params: dict, pad_multiple: int = 64, **kwargs) -> list[list[dict]]:
-        """`evaluate_states` of already stacked parameters ({name: (B, ...)}, e.g. from
-        `stack_states` or `merge.linear_merges`). Windows are right-padded (EOS) to the next
-        multiple of `pad_multiple` tokens and grouped by padded length, so documents of many
-        lengths take few forward passes; causal attention makes the padding exact (a padded
-        position is never context of a scored one, and is not scored). pad_multiple=1: no padding."""
-        check_int("pad_multiple", pad_multiple, minimum=1)
-        L = model_context(model)
-        flat, w = _rolling_table(self.docs, EOS_ID, L)
-        B = int(next(iter(params.values())).shape[0])
-        states = range(B)
-        nll = np.zeros((B, len(self.docs)))
-        flat = np.append(flat, np.full(L + 1 + pad_multiple, EOS_ID, dtype=flat.dtype))
-        padded = np.minimum(-(-(w[:, 2] - 1) // pad_multiple) * pad_multiple, max(L, 1)) + 1
-        padded = np.maximum(padded, w[:, 2])
-        for length in np.unique(padded) if len(w) else []:
-            g = w[padded == length]
-            win = torch.from_numpy(flat[g[:, 1, None] + np.arange(length)])
-            pos = np.arange(length - 1)[None, :]
-            real = g[:, 2, None] - 1                       # targets of the unpadded window
-            mask = (pos < real) & (pos >= real - g[:, 3, None])
-            s = evaluate_stacked(model, params, win, mask, **kwargs)
-            for j in range(len(states)):
-                np.add.at(nll[j], g[:, 0], s[j])
-        out = []
-        for j in range(len(states)):
-            rows = []
-            for i, d in enumerate(self.domains):
-                s = float(nll[j, self.owner == i].sum())
-                rows.append({"eval_domain": d, "ce": s / self.tokens[d],
-                             "bpb": s / (self.bytes[d] * math.log(2)), "tokens": self.tokens[d]})
-            out.append(rows)
-        return out
 
 
 def sample_windows(domains=None, tokens_per_domain: int = 512, seq_len: int = 128, seed: int = 0,
