@@ -144,3 +144,15 @@ def test_lmeval_cross_checks_the_same_spec(models, tmp_path):
         assert ref.loc[d, "nll_sum"] == pytest.approx(ours.loc[d, "nll_sum"], rel=1e-4)
     with pytest.raises(ParameterError, match="documents"):
         run_lmeval_spec(tmp_path / "ckpt", E.EvalSpec(DOMS, 8))
+
+
+def test_a_new_merge_method_reaches_evaluate_merges(models, monkeypatch):
+    """A method added only to `merge.METHODS` (a temporary registry here) is merged and scored by
+    the studies' merge-then-evaluate with no other change."""
+    import scalinglaws.merge as MG
+    first = MG.MergeMethod("first_expert", (), lambda m, name, b, xs, o, seed, ctx: xs[0].to(b.device, torch.float32))
+    monkeypatch.setitem(MG.METHODS, "first_expert", first)
+    base, experts = models[0], [m.state_dict() for m in models[1:]]
+    spec = E.EvalSpec(DOMS, 48)
+    res = E.evaluate_merges(base, experts, [E.Merge((1, 2), "first_expert")], spec)
+    assert np.array_equal(res.nll, E.evaluate(base, spec, states=[experts[1]]).nll)
