@@ -14,8 +14,9 @@ they are trained once for all studies). Added here:
     scratch_routed   a routed model with E = k trained from scratch on the k domains' pretraining
                      splits at the pretraining budget, the testbed's recipe and learning rate
     eval             one model (a checkpoint, or a merge of a base and experts made in memory) on
-                     the per-domain uniform windows (`evaluation.evaluate` / `evaluate_merges`); rows hold the per-window NLL sums, so the
-                     bootstrap (`analysis.py`) can resample the same windows for every arm
+                     the per-domain uniform windows (`evaluation.evaluate` / `evaluate_merges`);
+                     rows hold the per-window NLL sums, so the bootstrap (`analysis.py`) can
+                     resample the same windows for every arm
 
 Why a gate-1 router for upcycling: a routed block computes gate x expert(x). With identical
 experts the upcycled model equals the dense base exactly only if gate = 1 (Hash, RL-R); Switch

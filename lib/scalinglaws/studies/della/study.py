@@ -29,9 +29,9 @@ halved into `epsilon` before `rank_magnitude`); mergekit's `epsilon` is the half
 docstring of `scalinglaws.merge`, where both are cited).
 
 Evaluation. Every merged model on each member expert's own domain: `tokens_per_domain` tokens of
-uniform windows of `seq_len` + 1 tokens over the domain's test split (`eval_spec`;
-a domain's windows are the same in every group and size), merged and scored by
-`evaluation.evaluate_merges` (stacked backend, `eval_chunk` merged states per pass). A group's score is the mean CE
+uniform windows of `seq_len` + 1 tokens over the domain's test split (`eval_spec`; a domain's
+windows are the same in every group and size), merged and scored by `evaluation.evaluate_merges`
+(stacked backend, `eval_chunk` merged states per pass). A group's score is the mean CE
 (nats/token) over its members' domains, the analogue of the paper's average of the members'
 metrics. Noise: per (model, domain) standard errors and 95 % intervals from
 `evaluation.bootstrap_domain_ce`; and `bootstrap` paired resamples of the windows (the same
