@@ -7,7 +7,9 @@ The package ships one task template (`lmeval_tasks/scalinglaws_ce_template.yaml`
 lm-eval resolves relative paths against the working directory), and `run_lmeval` evaluates a
 checkpoint on them with `TaskManager(include_path=..., include_defaults=False)` (no built-in task
 indexing) and `lm_eval.simple_evaluate(model="hf", ...)`. `scalinglaws.evaluation` computes the
-same numbers much faster; the tests hold the two to 1e-4 relative agreement.
+same numbers much faster; the tests hold the two to 1e-4 relative agreement. `run_lmeval_spec`
+takes the `evaluation.EvalSpec` (protocol "documents") that `evaluation.evaluate` scores, so the
+cross-check runs through the one evaluation API.
 """
 from __future__ import annotations
 
