@@ -10,7 +10,9 @@ patched onto the current package while old code runs. Both score the same smoke-
 three perturbed experts (checkpoint loading replaced by in-memory models) on real domains: merging
 merge_eval (4 methods) and specialise, DELLA references and merge_eval (eval_chunk 2), composition's
 checkpoint and merge arms (forward backend), the testbed's eval unit, a resource rung's scores.
-Every record must be equal (Python ==, no tolerance); exit 1 otherwise."""
+Every record must be equal (Python ==, no tolerance); exit 1 otherwise. First, merge.py of
+--base against the current registry: every old method x options x k x seed bit-identical (the
+registry rewrite and model_stock change no existing method's result)."""
 import argparse, copy, importlib.util, subprocess, sys, tempfile, types
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -20,7 +22,7 @@ ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("--base", default="0e25d1c", help="the commit before the evaluation API")
 args = ap.parse_args()
 OLD = Path(tempfile.mkdtemp(prefix="old_eval_"))
-for name, path in [("old_evaluation", "evaluation.py"), ("old_merging_units", "studies/merging/units.py"),
+for name, path in [("old_merge", "merge.py"), ("old_evaluation", "evaluation.py"), ("old_merging_units", "studies/merging/units.py"),
                    ("old_della_study", "studies/della/study.py"), ("old_composition_units", "studies/composition/units.py"),
                    ("old_testbed_study", "studies/testbed/study.py"), ("old_resource_lm", "studies/resource/lm.py")]:
     src = subprocess.run(["git", "-C", str(ROOT), "show", f"{args.base}:lib/scalinglaws/{path}"], check=True,
@@ -35,6 +37,34 @@ from scalinglaws.studies.della import study as NDS
 from scalinglaws.studies.composition import units as NCU
 from scalinglaws.studies.testbed import study as NTS
 from scalinglaws.studies.resource import lm as NRL
+
+# merge.py: every method of the old registry, old vs new
+import itertools
+import old_merge as OM
+from scalinglaws import merge as NM
+g = torch.Generator().manual_seed(0)
+mb = {"emb": torch.randn(40, 24, generator=g), "norm": torch.ones(24), "proj": torch.randn(30, 40, generator=g),
+      "e3": torch.randn(5, 4, 6, generator=g), "steps": torch.arange(3)}
+mb["head"] = mb["emb"]
+mx = []
+for _ in range(4):
+    e = {n: t + 0.1 * torch.randn(t.shape, generator=g) if t.is_floating_point() else t.clone()
+         for n, t in mb.items() if n != "head"}
+    e["head"] = e["emb"]
+    mx.append(e)
+cases = [(m, {}) for m in OM.METHODS] + [
+    ("ties", {"density": 0.5, "trim_scope": "model"}), ("ties", {"trim_count": "merging_eval", "lam": 0.5}),
+    ("dare", {"p": 0.7, "rescale": "l1"}), ("della", {"p": 0.3, "eps": 0.2, "rank": "random"}),
+    ("della_linear", {"rank": "tensor", "rescale": "none"}), ("task_arithmetic", {"lam": 1.3})]
+n = 0
+for (meth, opts), k, seed in itertools.product(cases, (1, 2, 4), (0, 7)):
+    a, b = OM.merge(mb, mx[:k], meth, seed=seed, **opts), NM.merge(mb, mx[:k], meth, seed=seed, **opts)
+    if list(a) != list(b) or not all(torch.equal(a[x], b[x]) for x in a) \
+            or OM.resolve_options(meth, opts) != NM.resolve_options(meth, opts) \
+            or OM.to_mergekit_yaml(meth, "b", ["e1", "e2"], **opts) != NM.to_mergekit_yaml(meth, "b", ["e1", "e2"], **opts):
+        sys.exit(f"merge {meth} {opts} k={k} seed={seed}: DIFFERS")
+    n += 1
+print(f"merge: {n} merges (old method x options x k x seed) bit-identical, same options and mergekit YAML")
 
 OLD_NAMES = ["evaluate_states", "evaluate_models", "uniform_windows", "window_loss_sums", "domain_metrics",
              "bootstrap_domain_ce"]
