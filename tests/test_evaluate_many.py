@@ -33,13 +33,15 @@ def models():
 def test_many_equals_one(models, backend):
     w = torch.randint(0, 300, (7, 33), generator=torch.Generator().manual_seed(0))
     ref = np.stack([E.window_loss_sums(m, w) for m in models])
-    got = E.evaluate_models(models, w, backend=backend)
+    got = E.evaluate_stacked(models[0], E.stack_models(models), w, backend=backend)
     np.testing.assert_allclose(got, ref, rtol=1e-5)
-    chunked = E.evaluate_models(models, w, backend=backend, models_per_pass=2, windows_per_pass=3)
+    chunked = E.evaluate_stacked(models[0], E.stack_models(models), w, backend=backend, models_per_pass=2,
+                                 windows_per_pass=3)
     np.testing.assert_allclose(chunked, ref, rtol=1e-5)
     # n_scored: only the last targets of each window
     ns = np.array([32, 1, 5, 0, 16, 32, 2])
-    got = E.evaluate_states(models[0], [m.state_dict() for m in models], w, ns, backend=backend)
+    got = E.evaluate_stacked(models[0], E.stack_states(models[0], [m.state_dict() for m in models]), w, ns,
+                             backend=backend)
     for j, m in enumerate(models):
         with torch.no_grad():
             lp = torch.log_softmax(m(input_ids=w[:, :-1]).logits.float(), -1).gather(-1, w[:, 1:, None])[..., 0]
@@ -52,22 +54,9 @@ def test_shapes_must_match(models):
     with pytest.raises(ParameterError, match="shape"):
         E.stack_states(models[0], [models[0].state_dict(), other.state_dict()])
     with pytest.raises(ParameterError):
-        E.evaluate_models([models[0], other], torch.zeros(1, 5, dtype=torch.long))
+        E.stack_models([models[0], other])
     with pytest.raises(ParameterError, match="backend"):
-        E.evaluate_models(models, torch.zeros(1, 5, dtype=torch.long), backend="nope")
-
-
-def test_evalset_states_match_evaluate():
-    ms = [_perturbed("d16l1", s, context=32) for s in range(2)]
-    ev = E.EvalSet(["math", "legal"], 150, 48)  # documents longer than the context: rolling windows
-    ref = [ev.evaluate(m) for m in ms]
-    for pad in (1, 64):
-        got = ev.evaluate_stacked(ms[0], E.stack_models(ms), pad_multiple=pad)
-        for r, g in zip(ref, got):
-            for a, b in zip(r, g):
-                assert a["eval_domain"] == b["eval_domain"] and a["tokens"] == b["tokens"]
-                assert b["ce"] == pytest.approx(a["ce"], rel=1e-5)
-                assert b["bpb"] == pytest.approx(a["bpb"], rel=1e-5)
+        E.evaluate_stacked(models[0], E.stack_models(models), torch.zeros(1, 5, dtype=torch.long), backend="nope")
 
 
 def test_linear_merges_equal_merge(models):

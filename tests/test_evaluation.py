@@ -89,17 +89,16 @@ def test_agrees_with_lm_eval(model, tok, texts, tmp_path):
     assert math.log(ref["byte_perplexity"]) == pytest.approx(ours["nll_sum"] / ours["bytes"], rel=1e-4)
 
 
-def test_document_prefixes_take_the_first_tokens():
+def test_token_bytes_count_utf8_bytes_of_whole_documents():
     from scalinglaws import data as D
     from scalinglaws.data.tokenizer import load_tokenizer
-    docs = E.document_prefixes("math", 300)
-    assert sum(len(d) for d in docs) == 300
-    ids = D.token_ids("math", "test")
-    flat = np.concatenate([np.append(d, 0) for d in docs])[:-1]
-    np.testing.assert_array_equal(flat, ids[: len(flat)])
+    ids = D.token_ids("math", "test").astype(np.int64)
+    eos = np.flatnonzero(ids == 0)
+    docs = np.split(ids, eos)[:5]
+    docs = [docs[0]] + [d[1:] for d in docs[1:]]  # documents in file order, EOS separators dropped
     texts = D.load_texts("math", "test")
     nb = E.token_bytes()
     tok = load_tokenizer()
-    for doc, text in zip(docs[:-1], texts):  # whole documents: exact UTF-8 byte counts
+    for doc, text in zip(docs, texts):  # whole documents: exact UTF-8 byte counts
         assert tok.decode(doc.tolist()) == text
         assert nb[doc].sum() == len(text.encode("utf-8"))

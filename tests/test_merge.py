@@ -362,3 +362,60 @@ def test_magnitude_threshold_large_tensors_exact(kind, density, monkeypatch):
     if kind in ("random", "sorted"):  # the fast bracket must hold the answer: no top-k fallback
         monkeypatch.setattr(torch, "topk", None)
     assert magnitude_threshold(a, density).item() == expected
+
+
+def _model_stock_reference(b, xs):
+    """Model Stock from the paper's formula in float64 numpy (one ratio per tensor)."""
+    b = b.double().numpy().ravel()
+    v = [x.double().numpy().ravel() - b for x in xs]
+    k = len(v)
+    cos = np.mean([v[i] @ v[j] / (np.linalg.norm(v[i]) * np.linalg.norm(v[j]))
+                   for i in range(k) for j in range(i + 1, k)])
+    t = k * cos / (1 + (k - 1) * cos)
+    return t * np.mean([x.double().numpy().ravel() for x in xs], axis=0) + (1 - t) * b
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_model_stock_against_the_formula(k):
+    base, experts = make_states(k=k, seed=3)
+    out = merge(base, experts, "model_stock")
+    for n in ("emb", "proj", "norm"):
+        ref = _model_stock_reference(base[n], [e[n] for e in experts]).reshape(base[n].shape)
+        np.testing.assert_allclose(out[n].double().numpy(), ref, rtol=0, atol=1e-5)
+    assert out["head"] is out["emb"] and torch.equal(out["steps"], base["steps"])
+    # orthogonal task vectors: cos = 0, t = 0, the base; equal task vectors: cos = 1, t = 1, the expert
+    assert np.isclose(_model_stock_reference(torch.zeros(2), [torch.tensor([1., 0.]), torch.tensor([0., 1.])]),
+                      0).all()
+    same = merge(base, [experts[0], experts[0]], "model_stock")
+    torch.testing.assert_close(same["proj"], experts[0]["proj"], rtol=0, atol=1e-6)
+
+
+def test_model_stock_slot_declares_its_options_and_count():
+    from scalinglaws.merge import check_merge, linear_coefficient
+    m = METHODS["model_stock"]
+    assert (m.sparsifier, m.consensus, m.min_experts) == ("", "", 2)
+    assert method_defaults("model_stock") == {"filter_wise": False}
+    assert linear_coefficient("model_stock") is None and "Model Stock" in describe("model_stock")
+    base, experts = make_states(k=2)
+    with pytest.raises(ParameterError, match="merges 2\\+ experts, got 1"):
+        merge(base, experts[:1], "model_stock")
+    with pytest.raises(ParameterError, match="filter_wise"):
+        check_merge("model_stock", 2, 0, {"filter_wise": "yes"})
+    with pytest.raises(ParameterError, match="no option"):
+        merge(base, experts, "model_stock", lam=1.0)
+
+
+def test_a_new_method_needs_only_a_registry_entry(monkeypatch):
+    """A method added to METHODS (here in a temporary registry) is merged, validated and
+    described through the same functions as the registered ones."""
+    from scalinglaws import merge as MG
+    halfway = MG.MergeMethod("halfway", (MG._lam(0.5),), lambda m, name, b, xs, o, seed, ctx:
+                             b.float() + o["lam"] * (xs[0].to(b.device, torch.float32) - b.float()),
+                             max_experts=1, mergekit="linear", summary="theta0 + lam v_1")
+    monkeypatch.setitem(MG.METHODS, "halfway", halfway)
+    base, experts = make_states(k=2)
+    out = merge(base, experts[:1], "halfway", lam=0.25)
+    torch.testing.assert_close(out["proj"], base["proj"] + 0.25 * (experts[0]["proj"] - base["proj"]))
+    with pytest.raises(ParameterError, match="merges 1 experts, got 2"):
+        merge(base, experts, "halfway")
+    assert method_defaults("halfway") == {"lam": 0.5} and "halfway" in describe("halfway")

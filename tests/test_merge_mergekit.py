@@ -215,3 +215,15 @@ def test_run_merge_end_to_end(tmp_path):
         assert set(theirs) == set(ours) - {"lm_head.weight"}  # saved tied: one copy
         for n, t in theirs.items():
             torch.testing.assert_close(ours[n], t, rtol=0, atol=1e-6, msg=f"{method} {n}")
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+@pytest.mark.parametrize("filter_wise", [False, True])
+def test_model_stock_is_mergekit_model_stock(k, filter_wise):
+    """model_stock, the method outside sparsifier x consensus, against mergekit's own `model_stock`
+    (same tensors, base first) per tensor and per row."""
+    base, experts = states(k=k, seed=k)
+    ours = merge(base, experts, "model_stock", filter_wise=filter_wise)
+    for n in base:
+        theirs = mergekit_tensor(base, experts, n, "model_stock", {"filter_wise": filter_wise})
+        torch.testing.assert_close(ours[n], theirs, rtol=0, atol=1e-6)

@@ -121,9 +121,8 @@ def test_dense_ce_matches_the_stacked_evaluator_on_the_testbeds_windows(smoke):
     row = models[models["experts"] == 1].iloc[-1]
     m = M.load_checkpoint(find_checkpoint(row["unit"]))
     p = resolve_params(RS, "smoke", {})
-    w, dom = EV.uniform_windows(p["domains"], p["eval_tokens"], seq_len=m.config.max_position_embeddings,
-                                seed=p["eval_seed"])
-    ref = EV.domain_metrics(EV.evaluate_models([m], w)[0], w, dom, p["domains"]).set_index("domain")["ce"]
+    spec = EV.EvalSpec(p["domains"], p["eval_tokens"], seed=p["eval_seed"])  # the testbed's windows and scorer
+    ref = EV.evaluate(m, spec).frame(model=0).set_index("domain")["ce"]
     got = ce[(ce["size"] == row["size"]) & (ce["experts"] == 1)].set_index("domain")["ce"]
     assert np.allclose(got.loc[ref.index].to_numpy(), ref.to_numpy(), rtol=1e-5)
     assert (ce["ce_se"] > 0).all()

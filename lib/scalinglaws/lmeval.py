@@ -7,7 +7,9 @@ The package ships one task template (`lmeval_tasks/scalinglaws_ce_template.yaml`
 lm-eval resolves relative paths against the working directory), and `run_lmeval` evaluates a
 checkpoint on them with `TaskManager(include_path=..., include_defaults=False)` (no built-in task
 indexing) and `lm_eval.simple_evaluate(model="hf", ...)`. `scalinglaws.evaluation` computes the
-same numbers much faster; the tests hold the two to 1e-4 relative agreement.
+same numbers much faster; the tests hold the two to 1e-4 relative agreement. `run_lmeval_spec`
+takes the `evaluation.EvalSpec` (protocol "documents") that `evaluation.evaluate` scores, so the
+cross-check runs through the one evaluation API.
 """
 from __future__ import annotations
 
@@ -101,3 +103,16 @@ def run_lmeval(checkpoint, domains, limit: int | None = None, *, split: str = "t
             raise RuntimeError(f"lm-eval bits_per_byte {r.bits_per_byte} disagrees with its samples "
                                f"for {r.domain}")
     return df
+
+
+def run_lmeval_spec(checkpoint, spec, *, tokenizer_dir=None, device: str = "cpu") -> pd.DataFrame:
+    """`run_lmeval` on an `evaluation.EvalSpec` of protocol "documents" (its domains, split,
+    max_docs and batch): lm-eval's own numbers for the spec that `evaluation.evaluate` scores,
+    the cross-check of the one evaluation API. Uniform windows have no lm-eval task: refused."""
+    from scalinglaws.core.validation import ParameterError
+    from scalinglaws.evaluation import EvalSpec
+    if not isinstance(spec, EvalSpec) or spec.protocol != "documents":
+        raise ParameterError("run_lmeval_spec needs an EvalSpec with protocol='documents' "
+                             "(lm-eval scores whole documents, not uniform windows)")
+    return run_lmeval(checkpoint, list(spec.domains), limit=spec.max_docs, split=spec.split,
+                      tokenizer_dir=tokenizer_dir, batch_size=spec.batch or 16, device=device)

@@ -1,6 +1,6 @@
-"""Model merging: Average, Task Arithmetic, TIES, DARE and DELLA on in-memory state dicts.
+"""Model merging: Average, Task Arithmetic, TIES, DARE, DELLA and Model Stock on in-memory state dicts.
 
-Every method is  theta = theta0 + lam * Fuse_i( Psi(v_i) ),  v_i = theta_i - theta0,  i = 1..k,
+Every method but Model Stock is  theta = theta0 + lam * Fuse_i( Psi(v_i) ),  v_i = theta_i - theta0,  i = 1..k,
 a *sparsifier* Psi applied to each task vector and a *consensus rule* Fuse, registered
 mergekit-style in `METHODS` (a new method is one registry entry):
 
@@ -50,6 +50,17 @@ Registered methods (defaults from `method_defaults`):
     della            magprune  + elect, p = 0.5 (DELLA's best drop rate), eps = 0.1 (our
                      choice: studies should set it), lam = 1 (Drop-Elect-Fuse)
     della_linear     magprune  + mean,  p = 0.5, eps = 0.1, lam = 1 (DELLA without Elect)
+
+Outside the family (a `MergeMethod` with its own `tensor` function, as mergekit gives each
+method its own file):
+
+    model_stock      Model Stock (Jang et al. 2024): t * mean_i theta_i + (1 - t) * theta0,
+                     t = k cos / (1 + (k - 1) cos) from the mean pairwise cosine of the task
+                     vectors; k >= 2; option filter_wise (one t per row). Equal to mergekit's
+                     `model_stock` (tests/test_merge_mergekit.py).
+
+Each method declares its options (`Option`: default and check, mergekit's ConfigParameterDef)
+and how many experts it merges; `resolve_options` / `check_merge` validate through them.
 
 Conventions that differ from mergekit 0.1.5 (checked in tests/test_merge_mergekit.py):
   * DELLA window: our `eps` is the paper's *full* width; mergekit's `epsilon` is the half-width
@@ -108,7 +119,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -124,40 +135,130 @@ RANKS = ("row", "tensor", "random")
 
 
 @dataclass(frozen=True)
-class MergeMethod:
-    """One registry entry: a sparsifier, a consensus rule and the default options."""
+class Option:
+    """One declared parameter of a merge method (mergekit's `ConfigParameterDef`): its name, its
+    default and its validation, `check(value, options) -> value` (options: the method's options
+    resolved so far, in declaration order, for checks that involve an earlier one)."""
     name: str
-    sparsifier: str
-    consensus: str
-    defaults: dict = field(default_factory=dict)
+    default: object
+    check: Callable[[object, dict], object]
+    doc: str = ""
+
+
+def _lam(default: float) -> Option:
+    return Option("lam", default, lambda v, o: check_float("lam", v), "scale of the fused task vector")
+
+
+def _density(default: float) -> Option:
+    def check(v, o):  # density = 1 keeps everything (mergekit's default), so (0, 1]
+        v = check_float("density", v, 0.0, 1.0)
+        if v == 0.0:
+            raise ParameterError("density=0.0 must lie in (0, 1]")
+        return v
+    return Option("density", default, check, "fraction of entries the magnitude trim keeps")
+
+
+def _p(default: float) -> Option:
+    return Option("p", default, lambda v, o: check_float("p", v, 0.0, 1.0, open_interval=True), "drop probability")
+
+
+def _eps(default: float) -> Option:
+    def check(v, o):
+        eps = check_float("eps", v, 0.0)
+        lo, hi = o["p"] - eps / 2, o["p"] + eps / 2
+        if lo <= 0 or hi >= 1:
+            raise ParameterError(f"DELLA window p +- eps/2 = [{lo:g}, {hi:g}] must lie inside "
+                                 f"(0, 1) (p={o['p']}, eps={eps} is the full width)")
+        return eps
+    return Option("eps", default, check, "full width of MAGPRUNE's drop-probability window")
+
+
+def _choice(name: str, default: str, choices: tuple, doc: str) -> Option:
+    return Option(name, default, lambda v, o: check_choice(name, v, choices), doc)
+
+
+def _flag(name: str, default: bool, doc: str) -> Option:
+    def check(v, o):
+        if not isinstance(v, bool):
+            raise ParameterError(f"{name}={v!r} must be true or false")
+        return v
+    return Option(name, default, check, doc)
+
+
+@dataclass(frozen=True)
+class MergeMethod:
+    """One registry entry (mergekit's `MergeMethod` + `merge_method` decorator): the options it
+    declares, how many experts it takes, and `tensor(method, name, base, experts, options, seed,
+    context) -> merged tensor` (float32 in, float32 out), with `prepare(base, experts, names,
+    options) -> context` run once per merge for whole-model statistics (None: no context).
+    The sparsifier x consensus family (`family`) fills `sparsifier` and `consensus`; a method
+    outside it leaves them empty."""
+    name: str
+    options: tuple
+    tensor: Callable
+    prepare: Callable | None = None
+    sparsifier: str = ""
+    consensus: str = ""
+    min_experts: int = 1
+    max_experts: int | None = None
     mergekit: str = ""          # mergekit merge_method reproducing it (see to_mergekit_yaml)
     summary: str = ""
 
+    @property
+    def defaults(self) -> dict:
+        return {o.name: o.default for o in self.options}
+
+
+def _family_tensor(m: "MergeMethod", name, b, xs, opts, seed, thresholds):
+    return _merge_tensor(name, b, xs, m, opts, seed, thresholds)
+
+
+def _family_prepare(m: "MergeMethod", base, experts, names, opts):
+    """Model-scope TIES trim: each expert's threshold over its whole task vector."""
+    if m.sparsifier == "magnitude" and opts["trim_scope"] == "model" and opts["density"] < 1:
+        return _model_thresholds(base, experts, names, opts["density"], opts["trim_count"])
+    return None
+
+
+def family(name: str, sparsifier: str, consensus: str, options: tuple, mergekit: str, summary: str) -> MergeMethod:
+    """theta0 + lam * Fuse_i(Psi(v_i)): a sparsifier x consensus method (module docstring)."""
+    assert sparsifier in SPARSIFIERS and consensus in CONSENSUS, (name, sparsifier, consensus)
+    return MergeMethod(name, options, _family_tensor, _family_prepare, sparsifier, consensus,
+                       mergekit=mergekit, summary=summary)
+
 
 def _register(*methods: MergeMethod) -> dict[str, MergeMethod]:
+    out = {}
     for m in methods:
-        assert m.sparsifier in SPARSIFIERS and m.consensus in CONSENSUS, m
-    return {m.name: m for m in methods}
+        assert m.name not in out, f"merge method {m.name!r} registered twice"
+        assert m.min_experts >= 1 and (m.max_experts is None or m.max_experts >= m.min_experts), m.name
+        out[m.name] = m
+    return out
 
+
+_RESCALE = lambda: _choice("rescale", "inverse", RESCALES, "survivor rescale")  # noqa: E731
+_RANK = lambda: _choice("rank", "row", RANKS, "MAGPRUNE ranking")               # noqa: E731
 
 METHODS: dict[str, MergeMethod] = _register(
-    MergeMethod("average", "none", "mean", {}, "linear",
-                "plain mean of the experts: (1/k) sum theta_i"),
-    MergeMethod("task_arithmetic", "none", "mean", {"lam": 0.8}, "task_arithmetic",
-                "theta0 + lam * (1/k) sum v_i"),
-    MergeMethod("ties", "magnitude", "elect",
-                {"lam": 1.0, "density": 0.2, "trim_scope": "tensor", "trim_count": "mergekit"},
-                "ties", "trim to top-density by |v|, elect sign, disjoint mean, times lam"),
-    MergeMethod("dare", "random", "mean", {"lam": 1.0, "p": 0.2, "rescale": "inverse"},
-                "dare_linear", "drop with prob p, survivors / (1 - p), mean, times lam"),
-    MergeMethod("dare_ties", "random", "elect", {"lam": 1.0, "p": 0.2, "rescale": "inverse"},
-                "dare_ties", "DARE drop, then elect sign and disjoint mean, times lam"),
-    MergeMethod("della", "magprune", "elect",
-                {"lam": 1.0, "p": 0.5, "eps": 0.1, "rescale": "inverse", "rank": "row"}, "della",
-                "MAGPRUNE (row-wise rank-dependent drop), elect sign, disjoint mean, times lam"),
-    MergeMethod("della_linear", "magprune", "mean",
-                {"lam": 1.0, "p": 0.5, "eps": 0.1, "rescale": "inverse", "rank": "row"}, "della_linear",
-                "MAGPRUNE, then plain mean (DELLA without Elect), times lam"),
+    family("average", "none", "mean", (), "linear", "plain mean of the experts: (1/k) sum theta_i"),
+    family("task_arithmetic", "none", "mean", (_lam(0.8),), "task_arithmetic", "theta0 + lam * (1/k) sum v_i"),
+    family("ties", "magnitude", "elect",
+           (_lam(1.0), _density(0.2), _choice("trim_scope", "tensor", TRIM_SCOPES, "where the trim ranks"),
+            _choice("trim_count", "mergekit", TRIM_COUNTS, "how many entries the trim keeps")),
+           "ties", "trim to top-density by |v|, elect sign, disjoint mean, times lam"),
+    family("dare", "random", "mean", (_lam(1.0), _p(0.2), _RESCALE()),
+           "dare_linear", "drop with prob p, survivors / (1 - p), mean, times lam"),
+    family("dare_ties", "random", "elect", (_lam(1.0), _p(0.2), _RESCALE()),
+           "dare_ties", "DARE drop, then elect sign and disjoint mean, times lam"),
+    family("della", "magprune", "elect", (_lam(1.0), _p(0.5), _eps(0.1), _RESCALE(), _RANK()), "della",
+           "MAGPRUNE (row-wise rank-dependent drop), elect sign, disjoint mean, times lam"),
+    family("della_linear", "magprune", "mean", (_lam(1.0), _p(0.5), _eps(0.1), _RESCALE(), _RANK()), "della_linear",
+           "MAGPRUNE, then plain mean (DELLA without Elect), times lam"),
+    MergeMethod("model_stock", (_flag("filter_wise", False, "one interpolation ratio per row, not per tensor"),),
+                lambda m, name, b, xs, opts, seed, ctx: model_stock_tensor(b, xs, opts["filter_wise"]),
+                min_experts=2, mergekit="model_stock",
+                summary="Model Stock: t w_avg + (1 - t) theta0 with t = k cos / (1 + (k - 1) cos), cos the "
+                        "mean pairwise cosine of the task vectors (per tensor, or per row if filter_wise)"),
 )
 
 
@@ -179,6 +280,8 @@ def describe(name: str) -> str:
     """One paragraph: formula, sparsifier, consensus, defaults and the mergekit counterpart."""
     m = _method(name)
     opts = ", ".join(f"{k}={v!r}" for k, v in m.defaults.items()) or "no options"
+    if not m.sparsifier:
+        return f"{m.name}: {m.summary}; defaults: {opts}; mergekit: {m.mergekit}."
     return (f"{m.name}: {m.summary}. theta = theta0 + lam * {m.consensus}_i Psi(v_i) with "
             f"Psi = {m.sparsifier} sparsifier; defaults: {opts}; mergekit: {m.mergekit}.")
 
@@ -189,36 +292,61 @@ def _method(name) -> MergeMethod:
 
 
 def resolve_options(method: str, options: Mapping) -> dict:
-    """Defaults of `method` updated by `options`, validated; raises ParameterError."""
+    """Defaults of `method` updated by `options`, each checked by its declared `Option`;
+    raises ParameterError."""
     m = _method(method)
     unknown = sorted(set(options) - set(m.defaults))
     if unknown:
         raise ParameterError(f"method {method!r} has no option(s) {unknown}; "
                              f"allowed: {sorted(m.defaults)}")
     opts = {**m.defaults, **options}
-    if "lam" in opts:
-        opts["lam"] = check_float("lam", opts["lam"])
-    if "density" in opts:  # density = 1 keeps everything (mergekit's default), so (0, 1]
-        opts["density"] = check_float("density", opts["density"], 0.0, 1.0)
-        if opts["density"] == 0.0:
-            raise ParameterError("density=0.0 must lie in (0, 1]")
-    if "p" in opts:
-        opts["p"] = check_float("p", opts["p"], 0.0, 1.0, open_interval=True)
-    if "eps" in opts:
-        eps = opts["eps"] = check_float("eps", opts["eps"], 0.0)
-        lo, hi = opts["p"] - eps / 2, opts["p"] + eps / 2
-        if lo <= 0 or hi >= 1:
-            raise ParameterError(f"DELLA window p +- eps/2 = [{lo:g}, {hi:g}] must lie inside "
-                                 f"(0, 1) (p={opts['p']}, eps={eps} is the full width)")
-    if "rescale" in opts:
-        check_choice("rescale", opts["rescale"], RESCALES)
-    if "trim_scope" in opts:
-        check_choice("trim_scope", opts["trim_scope"], TRIM_SCOPES)
-    if "trim_count" in opts:
-        check_choice("trim_count", opts["trim_count"], TRIM_COUNTS)
-    if "rank" in opts:
-        check_choice("rank", opts["rank"], RANKS)
+    for o in m.options:
+        opts[o.name] = o.check(opts[o.name], opts)
     return opts
+
+
+def check_merge(method: str, k: int, seed: int, options: Mapping) -> dict:
+    """Everything about a merge of k experts that can be checked without the states: the method,
+    its options (`resolve_options`), the number of experts it takes and the seed."""
+    opts = resolve_options(method, options)
+    check_int("seed", seed, minimum=0)
+    _check_count(_method(method), k)
+    return opts
+
+
+def _check_count(m: MergeMethod, k: int):
+    if k < m.min_experts or (m.max_experts is not None and k > m.max_experts):
+        allowed = f"{m.min_experts}" + ("+" if m.max_experts is None else
+                                        "" if m.max_experts == m.min_experts else f"-{m.max_experts}")
+        raise ParameterError(f"method {m.name!r} merges {allowed} experts, got {k}")
+
+
+# ---------------------------------------------------------------------------------------------
+# methods outside the sparsifier x consensus family
+
+def model_stock_tensor(b: torch.Tensor, xs, filter_wise: bool = False) -> torch.Tensor:
+    """Model Stock (Jang, Yun, Han 2024, arXiv 2403.19522) on one tensor, as mergekit's
+    `model_stock` (merge_methods/model_stock.py): offsets v_i = theta_i - theta0, cos = the mean
+    over pairs i < j of v_i.v_j / max(|v_i| |v_j|, 1e-6) (clamped to [-1, 1]) over the whole
+    tensor, or per row (last dim; a 1-D tensor is one row) if `filter_wise`; then
+    t = k cos / (1 + (k - 1) cos) (t = 0 where |1 + (k - 1) cos| < 1e-6, keeping the base) and
+    theta = t * mean_i theta_i + (1 - t) * theta0. Float32; k >= 2."""
+    w0 = b.to(torch.float32)
+    ws = [x.to(b.device, torch.float32) for x in xs]
+    shape = w0.shape
+    if filter_wise:
+        if w0.dim() == 1:
+            w0, ws = w0.unsqueeze(0), [w.unsqueeze(0) for w in ws]
+    else:
+        w0, ws = w0.reshape(-1), [w.reshape(-1) for w in ws]
+    offsets = [w - w0 for w in ws]
+    cos = torch.stack([((a * c).sum(-1) / (a.norm(dim=-1) * c.norm(dim=-1)).clamp(min=1e-6)).clamp(-1, 1)
+                       for i, a in enumerate(offsets) for c in offsets[i + 1:]]).mean(0).unsqueeze(-1)
+    k = len(ws)
+    den = 1 + (k - 1) * cos
+    singular = den.abs() < 1e-6
+    t = torch.where(singular, torch.zeros_like(cos), k * cos / torch.where(singular, torch.ones_like(den), den))
+    return (t * (sum(ws) / k) + (1 - t) * w0).reshape(shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,18 +569,16 @@ def merge(base_state: Mapping[str, torch.Tensor], expert_states: Sequence[Mappin
     opts = resolve_options(method, options)
     check_int("seed", seed, minimum=0)
     groups = _validate_states(base_state, expert_states)
+    _check_count(m, len(expert_states))
     floating = [g for g in groups if base_state[g[0]].is_floating_point()]
-    thresholds = None
-    if m.sparsifier == "magnitude" and opts["trim_scope"] == "model" and opts["density"] < 1:
-        thresholds = _model_thresholds(base_state, expert_states, [g[0] for g in floating],
-                                       opts["density"], opts["trim_count"])
+    context = m.prepare(m, base_state, expert_states, [g[0] for g in floating], opts) if m.prepare else None
     out: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for group in groups:
             name, b = group[0], base_state[group[0]]
             if b.is_floating_point():
-                merged = _merge_tensor(name, b, [e[name] for e in expert_states], m, opts, seed,
-                                       thresholds).to(b.dtype)
+                merged = m.tensor(m, name, b, [e[name] for e in expert_states], opts, seed,
+                                  context).to(b.dtype)
             else:
                 merged = b.clone()
             for alias in group:
@@ -477,6 +603,11 @@ def to_mergekit_yaml(method: str, base_path: str, expert_paths: Sequence[str], *
     opts = resolve_options(method, options)
     if isinstance(expert_paths, str) or not expert_paths:
         raise ParameterError("expert_paths must be a non-empty list of model paths")
+    if not m.sparsifier:  # outside the family: our option names are mergekit's parameter names
+        config = {"merge_method": m.mergekit, "base_model": str(base_path),
+                  "models": [{"model": str(p)} for p in expert_paths], "parameters": dict(opts), "dtype": "float32"}
+        return (f"# mergekit config for scalinglaws.merge method {method!r} with {opts}\n"
+                + yaml.safe_dump(config, sort_keys=False))
     notes = [f"mergekit config for scalinglaws.merge method {method!r} with {opts}"]
     per_model: dict = {"weight": 1.0}
     params: dict = {}

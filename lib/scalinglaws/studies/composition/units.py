@@ -14,8 +14,9 @@ they are trained once for all studies). Added here:
     scratch_routed   a routed model with E = k trained from scratch on the k domains' pretraining
                      splits at the pretraining budget, the testbed's recipe and learning rate
     eval             one model (a checkpoint, or a merge of a base and experts made in memory) on
-                     the per-domain uniform windows; rows hold the per-window NLL sums, so the
-                     bootstrap (`analysis.py`) can resample the same windows for every arm
+                     the per-domain uniform windows (`evaluation.evaluate` / `evaluate_merges`);
+                     rows hold the per-window NLL sums, so the bootstrap (`analysis.py`) can
+                     resample the same windows for every arm
 
 Why a gate-1 router for upcycling: a routed block computes gate x expert(x). With identical
 experts the upcycled model equals the dense base exactly only if gate = 1 (Hash, RL-R); Switch
@@ -24,11 +25,10 @@ a sigmoid, so the "upcycled" start would not be the base.
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from scalinglaws import data as D
+from scalinglaws import evaluation as EV
 from scalinglaws import models as Mo
 from scalinglaws.core.sweep import Unit, checkpoint_dir, find_checkpoint
 from scalinglaws.models import routed as RT
@@ -95,55 +95,33 @@ def scratch_routed(config: dict) -> dict:
 # evaluation
 
 
-_WINDOWS: dict = {}
-
-
-def domain_windows(domain: str, tokens: int, seq_len: int, seed: int):
-    """The uniform windows of one domain's test split (`evaluation.uniform_windows`: they depend only
-    on (domain, tokens, seq_len, seed), so every arm and every subset sees the same windows)."""
-    from scalinglaws.evaluation import uniform_windows
-    key = (domain, tokens, seq_len, seed)
-    if key not in _WINDOWS:
-        if len(_WINDOWS) > 32:
-            _WINDOWS.clear()
-        _WINDOWS[key] = uniform_windows([domain], tokens, seq_len=seq_len, seed=seed, split="test")[0]
-    return _WINDOWS[key]
-
-
 def eval_config(spec: dict, domains, params: dict, seq_len: int) -> dict:
     return {"model": spec, "size": spec["size"], "domains": list(domains),
             "tokens_per_domain": params["eval_tokens_per_domain"], "seq_len": seq_len, "seed": params["seed"],
             "data": D.checksums(list(domains), "test")}
 
 
-def build_model(spec: dict):
-    """The model of an evaluation spec: {"kind": "checkpoint", "key"} or {"kind": "merge", "base",
-    "experts", "method", "options", "seed"} (merged in memory with `merge.merge`, like the merging
-    study's merge_eval)."""
-    device = default_device()
-    if spec["kind"] == "checkpoint":
-        return RT.load_routed(find_checkpoint(spec["key"]), device=device)
-    if spec["kind"] == "merge":
-        from scalinglaws.merge import merge
-        base = Mo.load_unit_checkpoint(spec["base"], device=device)
-        experts = [Mo.load_unit_checkpoint(k, device=device).state_dict() for k in spec["experts"]]
-        work = copy.deepcopy(base)
-        work.load_state_dict(merge(base.state_dict(), experts, spec["method"], seed=spec["seed"], **spec["options"]))
-        return work
-    raise ValueError(f"unknown model spec kind {spec['kind']!r}")
+def eval_spec(config: dict) -> EV.EvalSpec:
+    """Uniform windows of each domain's test split (the same for every arm and subset), scored by
+    the model's own forward one domain at a time (routed arms included), 64 windows per forward."""
+    return EV.EvalSpec(config["domains"], config["tokens_per_domain"], config["seq_len"], config["seed"],
+                       backend="forward", batch=64)
 
 
 def evaluate(config: dict) -> list[dict]:
-    """Per domain: the NLL sum of every window (nats) and the tokens each window scores."""
-    import torch
-
-    from scalinglaws.evaluation import window_loss_sums
-    model = build_model(config["model"])
-    model.eval()
-    rows = []
-    with torch.no_grad():
-        for d in config["domains"]:
-            win = domain_windows(d, config["tokens_per_domain"], config["seq_len"], config["seed"])
-            nll = window_loss_sums(model, win.to(model.device))
-            rows.append({"domain": d, "nll": np.asarray(nll, dtype=float).tolist(), "tokens_per_window": win.shape[1] - 1})
-    return rows
+    """Per domain: the NLL sum of every window (nats) and the tokens each window scores. The model
+    spec is {"kind": "checkpoint", "key"} or {"kind": "merge", "base", "experts", "method",
+    "options", "seed"} (merged in memory, `evaluation.evaluate_merges`, like the merging study)."""
+    spec, device = config["model"], default_device()
+    ev = eval_spec(config)
+    if spec["kind"] == "checkpoint":
+        res = EV.evaluate(RT.load_routed(find_checkpoint(spec["key"]), device=device), ev)
+    elif spec["kind"] == "merge":
+        base = Mo.load_unit_checkpoint(spec["base"], device=device)
+        experts = [Mo.load_unit_checkpoint(k, device=device).state_dict() for k in spec["experts"]]
+        merge = EV.Merge(tuple(range(len(experts))), spec["method"], spec["seed"], spec["options"])
+        res = EV.evaluate_merges(base, experts, [merge], ev)
+    else:
+        raise ValueError(f"unknown model spec kind {spec['kind']!r}")
+    return [{"domain": d, "nll": np.asarray(res.window_sums(0, d), dtype=float).tolist(),
+             "tokens_per_window": config["seq_len"]} for d in config["domains"]]

@@ -29,9 +29,9 @@ halved into `epsilon` before `rank_magnitude`); mergekit's `epsilon` is the half
 docstring of `scalinglaws.merge`, where both are cited).
 
 Evaluation. Every merged model on each member expert's own domain: `tokens_per_domain` tokens of
-uniform windows of `seq_len` + 1 tokens over the domain's test split (`evaluation.uniform_windows`;
-a domain's windows are the same in every group and size), scored by the stacked evaluator
-(`evaluation.evaluate_states`, `eval_chunk` merged states per pass). A group's score is the mean CE
+uniform windows of `seq_len` + 1 tokens over the domain's test split (`eval_spec`; a domain's
+windows are the same in every group and size), merged and scored by `evaluation.evaluate_merges`
+(stacked backend, `eval_chunk` merged states per pass). A group's score is the mean CE
 (nats/token) over its members' domains, the analogue of the paper's average of the members'
 metrics. Noise: per (model, domain) standard errors and 95 % intervals from
 `evaluation.bootstrap_domain_ce`; and `bootstrap` paired resamples of the windows (the same
@@ -279,10 +279,14 @@ def plan(params: dict) -> tuple[list[dict], list[dict]]:
 # units
 
 
+def eval_spec(domains, params_or_cfg: dict) -> EV.EvalSpec:
+    """Uniform windows of the domains' test splits, stacked evaluator, `eval_chunk` models per pass."""
+    return EV.EvalSpec(list(domains), params_or_cfg["tokens_per_domain"], params_or_cfg["seq_len"],
+                       params_or_cfg["window_seed"], batch=params_or_cfg.get("eval_chunk"))
+
+
 def _windows(domains, params_or_cfg: dict):
-    from scalinglaws.evaluation import uniform_windows
-    return uniform_windows(list(domains), params_or_cfg["tokens_per_domain"], params_or_cfg["seq_len"],
-                           seed=params_or_cfg["window_seed"])
+    return EV.spec_windows(eval_spec(domains, params_or_cfg))
 
 
 def _ckpt_key(path) -> str:
@@ -297,17 +301,11 @@ def _load(config: dict):
     return base, experts
 
 
-def _nll_rows(states, model, config, labels) -> list[dict]:
-    from scalinglaws.evaluation import evaluate_states
-    w, dom = _windows(config["domains"], config)
-    out = []
-    for i in range(0, len(states), config["eval_chunk"]):
-        out.append(evaluate_states(model, states[i:i + config["eval_chunk"]], w))
-    nll = np.concatenate(out)
+def _nll_rows(res: EV.Evaluation, config, labels) -> list[dict]:
     rows = []
-    for label, row in zip(labels, nll):
-        for j, d in enumerate(config["domains"]):
-            rows.append({"setting": label, "domain": d, "nll": [round(float(x), 5) for x in row[dom == j]]})
+    for i, label in enumerate(labels):
+        for d in config["domains"]:
+            rows.append({"setting": label, "domain": d, "nll": [round(float(x), 5) for x in res.window_sums(i, d)]})
     return rows
 
 
@@ -316,20 +314,18 @@ def _references(config: dict) -> list[dict]:
     base, experts = _load(config)
     states = [base.state_dict()] + experts
     labels = ["base"] + [f"expert:{r}" for r in config["roles"]]
-    return _nll_rows(states, base, config, labels)
+    return _nll_rows(EV.evaluate(base, eval_spec(config["domains"], config), states=states), config, labels)
 
 
 def _merge_eval(config: dict) -> list[dict]:
     """Every setting of the chunk merged (in memory) and evaluated on the group's domains."""
-    from scalinglaws.merge import merge
     base, experts = _load(config)
-    b = base.state_dict()
-    states, labels = [], []
+    merges = []
     for s in config["settings"]:
         method, opts, seed = registry_call(s)
-        states.append(merge(b, experts, method, seed=seed, **opts))
-        labels.append(s["key"])
-    return _nll_rows(states, base, config, labels)
+        merges.append(EV.Merge(tuple(range(len(experts))), method, seed, opts))
+    res = EV.evaluate_merges(base, experts, merges, eval_spec(config["domains"], config))
+    return _nll_rows(res, config, [s["key"] for s in config["settings"]])
 
 
 # ---------------------------------------------------------------------------------------------

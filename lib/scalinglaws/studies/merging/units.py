@@ -9,10 +9,10 @@
     fit          one joint (N, k) law fit with its bootstrap
     extrapolate  the extrapolation tests of one curve family
 
-Evaluation: every model is scored on fixed unbiased windows, `evaluation.uniform_windows` of the
-test split (starts uniform over each domain's whole token stream, `tokens_per_domain` scored
-tokens per domain, window = the model context), many models at once with the stacked evaluator
-(`evaluation.evaluate_states`), and reduced per domain with `evaluation.domain_metrics`. A domain's
+Evaluation: every model is scored through `evaluation.evaluate` / `evaluate_merges` on the unit's
+`eval_spec`: fixed unbiased windows of the test split (starts uniform over each domain's whole
+token stream, `tokens_per_domain` scored tokens per domain, window = the model context), many
+models at once with the stacked backend, reduced per domain (`Evaluation.frame`). A domain's
 windows depend only on (domain, tokens, context, seed), so the same windows serve every pool.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws import data as D
+from scalinglaws import evaluation as EV
 from scalinglaws import models as Mo
 from scalinglaws.core.sweep import Unit, checkpoint_dir, find_checkpoint
 from scalinglaws.studies.merging import analysis as MA
@@ -37,32 +38,21 @@ SCHEDULE_KEYS = ("ft_warmup_frac", "ft_min_lr_frac", "ft_weight_decay", "ft_grad
 # evaluation windows
 
 
-_WINDOWS: dict = {}
-
-
 def eval_config(domains, params: dict, seq_len: int) -> dict:
     return {"domains": list(domains), "tokens_per_domain": params["eval_tokens_per_domain"], "seq_len": seq_len,
             "seed": params["seed"], "data": D.checksums(list(domains), "test")}
 
 
-def windows(ev: dict):
-    """(windows, domain index) of an evaluation config, cached (every unit of a run shares them)."""
-    from scalinglaws.evaluation import uniform_windows
-    key = (tuple(ev["domains"]), ev["tokens_per_domain"], ev["seq_len"], ev["seed"])
-    if key not in _WINDOWS:
-        if len(_WINDOWS) > 8:
-            _WINDOWS.clear()
-        _WINDOWS[key] = uniform_windows(ev["domains"], ev["tokens_per_domain"], seq_len=ev["seq_len"],
-                                        seed=ev["seed"], split="test")
-    return _WINDOWS[key]
+def eval_spec(ev: dict) -> EV.EvalSpec:
+    """The evaluation spec of a unit's `eval` config: uniform windows, stacked evaluator, every
+    model of the unit in one pass."""
+    return EV.EvalSpec(ev["domains"], ev["tokens_per_domain"], ev["seq_len"], ev["seed"], split="test")
 
 
 def score(work, states, ev: dict) -> tuple[np.ndarray, pd.DataFrame]:
     """(nll (models, windows), domain_metrics rows with column `model`) of state dicts."""
-    from scalinglaws.evaluation import domain_metrics, evaluate_states
-    win, dom = windows(ev)
-    nll = evaluate_states(work, states, win)
-    return nll, domain_metrics(nll, win, dom, ev["domains"])
+    res = EV.evaluate(work, eval_spec(ev), states=states)
+    return res.nll, res.frame()
 
 
 def _load(key: str):
@@ -122,18 +112,16 @@ def specialise(config: dict) -> dict:
     paired standard error of its CE change from the base (the same resampled windows)."""
     import time
 
-    from scalinglaws.evaluation import bootstrap_domain_ce
     t0 = time.perf_counter()
     work, base, experts = _states(config)
-    ev = config["eval"]
     names = ["base"] + list(config["domains"])
-    nll, m = score(work, [base] + experts, ev)
+    res = EV.evaluate(work, eval_spec(config["eval"]), states=[base] + experts)
+    nll, m = res.nll, res.frame()
     spec = [{"expert_domain": names[r.model], "eval_domain": r.domain, "ce": r.ce, "bpb": r.bpb, "tokens": r.tokens}
             for r in m.itertuples()]
-    win, dom = windows(ev)
     stack = np.concatenate([nll, nll[1:] - nll[:1]])  # models, then (expert - base): paired differences
     labels = names + [f"{d} - base" for d in names[1:]]
-    b = bootstrap_domain_ce(stack, win, dom, ev["domains"], n_boot=config["n_boot"], seed=config["seed"])
+    b = res.bootstrap(config["n_boot"], config["seed"], rows=stack)
     noise = [{"model": labels[r.model], "paired": r.model >= len(names), "eval_domain": r.domain, "ce": r.ce,
               "ce_se": r.ce_se, "ce_lo": r.ce_lo, "ce_hi": r.ce_hi} for r in b.itertuples()]
     return {"spec": spec, "noise": noise, "wall_s": time.perf_counter() - t0}
@@ -146,17 +134,13 @@ def subset_seed(seed: int, subset, M: int) -> int:
 
 def merge_eval(config: dict) -> list[dict]:
     """Merge every subset of the chunk in memory, evaluate all of them in one stacked pass."""
-    from scalinglaws.merge import merge
-    work, base, experts = _states(config)
+    work, _, experts = _states(config)
     M = len(config["experts"])
     keys = list(config["subsets"])
-    seeds, states = [], []
-    for key in keys:
-        subset = S.parse_subset(key)
-        seeds.append(subset_seed(config["seed"], subset, M))
-        states.append(merge(base, [experts[i] for i in subset], config["registry_method"], seed=seeds[-1],
-                            **config["options"]))
-    _, m = score(work, states, config["eval"])
+    merges = [EV.Merge(tuple(S.parse_subset(key)), config["registry_method"],
+                       subset_seed(config["seed"], S.parse_subset(key), M), config["options"]) for key in keys]
+    seeds = [mg.seed for mg in merges]
+    m = EV.evaluate_merges(work, experts, merges, eval_spec(config["eval"])).frame()
     idx = {d: i for i, d in enumerate(config["domains"])}
     rows = []
     for r in m.itertuples():

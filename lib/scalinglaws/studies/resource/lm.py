@@ -73,10 +73,10 @@ def rung_tokens(n_params: int, tokens_per_param: float, batch_tokens: int, cap: 
 
 def train_rung(cfg: dict, train_arrays: dict, windows: dict) -> dict:
     """Build, train and score one ladder rung at one learning rate; cfg has d_model, n_layers,
-    head_dim, context, seed, tokens, batch_tokens, lr. `windows` maps split -> (windows, domain
-    index, domains) from `evaluation.uniform_windows`; the loss of a split is the mean CE over
+    head_dim, context, seed, tokens, batch_tokens, lr. `windows` maps split -> its
+    `evaluation.EvalSpec` (uniform windows of the context); the loss of a split is the mean CE over
     domains (equal weights, as in training)."""
-    from scalinglaws.evaluation import domain_metrics, evaluate_models
+    from scalinglaws.evaluation import evaluate
     from scalinglaws.training import TrainingDiverged, train
 
     size = lm_size(cfg["d_model"], cfg["n_layers"], cfg["head_dim"], cfg["context"])
@@ -94,8 +94,7 @@ def train_rung(cfg: dict, train_arrays: dict, windows: dict) -> dict:
         return {**row, "diverged": True, "tokens": 0, "steps": 0, "tokens_per_param": 0.0, "train_loss": nan,
                 "val_loss": nan, "loss": nan, "wall_s": nan}
     scores = {}
-    for split, (w, dom, domains) in windows.items():
-        nll = evaluate_models([model], w)[0]
-        scores[split] = float(domain_metrics(nll, w, dom, domains)["ce"].mean())
+    for split, spec in windows.items():
+        scores[split] = float(evaluate(model, spec).frame(model=0)["ce"].mean())
     return {**row, "diverged": False, "tokens": res.tokens, "steps": res.steps, "tokens_per_param": res.tokens / counts["non_embedding"],
             "train_loss": res.final_loss, "val_loss": scores["val"], "loss": scores["test"], "wall_s": res.wall_s}

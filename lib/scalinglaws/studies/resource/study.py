@@ -226,13 +226,12 @@ _LM_DATA: dict = {}
 
 def _lm_unit(cfg: dict) -> dict:
     from scalinglaws import data
-    from scalinglaws.evaluation import uniform_windows
+    from scalinglaws.evaluation import EvalSpec
     from scalinglaws.studies.resource.lm import train_rung
     key = (tuple(cfg["domains"]), cfg["context"], cfg["eval_tokens"])
     if key not in _LM_DATA:  # token arrays are cached on disk; keep them in memory across rungs
         arrays = {d: data.token_ids(d, "pretrain") for d in cfg["domains"]}
-        windows = {s: (*uniform_windows(cfg["domains"], cfg["eval_tokens"], seq_len=cfg["context"], seed=0, split=s),
-                       cfg["domains"]) for s in ("val", "test")}
+        windows = {s: EvalSpec(cfg["domains"], cfg["eval_tokens"], cfg["context"], 0, split=s) for s in ("val", "test")}
         _LM_DATA.clear()
         _LM_DATA[key] = (arrays, windows)
     arrays, windows = _LM_DATA[key]

@@ -15,7 +15,7 @@ Protocol (documented in book/testbed):
   that its chosen rate ends up between two worse ones. A rate at the edge may be far from the size's
   optimum, and an under-tuned size can break the ladder's order (at `cpu`, d128l4 at the grid's
   lowest rate was still improving as the rate fell).
-- Evaluation: windows drawn uniformly over each domain's split (`evaluation.uniform_windows`,
+- Evaluation: windows drawn uniformly over each domain's split (`evaluation.evaluate` on an `EvalSpec`: `uniform_windows`,
   seeded, `eval_tokens` per domain, the model's context), scored by the stacked evaluator, with
   bootstrap standard errors over windows (`evaluation.bootstrap_domain_ce`).
 
@@ -243,16 +243,12 @@ def eval_unit(pre: Unit, params: dict) -> Unit:
 
 
 def _evaluate(config: dict) -> list[dict]:
-    from scalinglaws.evaluation import bootstrap_domain_ce, evaluate_models, uniform_windows
+    from scalinglaws.evaluation import EvalSpec, evaluate
     model = M.load_unit_checkpoint(config["checkpoint"], device=default_device())
     rows = []
-    for split in ("val", "test"):
-        windows, dom = uniform_windows(config["domains"], config["tokens_per_domain"],
-                                       seq_len=model.config.max_position_embeddings,
-                                       seed=config["seed"], split=split)
-        nll = evaluate_models([model], windows.to(model.device))[0]
-        df = bootstrap_domain_ce(nll, windows, dom, config["domains"], n_boot=config["bootstrap"],
-                                 seed=config["seed"])
+    for split in ("val", "test"):  # windows of the model's context, stacked evaluator
+        spec = EvalSpec(config["domains"], config["tokens_per_domain"], seed=config["seed"], split=split)
+        df = evaluate(model, spec).bootstrap(config["bootstrap"], config["seed"], model=0)
         rows += [{"split": split, **r} for r in df.to_dict("records")]
     return rows
 
