@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws import data as D
+from scalinglaws import evaluation as EV
 from scalinglaws import models as Mo
 from scalinglaws.core.paths import results_root
 from scalinglaws.core.results import ResultStore, config_hash, git_commit
@@ -297,7 +298,7 @@ def measure(profile: str, overrides: dict | None = None, threads: int = 1, chunk
     ev = eval_config(params)
     rows = []
     with torch_threads(threads):
-        U.windows(ev)  # built once, as in a sweep (not a unit's cost)
+        EV.spec_windows(U.eval_spec(ev))  # built once, as in a sweep (not a unit's cost)
         arrays = {domain: D.token_ids(domain, "finetune")}
         for s in params["sizes"]:
             torch.manual_seed(params["seed"])
