@@ -124,11 +124,9 @@ def _evaluate(config: dict, batch_size: int = 32) -> list[dict]:
     for domain in config["domains"]:
         if routed:
             model.reset_routing_stats()
-        windows, dom = EV.uniform_windows([domain], config["tokens_per_domain"],
-                                          seq_len=model.config.max_position_embeddings,
-                                          seed=config["seed"], split=config["split"])
-        nll = EV.window_loss_sums(model, windows.to(device), chunk=batch_size)
-        df = EV.bootstrap_domain_ce(nll, windows, dom, [domain], n_boot=config["bootstrap"], seed=config["seed"])
+        spec = EV.EvalSpec([domain], config["tokens_per_domain"], seed=config["seed"], split=config["split"],
+                           backend="forward", batch=batch_size)  # seq_len: the model's context
+        df = EV.evaluate(model, spec).bootstrap(config["bootstrap"], config["seed"], model=0)
         row = {k: df.iloc[0][k] for k in ("domain", "windows", "tokens", "bytes", "nll_sum", "ce", "ce_se", "bpb")}
         row["routing"] = model.routing_stats() if routed else []
         rows.append(row)
@@ -149,9 +147,9 @@ def _evaluate_docs(config: dict, batch_size: int = 32) -> list[dict]:
     (The study's CE is on the uniform windows; document starts have less context, so these differ.)"""
     device = T.default_device()
     model = RT.load_routed(SW.find_checkpoint(config["checkpoint"]), device=device)
-    df = EV.evaluate_domains(model, TK.load_tokenizer(), config["domains"], split=config["split"],
-                             max_docs=config["max_docs"], batch_size=batch_size, device=device)
-    return df.to_dict("records")
+    spec = EV.EvalSpec(config["domains"], protocol="documents", max_docs=config["max_docs"],
+                       split=config["split"], batch=batch_size)
+    return EV.evaluate(model, spec).frame(model=0).to_dict("records")
 
 
 
