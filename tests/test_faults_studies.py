@@ -66,8 +66,13 @@ def test_plan_composition_warns_when_the_line_it_follows_is_not_ok():
     summary = pd.DataFrame({"pool": "p", "k": 2, "arm": "merge", "size": ["a", "b", "c"],
                             "total_flops": [1e12, 1e13, 1e14], "total_flops_amortised": [1e11, 1e12, 1e13],
                             "loss": [3.0, 2.0, 2.9], "se": 0.01, "hi": [3.02, 2.02, 2.92]})
-    fits = pd.DataFrame({"pool": ["p"], "k": [2], "arm": ["merge"], "slope": [-0.05], "intercept": [1.0288],
-                         "n_points": [3], "cost_min": [1e12], "cost_max": [1e14], "loss_min": [2.0], "loss_max": [3.0]})
+    from scalinglaws.fitting.schema import fit_rows, fits_frame
+    from scalinglaws.studies.composition import analysis as CA
+    # the stored `fits` table's schema (the one fits schema); its ok is the planner's to recompute
+    fits = fits_frame(fit_rows(CA.LINE_LAW, {"slope": -0.05, "intercept": 1.0288}, ok=True, why_not_ok="", n_points=3,
+                               keys={"pool": "p", "k": 2, "arm": "merge"},
+                               extra={"cost_min": 1e12, "cost_max": 1e14, "loss_min": 2.0, "loss_max": 3.0}),
+                      CA.FIT_KEYS, CA.FIT_EXTRA)
     out = P.target_plan(summary, fits, "p", 2, 1.9)
     assert out["source"] == "fitted line (extrapolated)" and out["trusted"] is False
     assert "R^2" in out["why_not_ok"]
