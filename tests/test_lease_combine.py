@@ -66,12 +66,14 @@ def test_resource_parts_combine_into_the_one_run_tables(tmp_path, monkeypatch):
     exponents across widths (`fits`, `fit_samples`) and the claims must be those of the whole run. The
     parts reuse the one run's unit records (so only the analysis differs, and the test stays short)."""
     work = tmp_path / "work-one"
-    one = _run(monkeypatch, "resource", tmp_path / "one", work)
+    # lm_parts (the smoke profile's own cpu-style split of the LM rungs) is a plan over every rung:
+    # these lease parts split by width instead, so neither the one run nor the parts use it
+    one = _run(monkeypatch, "resource", tmp_path / "one", work, lm_parts=None)
     root = tmp_path / "parts"
     _store_part(monkeypatch, tmp_path, "resource", "a", root, work,
-                {"widths": [4, 8], "composite_widths": [4], "lm_widths": [16, 24]})
+                {"widths": [4, 8], "composite_widths": [4], "lm_widths": [16, 32], "lm_parts": None})
     _store_part(monkeypatch, tmp_path, "resource", "b", root, work,
-                {"widths": [8, 16], "composite_widths": [8], "lm_widths": [32]})
+                {"widths": [8, 16], "composite_widths": [8], "lm_widths": [48], "lm_parts": None})
     # the old combination (the parts' rows stacked) differs from the one run: its fits are the parts' own
     stacked = pd.concat([pd.read_parquet(root / "resource/smoke/parts" / p / "fits.parquet") for p in "ab"])
     assert len(stacked) != len(one.read("fits")) or not stacked.reset_index(drop=True).equals(one.read("fits"))
