@@ -153,3 +153,23 @@ def test_architecture_md_names_exactly_the_files_a_profile_and_a_router_touch():
     assert named["a profile"] == {"lib/scalinglaws/core/profiles.py"} | defining
     for f in named["a profile"] | named["a router"]:
         assert (repo / f).exists(), f
+
+
+def test_command_tables_are_recorded_by_their_commands_and_none_is_stale():
+    """A table declared as made by a study's own commands (`studies.command_tables`) carries that
+    command's record in the store's provenance (`derived.<table>`, or listed in an entry's `tables`)
+    wherever it is stored, and every declared name is stored at some profile (a renamed table would
+    otherwise leave a stale declaration that hides a missing one from the gpu rehearsal)."""
+    import json
+
+    from scalinglaws.core.paths import DATA_DIR
+    from scalinglaws.studies import command_tables, study_names
+    for study in study_names():
+        declared, seen = command_tables(study), set()
+        for prov_path in sorted((DATA_DIR / "results" / study).glob("*/provenance.json")):
+            entries = json.loads(prov_path.read_text()).get("derived", {})
+            recorded = set(entries) | {t for e in entries.values() for t in e.get("tables", [])}
+            stored = {p.stem for p in prov_path.parent.glob("*.parquet")} & declared
+            assert stored <= recorded, f"{prov_path}: {sorted(stored - recorded)} stored with no command record"
+            seen |= stored
+        assert seen == declared, f"{study}: declared command tables never stored: {sorted(declared - seen)}"

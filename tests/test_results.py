@@ -65,3 +65,46 @@ def test_git_commit_ignores_rewritten_results_but_not_code(tmp_path, monkeypatch
     assert not R.git_commit().endswith("+dirty")
     (tmp_path / "code.py").write_text("x = 2\n")
     assert R.git_commit().endswith("+dirty")
+
+
+def test_merge_provenance_keeps_one_runs_fields_and_the_newer_record_of_each_command():
+    from scalinglaws.core.results import merge_provenance
+    old_run = {"commit": "a", "date": "2026-12-01T00:00:00+00:00", "wall_time_s": 5, "config": {"x": 1},
+               "derived": {"claims": {"date": "2026-12-03T00:00:00+00:00", "commit": "c"},
+                           "seeds": {"date": "2026-12-01T00:00:00+00:00", "commit": "a"}}}
+    new_run = {"commit": "b", "date": "2026-12-02T00:00:00+00:00", "config": {"x": 2}, "backend": "ray",
+               "derived": {"claims": {"date": "2026-12-02T00:00:00+00:00", "commit": "b"},
+                           "clark_fits": {"date": "2026-12-02T00:00:00+00:00", "commit": "b"}}}
+    for a, b in ((old_run, new_run), (new_run, old_run)):  # symmetric
+        m = merge_provenance(a, b)
+        assert {k: v for k, v in m.items() if k != "derived"} == {k: v for k, v in new_run.items() if k != "derived"}
+        assert m["derived"]["claims"]["commit"] == "c"  # the later claims record, though from the older run's side
+        assert set(m["derived"]) == {"claims", "seeds", "clark_fits"}
+
+
+def test_merge_provenance_script_resolves_a_real_git_conflict(tmp_path):
+    import subprocess
+    import sys
+
+    from scalinglaws.core.paths import REPO_ROOT
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
+    run = lambda *a: subprocess.run([*git, *a], cwd=tmp_path, capture_output=True, text=True)  # noqa: E731
+    prov = tmp_path / "provenance.json"
+    write = lambda d: prov.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")  # noqa: E731
+    run("init")
+    write({"date": "2026-12-01", "derived": {"claims": {"date": "2026-12-01"}}})
+    run("add", "."), run("commit", "-m", "base")
+    run("checkout", "-b", "other")
+    write({"date": "2026-12-01", "derived": {"claims": {"date": "2026-12-01"}, "seeds": {"date": "2026-12-02"}}})
+    run("commit", "-am", "seeds")
+    run("checkout", "main")
+    write({"date": "2026-12-01", "derived": {"claims": {"date": "2026-12-03"}}})
+    run("commit", "-am", "claims")
+    assert run("merge", "other").returncode != 0  # a real conflict
+    script = [sys.executable, str(REPO_ROOT / "scripts" / "merge_provenance.py")]
+    refused = subprocess.run([*script, "elsewhere.json"], cwd=tmp_path, capture_output=True, text=True)
+    assert refused.returncode == 2 and "not a provenance.json in merge conflict" in refused.stderr
+    done = subprocess.run([*script, "provenance.json"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(prov.read_text())["derived"] == {"claims": {"date": "2026-12-03"}, "seeds": {"date": "2026-12-02"}}
+    assert run("diff", "--name-only", "--diff-filter=U").stdout.strip() == ""  # staged, conflict resolved

@@ -7,7 +7,8 @@ import pytest
 
 from scalinglaws.studies.testbed import chapter as C
 from scalinglaws.studies.testbed.claims import claims
-from scalinglaws.studies.testbed.study import bracket_step, grid_ratio, sweep_table
+from scalinglaws.core.regime import bracket_step, grid_ratio
+from scalinglaws.studies.testbed.study import sweep_table
 
 
 def _records(size, N, lr, train_loss, val, test, diverged=False):
@@ -113,6 +114,30 @@ def test_bracketing_extends_a_size_whose_best_rate_is_at_an_edge_and_only_that_s
     assert bracket_step(t, 2.0) == {"lo": pytest.approx(1e-3), "hi": pytest.approx(8e-3)}
 
 
+def test_bracketed_rounds_walks_each_size_to_its_own_optimum_and_stops_at_the_round_cap():
+    """A synthetic loss with a known optimum per size: the rule extends only sizes at an edge, one grid
+    step per round, never proposes a rate >= 1, and trains each (size, rate) once per round."""
+    from scalinglaws.core.regime import bracketed_rounds
+    optimum = {"inside": 4e-3, "above": 3.2e-2, "far": 0.9, "below": 1e-3}
+    calls = []
+
+    def train_round(rates):
+        calls.append({s: list(r) for s, r in rates.items()})
+        rows = [{"size": s, "lr": lr, "val": abs(math.log(lr / optimum[s]))} for s, r in rates.items() for lr in r]
+        t = pd.DataFrame(rows)
+        t["chosen"] = t.index.isin(t.groupby("size")["val"].idxmin().values)
+        return t, t
+
+    t = bracketed_rounds({s: [2e-3, 4e-3, 8e-3] for s in optimum}, 2.0, 3, train_round)
+    chosen = t[t["chosen"]].set_index("size")["lr"]
+    assert chosen["inside"] == pytest.approx(4e-3) and chosen["below"] == pytest.approx(1e-3)
+    assert chosen["above"] == pytest.approx(3.2e-2)      # two steps up, then bracketed by 6.4e-2
+    assert chosen["far"] == pytest.approx(6.4e-2)        # still at the edge when the 3 rounds ran out
+    assert len(calls) == 4 and calls[-1]["inside"] == [2e-3, 4e-3, 8e-3]
+    assert calls[-1]["below"] == pytest.approx([5e-4, 1e-3, 2e-3, 4e-3, 8e-3])
+    assert bracketed_rounds({"far": [0.6]}, 2.0, 5, train_round)["lr"].max() < 1.0  # 1.2 is never tried
+
+
 def test_bracketed_sweep_trains_only_the_missing_edge_rates(scratch_roots, monkeypatch):
     """At smoke with lr_bracket=1: each size whose best rate is at an edge gets exactly one more rate,
     one grid step beyond it; a one-size sweep (what other studies call) chooses what the ladder does."""
@@ -123,7 +148,7 @@ def test_bracketed_sweep_trains_only_the_missing_edge_rates(scratch_roots, monke
     p = resolve_params(S, "smoke", {"lr_bracket": 1, "domains": ["code", "algebra"], "pretrain_tokens": 8192})
     first = S.bracketed_sweep(Sweep(S.STUDY, "smoke"), p["sizes"], "smoke", {**p, "lr_bracket": 0}, "local")[2]
     _, _, t = S.bracketed_sweep(Sweep(S.STUDY, "smoke"), p["sizes"], "smoke", p, "local")
-    ratio = S.grid_ratio(p["lrs"])
+    ratio = grid_ratio(p["lrs"])
     assert len(t) == len(first) + len(p["sizes"])  # two rates: every best rate is at an edge
     for size, g in t.groupby("size"):
         f = first[first["size"] == size]

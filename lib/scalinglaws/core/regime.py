@@ -57,6 +57,50 @@ def bracket(lr: float, grid) -> str:
     return "low edge" if lr <= grid[0] else "high edge" if lr >= grid[-1] else "inside"
 
 
+def grid_ratio(lrs) -> float:
+    """A rate grid's step between neighbouring rates (geometric mean ratio; 2 for a one-rate grid)."""
+    lrs = sorted(lrs)
+    return (lrs[-1] / lrs[0]) ** (1 / (len(lrs) - 1)) if len(lrs) > 1 else 2.0
+
+
+def bracket_step(table: pd.DataFrame, ratio: float) -> dict[str, float]:
+    """{size: the next rate to try} for every size of a sweep table (columns size, lr, chosen) whose
+    chosen rate is the highest or lowest rate it was trained at (diverged runs count as tried: a
+    diverged rate above the chosen one already brackets it). Sizes already bracketed are absent."""
+    out = {}
+    for size, g in table.groupby("size", sort=False):
+        best = g.loc[g["chosen"], "lr"]
+        if best.empty:  # every rate diverged: nothing to centre on
+            continue
+        lr = float(best.iloc[0])
+        if lr >= g["lr"].max():
+            out[size] = lr * ratio
+        elif lr <= g["lr"].min():
+            out[size] = lr / ratio
+    return out
+
+
+def bracketed_rounds(rates: dict[str, list[float]], ratio: float, rounds: int, train_round):
+    """Train every size at its rates, then extend each size whose chosen rate sits at an edge of the
+    rates it was trained at by one grid step (`ratio`), up to `rounds` rounds; the one bracketing
+    rule of every study that sweeps a learning rate (the testbed's ladder, resource's LM ladders).
+
+    `train_round(rates)` trains {size: rates} (already-recorded units are not retrained) and returns
+    (result, sweep table with size / lr / chosen). Each size's next rate depends on its own rows
+    only, so a sweep of a subset of sizes (a part, or one size) chooses what the whole sweep does.
+    Returns the last round's result."""
+    rates = {s: list(r) for s, r in rates.items()}
+    for r in range(rounds + 1):
+        result, table = train_round(rates)
+        more = bracket_step(table, ratio) if r < rounds else {}
+        more = {s: lr for s, lr in more.items() if lr < 1.0}  # a rate must stay a valid rate
+        if not more:
+            break
+        for s, lr in more.items():
+            rates[s] = sorted(rates[s] + [round(lr, 12)])  # rounded: the rate is part of a unit's key
+    return result
+
+
 def seed_count(tables: dict, cell: str, measure: str | None = None) -> int:
     """Distinct training seeds of `cell` (and `measure`, if given) in a study's stored `seeds` table;
     the seeds table's cells may name the configuration more finely ("<pool>/<size>/k5/0-1-2" under

@@ -192,6 +192,22 @@ def provenance(config, wall_time_s: float, *, profile: str, backend: str, unit_c
     }
 
 
+def merge_provenance(ours: dict, theirs: dict) -> dict:
+    """One store's provenance after two branches each changed it (a git merge of results): the
+    run-level fields (commit, date, config, counters) are one run's, so they are taken whole from the
+    newer run (by `date`), never mixed; each `derived.<name>` entry (claims, seeds, clark, ...) is
+    one command's record, so the newer of the two is kept per entry. ISO dates compare as strings."""
+    newer, older = (theirs, ours) if str(theirs.get("date", "")) > str(ours.get("date", "")) else (ours, theirs)
+    out = {k: v for k, v in newer.items() if k != "derived"}
+    derived = dict(older.get("derived", {}))
+    for name, entry in newer.get("derived", {}).items():
+        if name not in derived or str(entry.get("date", "")) >= str(derived[name].get("date", "")):
+            derived[name] = entry
+    if derived:
+        out["derived"] = derived
+    return out
+
+
 class ResultStore:
     """The tables of one study at one profile."""
 

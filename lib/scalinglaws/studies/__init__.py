@@ -20,6 +20,10 @@ A study package exposes
 - `DEPENDS_ON` - studies whose units or stored tables it uses (they run first under `reproduce all`;
   a run that reads another study's store, or a package that imports another study, without
   declaring it fails: `core.results.read_scope` at run time, `tests/test_dependencies.py` on the source);
+- optionally `COMMAND_TABLES` - tables its own commands write into its store (`clark`, `merging-nine`,
+  ...) and its `run` never does; with every study's `seeds` table (`python -m scalinglaws seeds`):
+  `command_tables(name)`. A run on a new profile (a gpu lease) makes every other table of the
+  store; the gpu rehearsal checks both ways;
 - optionally `cli.py` with `register(subparsers)`: its own sub-commands, found by the CLI.
 
 Its experiment notebook `notebooks/<name>.ipynb` is a thin papermill wrapper around `run`; the book's
@@ -65,6 +69,14 @@ def study_names() -> tuple[str, ...]:
     for n in found:
         visit(n)
     return tuple(order)
+
+
+def command_tables(name: str) -> frozenset[str]:
+    """Tables of study `name`'s store that commands other than its `run` write: every study's `seeds`
+    (`studies.replicates`) and the study's own `COMMAND_TABLES`. `claims` re-derives run tables in
+    place (fits re-judged, ...), so those stay run tables."""
+    from scalinglaws.studies import replicates
+    return frozenset((replicates.TABLE, *getattr(get_study(name), "COMMAND_TABLES", ())))
 
 
 def get_study(name: str):

@@ -17,5 +17,9 @@
 """
 from scalinglaws.studies.merging.study import METHOD_VARIANTS, PROFILES, STUDY, data_files, disk_bytes, run, validate
 
+from scalinglaws.studies.merging import nine as _nine
+
 DEPENDS_ON: tuple[str, ...] = ("testbed",)
-__all__ = ["DEPENDS_ON", "METHOD_VARIANTS", "data_files", "disk_bytes", "PROFILES", "STUDY", "run", "validate"]
+# tables its own commands write into its store, never its run (`studies.command_tables`)
+COMMAND_TABLES: tuple[str, ...] = ("conventions", *_nine.TABLES)
+__all__ = ["COMMAND_TABLES", "DEPENDS_ON", "METHOD_VARIANTS", "data_files", "disk_bytes", "PROFILES", "STUDY", "run", "validate"]

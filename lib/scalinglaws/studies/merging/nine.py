@@ -73,6 +73,10 @@ NINE_POOL = ["arithmetic", "algebra", "number_theory", "geometry", "probability"
              "manpages"]
 PILOT_PART = "pilot"
 DERIVED = "nine"  # provenance derived.<DERIVED>
+# every table `merging-nine` writes into the merging store (`write_tables` refuses any other name)
+TABLES = ("nine_pilot", "nine_recipe", "nine_experts", "nine_specialisation", "nine_noise", "nine_subsets",
+          "nine_merges", "nine_curves", "nine_in_domain", "nine_saturation", "nine_saturation_summary",
+          "nine_tail_fits", "nine_a_trend", "nine_unit_costs", "nine_parts")
 # the paper's median R(k): 85% at k = 5, 90% at k = 6 of 9 (Wang et al. 2025; `literature.PAPER`)
 PAPER_R = {0.85: 5, 0.90: 6}
 
@@ -549,6 +553,9 @@ def write_tables(profile: str, overrides: dict | None = None, costs: pd.DataFram
     if costs is not None:
         out["nine_unit_costs"] = costs
         out["nine_parts"] = part_costs(profile, costs, overrides)
+    undeclared = sorted(set(out) - set(TABLES))
+    if undeclared:  # the gpu rehearsal and the store's readers rely on the declared names
+        raise RuntimeError(f"merging-nine made tables {undeclared} not declared in nine.TABLES")
     store = ResultStore(ST.STUDY, profile)
     for name, df in out.items():
         store.write(name, df)

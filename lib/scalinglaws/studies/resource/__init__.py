@@ -8,7 +8,7 @@
 from scalinglaws.studies.resource.study import (EPOCH_ALPHA, HOFFMANN_ALPHA, PROFILES, RUN_ONLY, SAMPLE_DRAWS, STUDY, data_files,
                                                 reference_frame, run, validate)
 
-# the LM ladders bracket their rates by the testbed's rule (testbed.study.bracket_step) and the
+# the LM ladders bracket their rates by the rule they share with the testbed (core.regime.bracketed_rounds); the
 # parts planner prices a rung from the stored testbed run's FLOP rate (parts.testbed_flop_rate)
 DEPENDS_ON: tuple[str, ...] = ("testbed",)
 __all__ = ["DEPENDS_ON", "EPOCH_ALPHA", "HOFFMANN_ALPHA", "PROFILES", "RUN_ONLY", "SAMPLE_DRAWS", "STUDY", "data_files", "reference_frame", "run",

@@ -20,7 +20,7 @@ the largest rungs pick the top rate of the grid):
   a sum of two powers of N, and the fitted exponent is the ladder's effective one (alpha ~ beta
   ~ 0.34 in Chinchilla, so both terms fall alike there);
 - every rung at every rate of a small grid, and the rate bracketed as in the testbed
-  (`testbed.study.bracket_step`): a rung whose best rate sits at an edge of the rates it was
+  (`core.regime.bracketed_rounds`): a rung whose best rate sits at an edge of the rates it was
   trained at gets the next rate beyond that edge, up to `lr_bracket` rounds. The rung keeps the
   rate with the lowest validation CE and is scored on the test split (uniform windows).
 

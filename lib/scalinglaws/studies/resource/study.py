@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.core.results import ResultStore, provenance
+from scalinglaws.core.regime import bracketed_rounds, grid_ratio
 from scalinglaws.data import reference as REF
 from scalinglaws.studies.resource.analysis import composite_fit_tables, composites
 from scalinglaws.studies import exclusive_run, resolve_params
@@ -284,24 +285,17 @@ def lm_units(p: dict, rates: dict | None = None) -> tuple[list[Unit], list[dict]
 
 
 def lm_sweep(sweep: Sweep, p: dict, sizes: list[str], backend: str = "local") -> tuple[list, list[Unit], list[dict]]:
-    """Train `sizes` (rung names) at every rate of the grid, then extend each rung whose chosen rate
-    sits at an edge of its rates by one grid step, up to `lm_lr_bracket` rounds (the testbed's
-    rule, `testbed.study.bracket_step`). Each rung's rates depend on its own results only, so a part
-    chooses what the whole run does. Returns (records, units, membership rows) of the last round."""
-    from scalinglaws.studies.testbed.study import bracket_step, grid_ratio
-    rates = {s: list(p["lm_lrs"]) for s in sizes}
-    ratio = grid_ratio(p["lm_lrs"])
-    for r in range(p["lm_lr_bracket"] + 1):
+    """Train `sizes` (rung names) at every rate of the grid, bracketed by the testbed's rule
+    (`core.regime.bracketed_rounds`) up to `lm_lr_bracket` rounds. Each rung's rates depend on its
+    own results only, so a part chooses what the whole run does. Returns (records, units, membership
+    rows) of the last round."""
+    def train_round(rates):
         units, members = lm_units(p, rates)
         recs = sweep.run(units, _lm_unit, backend=backend, desc="LM ladders")
-        per_rung = lm_table(recs, units, members).drop_duplicates(["size", "lr"])
-        more = bracket_step(per_rung, ratio) if r < p["lm_lr_bracket"] else {}
-        more = {s: lr for s, lr in more.items() if lr < 1.0}  # a rate must stay a valid rate
-        if not more:
-            break
-        for s, lr in more.items():
-            rates[s] = sorted(rates[s] + [round(lr, 12)])
-    return recs, units, members
+        return (recs, units, members), lm_table(recs, units, members).drop_duplicates(["size", "lr"])
+
+    return bracketed_rounds({s: list(p["lm_lrs"]) for s in sizes}, grid_ratio(p["lm_lrs"]), p["lm_lr_bracket"],
+                            train_round)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -461,7 +455,6 @@ def recorded_lm_table(sweep: Sweep, p: dict) -> pd.DataFrame:
     """`lm_table` of every LM unit of this config already recorded in `sweep` (rungs of the parts
     done so far, their bracket rounds included; nothing is trained). A rung's rates are the grid
     and the bracketing steps beyond it, as `lm_sweep` makes them."""
-    from scalinglaws.studies.testbed.study import grid_ratio
     ratio, grid = grid_ratio(p["lm_lrs"]), list(p["lm_lrs"])
     beyond = [round(min(grid) / ratio ** (i + 1), 12) for i in range(p["lm_lr_bracket"])] + \
              [round(max(grid) * ratio ** (i + 1), 12) for i in range(p["lm_lr_bracket"])]

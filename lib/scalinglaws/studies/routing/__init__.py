@@ -23,8 +23,13 @@
 The routed model family and its routers live in `scalinglaws.models.routed` / `.routers`.
 """
 from scalinglaws.studies.routing.config import PROFILES, RUN_ONLY, STUDY, data_files, validate, validate_stored
+from scalinglaws.studies.routing import clark as _clark
+from scalinglaws.studies.routing import pilot as _pilot
 from scalinglaws.studies.routing.study import run
+
+# tables its own commands write into its store, never its run (`studies.command_tables`)
+COMMAND_TABLES: tuple[str, ...] = (*_clark.TABLES, _pilot.TABLE)
 
 # lr="testbed" (the cpu and gpu profiles) trains each size at the rate the testbed's stored ladder chose
 DEPENDS_ON: tuple[str, ...] = ("testbed",)
-__all__ = ["DEPENDS_ON", "PROFILES", "RUN_ONLY", "STUDY", "data_files", "run", "validate", "validate_stored"]
+__all__ = ["COMMAND_TABLES", "DEPENDS_ON", "PROFILES", "RUN_ONLY", "STUDY", "data_files", "run", "validate", "validate_stored"]

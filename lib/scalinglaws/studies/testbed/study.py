@@ -48,6 +48,7 @@ import pandas as pd
 from scalinglaws import data as D
 from scalinglaws import models as M
 from scalinglaws.core.profiles import MAX_EPOCHS, REGISTRY
+from scalinglaws.core.regime import bracketed_rounds, grid_ratio
 from scalinglaws.core.results import ResultStore, provenance
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir, find_checkpoint
 from scalinglaws.core.validation import ParameterError, check_float, check_int, check_subset
@@ -173,29 +174,6 @@ def learning_rates(size: str, params: dict) -> list[float]:
     return [params["lr"][size]] if params["lr"] is not None else list(params["lrs"])
 
 
-def grid_ratio(lrs) -> float:
-    """The grid's step between neighbouring rates (geometric mean ratio; 2 for a one-rate grid)."""
-    lrs = sorted(lrs)
-    return (lrs[-1] / lrs[0]) ** (1 / (len(lrs) - 1)) if len(lrs) > 1 else 2.0
-
-
-def bracket_step(table: pd.DataFrame, ratio: float) -> dict[str, float]:
-    """{size: the next rate to try} for every size of a `sweep_table` whose chosen rate is the
-    highest or lowest rate it was trained at (diverged runs count as tried: a diverged rate above
-    the chosen one already brackets it). Sizes already bracketed are absent."""
-    out = {}
-    for size, g in table.groupby("size", sort=False):
-        best = g.loc[g["chosen"], "lr"]
-        if best.empty:  # every rate diverged: nothing to centre on
-            continue
-        lr = float(best.iloc[0])
-        if lr >= g["lr"].max():
-            out[size] = lr * ratio
-        elif lr <= g["lr"].min():
-            out[size] = lr / ratio
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # units
 
@@ -287,24 +265,19 @@ def sweep_table(precs: list[dict], erecs: list[dict]) -> pd.DataFrame:
 
 
 def bracketed_sweep(sweep: Sweep, sizes, profile: str, params: dict, backend: str):
-    """Train and evaluate every size at its rates, then extend each size whose chosen rate sits at an
-    edge by one grid step, up to `lr_bracket` rounds (module docstring). Each size's rates depend on
-    its own results only, so a one-size sweep (`base_key`) chooses what the whole ladder does.
+    """Train and evaluate every size at its rates, bracketed by `core.regime.bracketed_rounds` up to
+    `lr_bracket` rounds (module docstring). Each size's rates depend on its own results only, so a
+    one-size sweep (`base_key`) chooses what the whole ladder does.
     Returns (pretrain records, eval records, sweep table)."""
-    rates = {s: learning_rates(s, params) for s in sizes}
-    rounds = 0 if params["lr"] is not None else params["lr_bracket"]
-    ratio = grid_ratio(params["lrs"])
-    for r in range(rounds + 1):
+    def train_round(rates):
         pre = [pretrain_unit(s, profile, params, lr) for s in sizes for lr in rates[s]]
         precs, erecs = _train_and_eval(sweep, pre, params, backend)
         table = sweep_table(precs, erecs)
-        more = bracket_step(table, ratio) if r < rounds else {}
-        more = {s: lr for s, lr in more.items() if lr < 1.0}  # a rate must stay a valid rate
-        if not more:
-            break
-        for s, lr in more.items():
-            rates[s] = sorted(rates[s] + [round(lr, 12)])
-    return precs, erecs, table
+        return (precs, erecs, table), table
+
+    rounds = 0 if params["lr"] is not None else params["lr_bracket"]
+    return bracketed_rounds({s: learning_rates(s, params) for s in sizes}, grid_ratio(params["lrs"]), rounds,
+                            train_round)
 
 
 def _size_sweep(size: str, profile: str, backend: str = "local") -> pd.DataFrame:
