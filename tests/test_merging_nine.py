@@ -189,3 +189,26 @@ def test_nine_tables(smoke):
     assert (t["nine_unit_costs"][["ft_cpu_s_per_token", "merge_eval_cpu_s_per_model"]] > 0).all().all()
     d = smoke["prov"]["derived"]["nine"]
     assert d["missing_sizes"] == [] and "nine_saturation" in d["tables"] and "nine_pilot" in d["tables"]
+
+
+def test_the_nine_pool_is_judged_by_the_merging_claims_once_its_merges_are_stored():
+    """The stored smoke nine_* tables give the pool's four claims (by the same functions as the run's
+    pools, on its own curves, tails and a stopping table made from its curves); without nine_curves
+    (cpu before the parts are done) no nine row appears; the pool name is nine.POOL."""
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.studies.merging import claims as C
+    assert C.NINE_POOL == N.POOL
+    store = ResultStore("merging", "smoke")
+    T = {t: store.read(t) for t in store.tables()}
+    got = C.claims(T, "cpu").set_index("claim_id")
+    nine = got[got.index.str.endswith(":nine")]
+    assert sorted(nine.index) == sorted(f"{fn.__name__}:nine" for fn in C.NINE_CLAIMS)
+    assert nine["note"].str.startswith("nine-expert pool").all()
+    sat = nine.loc["saturation:nine"]
+    summary = T["nine_saturation_summary"].sort_values("N").iloc[-1]  # the largest size, as the claim reads
+    assert sat["value"] == summary["k90_domains"] - summary["k90_perfect"]
+    base = T["nine_curves"].query("method == 'average' and scope == 'in_domain'").sort_values("N")
+    last = base[base["size"] == base["size"].iloc[-1]]
+    assert nine.loc["beats_base:nine", "value"] == pytest.approx(last.loc[last["k"].idxmax(), "delta_base"])
+    without = {t: v for t, v in T.items() if t != "nine_curves"}
+    assert not C.claims(without, "cpu")["claim_id"].str.endswith(":nine").any()
