@@ -32,8 +32,9 @@ over subsets (`tail.py`); per (pool, method, scope) the joint law with gamma of 
 Tables (`data/results/merging/<profile>/`): pilot, recipe, experts, specialisation, noise, merges
 (k = 0 rows: the base), multitask, theory, subsets, curves (base_ce, delta_base, beats_base),
 variance, tail_fits (the one fits schema, `fitting.schema`), theory_vs_tail, coefficient_ratio, fits
-(ok, why_not_ok), fit_samples, extrapolation, stopping, claims; provenance last. Derived afterwards (provenance `derived`): claims
-(`python -m scalinglaws claims merging`) and conventions (`python -m scalinglaws conventions merging`). Every table has a `pool` column except pilot
+(ok, why_not_ok), fit_samples, extrapolation, stopping, paper_law_fits, tuned, claims; provenance last. Derived
+afterwards (provenance `derived`): claims and the tables it re-derives (`python -m scalinglaws claims merging`),
+conventions (`python -m scalinglaws conventions merging`) and the nine-expert pool's nine_* (`merging-nine`). Every table has a `pool` column except pilot
 (per domain, with its pool), recipe, experts and specialisation (per domain).
 """
 from __future__ import annotations
@@ -454,6 +455,12 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     }
     if len(theory):
         tables["theory"] = theory
+    # what `claims merging` re-derives, made by the run too, so a run's stored claims and tables (a
+    # gpu lease runs no `claims`) are those the command would give
+    from scalinglaws.studies.merging.claims import paper_law_fits
+    from scalinglaws.studies.merging.tuned import tuned_table
+    tables["paper_law_fits"] = paper_law_fits(tables, params)
+    tables["tuned"] = tuned_table(tables["merges"], params["seed"])
     store = ResultStore(STUDY, profile)
     for name, df in tables.items():
         store.write(name, df)
