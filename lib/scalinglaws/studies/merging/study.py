@@ -47,6 +47,7 @@ import pandas as pd
 
 from scalinglaws import data as D
 from scalinglaws import models as Mo
+from scalinglaws.fitting.schema import fits_frame
 from scalinglaws.core.results import ResultStore, provenance
 from scalinglaws.fitting.trust import TRUST_RULE
 from scalinglaws.core.sweep import Sweep, Unit, checkpoint_dir
@@ -416,7 +417,8 @@ def _analysis(stages: _Stages, params: dict, merges: pd.DataFrame, theory: pd.Da
     erecs = stages("extrapolate", ex_units, U.extrapolate)
     return {"curves": curves, "variance": variance, "tail_fits": tails,
             "theory_vs_tail": TL.theory_vs_tail(tails, theory), "coefficient_ratio": ratio,
-            "fits": pd.DataFrame([r for rec in frecs for r in rec["rows"][0]["fit"]]),
+            # the schema even without a fit (a one-size gpu part fits nothing across sizes)
+            "fits": fits_frame([r for rec in frecs for r in rec["rows"][0]["fit"]], ["pool", "method", "scope"]),
             "fit_samples": pd.DataFrame([r for rec in frecs for r in rec["rows"][0]["samples"]]),
             "extrapolation": pd.DataFrame([r for rec in erecs for r in rec["rows"]], columns=MA.EXTRAPOLATION_COLUMNS),
             "stopping": MA.stopping_table(curves)}
