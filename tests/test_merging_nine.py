@@ -212,3 +212,18 @@ def test_the_nine_pool_is_judged_by_the_merging_claims_once_its_merges_are_store
     assert nine.loc["beats_base:nine", "value"] == pytest.approx(last.loc[last["k"].idxmax(), "delta_base"])
     without = {t: v for t, v in T.items() if t != "nine_curves"}
     assert not C.claims(without, "cpu")["claim_id"].str.endswith(":nine").any()
+
+
+def test_the_phenomenon_sentence_says_when_the_in_domain_curve_never_improves_on_one_expert():
+    def curves(in_domain):
+        rows = []
+        for k, ce in enumerate(in_domain):
+            rows += [{"method": "average", "size": "s", "N": 10, "k": k, "scope": "in_domain", "ce": ce},
+                     {"method": "average", "size": "s", "N": 10, "k": k, "scope": "cross_domain", "ce": 3.0 - 0.01 * k}]
+        return {"nine_curves": pd.DataFrame(rows)}
+    rising = N.phenomenon(curves([2.6, 2.4, 2.5, 2.55]))
+    assert "rises with k" in rising and "precondition is unmet" in rising and "2.400 nats/token at k = 1" in rising
+    falling = N.phenomenon(curves([2.6, 2.5, 2.45, 2.48]))
+    assert "is lowest at k = 2" in falling and "precondition" not in falling
+    assert "2.970 at k = 3" in falling  # the cross-domain curve at k = M
+    assert N.phenomenon({}) == "No nine-pool merges are stored at this profile."

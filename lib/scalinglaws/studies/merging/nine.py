@@ -593,8 +593,40 @@ def recipe_by_size(recipe: pd.DataFrame) -> pd.DataFrame:
         rows.append({"size": size, "lr": float(c["lr"]), "token_mult": float(c["token_mult"]),
                      "tokens": int(c["tokens"]), "gain": float(c["gain"]), "forgetting": float(c["forgetting"]),
                      "eligible_points": int(g["eligible"].sum()), "grid_points": len(g),
-                     "lr_at_grid_edge": c["lr"] in (lrs[0], lrs[-1]) and len(lrs) > 1})
+                     "lr_at_grid_edge": c["lr"] in (lrs[0], lrs[-1]) and len(lrs) > 1,
+                     "tokens_at_grid_top": bool(c["token_mult"] == g["token_mult"].max())})
     return pd.DataFrame(rows)
+
+
+def phenomenon(tables: dict, method: str = "average") -> str:
+    """The nine-pool curves in words, before any fit (stored tables only): at the largest size, how
+    the in-domain CE (ours) and the cross-domain CE move from k = 1 to k = M, and against the base;
+    where the in-domain curve never improves on k = 1, R(k) of it says nothing (its best k is 1)."""
+    if "nine_curves" not in tables:
+        return "No nine-pool merges are stored at this profile."
+    c = tables["nine_curves"]
+    c = c[c["method"] == method]
+    size = c.sort_values("N")["size"].iloc[-1]
+    g = c[c["size"] == size]
+    M = int(g["k"].max())
+
+    def ce(scope, k):
+        return float(g[(g["scope"] == scope) & (g["k"] == k)]["ce"].iloc[0])
+
+    ind = g[(g["scope"] == "in_domain") & (g["k"] >= 1)].set_index("k")["ce"]
+    best_k = int(ind.idxmin())
+    base, i1, iM, x1, xM = ce("in_domain", 0), ce("in_domain", 1), ce("in_domain", M), ce("cross_domain", 1), \
+        ce("cross_domain", M)
+    if best_k == 1:
+        trend = (f"rises with k, where the paper's falls: a merge of more experts dilutes each specialist on its own "
+                 f"domain, so the in-domain R(k) is degenerate (its best k is 1) and the saturation claim's precondition "
+                 f"is unmet")
+    else:
+        trend = f"is lowest at k = {best_k}"
+    return (f"At {size} ({method}), the in-domain CE is {i1:.3f} nats/token at k = 1 and {iM:.3f} at k = {M} "
+            f"(the base: {base:.3f}): it {trend}. The cross-domain CE (every pool domain, whatever the subset) falls "
+            f"from {x1:.3f} at k = 1 to {xM:.3f} at k = {M} (the base: {ce('cross_domain', 0):.3f}): that curve is the "
+            f"one the 1/(k + b) tail describes.")
 
 
 def status(tables: dict, derived: dict) -> str:
