@@ -32,7 +32,7 @@ from scalinglaws.studies.merging.conventions import headline as conventions_head
 from scalinglaws.studies.merging.conventions import side_by_side as conventions_side_by_side  # noqa: F401
 from scalinglaws.studies.merging.figures import (curves_grid, palette, pilot_figure,  # noqa: F401
                                                  specialisation_heatmap, stopping_figure, tails_figure,
-                                                 variance_grid)
+                                                 variance_grid, nine_figure)
 from scalinglaws.studies.merging.literature import PAPER  # noqa: F401
 from scalinglaws.studies.merging.planning import experts_for_target, load_fit  # noqa: F401
 from scalinglaws.studies.merging.seeds import seed_table  # noqa: F401
