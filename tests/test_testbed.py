@@ -136,6 +136,9 @@ def test_bracketed_rounds_walks_each_size_to_its_own_optimum_and_stops_at_the_ro
     assert len(calls) == 4 and calls[-1]["inside"] == [2e-3, 4e-3, 8e-3]
     assert calls[-1]["below"] == pytest.approx([5e-4, 1e-3, 2e-3, 4e-3, 8e-3])
     assert bracketed_rounds({"far": [0.6]}, 2.0, 5, train_round)["lr"].max() < 1.0  # 1.2 is never tried
+    from scalinglaws.core.regime import bracket_candidates
+    tried = {lr for c in calls for r in c.values() for lr in r}
+    assert tried <= set(bracket_candidates([2e-3, 4e-3, 8e-3], 2.0, 3)) | {0.6}  # a reader finds every tried rate
 
 
 def test_bracketed_sweep_trains_only_the_missing_edge_rates(scratch_roots, monkeypatch):

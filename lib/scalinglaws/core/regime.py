@@ -80,6 +80,17 @@ def bracket_step(table: pd.DataFrame, ratio: float) -> dict[str, float]:
     return out
 
 
+def bracket_candidates(grid, ratio: float, rounds: int) -> list[float]:
+    """Every rate `bracketed_rounds` can try from `grid` in `rounds` rounds (the grid, then each step
+    beyond either edge, rounded at every step as it rounds them, so a unit key made from one matches
+    the other), below 1: what a reader of recorded units must look up without training anything."""
+    lo, hi, beyond = min(grid), max(grid), []
+    for _ in range(rounds):
+        lo, hi = round(lo / ratio, 12), round(hi * ratio, 12)
+        beyond += [lo, hi]
+    return [x for x in [*grid, *beyond] if x < 1.0]
+
+
 def bracketed_rounds(rates: dict[str, list[float]], ratio: float, rounds: int, train_round):
     """Train every size at its rates, then extend each size whose chosen rate sits at an edge of the
     rates it was trained at by one grid step (`ratio`), up to `rounds` rounds; the one bracketing

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglaws.core.results import ResultStore, provenance
-from scalinglaws.core.regime import bracketed_rounds, grid_ratio
+from scalinglaws.core.regime import bracket_candidates, bracketed_rounds, grid_ratio
 from scalinglaws.data import reference as REF
 from scalinglaws.studies.resource.analysis import composite_fit_tables, composites
 from scalinglaws.studies import exclusive_run, resolve_params
@@ -455,10 +455,8 @@ def recorded_lm_table(sweep: Sweep, p: dict) -> pd.DataFrame:
     """`lm_table` of every LM unit of this config already recorded in `sweep` (rungs of the parts
     done so far, their bracket rounds included; nothing is trained). A rung's rates are the grid
     and the bracketing steps beyond it, as `lm_sweep` makes them."""
-    ratio, grid = grid_ratio(p["lm_lrs"]), list(p["lm_lrs"])
-    beyond = [round(min(grid) / ratio ** (i + 1), 12) for i in range(p["lm_lr_bracket"])] + \
-             [round(max(grid) * ratio ** (i + 1), 12) for i in range(p["lm_lr_bracket"])]
-    candidates = {r["size"]: [x for x in grid + beyond if x < 1.0] for r in rungs(p)}
+    rates = bracket_candidates(list(p["lm_lrs"]), grid_ratio(p["lm_lrs"]), p["lm_lr_bracket"])
+    candidates = {r["size"]: list(rates) for r in rungs(p)}
     units, members = lm_units(p, candidates)
     done = {i for i, u in enumerate(units) if sweep.done(u)}
     members = [m for m in members if m["unit"] in done]
