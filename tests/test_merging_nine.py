@@ -227,3 +227,12 @@ def test_the_phenomenon_sentence_says_when_the_in_domain_curve_never_improves_on
     assert "is lowest at k = 2" in falling and "precondition" not in falling
     assert "2.970 at k = 3" in falling  # the cross-domain curve at k = M
     assert N.phenomenon({}) == "No nine-pool merges are stored at this profile."
+
+
+def test_the_chapters_paper_statement_is_the_literature_tables():
+    """The chapter's prose glues the paper's saturation points from `PAPER_R`; the literature table
+    (shown beside our numbers) states the same points, so the two cannot drift apart."""
+    from scalinglaws.studies.merging.literature import PAPER
+    assert N.paper_saturation_text() == "85% at k = 5 and 90% at k = 6"
+    row = PAPER.loc["median R(k) >= 85% / 90% at", "paper value"]
+    assert row == " / ".join(f"k = {k}" for _, k in sorted(N.PAPER_R.items()))

@@ -598,6 +598,12 @@ def recipe_by_size(recipe: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paper_saturation_text() -> str:
+    """The paper's saturation statement from `PAPER_R`, for the chapter's prose (never typed there):
+    '85% at k = 5 and 90% at k = 6'."""
+    return " and ".join(f"{q:.0%} at k = {k}" for q, k in sorted(PAPER_R.items()))
+
+
 def phenomenon(tables: dict, method: str = "average") -> str:
     """The nine-pool curves in words, before any fit (stored tables only): at the largest size, how
     the in-domain CE (ours) and the cross-domain CE move from k = 1 to k = M, and against the base;
