@@ -258,6 +258,15 @@ def pilot_glue(pilot: pd.DataFrame | None, entropy_max: float) -> dict[str, str]
     return {**out, "pilot_cell": f"{sizes}, E = {es}" if es else sizes}
 
 
+def pilot_rerun_sentence(drift: list[str]) -> str:
+    """Whether the stored grid was made with the settings the pilot chose: `drift` is the chapter's
+    profile drift (`studies.profile_drift`; empty when the stored config is the profile's)."""
+    if drift:
+        return ("Until the rerun with these settings lands, the stored grid above was made with older settings, "
+                "as the provenance banner says.")
+    return "The stored grid above was made with these settings (its recorded config is the profile's)."
+
+
 def clark_split_glue(ex: pd.DataFrame, loss: pd.DataFrame) -> dict[str, str]:
     """The extrapolation split on Clark et al.'s data, from the stored tables: the held-out sizes and
     E values (`clark_extrapolation`'s rows of each scheme) and the largest of the fitted ones (the
