@@ -131,3 +131,24 @@ def test_pilot_settings_are_validated_before_compute(monkeypatch):
     assert len(P.plan("cpu", "steps")) == 5  # the cpu profile's parts and step check do not leak into the pilot
     long = P.plan("smoke", "lr_mult_long")
     assert [p["tokens"] for _, _, p, _ in long] == [524_288] * 3 and long[1][2]["router_options"] == {"router_lr_mult": 10.0}
+
+
+def test_the_pilot_trains_scores_and_records_its_table(scratch_roots, one_thread, monkeypatch):
+    """`routing-pilot` end to end on a tiny budget: its table (one row per setting and router, the
+    dense model's gap 0), each learned router's entropy ratio in (0, 1], and its provenance record
+    (the registry test asks every stored command table for one)."""
+    import math
+    monkeypatch.setitem(P.PILOT, "tokens", 8192)
+    monkeypatch.setitem(P.PILOT, "eval_tokens", 512)
+    monkeypatch.setattr(RS, "learning_rates", lambda params, profile: {P.PILOT["size"]: 3e-3})
+    store = P.run_pilot("smoke", "baseline")
+    df = store.read(P.TABLE)
+    assert list(df.columns) == P.COLUMNS
+    assert list(df["router"]) == [RS.DENSE, *P.ROUTERS] and set(df["setting"]) == {"baseline"}
+    assert df.loc[df["router"] == RS.DENSE, "gap_to_dense"].item() == 0.0
+    assert all(math.isfinite(v) and v > 0 for v in df["L_se"])
+    learned = df[df["router"] != RS.DENSE]
+    assert ((learned["entropy_ratio_eval"] > 0) & (learned["entropy_ratio_eval"] <= 1 + 1e-9)).all()
+    assert (df["steps"] == 8192 // 2048).all()
+    rec = store.provenance()["derived"][P.TABLE]
+    assert rec["command"].startswith("python -m scalinglaws routing-pilot --profile smoke --settings baseline")

@@ -31,6 +31,7 @@ import pandas as pd
 from scalinglaws.core.results import ResultStore, git_commit
 from scalinglaws.core.threads import torch_threads
 from scalinglaws.core.validation import ParameterError, check_choice
+from scalinglaws.evaluation import domain_mean_se
 from scalinglaws.studies.routing import study as S
 
 TABLE = "regime_pilot"
@@ -132,7 +133,7 @@ def run_pilot(profile: str = "cpu", settings=tuple(SETTINGS), threads: int = 1) 
             rows.append({"setting": name, "size": r["size"], "experts": E, "router": router,
                          "batch_tokens": params["batch_tokens"], "steps": r["steps"], "tokens": r["tokens"],
                          "router_options": json.dumps(params["router_options"], sort_keys=True),
-                         "L": float(ce["ce"].mean()), "L_se": float(S.EV.domain_mean_se(ce["ce_se"])),
+                         "L": float(ce["ce"].mean()), "L_se": float(domain_mean_se(ce["ce_se"])),
                          "entropy_ratio_eval": ent_eval,
                          "entropy_ratio_train": _entropy_ratio(r["routing"], E) if learned else math.nan,
                          "load_max_over_mean_eval": load, "train_s": r["wall_s"]})
