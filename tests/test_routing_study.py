@@ -448,6 +448,31 @@ def test_every_router_is_judged_against_dense_on_its_own():
     assert "s1 hash E=4" in c.loc["beats_dense_hash", "note"]
 
 
+def test_sbase_is_judged_in_every_cell_with_four_or_more_experts():
+    """Issue 27's question, cell by cell: S-BASE against dense at every (size, E >= 4), each reading
+    from the seed-widened interval, and the claim on the worst cell."""
+    from scalinglaws.studies.routing.chapter import cells_sentence
+    from scalinglaws.studies.routing.claims import claims, loss_se, router_vs_dense_cells
+    t = _claim_tables({"s0": 5.0, "s1": 4.8, "s2": 4.6}, 0.05)   # S-BASE E = 4: 0.05 below dense; E = 2 not asked
+    cells = router_vs_dense_cells(t, t["loss"], loss_se(t["ce"]), "sbase")
+    assert list(cells["experts"]) == [4, 4, 4] and list(cells["size"]) == ["s0", "s1", "s2"]
+    assert cells["gain"].to_numpy() == pytest.approx([0.05] * 3) and set(cells["reading"]) == {"beats"}
+    assert claims(t, "cpu").set_index("claim_id").loc["sbase_beats_dense_every_cell", "verdict"] == "holds"
+    t["loss"].loc[(t["loss"]["size"] == "s1") & (t["loss"]["router"] == "sbase") & (t["loss"]["experts"] == 4), "L"] += 0.1
+    c = claims(t, "cpu").set_index("claim_id").loc["sbase_beats_dense_every_cell"]
+    assert c["verdict"] == "refuted" and c["value"] == pytest.approx(-0.05)
+    assert "s1 E=4" in c["note"] and "beats in 2, trails in 1, undecided in 0" in c["note"]
+    # a seed SD as large as the gains: no cell can be told from dense, the claim cannot be decided
+    t["seeds"] = t["seeds"].assign(value=lambda d: np.where(d["measure"] == "gain_over_dense", d["seed"] * 0.1, d["value"]))
+    cells = router_vs_dense_cells(t, t["loss"], loss_se(t["ce"]), "sbase")
+    assert set(cells["reading"]) == {"undecided"} and cells["seed_sd"].iloc[0] == pytest.approx(0.1)
+    assert claims(t, "cpu").set_index("claim_id").loc["sbase_beats_dense_every_cell", "verdict"] == "inconclusive"
+    # no replicates: the sampling intervals read each cell, and the sentence says so
+    t.pop("seeds")
+    cells = router_vs_dense_cells(t, t["loss"], loss_se(t["ce"]), "sbase")
+    assert list(cells["reading"]) == ["beats", "trails", "beats"] and "sampling intervals only" in cells_sentence(cells)
+
+
 def _step_table(changes, dense_gain=0.05, se=0.002):
     """A step_check table: dense gains `dense_gain` from the steps; each router's gap to dense
     changes by `changes[r]` (negative: the gap shrinks)."""

@@ -258,6 +258,23 @@ def pilot_glue(pilot: pd.DataFrame | None, entropy_max: float) -> dict[str, str]
     return {**out, "pilot_cell": f"{sizes}, E = {es}" if es else sizes}
 
 
+def cells_sentence(cells: pd.DataFrame) -> str:
+    """`claims.router_vs_dense_cells` in words: in how many (size, E) cells the router beats, trails or
+    cannot be told from the dense model, and which intervals say so (seed-widened or sampling only)."""
+    if not len(cells):
+        return "No routed model of this router at these expert counts is stored."
+    name, n = router_name(cells["router"].iloc[0]), len(cells)
+    c = cells["reading"].value_counts()
+    sd = cells["seed_sd"].iloc[0]
+    how = (f"95% intervals from the sampling errors widened by the training-seed SD of the gain ({sd:.3f} nats)"
+           if np.isfinite(sd) else "95% sampling intervals only: no training-seed replicates are stored, so a "
+           "cell's reading may change once they are")
+    worst = cells.loc[cells["gain"].idxmin()]
+    return (f"{name} beats the dense model in {int(c.get('beats', 0))} of {n} cells with E >= {int(cells['experts'].min())}, "
+            f"trails it in {int(c.get('trails', 0))} and cannot be told from it in {int(c.get('undecided', 0))} ({how}); "
+            f"its largest deficit is {-worst['gain']:.3f} nats at {worst['size']}, E = {int(worst['experts'])}.")
+
+
 def pilot_rerun_sentence(drift: list[str]) -> str:
     """Whether the stored grid was made with the settings the pilot chose: `drift` is the chapter's
     profile drift (`studies.profile_drift`; empty when the stored config is the profile's)."""

@@ -24,6 +24,10 @@ and once:
     routing_beats_dense   (the phenomenon the law describes) at every size the best router at the
                           largest E beats the dense model: the smallest gain L_dense - L_routed,
                           its 95% interval from the sampling errors, above 0
+    sbase_beats_dense_every_cell  (this study; issue 27's question) S-BASE beats the dense model at
+                          every size and every E >= CELL_E_MIN, not only at the largest E: the
+                          smallest gain over those cells (`router_vs_dense_cells`), its 95% interval
+                          from the sampling errors widened by the seed SD of gain_over_dense, above 0
     sbase_best            S-BASE beats the best other router at the same (size, E): the mean of
                           L(S-BASE) - min L(others) over those cells, its 95% interval (cells
                           resampled) below 0
@@ -153,6 +157,8 @@ def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: in
             rows.append(CL.judge(f"{cid}_{r}", PAPER, text, f"{param} of the routing law, {name}", p["estimate"],
                                  p["lo"], p["hi"], test, interval=BOOT_FIT, seeds=_law_seed_noise(tables, r, column),
                                  figure=FIG_LOSS, fit=_fit_ok(fits, r), preconditions=regime_preconditions(tables, r)))
+    if "sbase" in routers:
+        rows.append(_beats_dense_every_cell(tables, loss, L_se, "sbase"))
     rows += _n_cutoff(tables, n_cut, loss, routers)
     rows.append(_sbase_best(routed, seed, bootstrap))
     rows.append(_one_form(fits, routers))
@@ -223,6 +229,51 @@ def _routing_beats_dense(tables: dict, loss: pd.DataFrame, L_se, router: str | N
     lo, hi = _interval(value, se)
     return CL.judge(cid, PAPER, text, measure, value, lo, hi, CL.Above(0), interval=ANALYTIC,
                     seeds=CL.seed_noise(tables, "gain_over_dense"), figure=FIG_LOSS, note=f"smallest gain at {where}")
+
+
+CELL_E_MIN = 4  # issue 27 asks whether S-BASE beats dense "at E >= 4 at every size"
+CELL_VERDICTS = {"beats": "interval above 0", "trails": "interval below 0", "undecided": "interval contains 0"}
+
+
+def router_vs_dense_cells(tables: dict, loss: pd.DataFrame, L_se, router: str, e_min: int = CELL_E_MIN) -> pd.DataFrame:
+    """One row per (size, E >= e_min) of `router`: gain = L(dense) - L(router) at the same size
+    (positive: routing helps), its 95% interval from the sampling SEs of both losses (`lo`, `hi`),
+    that interval widened by the training-seed SD of gain_over_dense (`lo_seeds`, `hi_seeds`; equal
+    to the sampling interval while no replicates are stored, `seed_sd` NaN), and the cell's reading
+    of the widened interval (`CELL_VERDICTS`)."""
+    from scalinglaws.core.seeds import with_seed_noise
+    sd = CL.seed_noise(tables, "gain_over_dense").sd
+    dense = loss[loss["router"] == "dense"].set_index("size")["L"]
+    rows = []
+    for r in loss[(loss["router"] == router) & (loss["experts"] >= e_min)].sort_values(["N", "experts"]).itertuples():
+        if r.size not in dense.index:
+            continue
+        gain = float(dense[r.size] - r.L)
+        lo, hi = _interval(gain, math.hypot(_se(L_se, (r.size, 1, "dense")), _se(L_se, (r.size, int(r.experts), router))))
+        lo_s, hi_s = with_seed_noise(gain, lo, hi, sd)
+        reading = "beats" if lo_s > 0 else "trails" if hi_s < 0 else "undecided"
+        rows.append({"size": r.size, "N": int(r.N), "experts": int(r.experts), "router": router, "gain": gain,
+                     "lo": lo, "hi": hi, "seed_sd": sd, "lo_seeds": lo_s, "hi_seeds": hi_s, "reading": reading})
+    return pd.DataFrame(rows, columns=["size", "N", "experts", "router", "gain", "lo", "hi", "seed_sd", "lo_seeds",
+                                       "hi_seeds", "reading"])
+
+
+def _beats_dense_every_cell(tables: dict, loss: pd.DataFrame, L_se, router: str) -> dict:
+    name = _name(router)
+    cid = f"{router}_beats_dense_every_cell"
+    text = f"{name} beats the dense model at every size and every E >= {CELL_E_MIN}"
+    measure = f"smallest over (size, E >= {CELL_E_MIN}) of L(dense) - L({name}), nats/token"
+    cells = router_vs_dense_cells(tables, loss, L_se, router)
+    if not len(cells):
+        return CL.claim(cid, OURS, text, measure, figure=FIG_LOSS, note=f"no {name} model with E >= {CELL_E_MIN}")
+    worst = cells.loc[cells["gain"].idxmin()]
+    counts = cells["reading"].value_counts()
+    tally = ", ".join(f"{k} in {int(counts.get(k, 0))}" for k in CELL_VERDICTS)
+    how = "seed-widened intervals" if np.isfinite(cells["seed_sd"].iloc[0]) else "sampling intervals only"
+    return CL.judge(cid, OURS, text, measure, worst["gain"], worst["lo"], worst["hi"], CL.Above(0),
+                    interval=ANALYTIC, seeds=CL.seed_noise(tables, "gain_over_dense"), figure=FIG_LOSS,
+                    note=f"smallest gain at {worst['size']} E={int(worst['experts'])}; over {len(cells)} cells "
+                         f"({how}): {tally}")
 
 
 def _n_cutoff(tables: dict, n_cut: pd.DataFrame, loss: pd.DataFrame, routers) -> list[dict]:
