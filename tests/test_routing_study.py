@@ -473,6 +473,24 @@ def test_sbase_is_judged_in_every_cell_with_four_or_more_experts():
     assert list(cells["reading"]) == ["beats", "trails", "beats"] and "sampling intervals only" in cells_sentence(cells)
 
 
+def test_each_router_is_widened_by_its_own_seed_noise():
+    """A router that collapses varies far more from seed to seed than S-BASE: S-BASE's comparison
+    with dense takes the SD of its own replicated cells, not one pooled with RL-R's; a router with no
+    replicated cell falls back to the pool, and the note names which."""
+    from scalinglaws.studies.routing.claims import claims
+    t = _claim_tables({"s0": 5.0, "s1": 4.8, "s2": 4.6}, 0.05)
+    t["seeds"] = pd.DataFrame([{"cell": c, "measure": "gain_over_dense", "seed": i, "value": v * i}
+                               for c, v in (("s0/E4/sbase", 0.001), ("s0/E4/rlr", 0.3)) for i in range(3)]
+                              + [{"cell": "s0/dense", "measure": "test_ce", "seed": i, "value": 1e-6 * i} for i in range(3)])
+    t["loss"] = pd.concat([t["loss"], t["loss"][t["loss"]["router"] == "sbase"].assign(router="hash")], ignore_index=True)
+    t["ce"] = pd.concat([t["ce"], t["ce"][t["ce"]["router"] == "sbase"].assign(router="hash")], ignore_index=True)
+    c = claims(t, "cpu").set_index("claim_id")
+    assert c.loc["beats_dense_sbase", "verdict"] == "holds" and "S-BASE's replicated cells" in c.loc["beats_dense_sbase", "note"]
+    # Hash has no replicated cell: the pool (RL-R's spread included) swamps its 0.05 gain
+    assert c.loc["beats_dense_hash", "verdict"] == "inconclusive"
+    assert "pooled over every replicated router" in c.loc["beats_dense_hash", "note"]
+
+
 def _step_table(changes, dense_gain=0.05, se=0.002):
     """A step_check table: dense gains `dense_gain` from the steps; each router's gap to dense
     changes by `changes[r]` (negative: the gap shrinks)."""

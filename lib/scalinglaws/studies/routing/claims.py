@@ -122,6 +122,26 @@ def _fit_ok(fits: pd.DataFrame, router: str) -> tuple[bool, str]:
     return rejudge(f, LAW) if len(f) else (False, "no fit")
 
 
+def _gain_seed_noise(tables: dict, router: str | None = None) -> CL.SeedNoise:
+    """Training-seed noise of gain_over_dense for `router`: pooled over that router's replicated cells
+    (a collapsing router such as RL-R varies far more from seed to seed than S-BASE or Hash, so one SD
+    pooled over every router would blur each router's comparison with another's noise); pooled over
+    every replicated cell when the router has none, or for the best-router claim (router None)."""
+    if router is not None:
+        seeds = tables.get("seeds")
+        cells = sorted({c for c in seeds["cell"] if str(c).endswith(f"/{router}")}) if seeds is not None else []
+        own = CL.seed_noise(tables, "gain_over_dense", cells=cells) if cells else None
+        if own is not None and own.known:
+            return CL.SeedNoise(f"gain_over_dense of {_name(router)}'s replicated cells", own.sd, own.n_models,
+                                own.included)
+        pooled = CL.seed_noise(tables, "gain_over_dense")
+        if pooled.known and not pooled.included:
+            return CL.SeedNoise(f"gain_over_dense pooled over every replicated router ({_name(router)} has no "
+                                "replicated cell)", pooled.sd, pooled.n_models)
+        return pooled
+    return CL.seed_noise(tables, "gain_over_dense")
+
+
 def _law_seed_noise(tables: dict, router: str, column: int) -> CL.SeedNoise:
     """Seed SD of b (column 1) or c (column 2) of the routing law: test_ce's seed SD on log10 L
     propagated through the law's log-linear part (log10 L ~ a lgN + b lgE + c lgN lgE + d; E for
@@ -228,7 +248,7 @@ def _routing_beats_dense(tables: dict, loss: pd.DataFrame, L_se, router: str | N
     value, se, where = min(gains)
     lo, hi = _interval(value, se)
     return CL.judge(cid, PAPER, text, measure, value, lo, hi, CL.Above(0), interval=ANALYTIC,
-                    seeds=CL.seed_noise(tables, "gain_over_dense"), figure=FIG_LOSS, note=f"smallest gain at {where}")
+                    seeds=_gain_seed_noise(tables, router), figure=FIG_LOSS, note=f"smallest gain at {where}")
 
 
 CELL_E_MIN = 4  # issue 27 asks whether S-BASE beats dense "at E >= 4 at every size"
@@ -238,11 +258,12 @@ CELL_VERDICTS = {"beats": "interval above 0", "trails": "interval below 0", "und
 def router_vs_dense_cells(tables: dict, loss: pd.DataFrame, L_se, router: str, e_min: int = CELL_E_MIN) -> pd.DataFrame:
     """One row per (size, E >= e_min) of `router`: gain = L(dense) - L(router) at the same size
     (positive: routing helps), its 95% interval from the sampling SEs of both losses (`lo`, `hi`),
-    that interval widened by the training-seed SD of gain_over_dense (`lo_seeds`, `hi_seeds`; equal
+    that interval widened by the router's training-seed SD of gain_over_dense (`_gain_seed_noise`;
+    `lo_seeds`, `hi_seeds`; equal
     to the sampling interval while no replicates are stored, `seed_sd` NaN), and the cell's reading
     of the widened interval (`CELL_VERDICTS`)."""
     from scalinglaws.core.seeds import with_seed_noise
-    sd = CL.seed_noise(tables, "gain_over_dense").sd
+    sd = _gain_seed_noise(tables, router).sd
     dense = loss[loss["router"] == "dense"].set_index("size")["L"]
     rows = []
     for r in loss[(loss["router"] == router) & (loss["experts"] >= e_min)].sort_values(["N", "experts"]).itertuples():
@@ -271,7 +292,7 @@ def _beats_dense_every_cell(tables: dict, loss: pd.DataFrame, L_se, router: str)
     tally = ", ".join(f"{k} in {int(counts.get(k, 0))}" for k in CELL_VERDICTS)
     how = "seed-widened intervals" if np.isfinite(cells["seed_sd"].iloc[0]) else "sampling intervals only"
     return CL.judge(cid, OURS, text, measure, worst["gain"], worst["lo"], worst["hi"], CL.Above(0),
-                    interval=ANALYTIC, seeds=CL.seed_noise(tables, "gain_over_dense"), figure=FIG_LOSS,
+                    interval=ANALYTIC, seeds=_gain_seed_noise(tables, router), figure=FIG_LOSS,
                     note=f"smallest gain at {worst['size']} E={int(worst['experts'])}; over {len(cells)} cells "
                          f"({how}): {tally}")
 
