@@ -488,7 +488,9 @@ def test_each_router_is_widened_by_its_own_seed_noise():
     assert c.loc["beats_dense_sbase", "verdict"] == "holds" and "S-BASE's replicated cells" in c.loc["beats_dense_sbase", "note"]
     # Hash has no replicated cell: the pool (RL-R's spread included) swamps its 0.05 gain
     assert c.loc["beats_dense_hash", "verdict"] == "inconclusive"
-    assert "pooled over every replicated router" in c.loc["beats_dense_hash", "note"]
+    assert "pooled over every replicated cell (Hash: none replicated)" in c.loc["beats_dense_hash", "note"]
+    # the dense ladder's steps take the dense cells' test_ce SD (here ~0), not RL-R's
+    assert c.loc["dense_falls_with_N", "verdict"] == "holds" and "dense's replicated cells" in c.loc["dense_falls_with_N", "note"]
 
 
 def _step_table(changes, dense_gain=0.05, se=0.002):

@@ -313,18 +313,20 @@ def seeds_included(how: str) -> SeedNoise:
     return SeedNoise("", math.nan, 1, how)
 
 
-def seed_noise_of_fit(tables: dict | None, measure: str, design, y_mean: float, column: int) -> SeedNoise:
+def seed_noise_of_fit(tables: dict | None, measure: str, design, y_mean: float, column: int,
+                      base: SeedNoise | None = None) -> SeedNoise:
     """The training-seed SD of one coefficient of a fit on log y, linear in its coefficients with
     design matrix `design` (points x coefficients): the seed SD of `measure` (y's units) taken to
     log scale (/ y_mean) and propagated by least squares, sd * sqrt((X'X)^-1)[column, column]. An
-    approximation for nonlinear laws (their linear part), stated in the note."""
+    approximation for nonlinear laws (their linear part), stated in the note. `base`: the measure's
+    SeedNoise when the caller pools it over chosen cells (default: every replicated cell)."""
     import numpy as np
-    base = seed_noise(tables, measure)
+    base = base or seed_noise(tables, measure)
     if not base.known or base.included:
         return base
     X = np.asarray(design, dtype=float)
     var = np.linalg.pinv(X.T @ X)[column, column]
-    return SeedNoise(f"{measure}, propagated through the fit", base.sd / y_mean * math.sqrt(var), 1)
+    return SeedNoise(f"{base.measure or measure}, propagated through the fit", base.sd / y_mean * math.sqrt(var), 1)
 
 
 def seed_noise(tables: dict | None, measure: str, n_models: int = 1, cells=None, bound: str | None = None,

@@ -122,35 +122,45 @@ def _fit_ok(fits: pd.DataFrame, router: str) -> tuple[bool, str]:
     return rejudge(f, LAW) if len(f) else (False, "no fit")
 
 
+def _router_seed_noise(tables: dict, measure: str, routers=(), n_models: int = 1) -> CL.SeedNoise:
+    """Training-seed noise of `measure` pooled over the replicated cells of `routers` ('dense': the
+    dense cells): a collapsing router such as RL-R varies far more from seed to seed than S-BASE or
+    Hash, so one SD pooled over every router would blur each comparison with another router's noise.
+    Pooled over every replicated cell when none of `routers` has one, or when `routers` is empty
+    (claims about the best router or the mean over routers); the note says which."""
+    seeds = tables.get("seeds")
+    cells = sorted({c for c in seeds["cell"] for r in routers if str(c).endswith(f"/{r}")}) \
+        if seeds is not None and len(routers) else []
+    own = CL.seed_noise(tables, measure, n_models=n_models, cells=cells) if cells else None
+    if own is not None and own.known:
+        if own.included:
+            return own
+        names = " and ".join("dense" if r == "dense" else _name(r) for r in routers)
+        return CL.SeedNoise(f"{measure} of {names}'s replicated cells", own.sd, n_models)
+    pooled = CL.seed_noise(tables, measure, n_models=n_models)
+    if len(routers) and pooled.known and not pooled.included:
+        names = ", ".join("dense" if r == "dense" else _name(r) for r in routers)
+        return CL.SeedNoise(f"{measure} pooled over every replicated cell ({names}: none replicated)", pooled.sd,
+                            n_models)
+    return pooled
+
+
 def _gain_seed_noise(tables: dict, router: str | None = None) -> CL.SeedNoise:
-    """Training-seed noise of gain_over_dense for `router`: pooled over that router's replicated cells
-    (a collapsing router such as RL-R varies far more from seed to seed than S-BASE or Hash, so one SD
-    pooled over every router would blur each router's comparison with another's noise); pooled over
-    every replicated cell when the router has none, or for the best-router claim (router None)."""
-    if router is not None:
-        seeds = tables.get("seeds")
-        cells = sorted({c for c in seeds["cell"] if str(c).endswith(f"/{router}")}) if seeds is not None else []
-        own = CL.seed_noise(tables, "gain_over_dense", cells=cells) if cells else None
-        if own is not None and own.known:
-            return CL.SeedNoise(f"gain_over_dense of {_name(router)}'s replicated cells", own.sd, own.n_models,
-                                own.included)
-        pooled = CL.seed_noise(tables, "gain_over_dense")
-        if pooled.known and not pooled.included:
-            return CL.SeedNoise(f"gain_over_dense pooled over every replicated router ({_name(router)} has no "
-                                "replicated cell)", pooled.sd, pooled.n_models)
-        return pooled
-    return CL.seed_noise(tables, "gain_over_dense")
+    """Seed noise of gain_over_dense for `router` (None: pooled over every router)."""
+    return _router_seed_noise(tables, "gain_over_dense", (router,) if router else ())
 
 
 def _law_seed_noise(tables: dict, router: str, column: int) -> CL.SeedNoise:
-    """Seed SD of b (column 1) or c (column 2) of the routing law: test_ce's seed SD on log10 L
+    """Seed SD of b (column 1) or c (column 2) of the routing law: test_ce's seed SD (pooled over the
+    router's and the dense model's replicated cells, the points the law is fitted on) on log10 L
     propagated through the law's log-linear part (log10 L ~ a lgN + b lgE + c lgN lgE + d; E for
     Ehat, an approximation stated in the note)."""
     loss = tables["loss"]
     g = loss[(loss["router"] == router) | ((loss["router"] == "dense") & (loss["experts"] == 1))]
     lgN, lgE = np.log10(g["N"].to_numpy(dtype=float)), np.log10(g["experts"].to_numpy(dtype=float))
     X = np.column_stack([lgN, lgE, lgN * lgE, np.ones(len(g))])
-    return CL.seed_noise_of_fit(tables, "test_ce", X, float(g["L"].mean()) * math.log(10), column)
+    return CL.seed_noise_of_fit(tables, "test_ce", X, float(g["L"].mean()) * math.log(10), column,
+                                base=_router_seed_noise(tables, "test_ce", (router, "dense")))
 
 
 def claims(tables: dict[str, pd.DataFrame], profile: str | None = None, seed: int = 0,
@@ -220,7 +230,7 @@ def _dense_falls(tables: dict, loss: pd.DataFrame, L_se) -> dict:
     value, se, where = min(steps)
     lo, hi = _interval(value, se)
     return CL.judge("dense_falls_with_N", OURS, text, measure, value, lo, hi, CL.Above(0), interval=ANALYTIC,
-                    seeds=CL.seed_noise(tables, "test_ce", n_models=2), figure=FIG_LOSS,
+                    seeds=_router_seed_noise(tables, "test_ce", ("dense",), n_models=2), figure=FIG_LOSS,
                     note=f"smallest step {where}; steps " + ", ".join(f"{w} {v:.3f}" for v, _, w in steps))
 
 

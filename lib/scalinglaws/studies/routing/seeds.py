@@ -22,9 +22,10 @@ from scalinglaws.core.validation import ParameterError
 
 MEASURES = {"test_ce": "mean test CE over domains (nats/token), the loss table's L",
             "gain_over_dense": "dense L minus routed L, same size and training seed (nats/token)"}
-# every router (and dense) at one (N, E): the smallest size at E = 8
+# every router (and dense) at one (N, E): the smallest size at E = 8; at cpu also the Hash control
+# (`vocab`), whose comparison with dense would otherwise borrow the SD pooled over every router
 CELLS = {"smoke": ["d24l2/dense"] + [f"d24l2/E4/{r}" for r in ("sbase", "rlr", "hash", "switch")],
-         "cpu": ["d32l2/dense"] + [f"d32l2/E8/{r}" for r in ("sbase", "rlr", "hash", "switch")]}
+         "cpu": ["d32l2/dense"] + [f"d32l2/E8/{r}" for r in ("sbase", "rlr", "hash", "switch", "vocab")]}
 
 
 def cell_name(size: str, experts: int, router: str) -> str:
