@@ -11,6 +11,7 @@ from scalinglaws.core import published as PUB
 from scalinglaws.core.results import ResultStore
 from scalinglaws.core.sweep import find_checkpoint
 from scalinglaws.core.validation import ParameterError, check_choice
+from scalinglaws.models import routers as RTR
 
 STUDY = "routing"
 
@@ -22,7 +23,9 @@ def choose(models, size: str | None = None, experts: int | None = None) -> list[
     size = dense["size"].iloc[0] if size is None else check_choice("size", size, list(dense["size"]))
     experts = int(models["experts"].max()) if experts is None else check_choice(
         "experts", experts, sorted(set(models["experts"]) - {1}))
-    rows = models[(models["size"] == size) & (models["experts"].isin([1, experts]))]
+    # dense and Clark's routers; the vocab control (`models.routed.VocabTableMLP`) is not a router
+    rows = models[(models["size"] == size) & (models["experts"].isin([1, experts]))
+                  & models["router"].isin(["dense", *RTR.routers()])]
     return [{"name": f"{r.size}-E{r.experts}-{r.router}", "size": r.size, "experts": int(r.experts),
              "router": r.router, "unit": r.unit} for r in rows.itertuples()]
 
