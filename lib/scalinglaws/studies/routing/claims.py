@@ -6,9 +6,12 @@
 not testable). Every fit is re-judged by the current trust rule (`fitting.trust.rejudge`), and the
 claims on Clark's law declare the regime they need as `REGIME` preconditions: the dense ladder
 falls with N, and a learned router has learned an assignment (mean routing entropy / log E at the
-largest E below ROUTER_ENTROPY_MAX). Training-seed noise: `gain_over_dense` (cells
-`<size>/E<E>/<router>`) for the gains, `test_ce` for dense steps and, propagated through the
-law's log-linear part, for b and c. Per router:
+largest E below ROUTER_ENTROPY_MAX). Training-seed noise (`_router_seed_noise`): each
+comparison pools the seed SD over its own replicated cells only (a collapsing router varies far
+more between seeds than the others): `gain_over_dense` of the router's cells `<size>/E<E>/<router>`
+for its gains, `test_ce` of the dense cells for the dense steps and, propagated through the law's
+log-linear part, of the router's and dense cells for b and c; pooled over every cell (and said so)
+where a router has none, and for the claims about the best router or the mean over routers. Per router:
 
     helps_at_fixed_N_<r>  b < 0: the 95% interval of b lies below 0
     shrinks_with_N_<r>    c > 0: the interval of c lies above 0
@@ -27,7 +30,7 @@ and once:
     sbase_beats_dense_every_cell  (this study; issue 27's question) S-BASE beats the dense model at
                           every size and every E >= CELL_E_MIN, not only at the largest E: the
                           smallest gain over those cells (`router_vs_dense_cells`), its 95% interval
-                          from the sampling errors widened by the seed SD of gain_over_dense, above 0
+                          from the sampling errors widened by S-BASE's seed SD of the gain, above 0
     sbase_best            S-BASE beats the best other router at the same (size, E): the mean of
                           L(S-BASE) - min L(others) over those cells, its 95% interval (cells
                           resampled) below 0
@@ -269,9 +272,8 @@ def router_vs_dense_cells(tables: dict, loss: pd.DataFrame, L_se, router: str, e
     """One row per (size, E >= e_min) of `router`: gain = L(dense) - L(router) at the same size
     (positive: routing helps), its 95% interval from the sampling SEs of both losses (`lo`, `hi`),
     that interval widened by the router's training-seed SD of gain_over_dense (`_gain_seed_noise`;
-    `lo_seeds`, `hi_seeds`; equal
-    to the sampling interval while no replicates are stored, `seed_sd` NaN), and the cell's reading
-    of the widened interval (`CELL_VERDICTS`)."""
+    `lo_seeds`, `hi_seeds`; equal to the sampling interval while no replicates are stored, `seed_sd`
+    NaN), and the cell's reading of the widened interval (`CELL_VERDICTS`)."""
     from scalinglaws.core.seeds import with_seed_noise
     sd = _gain_seed_noise(tables, router).sd
     dense = loss[loss["router"] == "dense"].set_index("size")["L"]
