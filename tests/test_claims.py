@@ -193,7 +193,7 @@ def routing_tables(b=(-0.12, -0.13, -0.11), c=(0.02, 0.018, 0.022), e_max=(100.0
     out = {"loss": pd.DataFrame(loss), "fits": pd.DataFrame(fits), "n_cutoff": n_cut, "resource_fits": rf,
            "routing": pd.DataFrame(routing)}
     if seed_sd is not None:
-        out["seeds"] = seeds_table(seed_sd, ROUTING_SEED_MEASURES)
+        out["seeds"] = seeds_table(seed_sd, ROUTING_SEED_MEASURES, cells=("s0/dense", "s0/E4/sbase"))
     return out
 
 

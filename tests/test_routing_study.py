@@ -403,7 +403,7 @@ def _claim_tables(dense_L, routed_gain, se=0.005):
             loss.append({"size": size, "N": N, "experts": E, "router": r, "L": Lm})
             ce += [{"size": size, "experts": E, "router": r, "domain": d, "ce": Lm, "ce_se": se * 2} for d in "abcd"]
     # training-seed replicates with a negligible SD, so the sampling intervals decide (tests of them below)
-    seeds = pd.DataFrame([{"cell": c, "measure": m, "seed": i, "value": 1.0 + i * 1e-6} for c in ("a", "b")
+    seeds = pd.DataFrame([{"cell": c, "measure": m, "seed": i, "value": 1.0 + i * 1e-6} for c in ("s0/dense", "s0/E4/sbase")
                           for m in ("test_ce", "gain_over_dense", "constant_shares:sbase") for i in range(3)])
     return {"loss": pd.DataFrame(loss), "ce": pd.DataFrame(ce), "seeds": seeds, "fits": pd.DataFrame(
         columns=["router", "law", "param", "estimate", "lo", "hi", "r2", "ok", "message"])}

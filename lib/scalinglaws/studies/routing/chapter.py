@@ -263,15 +263,16 @@ def cells_sentence(cells: pd.DataFrame) -> str:
     cannot be told from the dense model, and which intervals say so (seed-widened or sampling only)."""
     if not len(cells):
         return "No routed model of this router at these expert counts is stored."
+    from scalinglaws.studies.routing.claims import cell_tally  # claims imports this module
     name, n = router_name(cells["router"].iloc[0]), len(cells)
-    c = cells["reading"].value_counts()
+    c = cell_tally(cells)
     sd = cells["seed_sd"].iloc[0]
     how = (f"95% intervals from the sampling errors widened by the training-seed SD of the gain ({sd:.3f} nats)"
            if np.isfinite(sd) else "95% sampling intervals only: no training-seed replicates are stored, so a "
            "cell's reading may change once they are")
     worst = cells.loc[cells["gain"].idxmin()]
-    return (f"{name} beats the dense model in {int(c.get('beats', 0))} of {n} cells with E >= {int(cells['experts'].min())}, "
-            f"trails it in {int(c.get('trails', 0))} and cannot be told from it in {int(c.get('undecided', 0))} ({how}); "
+    return (f"{name} beats the dense model in {c['beats']} of {n} cells with E >= {int(cells['experts'].min())}, "
+            f"trails it in {c['trails']} and cannot be told from it in {c['undecided']} ({how}); "
             f"its largest deficit is {-worst['gain']:.3f} nats at {worst['size']}, E = {int(worst['experts'])}.")
 
 

@@ -64,6 +64,7 @@ from scalinglaws.fitting.trust import rejudge, rejudge_table
 from scalinglaws.models import routers as RTR
 from scalinglaws.studies.routing.chapter import relative_entropy
 from scalinglaws.studies.routing.literature import CLARK_TABLE3
+from scalinglaws.studies.routing.seeds import parse_cell
 from scalinglaws.studies.routing.resources import resource_fits, share_growth
 
 PAPER = "Clark et al. 2022"
@@ -132,7 +133,8 @@ def _router_seed_noise(tables: dict, measure: str, routers=(), n_models: int = 1
     Pooled over every replicated cell when none of `routers` has one, or when `routers` is empty
     (claims about the best router or the mean over routers); the note says which."""
     seeds = tables.get("seeds")
-    cells = sorted({c for c in seeds["cell"] for r in routers if str(c).endswith(f"/{r}")}) \
+    # the cell format is `routing.seeds`' (`cell_name`): select by its parse, not by the string
+    cells = sorted(c for c in set(seeds["cell"]) if parse_cell(str(c))[2] in routers) \
         if seeds is not None and len(routers) else []
     own = CL.seed_noise(tables, measure, n_models=n_models, cells=cells) if cells else None
     if own is not None and own.known:
@@ -265,17 +267,26 @@ def _routing_beats_dense(tables: dict, loss: pd.DataFrame, L_se, router: str | N
 
 
 CELL_E_MIN = 4  # issue 27 asks whether S-BASE beats dense "at E >= 4 at every size"
-CELL_VERDICTS = {"beats": "interval above 0", "trails": "interval below 0", "undecided": "interval contains 0"}
+# a cell's reading of its seed-widened interval of the gain: above 0, below 0, containing 0
+CELL_READINGS = ("beats", "trails", "undecided")
 
 
-def router_vs_dense_cells(tables: dict, loss: pd.DataFrame, L_se, router: str, e_min: int = CELL_E_MIN) -> pd.DataFrame:
+def cell_tally(cells: pd.DataFrame) -> dict[str, int]:
+    """{reading: number of cells} of a `router_vs_dense_cells` table, every reading present (0 if none)."""
+    counts = cells["reading"].value_counts()
+    return {k: int(counts.get(k, 0)) for k in CELL_READINGS}
+
+
+def router_vs_dense_cells(tables: dict, loss: pd.DataFrame, L_se, router: str, e_min: int = CELL_E_MIN,
+                          noise: CL.SeedNoise | None = None) -> pd.DataFrame:
     """One row per (size, E >= e_min) of `router`: gain = L(dense) - L(router) at the same size
     (positive: routing helps), its 95% interval from the sampling SEs of both losses (`lo`, `hi`),
     that interval widened by the router's training-seed SD of gain_over_dense (`_gain_seed_noise`;
     `lo_seeds`, `hi_seeds`; equal to the sampling interval while no replicates are stored, `seed_sd`
-    NaN), and the cell's reading of the widened interval (`CELL_VERDICTS`)."""
+    NaN), and the cell's reading of the widened interval (`CELL_READINGS`). `noise`: the router's
+    seed noise when the caller has it already (`_gain_seed_noise(tables, router)` otherwise)."""
     from scalinglaws.core.seeds import with_seed_noise
-    sd = _gain_seed_noise(tables, router).sd
+    sd = (noise or _gain_seed_noise(tables, router)).sd
     dense = loss[loss["router"] == "dense"].set_index("size")["L"]
     rows = []
     for r in loss[(loss["router"] == router) & (loss["experts"] >= e_min)].sort_values(["N", "experts"]).itertuples():
@@ -296,15 +307,15 @@ def _beats_dense_every_cell(tables: dict, loss: pd.DataFrame, L_se, router: str)
     cid = f"{router}_beats_dense_every_cell"
     text = f"{name} beats the dense model at every size and every E >= {CELL_E_MIN}"
     measure = f"smallest over (size, E >= {CELL_E_MIN}) of L(dense) - L({name}), nats/token"
-    cells = router_vs_dense_cells(tables, loss, L_se, router)
+    noise = _gain_seed_noise(tables, router)
+    cells = router_vs_dense_cells(tables, loss, L_se, router, noise=noise)
     if not len(cells):
         return CL.claim(cid, OURS, text, measure, figure=FIG_LOSS, note=f"no {name} model with E >= {CELL_E_MIN}")
     worst = cells.loc[cells["gain"].idxmin()]
-    counts = cells["reading"].value_counts()
-    tally = ", ".join(f"{k} in {int(counts.get(k, 0))}" for k in CELL_VERDICTS)
+    tally = ", ".join(f"{k} in {n}" for k, n in cell_tally(cells).items())
     how = "seed-widened intervals" if np.isfinite(cells["seed_sd"].iloc[0]) else "sampling intervals only"
     return CL.judge(cid, OURS, text, measure, worst["gain"], worst["lo"], worst["hi"], CL.Above(0),
-                    interval=ANALYTIC, seeds=_gain_seed_noise(tables, router), figure=FIG_LOSS,
+                    interval=ANALYTIC, seeds=noise, figure=FIG_LOSS,
                     note=f"smallest gain at {worst['size']} E={int(worst['experts'])}; over {len(cells)} cells "
                          f"({how}): {tally}")
 

@@ -12,6 +12,7 @@ from scalinglaws.core.results import ResultStore
 from scalinglaws.core.sweep import find_checkpoint
 from scalinglaws.core.validation import ParameterError, check_choice
 from scalinglaws.models import routers as RTR
+from scalinglaws.studies.routing.names import DENSE
 
 STUDY = "routing"
 
@@ -25,7 +26,7 @@ def choose(models, size: str | None = None, experts: int | None = None) -> list[
         "experts", experts, sorted(set(models["experts"]) - {1}))
     # dense and Clark's routers; the vocab control (`models.routed.VocabTableMLP`) is not a router
     rows = models[(models["size"] == size) & (models["experts"].isin([1, experts]))
-                  & models["router"].isin(["dense", *RTR.routers()])]
+                  & models["router"].isin([DENSE, *RTR.routers()])]
     return [{"name": f"{r.size}-E{r.experts}-{r.router}", "size": r.size, "experts": int(r.experts),
              "router": r.router, "unit": r.unit} for r in rows.itertuples()]
 
