@@ -173,3 +173,15 @@ def test_command_tables_are_recorded_by_their_commands_and_none_is_stale():
             assert stored <= recorded, f"{prov_path}: {sorted(stored - recorded)} stored with no command record"
             seen |= stored
         assert seen == declared, f"{study}: declared command tables never stored: {sorted(declared - seen)}"
+
+
+def test_no_stored_command_table_predates_its_study_run():
+    """A stored table whose command's record a rerun marked `before_run` (`ResultStore.write_run_provenance`)
+    was made beside an earlier run: the command must be rerun before the results are committed."""
+    import json
+
+    from scalinglaws.core.paths import DATA_DIR
+    stale = [f"{p.parent.relative_to(DATA_DIR)}: {name} (rerun `{e.get('command', '?')}`)"
+             for p in sorted((DATA_DIR / "results").glob("*/*/provenance.json"))
+             for name, e in json.loads(p.read_text()).get("derived", {}).items() if e.get("before_run")]
+    assert not stale, stale

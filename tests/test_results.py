@@ -108,3 +108,38 @@ def test_merge_provenance_script_resolves_a_real_git_conflict(tmp_path):
     assert done.returncode == 0, done.stderr
     assert json.loads(prov.read_text())["derived"] == {"claims": {"date": "2026-12-03"}, "seeds": {"date": "2026-12-02"}}
     assert run("diff", "--name-only", "--diff-filter=U").stdout.strip() == ""  # staged, conflict resolved
+
+
+def test_a_run_keeps_the_records_of_command_tables_it_did_not_rewrite_marked_before_run(tmp_path, capsys):
+    """A study run replaces its provenance whole, but a command table (seeds, clark, ...) stays on
+    disk: its record is carried forward marked `before_run` (the banner warns), a record of a table
+    the run rewrote (claims) or of a table no longer stored is dropped, a rerun command clears the mark."""
+    import pandas as pd
+
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.report import provenance_banner
+    store = ResultStore("demo", "cpu", root=tmp_path)
+    for t in ("loss", "claims", "seeds", "clark_fits"):
+        store.write(t, pd.DataFrame({"x": [1]}))
+    cmd = {"seeds": "python -m scalinglaws seeds demo --profile cpu", "clark": "python -m scalinglaws clark"}
+    store.write_provenance({"commit": "a", "date": "2026-12-01T00:00:00+00:00", "derived": {
+        "claims": {"commit": "a", "date": "2026-12-01", "command": "claims"},
+        "seeds": {"commit": "a", "date": "2026-12-01", "command": cmd["seeds"]},
+        "clark": {"commit": "a", "date": "2026-12-01", "command": cmd["clark"], "tables": ["clark_fits"]},
+        "gone": {"commit": "a", "date": "2026-12-01", "command": "x"}}})
+    (tmp_path / "demo" / "cpu" / "gone.parquet").unlink(missing_ok=True)
+    run = ResultStore("demo", "cpu", root=tmp_path)  # what a study's run does: write its tables, then its record
+    run.write("loss", pd.DataFrame({"x": [2]}))
+    run.write("claims", pd.DataFrame({"x": [2]}))
+    assert run.write_run_provenance({"commit": "b", "date": "2026-12-07T00:00:00+00:00"}) == ["clark", "seeds"]
+    prov = run.provenance()
+    assert prov["commit"] == "b" and set(prov["derived"]) == {"seeds", "clark"}
+    assert prov["derived"]["seeds"]["before_run"] == "2026-12-07T00:00:00+00:00"
+    assert prov["derived"]["seeds"]["commit"] == "a"  # the command's own record, only marked
+    assert cmd["seeds"] in capsys.readouterr().err
+    text = provenance_banner(run)
+    assert "Made beside an earlier run" in text and cmd["seeds"] in text and ":class: warning" in text
+    prov["derived"]["seeds"] = {"commit": "b", "date": "2026-12-07", "command": cmd["seeds"]}  # the command reran
+    prov["derived"]["clark"].pop("before_run")
+    store.write_provenance(prov)
+    assert "Made beside an earlier run" not in provenance_banner(store)

@@ -63,15 +63,21 @@ def provenance_banner(store, others=(), notes=(), stale=()) -> str:
     study = store.dir.parent.name
     lines.append("Reproduce: " + "; ".join(f"`make reproduce STUDY={study} PROFILE={p}`" for p in PR.names())
                  + f" (`scripts/gpu_study.sh {study}` on a lent GPU machine).")
+    before_run = []
     for name, d in sorted(prov.get("derived", {}).items()):
         lines.append(f"Table `{name}` derived later from the stored tables (`{d.get('command', '')}`) at commit "
                      f"`{d.get('commit', 'unknown')}`, {str(d.get('date', '?'))[:10]}.")
+        if d.get("before_run"):  # `ResultStore.write_run_provenance` carried it through a rerun
+            before_run.append(f"`{name}` (`{d.get('command', '?')}`)")
+    if before_run:
+        lines.append("**Made beside an earlier run:** " + ", ".join(before_run) + " predate the run above and were "
+                     "not remade from its tables; rerun each command to bring it up to date.")
     tables = sorted(store.dir.glob("*.parquet"))
     if tables:
         rel = lambda t: os.path.relpath(t, _book_dir())  # noqa: E731 -- download links resolve from book/
         lines.append("Tables to download (Parquet, CSV): " + ", ".join(
             f"`{t.stem}` ({{download}}`Parquet <{rel(t)}>`, {{download}}`CSV <{rel(csv_copy(t))}>`)" for t in tables) + ".")
-    kind = "warning" if dirty or stale or notes or len(commits) > 1 else "note"
+    kind = "warning" if dirty or stale or notes or before_run or len(commits) > 1 else "note"
     return f":::{{admonition}} Provenance\n:class: {kind}\n" + "\n\n".join(lines) + "\n:::\n"
 
 

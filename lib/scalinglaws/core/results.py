@@ -215,6 +215,7 @@ class ResultStore:
         check_profile(profile)
         self.study, self.profile = study, profile
         self.dir = Path(root or results_root()) / study / profile
+        self._written: set[str] = set()  # tables this instance wrote (`write_run_provenance`)
 
     def path(self, table: str) -> Path:
         return self.dir / f"{table}.parquet"
@@ -222,6 +223,7 @@ class ResultStore:
     def write(self, table: str, df: pd.DataFrame) -> Path:
         p = self.path(table)
         atomic_write_parquet(p, df)
+        self._written.add(table)
         return p
 
     def read(self, table: str) -> pd.DataFrame:
@@ -248,6 +250,35 @@ class ResultStore:
 
     def write_provenance(self, record: dict) -> None:
         atomic_write_json(self.dir / "provenance.json", record)
+
+    def write_run_provenance(self, record: dict) -> list[str]:
+        """Write a study run's provenance `record`, which replaces the previous run's whole (commit,
+        config and counters are this run's), except for the `derived` records of tables this run did
+        not write: a table made by a command (seeds, clark, regime_pilot, conventions, nine, ...) stays
+        on disk through a rerun, and dropping its record would leave it with none. Each such record is
+        carried forward marked `before_run` (this run's date): the table was made beside an earlier
+        run, so the banner says so and names the command to rerun (which writes a fresh record
+        without the mark). A record of a table this run rewrote (claims, fits, ...) is dropped.
+        Returns the names of the carried-forward records and prints one line for each."""
+        import sys
+        try:
+            old = self.provenance().get("derived", {})
+        except CorruptTable:  # an unreadable record is replaced, as `write_provenance` would
+            old = {}
+        carried = {}
+        for name, entry in old.items():
+            tables = set(entry.get("tables", [])) | {name}
+            if not (tables & self._written) and any(self.path(t).exists() for t in tables):
+                carried[name] = {**entry, "before_run": entry.get("before_run") or record.get("date", "")}
+        out = {k: v for k, v in record.items() if k != "derived"}
+        derived = {**carried, **record.get("derived", {})}
+        if derived:
+            out["derived"] = derived
+        atomic_write_json(self.dir / "provenance.json", out)
+        for name in sorted(carried):
+            print(f"{self.study} @ {self.profile}: table `{name}` was made beside an earlier run; rerun "
+                  f"`{carried[name].get('command', '?')}` to make it from this run's tables", file=sys.stderr)
+        return sorted(carried)
 
     def provenance(self) -> dict:
         _note_read(self.study)

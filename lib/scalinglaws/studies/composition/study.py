@@ -332,7 +332,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     tables["claims"] = claims(tables, profile)
     for name, df in tables.items():
         store.write(name, df)
-    store.write_provenance(provenance(
+    store.write_run_provenance(provenance(
         params, time.perf_counter() - t0, profile=profile, backend=backend,
         unit_compute_s=round(sum(stage.values()), 1), merge_methods_resolved=methods, method_source=method_source,
         expert_recipe=recipe, expert_tokens=expert_tokens, pretrain_tokens=pretrain_tokens,

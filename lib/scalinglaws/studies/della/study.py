@@ -541,7 +541,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     walls = [r["wall_s"] for r in rrecs + mrecs]
     n_models = sum(len(u.config["settings"]) for u in m_units)
     merge_s = sum(r["wall_s"] for r in mrecs)
-    store.write_provenance(provenance(
+    store.write_run_provenance(provenance(
         params, time.perf_counter() - t0, profile=profile, backend=backend,
         unit_compute_s=round(sum(walls), 1), merged_models=n_models,
         merge_eval_s=round(merge_s, 1), merge_eval_s_per_model=round(merge_s / max(1, n_models), 4),

@@ -470,7 +470,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     store.write("claims", claims(tables, profile))
     n_models = sum(len(u.config["subsets"]) for u in merge_units)
     win_tokens = sum(len(v) for v in pools.values()) * params["eval_tokens_per_domain"]
-    store.write_provenance(provenance(
+    store.write_run_provenance(provenance(
         params, time.perf_counter() - t0, profile=profile, backend=backend,
         unit_compute_s=round(sum(stages.seconds.values()), 1), merged_models=n_models,
         merge_eval_s_per_model=round(stages.seconds["merge_eval"] / max(1, n_models), 4),

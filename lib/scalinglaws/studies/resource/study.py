@@ -541,7 +541,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
         store.write(name, df)
     store.write(PARTS_TABLE, lm)  # every LM unit recorded: the whole ladder, as the parts left it
     unit_wall = sum(r["wall_s"] for r in s_recs + c_recs + l_recs)
-    store.write_provenance(provenance(p, time.perf_counter() - t0, profile=profile, backend=backend,
+    store.write_run_provenance(provenance(p, time.perf_counter() - t0, profile=profile, backend=backend,
                                       unit_compute_s=unit_wall,
                                       units=len(units["single"]) + len(units["composite"]) + len(l_units)))
     return store

@@ -132,7 +132,7 @@ def run(profile: str, backend: str = "local", **overrides) -> RES.ResultStore:
     for name, df in tables.items():
         store.write(name, df)
     walls = [r["wall_s"] for r in trecs + erecs + drecs + sc_recs + sc_erecs + [arec]]
-    store.write_provenance(RES.provenance(
+    store.write_run_provenance(RES.provenance(
         params, time.perf_counter() - t0, profile=profile, backend=backend, unit_compute_s=round(sum(walls), 1),
         train_s=round(sum(r["wall_s"] for r in trecs), 1),
         eval_s=round(sum(r["wall_s"] for r in erecs + drecs), 1),

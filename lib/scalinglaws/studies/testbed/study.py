@@ -373,6 +373,6 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     store.write("domains", D.domain_table(domains=params["domains"]))
     store.write("tokenizer", D.tokenizer_stats(domains=params["domains"]))
     compute_s = sum(r["wall_s"] for r in precs + erecs) + step_s
-    store.write_provenance(provenance(params, time.perf_counter() - t0, profile=profile,
+    store.write_run_provenance(provenance(params, time.perf_counter() - t0, profile=profile,
                                       unit_compute_s=compute_s, backend=backend))
     return store
