@@ -55,10 +55,10 @@ def test_published_routing_checkpoints_belong_to_the_stored_results():
     units = set(store.read("models")["unit"])
     assert {c["unit"] for c in man["checkpoints"]} <= units
     routers = {c["router"] for c in man["checkpoints"]}
-    assert routers == {"dense", "sbase", "rlr", "hash", "switch"}
+    assert routers == {"dense", "sbase", "rlr", "hash", "switch", "vocab"}  # the vocab control too
 
 
-@pytest.mark.parametrize("router", ["dense", "sbase", "rlr", "hash", "switch"])
+@pytest.mark.parametrize("router", ["dense", "sbase", "rlr", "hash", "switch", "vocab"])
 def test_published_routing_checkpoint_scores_the_stored_ce_under_lm_eval(router, one_thread):
     from scalinglaws.lmeval import run_lmeval
     from scalinglaws.models import routed as RT
@@ -68,7 +68,7 @@ def test_published_routing_checkpoint_scores_the_stored_ce_under_lm_eval(router,
     m = AutoModelForCausalLM.from_pretrained(path, use_safetensors=True)
     if router == "dense":
         assert not isinstance(m, RT.RoutedForCausalLM)
-    else:  # its own registered class and router, never the stock Mixtral one
+    else:  # its own registered class and router (or control), never the stock Mixtral one
         assert isinstance(m, RT.RoutedForCausalLM) and m.config.router == router
         assert m.config.num_local_experts == entry["experts"]
     assert json.loads((path / "meta.json").read_text())["unit"]["router"] == router

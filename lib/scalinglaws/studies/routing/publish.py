@@ -11,6 +11,7 @@ from scalinglaws.core import published as PUB
 from scalinglaws.core.results import ResultStore
 from scalinglaws.core.sweep import find_checkpoint
 from scalinglaws.core.validation import ParameterError, check_choice
+from scalinglaws.models import routed as RT
 from scalinglaws.models import routers as RTR
 from scalinglaws.studies.routing.names import DENSE
 
@@ -18,15 +19,16 @@ STUDY = "routing"
 
 
 def choose(models, size: str | None = None, experts: int | None = None) -> list[dict]:
-    """The rows of `models` to publish: dense and every router at (size, E); by default the smallest
+    """The rows of `models` to publish: dense, every router and control at (size, E); by default the smallest
     size (the smallest files) at the largest E (the most experts a router must balance)."""
     dense = models[models["experts"] == 1].sort_values("N")
     size = dense["size"].iloc[0] if size is None else check_choice("size", size, list(dense["size"]))
     experts = int(models["experts"].max()) if experts is None else check_choice(
         "experts", experts, sorted(set(models["experts"]) - {1}))
-    # dense and Clark's routers; the vocab control (`models.routed.VocabTableMLP`) is not a router
+    # dense, Clark's routers and the controls (the vocab control: Hash's per-token-id parameters, no
+    # routing), so a reader can score the Hash-vs-control comparison under lm-eval too
     rows = models[(models["size"] == size) & (models["experts"].isin([1, experts]))
-                  & models["router"].isin([DENSE, *RTR.routers()])]
+                  & models["router"].isin([DENSE, *RTR.routers(), *RT.CONTROLS])]
     return [{"name": f"{r.size}-E{r.experts}-{r.router}", "size": r.size, "experts": int(r.experts),
              "router": r.router, "unit": r.unit} for r in rows.itertuples()]
 
