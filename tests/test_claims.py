@@ -484,3 +484,26 @@ def test_seed_noise_bound_used_only_without_own_replicates():
     assert CL.seed_noise(t, "own", bound="wide").sd == pytest.approx(0.01)  # its own replicates win
     assert math.isnan(CL.seed_noise(t, "missing").sd)  # no bound named: unknown
     assert math.isnan(CL.seed_noise(t, "missing", bound="absent").sd)
+
+
+def test_seed_noise_is_widened_by_the_gap_between_stored_values_and_their_own_seed_retrained():
+    """Where the stored run's seed, retrained, misses the stored value (older code, other threads), the
+    replicates spread around another centre: the SD a verdict uses adds the RMS gap in quadrature."""
+    import math
+    from scalinglaws.core import claims as CL
+    seeds = pd.DataFrame({"cell": ["a"] * 3 + ["b"] * 3, "measure": "m", "seed": [0, 1, 2] * 2,
+                          "value": [1.0, 1.1, 1.2, 2.0, 2.1, 2.2]})
+    repro = pd.DataFrame({"cell": ["a", "b"], "measure": "m", "seed": 0, "stored": [0.97, 2.04],
+                          "replicate": [1.0, 2.0], "diff": [0.03, -0.04]})
+    plain = CL.seed_noise({"seeds": seeds}, "m")
+    wide = CL.seed_noise({"seeds": seeds, S.REPRODUCTION_TABLE: repro}, "m")
+    gap = math.sqrt((0.03 ** 2 + 0.04 ** 2) / 2)
+    assert plain.sd == pytest.approx(0.1) and wide.sd == pytest.approx(math.hypot(0.1, gap))
+    assert "widened by 0.035" in wide.measure and wide.n_models == plain.n_models
+    only_a = CL.seed_noise({"seeds": seeds, S.REPRODUCTION_TABLE: repro}, "m", cells=["a"])
+    assert only_a.sd == pytest.approx(math.hypot(0.1, 0.03))  # the gap of the cells used
+    exact = repro.assign(diff=[0.0, 4e-16])  # reproduced to float noise: nothing added
+    assert CL.seed_noise({"seeds": seeds, S.REPRODUCTION_TABLE: exact}, "m").sd == pytest.approx(0.1)
+    assert math.isnan(CL.seed_noise({S.REPRODUCTION_TABLE: repro}, "m").sd)  # a gap alone is no seed SD
+    r = J(0.3, 0.25, 0.35, CL.Above(0), seeds=wide)
+    assert "RMS gap between the stored values and their own seed retrained" in r["note"]

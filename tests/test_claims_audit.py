@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,21 @@ def seed_noise_problems(df: pd.DataFrame) -> list[str]:
     return [f"{r.claim_id}: {r.verdict} on an interval that does not say how training-seed noise entered"
             for r in df[df["verdict"].isin(CL.DECIDED)].itertuples()
             if not any(s in r.note for s in SEEDS_STATED)]
+
+
+SEED_SD_NOTE = re.compile(r"widened by training-seed SD \S+ \(([\w:]+)")
+
+
+def reproduction_gap_problems(df: pd.DataFrame, repro: pd.DataFrame | None) -> list[str]:
+    """A decided row widened by the seed SD of a measure whose stored values its own seed, retrained,
+    does not give again (`seeds_reproduction`, gap above float noise) must carry that gap too."""
+    out = []
+    for r in df[df["verdict"].isin(CL.DECIDED)].itertuples():
+        m = SEED_SD_NOTE.search(r.note)
+        if m and S.reproduction_gap(repro, m.group(1)) > S.REPRODUCED_ATOL and "RMS gap" not in r.note:
+            out.append(f"{r.claim_id}: {r.verdict} with the seed SD of {m.group(1)} but not its reproduction gap "
+                       f"{S.reproduction_gap(repro, m.group(1)):.3g}")
+    return out
 
 
 def seeds_table_problems(seeds: pd.DataFrame | None) -> list[str]:
@@ -153,8 +169,9 @@ def test_every_study_and_profile_has_a_claims_table():
 @pytest.mark.parametrize("path", CLAIM_TABLES, ids=_claims_id)
 def test_stored_claims_table(path):
     df = _read(path)
+    repro = _table(path.parent.parent.name, path.parent.name, S.REPRODUCTION_TABLE)
     problems = (verdict_problems(df) + interval_problems(df) + refuted_fit_problems(df)
-                + seed_noise_problems(df))
+                + seed_noise_problems(df) + reproduction_gap_problems(df, repro))
     assert not problems, problems
     CL.check_claims(df)  # the schema's own validator agrees
 
@@ -216,6 +233,20 @@ def test_doctored_seed_note_fails(stored):
     for s in SEEDS_STATED:
         d["note"] = d["note"].str.replace(s, "evaluation windows only", regex=False)
     assert seed_noise_problems(d) and len(seed_noise_problems(d)) == len(d)
+
+
+def test_doctored_reproduction_gap_fails():
+    """The merging cpu claims carry the gap of their stored seed; with a larger gap on a measure whose
+    rows do not mention it (a claim computed before the gap was known), the check finds them."""
+    claims = _table("merging", "cpu", "claims")
+    decided = claims[claims["verdict"].isin(CL.DECIDED)]
+    measures = {m.group(1) for n in decided["note"] for m in [SEED_SD_NOTE.search(n)] if m}
+    assert measures, "no decided merging claim names its seed measure"
+    repro = pd.DataFrame({"cell": "c", "measure": sorted(measures), "seed": 0, "stored": 0.0, "replicate": 0.5,
+                          "diff": 0.5})
+    stripped = claims.assign(note=claims["note"].str.replace("RMS gap", "gap", regex=False))
+    assert len(reproduction_gap_problems(stripped, repro)) == int(decided["note"].map(lambda n: bool(SEED_SD_NOTE.search(n))).sum())
+    assert not reproduction_gap_problems(stripped, repro.assign(diff=1e-12))
 
 
 def test_doctored_seeds_table_fails():

@@ -70,6 +70,10 @@ def test_resource_replicates_resume_and_reproduce(scratch_roots, one_thread, mon
     assert df.loc[df["seed"] == 0, "value"].item() == pytest.approx(want, abs=1e-6)
     prov = store.provenance()["derived"]["seeds"]
     assert prov["reproduces"]["max_abs_diff"] < 1e-6 and prov["seeds"] == [0, 1, 2]
+    repro = store.read(S.REPRODUCTION_TABLE)  # the same check as a table, for the claims' seed noise
+    assert list(repro.columns) == list(S.REPRODUCTION_COLUMNS) and repro["cell"].tolist() == ["depth/d16l1"]
+    assert repro["diff"].abs().max() == pytest.approx(prov["reproduces"]["max_abs_diff"], abs=0)
+    assert prov["tables"] == ["seeds", S.REPRODUCTION_TABLE]
     records = sorted((res / "resource" / "smoke" / "units" / "seeds").glob("*.json"))
     assert len(records) == 3 and all(p.stat().st_size < 4000 for p in records)  # small enough to commit
     mtimes = [p.stat().st_mtime_ns for p in records]

@@ -344,8 +344,22 @@ def seed_noise(tables: dict | None, measure: str, n_models: int = 1, cells=None,
     if not math.isfinite(sd) and bound:
         up = S.seed_sd(table, bound, cells=cells)
         if math.isfinite(up):
-            return SeedNoise(f"{bound}, an upper bound for {measure} (not replicated itself: {why})", up, n_models)
-    return SeedNoise(measure, sd, n_models)
+            return _with_reproduction_gap(
+                tables, bound, cells, SeedNoise(f"{bound}, an upper bound for {measure} (not replicated itself: {why})",
+                                                up, n_models))
+    return _with_reproduction_gap(tables, measure, cells, SeedNoise(measure, sd, n_models))
+
+
+def _with_reproduction_gap(tables: dict | None, measure: str, cells, noise: SeedNoise) -> SeedNoise:
+    """`noise` widened (in quadrature) by the RMS gap between the stored run's values and their
+    seed's replicates (`core.seeds.reproduction_gap`): where the stored seed, retrained, does not give
+    the stored value again, the replicates' spread is around another centre, and the stored value's
+    distance from it is noise of the same kind that the verdict must carry."""
+    gap = S.reproduction_gap((tables or {}).get(S.REPRODUCTION_TABLE), measure, cells)
+    if not (math.isfinite(_f(noise.sd)) and math.isfinite(gap) and gap > S.REPRODUCED_ATOL):
+        return noise
+    return SeedNoise(f"{noise.measure}; widened by {gap:.2g}, the RMS gap between the stored values and their own "
+                     "seed retrained", math.hypot(noise.sd, gap), noise.n_models)
 
 
 def fit_status(row) -> tuple[bool, str]:

@@ -13,6 +13,12 @@ across training seeds. A study stores it as a table `seeds` with exactly these c
 
 `seed_spread` summarises it per (cell, measure); `seed_sd` pools the variance over cells for one
 measure (the number a claim uses); `with_seed_noise` widens an evaluation interval by it.
+
+The stored run's own seed is among the replicated seeds, and its replicate should give the stored
+value again. Where it does not (the stored run was made by older code, or with another thread
+count), the replicates measure the spread around a different centre: table `seeds_reproduction`
+(REPRODUCTION_COLUMNS, one row per stored value checked) keeps the gap, and `reproduction_gap`
+(its RMS per measure) is added to the seed SD by `core.claims.seed_noise`.
 """
 from __future__ import annotations
 
@@ -25,6 +31,9 @@ from scalinglaws.core.validation import ParameterError
 
 COLUMNS = ("cell", "measure", "seed", "value")
 MIN_SEEDS = 3
+REPRODUCTION_TABLE = "seeds_reproduction"
+REPRODUCTION_COLUMNS = ("cell", "measure", "seed", "stored", "replicate", "diff")
+REPRODUCED_ATOL = 1e-9  # a gap below this is float noise (summation order), not a different model
 Z95 = 1.959963984540054
 
 
@@ -88,6 +97,18 @@ def seed_sd(df: pd.DataFrame | None, measure: str, cells=None, min_seeds: int = 
             ss += float(np.sum((v - v.mean()) ** 2))
             dof += len(v) - 1
     return math.sqrt(ss / dof) if dof else math.nan
+
+
+def reproduction_gap(df: pd.DataFrame | None, measure: str, cells=None) -> float:
+    """The RMS over the checked cells of (replicate - stored) for `measure` at the stored run's seed
+    (`seeds_reproduction`); NaN when no row checks it (no table, or no stored value to compare)."""
+    if df is None or not len(df):
+        return math.nan
+    d = df[df["measure"] == measure]
+    if cells is not None:
+        d = d[d["cell"].isin(list(cells))]
+    diff = d["diff"].to_numpy(dtype=float)
+    return float(np.sqrt(np.mean(diff ** 2))) if len(diff) else math.nan
 
 
 def with_seed_noise(value: float, lo: float, hi: float, sd: float, n_models: int = 1) -> tuple[float, float]:

@@ -73,10 +73,11 @@ def study_names() -> tuple[str, ...]:
 
 def command_tables(name: str) -> frozenset[str]:
     """Tables of study `name`'s store that commands other than its `run` write: every study's `seeds`
-    (`studies.replicates`) and the study's own `COMMAND_TABLES`. `claims` re-derives run tables in
+    and `seeds_reproduction` (`studies.replicates`) and the study's own `COMMAND_TABLES`. `claims` re-derives run tables in
     place (fits re-judged, ...), so those stay run tables."""
+    from scalinglaws.core.seeds import REPRODUCTION_TABLE
     from scalinglaws.studies import replicates
-    return frozenset((replicates.TABLE, *getattr(get_study(name), "COMMAND_TABLES", ())))
+    return frozenset((replicates.TABLE, REPRODUCTION_TABLE, *getattr(get_study(name), "COMMAND_TABLES", ())))
 
 
 def get_study(name: str):

@@ -4,7 +4,9 @@ A study's stored results come from one training seed; their intervals cover eval
 only. This entry point retrains a few representative cells of a study at several seeds, using the
 study's own unit functions with only the seed changed, and stores the measurements as the table
 `seeds` (schema: `scalinglaws.core.seeds`) in `data/results/<study>/<profile>/`, recorded in
-`provenance.json` under `derived.seeds`. Nothing else of the study is rerun or rewritten.
+`provenance.json` under `derived.seeds`, beside `seeds_reproduction`: the stored run's own seed,
+retrained, against its stored values (`core.seeds`; claims widen the seed SD by the gap). Nothing
+else of the study is rerun or rewritten.
 
 Each study that supports it has a module `studies/<name>/seeds.py` defining
     MEASURES          {measure: what it is} (the names claims ask `core.seeds.seed_sd` for)
@@ -139,11 +141,12 @@ def run_seeds(study: str, profile: str, seeds=DEFAULT_SEEDS, cells=None, threads
     tables = {t: store.read(t) for t in store.tables() if t != TABLE}
     check = reproduction(table, mod.stored(tables, params, sorted(set(table["cell"]))))
     store.write(TABLE, table)
+    store.write(S.REPRODUCTION_TABLE, reproduction_frame(check))  # claims widen the seed SD by its gap
     prov = store.provenance()
     prov.setdefault("derived", {})[TABLE] = {
         "commit": git_commit(), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": f"python -m scalinglaws seeds {study} --profile {profile}",
-        "cells": sorted(set(table["cell"])), "seeds": sorted(int(s) for s in set(table["seed"])),
+        "tables": [TABLE, S.REPRODUCTION_TABLE], "cells": sorted(set(table["cell"])), "seeds": sorted(int(s) for s in set(table["seed"])),
         "measures": {m: mod.MEASURES[m] for m in sorted(set(table["measure"]))},
         "config_hash": params_hash(params), "torch_threads": threads,
         "units": len(units), "unit_compute_s": round(sum(float(r["wall_s"]) for r in recs), 1),
@@ -167,6 +170,11 @@ def reproduction(table: pd.DataFrame, stored: pd.DataFrame) -> dict:
             for r in m.itertuples()]
     diffs = [abs(r["diff"]) for r in rows]
     return {"max_abs_diff": max(diffs) if diffs else float("nan"), "rows": rows}
+
+
+def reproduction_frame(check: dict) -> pd.DataFrame:
+    """`reproduction`'s rows as the table `seeds_reproduction` (schema `core.seeds.REPRODUCTION_COLUMNS`)."""
+    return pd.DataFrame(check["rows"], columns=list(S.REPRODUCTION_COLUMNS))
 
 
 def register(sub) -> None:
