@@ -127,3 +127,24 @@ def test_unit_whose_checkpoint_was_deleted_reruns(tmp_path, monkeypatch):
     assert runs == ["s1", "s1"]
     with pytest.raises(FileNotFoundError):
         find_checkpoint("0" * 16)
+
+
+def _threads_unit(config):
+    import torch
+    return [{"threads": torch.get_num_threads()}]
+
+
+def test_a_local_unit_runs_on_one_torch_thread_as_a_ray_worker_does(tmp_path):
+    """CPU numbers are bit-reproducible only for a fixed thread count: a local unit must not take
+    torch's default (the core count), which would make local and Ray runs of one unit differ."""
+    import torch
+
+    from scalinglaws.core import sweep as SW
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rec = SW.Sweep("t", "smoke", root=tmp_path).run([SW.Unit("x", {"a": 1})], _threads_unit)[0]
+        assert rec["rows"][0]["threads"] == SW.UNIT_THREADS == 1
+        assert torch.get_num_threads() == 2  # restored for the caller
+    finally:
+        torch.set_num_threads(before)

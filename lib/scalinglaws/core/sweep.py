@@ -60,6 +60,7 @@ import pandas as pd
 
 from scalinglaws.core.paths import results_root, work_root
 from scalinglaws.core.results import atomic_write_json, config_hash, sha256_file
+from scalinglaws.core.threads import torch_threads
 from scalinglaws.core.validation import BACKENDS, ParameterError, check_choice
 
 
@@ -264,7 +265,8 @@ class Sweep:
                 for u in pending:
                     t0 = time.perf_counter()
                     try:
-                        out = fn(u.config)
+                        with torch_threads(UNIT_THREADS):
+                            out = fn(u.config)
                     except Exception as err:
                         self._fail(u, err, time.perf_counter() - t0)
                     self._save(u, _as_rows(out), time.perf_counter() - t0, checkpoints)
@@ -508,6 +510,13 @@ def _timed_call(fn, config):
     t0 = time.perf_counter()
     out = fn(config)
     return out, time.perf_counter() - t0, ray.get_runtime_context().get_node_id()
+
+
+# One torch intra-op thread per unit, on either backend: a Ray worker gets OMP_NUM_THREADS=1 from
+# Ray, and CPU results are bit-reproducible only for a fixed thread count (`core.threads`), so a
+# local run must not take torch's default (the machine's core count) or the same unit would give
+# other numbers on another machine or backend. Parallelism comes from running units side by side.
+UNIT_THREADS = 1
 
 
 # ----------------------------------------------------------------------------- Ray on GPUs and clusters
