@@ -134,3 +134,34 @@ def test_shipped_smoke_seeds_tables(study):
     shown = mod.seed_table(tables)
     assert len(shown) == len(S.seed_spread(df)) and shown["stored"].notna().all()
     assert len(list((store.dir / "units" / "seeds").glob("*.json"))) == derived["units"]  # every record shipped
+
+
+def test_merging_tail_replicates_reproduce_the_stored_tail_fits(scratch_roots, one_thread):
+    """A replicated tail ("<pool>/tail") merges every size's planned subsets with Average at each seed
+    and fits the tail as the study does: seed 0 gives the stored tail_fits' A at every size and the
+    claims' slope of log A over log N; other seeds move them; the claims then know the seed SD of A."""
+    import numpy as np
+
+    from scalinglaws.studies.merging import claims as MC
+    from scalinglaws.studies.merging import seeds as MS
+    from scalinglaws.studies.merging import tail as TL
+    res, _ = scratch_roots
+    _copy(res, "testbed", "merging")
+    store = R.run_seeds("merging", "smoke", "0,1,2", cells="related/tail")
+    df = S.check_seeds(store.read("seeds"))
+    tails = TL.tail_wide(store.read("tail_fits"))
+    tails = tails[(tails["pool"] == "related") & (tails["method"] == "average") & (tails["scope"] == "cross_domain")]
+    sizes = sorted(tails["size"])
+    assert set(df["cell"]) == {f"related/{s}/tail" for s in sizes} | {"related/tail"}
+    a0 = df[(df["measure"] == "tail_A") & (df["seed"] == 0)].set_index("cell")["value"]
+    for r in tails.itertuples():
+        # the shipped smoke run was trained with another thread count: equal to float noise (as its check)
+        assert a0[f"related/{r.size}/tail"] == pytest.approx(r.A, rel=1e-4, abs=1e-5)
+    slope0 = df[(df["measure"] == "tail_A_slope") & (df["seed"] == 0)]["value"].item()
+    assert slope0 == pytest.approx(TL.amplitude_slope(tails["N"], tails["A"]), rel=1e-4)
+    assert df[df["measure"] == "tail_A"].groupby("cell")["value"].nunique().min() == 3  # the seeds differ
+    assert store.provenance()["derived"]["seeds"]["reproduces"]["max_abs_diff"] < 1e-4
+    shown = MS.seed_table({t: store.read(t) for t in store.tables()})
+    assert shown["stored"].notna().all()
+    tables = {t: store.read(t) for t in store.tables()}
+    assert np.isfinite(MC.CL.seed_noise(tables, "tail_A").sd) and np.isfinite(MC.CL.seed_noise(tables, "tail_A_slope").sd)

@@ -170,7 +170,7 @@ def a_shrinks(T: dict, pool: str) -> dict:
     if len(t) < 2:
         return _untestable(cid, claim, measure, fig, "fewer than 2 sizes with A > 0")
     x = np.log(t["N"].astype(float).to_numpy())
-    slope = float(np.polyfit(x, np.log(t["A"].astype(float)), 1)[0])
+    slope = TL.amplitude_slope(t["N"], t["A"])  # the seeds replicates' tail_A_slope is the same number
     draws = _tail_draws(T, pool)
     lo = hi = NAN
     if all(s in draws for s in t["size"]):

@@ -16,6 +16,16 @@ Measures (cells of the table):
                 the `curves` row scope cross_domain at k = M
     merge_gain  same cells: base CE minus merged CE on the pool's domains (positive: the merge
                 beats the base): minus `curves.delta_base`
+
+A replicated tail ("<pool>/tail") is one pool at every size of the stored run, fine-tuned at seed s
+as above, each size's subsets merged with Average exactly as the study plans and chunks them
+(`study.subset_plan`, `chunk_size`), and its cross-domain tail L(k) = L_inf + A / (k + b) fitted
+as `tail.tail_fits` does (the mean over subsets of each k of the mean CE over the pool's domains):
+    tail_A        "<pool>/<size>/tail": the tail amplitude A at that size (nats/token): the
+                  `tail_fits` row of Average, cross_domain (the claims tail_form and theory_A)
+    tail_A_slope  "<pool>/tail": the slope of log A over log N across the sizes (`tail.amplitude_slope`,
+                  = -gamma; the claim a_shrinks)
+One unit per (pool, seed): the slope needs every size at the same seed.
 """
 from __future__ import annotations
 
@@ -30,13 +40,19 @@ from scalinglaws.core.validation import ParameterError
 
 MEASURES = {"expert_ce": "in-domain CE of a fine-tuned expert (nats/token)",
             "merged_ce": "cross-domain CE of the merge of all M experts of a pool (nats/token)",
-            "merge_gain": "base CE minus merged CE on the pool's domains (nats/token)"}
+            "merge_gain": "base CE minus merged CE on the pool's domains (nats/token)",
+            "tail_A": "amplitude A of a pool's cross-domain Average tail L(k) = L_inf + A / (k + b) at one size "
+                      "(nats/token)",
+            "tail_A_slope": "slope of log A over log N across a pool's sizes (= -gamma)"}
 MERGE_METHODS = ("average", "task_arithmetic")
-CELLS = {"smoke": ["related/d16l1"], "cpu": ["related/d32l2", "related/d48l3"]}
+TAIL = "tail"  # a cell "<pool>/tail": the pool's Average tail at every size
+TAIL_METHOD = "average"  # the method whose tail the claims judge (`claims._average_tails`)
+CELLS = {"smoke": ["related/d16l1"],
+         "cpu": ["related/d32l2", "related/d48l3", f"related/{TAIL}", f"unrelated/{TAIL}"]}
 
 
 def cells_allowed(params: dict) -> list[str]:
-    return [f"{p}/{s}" for p in params["pools"] for s in params["sizes"]]
+    return [f"{p}/{s}" for p in params["pools"] for s in params["sizes"]] + [f"{p}/{TAIL}" for p in params["pools"]]
 
 
 def stored_bases(study: str, profile: str) -> dict[str, str]:
@@ -74,6 +90,9 @@ def units(profile: str, params: dict, cells: list[str], seeds: list[int]) -> lis
     out = []
     for c in cells:
         pool, size = c.split("/")
+        if size == TAIL:
+            out += [tail_unit(profile, params, pool, bases, recipe, s) for s in seeds]
+            continue
         if size not in bases:
             raise ParameterError(f"the stored merging run at {profile!r} names no testbed base for {size}")
         doms = params["pools"][pool]
@@ -88,12 +107,73 @@ def units(profile: str, params: dict, cells: list[str], seeds: list[int]) -> lis
     return out
 
 
+def tail_unit(profile: str, params: dict, pool: str, bases: dict, recipe: dict, seed: int) -> Unit:
+    """One (pool, seed) of a replicated tail: for every size of the stored run, its base, experts at
+    `seed`, evaluation and the study's subset plan for Average (see the module docstring)."""
+    from scalinglaws.studies.merging import units as U
+    from scalinglaws.studies.merging.config import METHOD_VARIANTS
+    from scalinglaws.studies.merging.study import context_of, subset_plan
+    from scalinglaws.studies.merging.subsets import subset_key
+    if TAIL_METHOD not in params["methods"]:
+        raise ParameterError(f"the stored merging run has no {TAIL_METHOD!r} merges to replicate a tail of")
+    missing = [s for s in params["sizes"] if s not in bases]
+    if missing:
+        raise ParameterError(f"the stored merging run at {profile!r} names no testbed base for {missing}")
+    doms, T = params["pools"][pool], context_of(params)
+    reg, opts = METHOD_VARIANTS[TAIL_METHOD]
+    return Unit("seeds", {
+        "study": "merging", "profile": profile, "cell": f"{pool}/{TAIL}", "seed": seed, "pool": pool,
+        "domains": doms, "merge_seed": params["seed"], "method": [reg, opts], "chunk_size": params["chunk_size"],
+        "sizes": [{"size": s, "base": bases[s],
+                   "finetune": [finetune_config(s, d, bases[s], params, recipe, seed) for d in doms],
+                   "eval": U.eval_config(doms, params, T),
+                   "subsets": [subset_key(x) for x in subset_plan(s, params, len(doms))[1]]}
+                  for s in params["sizes"]]})
+
+
+def replicate_tail(config: dict) -> list[dict]:
+    """A `tail_unit`: per size, fine-tune the experts (the study's finetune units, so seed 0 gives
+    the stored experts), merge the plan's subsets with Average in the study's chunks, fit the
+    cross-domain tail; then A's slope over N."""
+    from scalinglaws import models as Mo
+    from scalinglaws.studies.merging import tail as TL
+    from scalinglaws.studies.merging import units as U
+    from scalinglaws.studies.testbed.seeds import ensure_base
+    profile, pool, seed, doms = config["profile"], config["pool"], config["seed"], config["domains"]
+    reg, opts = config["method"]
+    sweep, chunk = Sweep("merging", profile), int(config["chunk_size"])
+    rows, N, A = [], [], []
+    for spec in config["sizes"]:
+        size, keys = spec["size"], list(spec["subsets"])
+        ensure_base(size, profile, spec["base"])
+        fts = [Unit("finetune", c) for c in spec["finetune"]]
+        sweep.run(fts, U.finetune, desc="finetune", checkpoints=True)
+        merged = []
+        for i in range(0, len(keys), chunk):
+            merged += U.merge_eval({"base": spec["base"], "experts": [u.key for u in fts], "domains": doms,
+                                    "eval": spec["eval"], "registry_method": reg, "options": opts,
+                                    "seed": config["merge_seed"], "subsets": keys[i:i + chunk]})
+        m = pd.DataFrame(merged)
+        per_model = m[m["k"] >= 1].groupby(["k", "subset"], sort=True)["ce"].mean()  # ce_cross (analysis.model_losses)
+        curve = per_model.groupby(level="k").mean()
+        a = TL.fit_tail_curve(curve.index.to_numpy(), curve.to_numpy())["A"]
+        N.append(Mo.count_params(Mo.model_config(size))["non_embedding"])
+        A.append(a)
+        rows.append({"cell": f"{pool}/{size}/{TAIL}", "measure": "tail_A", "seed": seed, "value": float(a)})
+    slope = TL.amplitude_slope(N, A)
+    if np.isfinite(slope):  # fewer than two sizes whose tail falls: no slope to replicate
+        rows.append({"cell": f"{pool}/{TAIL}", "measure": "tail_A_slope", "seed": seed, "value": slope})
+    return rows
+
+
 def replicate(config: dict) -> list[dict]:
-    """Fine-tune the pool's experts (the study's units, in its sweep: seed 0 gives the stored
+    """A (pool, size) cell: fine-tune the pool's experts (the study's units, in its sweep: seed 0 gives the stored
     experts), score base and experts on the pool's windows, merge all M with each method."""
     from scalinglaws.studies.merging import subsets as SU
     from scalinglaws.studies.merging import units as U
     from scalinglaws.studies.testbed.seeds import ensure_base
+    if TAIL in str(config.get("cell", "")).split("/"):
+        return replicate_tail(config)
     profile, size, pool, seed = config["profile"], config["size"], config["pool"], config["seed"]
     ensure_base(size, profile, config["base"])
     sweep = Sweep("merging", profile)
@@ -120,10 +200,25 @@ def replicate(config: dict) -> list[dict]:
 
 def stored(tables: dict, params: dict, cells: list[str]) -> pd.DataFrame:
     """The stored run's values of the table's cells (seed = the stored run's seed)."""
+    from scalinglaws.studies.merging import tail as TL
     seed, rows = int(params["seed"]), []
     spec, curves = tables["specialisation"], tables["curves"]
+    tails = TL.tail_wide(tables["tail_fits"]) if "tail_fits" in tables else pd.DataFrame()
+    if len(tails):
+        tails = tails[(tails["method"] == TAIL_METHOD) & (tails["scope"] == "cross_domain")].sort_values("N")
     for c in cells:
         parts = c.split("/")
+        if parts[-1] == TAIL:  # "<pool>/<size>/tail": A at one size; "<pool>/tail": A's slope over N
+            t = tails[tails["pool"] == parts[0]] if len(tails) else tails
+            if len(parts) == 3:
+                t = t[t["size"] == parts[1]] if len(t) else t
+                if len(t):
+                    rows.append({"cell": c, "measure": "tail_A", "seed": seed, "value": float(t["A"].iloc[0])})
+            elif len(t):
+                slope = TL.amplitude_slope(t["N"], t["A"])
+                if np.isfinite(slope):
+                    rows.append({"cell": c, "measure": "tail_A_slope", "seed": seed, "value": slope})
+            continue
         if len(parts) == 3:
             pool, size, dom = parts
             r = spec[(spec["size"] == size) & (spec["expert_domain"] == dom) & (spec["eval_domain"] == dom)]

@@ -96,6 +96,16 @@ def bootstrap_tail(models: pd.DataFrame, col: str, n_boot: int, seed: int) -> pd
     return pd.DataFrame({"draw": r, "L_inf": L[r, j], "A": A[r, j], "b": _B_GRID[j]})
 
 
+def amplitude_slope(N, A) -> float:
+    """The least-squares slope of log A over log N (= -gamma of the joint law) across sizes with
+    A > 0 (a size whose tail does not fall has no log); NaN with fewer than two such sizes."""
+    N, A = np.asarray(N, dtype=float), np.asarray(A, dtype=float)
+    keep = A > 0
+    if keep.sum() < 2:
+        return math.nan
+    return float(np.polyfit(np.log(N[keep]), np.log(A[keep]), 1)[0])
+
+
 TAIL_SCOPES = {"in_domain": "ce_in", "cross_domain": "ce_cross"}
 TAIL_LAW = "merging_tail"  # the law L = L_inf + A / (k + b) in `scalinglaws.laws` (fitted here exactly)
 TAIL_KEYS = ["pool", "method", "size", "N", "scope"]
