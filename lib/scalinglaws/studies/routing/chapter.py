@@ -258,12 +258,23 @@ def pilot_glue(pilot: pd.DataFrame | None, entropy_max: float) -> dict[str, str]
     return {**out, "pilot_cell": f"{sizes}, E = {es}" if es else sizes}
 
 
+# a (size, E) cell's reading of its seed-widened interval of the gain over dense
+# (`claims.router_vs_dense_cells`): above 0, below 0, containing 0
+CELL_READINGS = ("beats", "trails", "undecided")
+
+
+def cell_tally(cells: pd.DataFrame) -> dict[str, int]:
+    """{reading: number of cells} of a `claims.router_vs_dense_cells` table, every reading present
+    (0 if none): the claim's note and `cells_sentence` both count with it."""
+    counts = cells["reading"].value_counts()
+    return {k: int(counts.get(k, 0)) for k in CELL_READINGS}
+
+
 def cells_sentence(cells: pd.DataFrame) -> str:
     """`claims.router_vs_dense_cells` in words: in how many (size, E) cells the router beats, trails or
     cannot be told from the dense model, and which intervals say so (seed-widened or sampling only)."""
     if not len(cells):
         return "No routed model of this router at these expert counts is stored."
-    from scalinglaws.studies.routing.claims import cell_tally  # claims imports this module
     name, n = router_name(cells["router"].iloc[0]), len(cells)
     c = cell_tally(cells)
     sd = cells["seed_sd"].iloc[0]

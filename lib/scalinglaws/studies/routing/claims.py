@@ -62,9 +62,9 @@ from scalinglaws.core import regime as R
 from scalinglaws.evaluation import domain_mean_se
 from scalinglaws.fitting.trust import rejudge, rejudge_table
 from scalinglaws.models import routers as RTR
-from scalinglaws.studies.routing.chapter import relative_entropy
+from scalinglaws.studies.routing.chapter import CELL_READINGS, cell_tally, relative_entropy
 from scalinglaws.studies.routing.literature import CLARK_TABLE3
-from scalinglaws.studies.routing.seeds import parse_cell
+from scalinglaws.studies.routing.names import parse_cell
 from scalinglaws.studies.routing.resources import resource_fits, share_growth
 
 PAPER = "Clark et al. 2022"
@@ -133,7 +133,7 @@ def _router_seed_noise(tables: dict, measure: str, routers=(), n_models: int = 1
     Pooled over every replicated cell when none of `routers` has one, or when `routers` is empty
     (claims about the best router or the mean over routers); the note says which."""
     seeds = tables.get("seeds")
-    # the cell format is `routing.seeds`' (`cell_name`): select by its parse, not by the string
+    # the cell format is `routing.names.cell_name`'s: select by its parse, not by the string
     cells = sorted(c for c in set(seeds["cell"]) if parse_cell(str(c))[2] in routers) \
         if seeds is not None and len(routers) else []
     own = CL.seed_noise(tables, measure, n_models=n_models, cells=cells) if cells else None
@@ -267,16 +267,6 @@ def _routing_beats_dense(tables: dict, loss: pd.DataFrame, L_se, router: str | N
 
 
 CELL_E_MIN = 4  # issue 27 asks whether S-BASE beats dense "at E >= 4 at every size"
-# a cell's reading of its seed-widened interval of the gain: above 0, below 0, containing 0
-CELL_READINGS = ("beats", "trails", "undecided")
-
-
-def cell_tally(cells: pd.DataFrame) -> dict[str, int]:
-    """{reading: number of cells} of a `router_vs_dense_cells` table, every reading present (0 if none)."""
-    counts = cells["reading"].value_counts()
-    return {k: int(counts.get(k, 0)) for k in CELL_READINGS}
-
-
 def router_vs_dense_cells(tables: dict, loss: pd.DataFrame, L_se, router: str, e_min: int = CELL_E_MIN,
                           noise: CL.SeedNoise | None = None) -> pd.DataFrame:
     """One row per (size, E >= e_min) of `router`: gain = L(dense) - L(router) at the same size

@@ -4,6 +4,7 @@ a registered router always appears, under its declared display name; a kind the 
 know (a table from an older run) still appears, under its own name, after the known ones."""
 from __future__ import annotations
 
+from scalinglaws.core.validation import ParameterError
 from scalinglaws.models import routed as RT
 from scalinglaws.models import routers as R
 
@@ -45,3 +46,19 @@ def without_distribution() -> list[str]:
     """The registered routers with no router distribution (no learned weight: Hash), left out of
     the entropy tables."""
     return [k for k in R.routers() if k not in R.learned_routers()]
+
+
+def cell_name(size: str, experts: int, router: str) -> str:
+    """A model of the grid by name, as the seeds table's `cell` holds it: "<size>/dense" (E = 1) or
+    "<size>/E<E>/<router>" (`routing.seeds` replicates cells; the claims select them by `parse_cell`)."""
+    return f"{size}/{DENSE}" if experts == 1 else f"{size}/E{experts}/{router}"
+
+
+def parse_cell(cell: str) -> tuple[str, int, str]:
+    """(size, E, router) of a `cell_name` (router DENSE at E = 1); a malformed name is an error."""
+    parts = cell.split("/")
+    if len(parts) == 2 and parts[1] == DENSE:
+        return parts[0], 1, DENSE
+    if len(parts) == 3 and parts[1].startswith("E") and parts[1][1:].isdigit():
+        return parts[0], int(parts[1][1:]), parts[2]
+    raise ParameterError(f"routing cell {cell!r} must be '<size>/{DENSE}' or '<size>/E<E>/<router>'")

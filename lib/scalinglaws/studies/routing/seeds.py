@@ -21,6 +21,7 @@ from scalinglaws.core.sweep import Sweep, Unit
 from scalinglaws.core.validation import ParameterError
 from scalinglaws.models import routed as RT
 from scalinglaws.models import routers as R
+from scalinglaws.studies.routing.names import cell_name, parse_cell  # noqa: F401 -- the cell format
 
 MEASURES = {"test_ce": "mean test CE over domains (nats/token), the loss table's L",
             "gain_over_dense": "dense L minus routed L, same size and training seed (nats/token)"}
@@ -28,19 +29,6 @@ MEASURES = {"test_ce": "mean test CE over domains (nats/token), the loss table's
 # (`vocab`), whose comparison with dense would otherwise borrow the SD pooled over every router
 CELLS = {"smoke": ["d24l2/dense"] + [f"d24l2/E4/{r}" for r in R.routers()],
          "cpu": ["d32l2/dense"] + [f"d32l2/E8/{r}" for r in (*R.routers(), *RT.CONTROLS)]}
-
-
-def cell_name(size: str, experts: int, router: str) -> str:
-    return f"{size}/{RT.DENSE}" if experts == 1 else f"{size}/E{experts}/{router}"
-
-
-def parse_cell(cell: str) -> tuple[str, int, str]:
-    parts = cell.split("/")
-    if len(parts) == 2 and parts[1] == RT.DENSE:
-        return parts[0], 1, RT.DENSE
-    if len(parts) == 3 and parts[1].startswith("E") and parts[1][1:].isdigit():
-        return parts[0], int(parts[1][1:]), parts[2]
-    raise ParameterError(f"routing cell {cell!r} must be '<size>/dense' or '<size>/E<E>/<router>'")
 
 
 def cells_allowed(params: dict) -> list[str]:
