@@ -507,3 +507,13 @@ def test_seed_noise_is_widened_by_the_gap_between_stored_values_and_their_own_se
     assert math.isnan(CL.seed_noise({S.REPRODUCTION_TABLE: repro}, "m").sd)  # a gap alone is no seed SD
     r = J(0.3, 0.25, 0.35, CL.Above(0), seeds=wide)
     assert "RMS gap between the stored values and their own seed retrained" in r["note"]
+
+
+def test_reproduction_sentence_says_whether_the_stored_seed_is_reproduced():
+    repro = pd.DataFrame({"cell": ["a", "b"], "measure": ["m", "n"], "seed": 0, "stored": [1.0, 2.0],
+                          "replicate": [1.0, 2.0], "diff": [0.0, 4e-16]})
+    assert "gives its 2 checked values again" in S.reproduction_sentence(repro)
+    off = repro.assign(diff=[0.03, -0.001])
+    text = S.reproduction_sentence(off)
+    assert "misses its stored values by up to 0.03" in text and "m 0.03, n 0.001" in text and "quadrature" in text
+    assert "No stored value was checked" in S.reproduction_sentence(None)

@@ -29,6 +29,15 @@ def glue_text(name: str, value, fmt: str | None = None) -> None:
     glue(name, _Plain(format(value, fmt) if fmt else str(value)), display=False)
 
 
+def glue_seed_reproduction(store) -> str:
+    """Glue `seed_reproduction`: whether the stored run's own seed, retrained, gives its stored values
+    again (`core.seeds.reproduction_sentence` of the store's `seeds_reproduction`); returns the text."""
+    from scalinglaws.core.seeds import REPRODUCTION_TABLE, reproduction_sentence
+    text = reproduction_sentence(store.read(REPRODUCTION_TABLE) if store.has(REPRODUCTION_TABLE) else None)
+    glue_text("seed_reproduction", text)
+    return text
+
+
 def provenance_banner(store, others=(), notes=(), stale=()) -> str:
     """A Markdown admonition for the top of a results chapter, generated from the stored provenance:
     profile, device, the full commit (a '+dirty' tree said loudly), date, wall time and unit compute.

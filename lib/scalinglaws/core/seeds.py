@@ -111,6 +111,22 @@ def reproduction_gap(df: pd.DataFrame | None, measure: str, cells=None) -> float
     return float(np.sqrt(np.mean(diff ** 2))) if len(diff) else math.nan
 
 
+def reproduction_sentence(df: pd.DataFrame | None) -> str:
+    """The `seeds_reproduction` table in words, for a chapter's replicates section: whether the stored
+    run's own seed, retrained, gives the stored values again, and if not by how much per measure."""
+    if df is None or not len(df):
+        return ("No stored value was checked against its own seed retrained (no `seeds_reproduction` table "
+                "at this profile).")
+    worst = float(df["diff"].abs().max())
+    if worst <= REPRODUCED_ATOL:
+        return (f"The stored run's own seed, retrained, gives its {len(df)} checked values again "
+                f"(largest difference {worst:.1g}: float noise).")
+    gaps = ", ".join(f"{m} {reproduction_gap(df, m):.2g}" for m in sorted(set(df["measure"])))
+    return (f"The stored run's own seed, retrained by the current code, misses its stored values by up to {worst:.2g} "
+            f"(RMS per measure: {gaps}; table `seeds_reproduction`): the stored run was made by older code or "
+            "another thread count, so every claim adds that gap to the seed SD in quadrature.")
+
+
 def with_seed_noise(value: float, lo: float, hi: float, sd: float, n_models: int = 1) -> tuple[float, float]:
     """Widen an evaluation interval [lo, hi] around `value` by training-seed noise: each side's
     half-width combined in quadrature with 1.96 * sd * sqrt(n_models), where n_models is how many
