@@ -115,7 +115,7 @@ def reproduction_sentence(df: pd.DataFrame | None) -> str:
     """The `seeds_reproduction` table in words, for a chapter's replicates section: whether the stored
     run's own seed, retrained, gives the stored values again, and if not by how much per measure."""
     if df is None or not len(df):
-        return ("No stored value was checked against its own seed retrained (no `seeds_reproduction` table "
+        return ("No stored value was checked against its own seed retrained (no table seeds_reproduction "
                 "at this profile).")
     worst = float(df["diff"].abs().max())
     if worst <= REPRODUCED_ATOL:
@@ -123,7 +123,7 @@ def reproduction_sentence(df: pd.DataFrame | None) -> str:
                 f"(largest difference {worst:.1g}: float noise).")
     gaps = ", ".join(f"{m} {reproduction_gap(df, m):.2g}" for m in sorted(set(df["measure"])))
     return (f"The stored run's own seed, retrained by the current code, misses its stored values by up to {worst:.2g} "
-            f"(RMS per measure: {gaps}; table `seeds_reproduction`): the stored run was made by older code or "
+            f"(RMS per measure: {gaps}; the table seeds_reproduction): the stored run was made by older code or "
             "another thread count, so every claim adds that gap to the seed SD in quadrature.")
 
 
