@@ -136,6 +136,7 @@ def replicate_tail(config: dict) -> list[dict]:
     the stored experts), merge the plan's subsets with Average in the study's chunks, fit the
     cross-domain tail; then A's slope over N."""
     from scalinglaws import models as Mo
+    from scalinglaws.studies.merging import analysis as MA
     from scalinglaws.studies.merging import tail as TL
     from scalinglaws.studies.merging import units as U
     from scalinglaws.studies.testbed.seeds import ensure_base
@@ -153,11 +154,12 @@ def replicate_tail(config: dict) -> list[dict]:
             merged += U.merge_eval({"base": spec["base"], "experts": [u.key for u in fts], "domains": doms,
                                     "eval": spec["eval"], "registry_method": reg, "options": opts,
                                     "seed": config["merge_seed"], "subsets": keys[i:i + chunk]})
-        m = pd.DataFrame(merged)
-        per_model = m[m["k"] >= 1].groupby(["k", "subset"], sort=True)["ce"].mean()  # ce_cross (analysis.model_losses)
-        curve = per_model.groupby(level="k").mean()
-        a = TL.fit_tail_curve(curve.index.to_numpy(), curve.to_numpy())["A"]
-        N.append(Mo.count_params(Mo.model_config(size))["non_embedding"])
+        n = Mo.count_params(Mo.model_config(size))["non_embedding"]
+        m = pd.DataFrame(merged).assign(pool=pool, method=TAIL_METHOD, size=size, N=n)
+        # the study's own path from merges to the tail fit (analysis.model_losses, tail.tail_fits), no bootstrap
+        fit = TL.tail_wide(TL.tail_fits(MA.model_losses(m), n_boot=0)[0])
+        a = float(fit.loc[fit["scope"] == "cross_domain", "A"].item())
+        N.append(n)
         A.append(a)
         rows.append({"cell": f"{pool}/{size}/{TAIL}", "measure": "tail_A", "seed": seed, "value": float(a)})
     slope = TL.amplitude_slope(N, A)
