@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parents[1] / "lib" / "scalinglaws"
 LAYERS = {
     "core": 0,
     "data": 1, "models": 1, "report": 1, "plotstyle": 1,
-    "laws": 2, "fitting": 2, "training": 2, "evaluation": 2, "merge": 2, "lmeval": 2,
+    "laws": 2, "fitting": 2, "training": 2, "resume": 2, "evaluation": 2, "merge": 2, "lmeval": 2,
     "studies": 3,
     "cli": 4, "__main__": 4, "__init__": 4,
 }

@@ -130,3 +130,46 @@ def test_budgets():
     assert token_budget("d16l1", "smoke") == 40_960
     with pytest.raises(ParameterError, match="size"):
         token_budget("d9999l9", "smoke")
+
+class _Killed(RuntimeError):
+    pass
+
+
+def test_a_run_killed_midway_resumes_to_the_same_weights_bit_for_bit(tmp_path, monkeypatch):
+    """`train(resume=...)`: a run stopped after a few steps (the state saved after every step here)
+    and started again from its saved state ends with the weights, loss curve and optimiser state of a
+    run never stopped; the state is gone at the end; a state of other settings is refused."""
+    from scalinglaws import resume as RS
+    kw = {**KW, "tokens": 12 * 256}
+    ref_model = _model()
+    ref = train(ref_model, _stream(), seed=3, **kw)
+
+    state = tmp_path / "state"
+    calls = {"n": 0}
+    real = WindowSampler.sample
+
+    def dies_at_seventh(self):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise _Killed("killed")
+        return real(self)
+
+    monkeypatch.setattr(WindowSampler, "sample", dies_at_seventh)
+    with pytest.raises(_Killed):
+        train(_model(), _stream(), seed=3, resume=state, resume_every_s=0.0, **kw)
+    monkeypatch.setattr(WindowSampler, "sample", real)
+    assert (state / RS.META).exists()
+    import json
+    assert json.loads((state / RS.META).read_text())["step"] == 6  # saved after each of the 6 steps done
+
+    with pytest.raises(ParameterError, match="belongs to another run"):
+        train(_model(), _stream(), seed=4, resume=state, resume_every_s=0.0, **kw)
+    model = _model()
+    got = train(model, _stream(), seed=3, resume=state, resume_every_s=0.0, **kw)
+    for (k, a), (_, b) in zip(ref_model.state_dict().items(), model.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert got.curve["loss"].tolist() == ref.curve["loss"].tolist() and got.final_loss == ref.final_loss
+    assert got.steps == ref.steps and got.tokens == ref.tokens
+    assert not state.exists() and not list(tmp_path.iterdir())  # cleared when the run ends
+    with pytest.raises(ParameterError, match="token arrays"):
+        train(_model(), WindowSampler(_stream(), 32, 8), seed=3, resume=state, **kw)

@@ -171,7 +171,8 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
           lr: float = 3e-3, warmup_frac: float = 0.05, min_lr_frac: float = 0.1,
           weight_decay: float = 0.1, grad_clip: float = 1.0, seed: int = 0, device="cpu",
           compile: bool | None = None, log_every: int = 10, progress: bool = True,
-          weights=None, micro_batch: int | None = None) -> TrainResult:
+          weights=None, micro_batch: int | None = None, resume=None,
+          resume_every_s: float = 600.0) -> TrainResult:
     """Train `model` in place on `tokens` tokens and return its loss curve.
 
     data: a token array, a list/dict of token arrays (mixture with `weights`), or a
@@ -184,6 +185,11 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
     it is called after every training forward with that forward's per-token cross-entropy
     (detached, shape (rows, seq_len)), and the scalar it returns is added to the loss that is
     backpropagated, not to the reported loss (routed models: load balancing, z-loss, REINFORCE).
+
+    resume: a folder for the run's state (`scalinglaws.resume`): saved every `resume_every_s` seconds
+    of training, restored at the start when present (same settings), removed at the end, so a run
+    killed midway continues to the same weights, bit for bit. Only with the trainer's own sampler
+    (token arrays as `data`) and a model whose state is its state_dict (no Python-side counters).
     """
     seq_len = seq_len or model.config.max_position_embeddings
     check_int("seq_len", seq_len, minimum=1, maximum=model.config.max_position_embeddings)
@@ -204,6 +210,9 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
     steps = tokens // (batch_size * seq_len)
     warmup = max(1, round(warmup_frac * steps))
 
+    if resume is not None and hasattr(data, "sample"):
+        raise ParameterError("resume needs token arrays as data (the trainer's own sampler, whose state it saves)")
+    check_float("resume_every_s", resume_every_s, 0.0)
     sampler = data if hasattr(data, "sample") else WindowSampler(data, seq_len, batch_size, seed, weights)
     torch.manual_seed(seed)  # anything stochastic inside the model (e.g. sampled routing) is seeded too
     model.to(device).train()
@@ -221,8 +230,19 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
     bar = tqdm(total=steps * batch_size * seq_len, unit="tok", unit_scale=True, disable=not progress,
                desc="train", smoothing=0.1)
     rows, losses, window_loss, window_steps = [], [], 0.0, 0
-    t0 = t_log = time.perf_counter()
-    for step in range(steps):
+    start, spent = 0, 0.0  # a resumed run: the step it stopped after and the seconds it had trained
+    signature = {"steps": steps, "batch_size": batch_size, "seq_len": seq_len, "lr": lr, "warmup": warmup,
+                 "min_lr_frac": min_lr_frac, "weight_decay": weight_decay, "grad_clip": grad_clip, "seed": seed,
+                 "micro_batch": micro, "n_params": sum(p.numel() for p in model.parameters())}
+    if resume is not None:
+        from scalinglaws import resume as RS
+        meta = RS.load(resume, model=model, opt=opt, sampler=sampler, signature=signature)
+        if meta is not None:
+            start, spent = meta["step"], meta["spent_s"]
+            rows, losses, window_loss, window_steps = meta["rows"], meta["losses"], meta["window_loss"], meta["window_steps"]
+            bar.update(start * batch_size * seq_len)
+    t0 = t_log = t_save = time.perf_counter()
+    for step in range(start, steps):
         cur_lr = lr_at(step, steps, lr, warmup, min_lr_frac)
         for g in opt.param_groups:
             g["lr"] = cur_lr
@@ -246,6 +266,8 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
         loss_val = loss_sum.item()
         if not math.isfinite(loss_val):
             bar.close()
+            if resume is not None:  # a diverged run is a result (it would diverge again): nothing to resume
+                RS.clear(resume)
             raise TrainingDiverged(step, loss_val)
         if grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -264,10 +286,17 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
                          "lr": cur_lr, "tokens_per_s": tps})
             bar.set_postfix(loss=f"{window_loss / window_steps:.3f}", tok_s=f"{tps:,.0f}")
             t_log, window_loss, window_steps = now, 0.0, 0
+        if resume is not None and step + 1 < steps and time.perf_counter() - t_save >= resume_every_s:
+            RS.save(resume, model=model, opt=opt, sampler=sampler, step=step + 1, signature=signature,
+                    extra={"spent_s": spent + time.perf_counter() - t0, "rows": rows, "losses": losses,
+                           "window_loss": window_loss, "window_steps": window_steps})
+            t_save = time.perf_counter()
     bar.close()
     if cuda:
         torch.cuda.synchronize()
-    wall = time.perf_counter() - t0
+    wall = spent + time.perf_counter() - t0
+    if resume is not None:
+        RS.clear(resume)
     model.eval()
     tail = losses[-min(10, len(losses)):]
     return TrainResult(curve=pd.DataFrame(rows, columns=["step", "tokens", "loss", "lr", "tokens_per_s"]),

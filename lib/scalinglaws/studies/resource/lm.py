@@ -71,11 +71,13 @@ def rung_tokens(n_params: int, tokens_per_param: float, batch_tokens: int, cap: 
     return (limit, True) if want > limit else (want, False)
 
 
-def train_rung(cfg: dict, train_arrays: dict, windows: dict) -> dict:
+def train_rung(cfg: dict, train_arrays: dict, windows: dict, resume=None) -> dict:
     """Build, train and score one ladder rung at one learning rate; cfg has d_model, n_layers,
     head_dim, context, seed, tokens, batch_tokens, lr. `windows` maps split -> its
     `evaluation.EvalSpec` (uniform windows of the context); the loss of a split is the mean CE over
-    domains (equal weights, as in training)."""
+    domains (equal weights, as in training). `resume`: a folder where the training saves its state
+    every ten minutes and resumes from it (`training.train`), so a rung killed midway is not trained
+    again from its start."""
     from scalinglaws.evaluation import evaluate
     from scalinglaws.training import TrainingDiverged, train
 
@@ -88,7 +90,7 @@ def train_rung(cfg: dict, train_arrays: dict, windows: dict) -> dict:
     try:
         res = train(model, train_arrays, tokens=cfg["tokens"], batch_tokens=cfg["batch_tokens"],
                     seq_len=cfg["context"], lr=cfg["lr"], seed=cfg["seed"], progress=False,
-                    weights={d: 1.0 for d in train_arrays})
+                    weights={d: 1.0 for d in train_arrays}, resume=resume)
     except TrainingDiverged:  # a rate of the grid that diverges is a result: never chosen
         nan = float("nan")
         return {**row, "diverged": True, "tokens": 0, "steps": 0, "tokens_per_param": 0.0, "train_loss": nan,

@@ -236,8 +236,11 @@ def _lm_unit(cfg: dict) -> dict:
         _LM_DATA.clear()
         _LM_DATA[key] = (arrays, windows)
     arrays, windows = _LM_DATA[key]
+    from scalinglaws.core.paths import work_root
+    # a cpu rung trains for up to two hours: its state in .work/ lets a killed session resume it
+    state = work_root() / "resume" / STUDY / Unit("lm", cfg).key
     with torch_threads(1):  # bit-reproducible on CPU for a fixed thread count
-        return train_rung(cfg, arrays, windows)
+        return train_rung(cfg, arrays, windows, resume=state)
 
 
 def _toy_common(p: dict) -> dict:
