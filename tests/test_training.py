@@ -173,3 +173,42 @@ def test_a_run_killed_midway_resumes_to_the_same_weights_bit_for_bit(tmp_path, m
     assert not state.exists() and not list(tmp_path.iterdir())  # cleared when the run ends
     with pytest.raises(ParameterError, match="token arrays"):
         train(_model(), WindowSampler(_stream(), 32, 8), seed=3, resume=state, **kw)
+
+
+def test_a_resumed_unit_records_the_time_its_killed_processes_spent(tmp_path, monkeypatch):
+    """A sweep unit whose training resumes from a saved state records, as its wall_s, the seconds
+    the killed process had trained (`spent_s` in the state) plus this process's: the parts' cost
+    figures divide work by wall_s, and a record of the last process only overstated the rate."""
+    import json
+
+    from scalinglaws import resume as RS
+    from scalinglaws.core.sweep import Sweep, Unit
+    kw = {**KW, "tokens": 12 * 256}
+    state = tmp_path / "state"
+    calls = {"n": 0}
+    real = WindowSampler.sample
+
+    def dies_at_seventh(self):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise _Killed("killed")
+        return real(self)
+
+    monkeypatch.setattr(WindowSampler, "sample", dies_at_seventh)
+    with pytest.raises(_Killed):
+        train(_model(), _stream(), seed=3, resume=state, resume_every_s=0.0, **kw)
+    monkeypatch.setattr(WindowSampler, "sample", real)
+    meta = json.loads((state / RS.META).read_text())
+    meta["spent_s"] = 5000.0  # far above anything this test's process takes, so the credit is visible
+    (state / RS.META).write_text(json.dumps(meta))
+
+    def unit_fn(cfg):
+        res = train(_model(), _stream(), seed=3, resume=state, resume_every_s=0.0, **kw)
+        return {"loss": res.final_loss, "train_wall_s": res.wall_s}
+
+    sw = Sweep("toy", "smoke", root=tmp_path / "w")
+    rec, = sw.run([Unit("resumed", {"i": 0})], unit_fn)
+    assert 5000.0 < rec["wall_s"] < 5000.0 + 60.0
+    assert rec["wall_s"] >= rec["rows"][0]["train_wall_s"] > 5000.0
+    fresh, = sw.run([Unit("fresh", {"i": 1})], lambda cfg: {"loss": train(_model(), _stream(), seed=3, **kw).final_loss})
+    assert fresh["wall_s"] < 60.0  # the credit belongs to the unit that resumed, not to the next one

@@ -8,8 +8,9 @@ The state is everything the next step reads: the model's weights, AdamW's moment
 the window sampler's generator, torch's CPU generator (and the CUDA one on a GPU), the step reached,
 the loss curve so far and the wall time already spent. Tensors go to `state.safetensors` (safetensors
 only, as every checkpoint of the project), the rest to `state.json`; both are written to a temporary
-folder that replaces the previous state in one rename, so a kill during a save leaves the previous
-state whole. `signature` (the run's settings) must match on resume: a state of another run is refused.
+folder `<path>.tmp`, then two renames swap it in (the previous state aside to `<path>.old`, the new one
+to `<path>`; `.old` is removed after). A kill during a save thus leaves a whole state: the previous one
+in `<path>` (before the first rename) or in `<path>.old` (between the two), which `load` falls back to. `signature` (the run's settings) must match on resume: a state of another run is refused.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def _flat_optimizer(opt) -> tuple[dict, dict]:
 
 
 def save(path, *, model, opt, sampler, step: int, extra: dict, signature: dict) -> None:
-    """Write the state after `step` optimiser steps (atomic: a temporary folder renamed over `path`)."""
+    """Write the state after `step` optimiser steps (atomic: a temporary folder swapped in by two renames,
+    module doc)."""
     from safetensors.torch import save_file
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")

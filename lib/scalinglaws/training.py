@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 
 from scalinglaws.core.profiles import FINETUNE_FRACTION, REGISTRY
+from scalinglaws.core.sweep import credit_earlier_time
 from scalinglaws.core.validation import ParameterError, check_float, check_int, check_profile
 
 
@@ -239,6 +240,7 @@ def train(model, data, *, tokens: int, batch_tokens: int = 4096, seq_len: int | 
         meta = RS.load(resume, model=model, opt=opt, sampler=sampler, signature=signature)
         if meta is not None:
             start, spent = meta["step"], meta["spent_s"]
+            credit_earlier_time(spent)  # the unit's record counts the killed processes' time too
             rows, losses, window_loss, window_steps = meta["rows"], meta["losses"], meta["window_loss"], meta["window_steps"]
             bar.update(start * batch_size * seq_len)
     t0 = t_log = t_save = time.perf_counter()

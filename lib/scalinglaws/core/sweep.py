@@ -266,10 +266,10 @@ class Sweep:
                     t0 = time.perf_counter()
                     try:
                         with torch_threads(UNIT_THREADS):
-                            out = fn(u.config)
+                            out, wall = _run_timed(fn, u.config)
                     except Exception as err:
                         self._fail(u, err, time.perf_counter() - t0)
-                    self._save(u, _as_rows(out), time.perf_counter() - t0, checkpoints)
+                    self._save(u, _as_rows(out), wall, checkpoints)
                     progress.step()
             else:
                 self._run_ray(pending, fn, checkpoints, progress)
@@ -505,11 +505,31 @@ def find_checkpoint(key: str) -> Path:
     return path
 
 
-def _timed_call(fn, config):
-    import ray
+# Seconds the running unit spent in earlier processes: a training resumed from its saved state
+# (`training.train(resume=...)`) credits what it had trained before it was killed, so the unit's record
+# counts all its time, not only the last process's (the parts' cost figures are rates over wall_s).
+_earlier_s = 0.0
+
+
+def credit_earlier_time(seconds: float) -> None:
+    """Add `seconds` spent on the running unit by a process that was killed (see `_earlier_s`)."""
+    global _earlier_s
+    _earlier_s += float(seconds)
+
+
+def _run_timed(fn, config) -> tuple:
+    """`fn(config)` and the unit's wall time: this process's plus what earlier ones credited."""
+    global _earlier_s
+    _earlier_s = 0.0
     t0 = time.perf_counter()
     out = fn(config)
-    return out, time.perf_counter() - t0, ray.get_runtime_context().get_node_id()
+    return out, time.perf_counter() - t0 + _earlier_s
+
+
+def _timed_call(fn, config):
+    import ray
+    out, wall = _run_timed(fn, config)
+    return out, wall, ray.get_runtime_context().get_node_id()
 
 
 # One torch intra-op thread per unit, on either backend: a Ray worker gets OMP_NUM_THREADS=1 from
