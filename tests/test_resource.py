@@ -194,6 +194,10 @@ def test_lm_parts_and_min_steps_are_validated(scratch_roots):
         resolve_params(S, "cpu", {"lm_parts": {"a": ["d32l2"]}})
     with pytest.raises(ParameterError, match="part"):
         resolve_params(S, "cpu", {"part": "nosuch"})
+    assert resolve_params(S, "cpu", {"part": S.TOY_PART})["part"] == "toys"  # the toy networks' part
+    assert resolve_params(S, "smoke", {"part": S.TOY_PART, "lm_parts": None})["part"] == "toys"
+    with pytest.raises(ParameterError, match="toy networks"):
+        resolve_params(S, "cpu", {"lm_parts": {**p["lm_parts"], "toys": []}})
     with pytest.raises(ParameterError, match="lm_min_steps"):
         resolve_params(S, "cpu", {"lm_tokens_per_param": 1.0})
     with pytest.raises(ParameterError, match="lm_depth_ratio"):
@@ -272,6 +276,7 @@ def test_bad_profile_raises(scratch_roots):
 
 def test_smoke_run_end_to_end_and_resume(scratch_roots, monkeypatch):
     from scalinglaws.core import paths
+    from scalinglaws.studies import resolve_params
     from scalinglaws.core.results import open_store
     from scalinglaws.studies import resource
     from scalinglaws.core.sweep import Sweep
@@ -281,7 +286,16 @@ def test_smoke_run_end_to_end_and_resume(scratch_roots, monkeypatch):
     if shared_tokens.exists():
         work.mkdir(parents=True)
         (work / "tokens").symlink_to(shared_tokens)
+    # the toy part first (it trains beside an LM part at cpu): its unit records, no table
+    resource.run("smoke", part="toys")
+    toy_dir = Sweep("resource", "smoke").dir
+    toy_recs = {f: f.read_bytes() for kind in ("single", "composite") for f in (toy_dir / kind).glob("*.json")}
+    from scalinglaws.studies.resource import study as RS
+    planned = RS.plan(resolve_params(RS, "smoke", {}))
+    assert len(toy_recs) == len(planned["single"]) + len(planned["composite"]) > 0
+    assert not list((res / "resource").rglob("*.parquet")) and not (toy_dir / "lm").exists()
     store = resource.run("smoke")
+    assert {f: f.read_bytes() for f in toy_recs} == toy_recs  # the final run reused them, untouched
     assert set(store.tables()) >= {"single", "composite", "lm_ladders", "fits", "shares", "additive"}
     prov = store.provenance()
     assert prov["config"]["tasks"] == ["square"] and prov["wall_time_s"] > 0
@@ -379,9 +393,14 @@ def test_part_costs_price_the_rest_from_the_shipped_pilot(monkeypatch):
     df = parts.part_costs("cpu")
     r = df.set_index("part")
     assert r.loc["pilot", "done"] == "d32l2" and r.loc["pilot", "predicted_low_s"] == 0 and r.loc["pilot", "spent_s"] > 0
-    assert r.loc["d96l6", "predicted_low_s"] > r.loc["d80l5", "predicted_low_s"] > 0  # d96l6: the most FLOPs
+    lm = r.drop(index="toys")
+    done = lm["done"] == lm["rungs"]
+    assert (lm.loc[done, "predicted_low_s"] == 0).all() and (lm.loc[done, "spent_s"] > 0).all()
+    assert (lm.loc[~done, "predicted_low_s"] > 0).all()  # a part stopped midway is priced whole
     assert (r["predicted_high_s"] >= r["predicted_low_s"]).all()
-    todo = r[r["predicted_low_s"] > 0]
+    todo = lm[~done]
     np.testing.assert_allclose(todo["predicted_low_s"] / todo["testbed_low_s"],
                                df.attrs["testbed_flop_rate"] / df.attrs["flop_rate"], rtol=0.01)
-    assert "--param part=d96l6" in r.loc["d96l6", "command"]
+    assert "--param part=d96l6" in r.loc["d96l6", "command"] and "--param part=toys" in r.loc["toys", "command"]
+    n_toys = int(r.loc["toys", "rungs"].split()[0])
+    assert n_toys == 46 and r.loc["toys", "predicted_low_s"] >= 0  # priced by the stored run's toy seconds

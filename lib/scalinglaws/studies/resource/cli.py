@@ -22,10 +22,15 @@ def show_parts(args) -> int:
     df = parts.part_costs(args.profile)
     print(df.to_string(index=False))
     a = df.attrs
+    toys = df[df["part"] == S.TOY_PART].iloc[0]
+    df = df[df["part"] != S.TOY_PART]
     left = df.loc[df["done"] != df["rungs"]]
     print(f"measured: {a['flop_rate'] / 1e9:.1f} GFLOP per second of recorded unit time; remaining LM parts "
           f"{left['predicted_low_s'].sum():.0f} to {left['predicted_high_s'].sum():.0f} s at that rate; "
           f"{left['testbed_low_s'].sum():.0f} to {left['testbed_high_s'].sum():.0f} s of training at the stored testbed "
-          f"run's {a['testbed_flop_rate'] / 1e9:.1f} GFLOP/s (a core free); then the final run "
-          f"({a['final_command']}) trains the toy networks, ~{a['toy_s']:.0f} s in the stored run")
+          f"run's {a['testbed_flop_rate'] / 1e9:.1f} GFLOP/s (a core free)")
+    toy_left = ("not priced (no stored run)" if toys["predicted_low_s"] < 0 else
+                f"~{toys['predicted_low_s']:.0f} s left at the stored run's {a['toy_s']:.0f} s for all")
+    print(f"toy networks ({toys['command']}): {toys['done'] or 'none'} of {toys['rungs']} recorded, {toy_left}; "
+          f"then the final run ({a['final_command']}) fits and writes every table, training whatever is not recorded")
     return 0

@@ -2,14 +2,16 @@
 
 A profile's `lm_parts` ({name: [rung, ...]}, validated to name every rung once) splits the ladders;
 `reproduce resource --param part=NAME` trains one part's rungs with their rate brackets and records
-the units (at cpu beside the tables, committed), writing only `lm_parts`. After the last part a run
-without `part` reuses every LM record, trains the toy networks and writes every table.
+the units (at cpu beside the tables, committed), writing only `lm_parts`; `--param part=toys` trains
+the toy networks' units only. After the last part a run without `part` reuses every record (it trains
+whatever is not recorded yet), fits and writes every table.
 
 Predicted cost (`part_costs`), in seconds of units, from the recorded units, not guesses: a rung's
 training FLOPs (tokens x `models.flops_per_token`) over the FLOP rate its recorded units achieved
 (all recorded units of the profile together: seconds of wall time on a shared machine, so the
 prediction is in the same seconds); the rates per rung run from the grid alone (`low`) to the grid
-plus every bracketing round (`high`). A rung already recorded costs what it took. Recorded units
+plus every bracketing round (`high`). A rung already recorded costs what it took. The toy networks
+are a part of their own (`study.TOY_PART`, one row), so they can train beside an LM part. Recorded units
 that ran beside other jobs price the rest at that machine's load (the cpu pilot: 1.4 GFLOP/s of
 wall); the `testbed_*` columns price it at the training rate of the stored testbed cpu run (same
 model family, one thread, its `ladder` table's training seconds: a lower bound, evaluation
@@ -67,6 +69,20 @@ def toy_seconds(profile: str) -> float:
     return float(prov["unit_compute_s"] - lm_s)
 
 
+def toy_row(profile: str, p: dict) -> dict:
+    """The toy part's row of `part_costs`: its units recorded so far, their seconds, and the rest priced
+    at the stored run's toy seconds per unit (the same for low and high: no rate is bracketed)."""
+    units, sweep = S.plan(p), S.unit_sweep(profile, p)
+    toys = units["single"] + units["composite"]
+    recs = [sweep.load(u) for u in toys if sweep.done(u)]
+    left = (len(toys) - len(recs)) / len(toys) * toy_seconds(profile)
+    left = round(left) if left == left else -1  # no stored run to price it by: -1, said by the CLI
+    return {"part": S.TOY_PART, "rungs": f"{len(toys)} toy units", "done": f"{len(recs)} toy units" if recs else "",
+            "spent_s": round(sum(r["wall_s"] for r in recs)), "predicted_low_s": left, "predicted_high_s": left,
+            "testbed_low_s": left, "testbed_high_s": left,
+            "command": f"python -m scalinglaws reproduce resource --profile {profile} --no-notebook --param part={S.TOY_PART}"}
+
+
 def part_costs(profile: str = "cpu", overrides: dict | None = None) -> pd.DataFrame:
     """One row per part: rungs, rungs done, seconds spent on them, predicted seconds of the rest
     (low: the grid's rates only; high: every bracketing round too) and the command (module docstring)."""
@@ -89,6 +105,7 @@ def part_costs(profile: str = "cpu", overrides: dict | None = None) -> pd.DataFr
                      "testbed_high_s": round(flops / tb_rate * n_max),
                      "command": f"python -m scalinglaws reproduce resource --profile {profile} --no-notebook "
                                 f"--param part={name}"})
+    rows.append(toy_row(profile, p))
     out = pd.DataFrame(rows)
     out.attrs.update(flop_rate=rate, testbed_flop_rate=tb_rate, toy_s=toy_seconds(profile),
                      final_command=f"python -m scalinglaws reproduce resource --profile {profile}")

@@ -188,6 +188,10 @@ def _check_rungs(p: dict) -> None:
                              f"lm_tokens_per_param={p['lm_tokens_per_param']:g} and lm_batch_tokens={p['lm_batch_tokens']}: "
                              "raise tokens per parameter, lower the batch or drop the smallest widths")
     parts, part = p["lm_parts"], p["part"]
+    if parts is not None and TOY_PART in parts:
+        raise ParameterError(f"lm_parts may not name a part {TOY_PART!r}: that name is the toy networks' part")
+    if part == TOY_PART:
+        return
     if parts is None:
         if part is not None:
             raise ParameterError(f"part={part!r} given but this profile defines no lm_parts")
@@ -199,7 +203,7 @@ def _check_rungs(p: dict) -> None:
     if sorted(listed) != sorted(names):
         raise ParameterError(f"lm_parts must name every rung {names} exactly once; they name {listed}")
     if part is not None:
-        check_choice("part", part, list(parts))
+        check_choice("part", part, list(parts) + [TOY_PART])
 
 
 # ----------------------------------------------------------------------------- units
@@ -447,6 +451,9 @@ def unit_sweep(profile: str, p: dict) -> Sweep:
 
 
 PARTS_TABLE = "lm_parts"
+# The part that trains the toy networks (single subtasks and composites) and nothing else: at cpu they
+# take ~50 min of one core, which can run beside an LM part on the second core instead of in the final run.
+TOY_PART = "toys"
 
 
 def part_sizes(p: dict, part: str | None) -> list[str]:
@@ -502,9 +509,24 @@ def write_parts_table(profile: str, p: dict, command: str) -> ResultStore:
     return store
 
 
+def run_toy_part(profile: str, p: dict, backend: str) -> ResultStore:
+    """Train the toy networks' units (`TOY_PART`) and record them; no table is written (the final run
+    reads the records and fits)."""
+    units, sweep = plan(p), unit_sweep(profile, p)
+    with sweep.lock():
+        recs = [sweep.run(units[k], fn, backend=backend, desc=desc)
+                for k, fn, desc in (("single", _single_unit, "single subtask"), ("composite", _composite_unit, "composites"))]
+    n, wall = sum(map(len, recs)), sum(r["wall_s"] for rs in recs for r in rs)
+    print(f"resource @ {profile}, part {TOY_PART}: {n} toy units recorded under {sweep.dir} ({wall:.0f} s of units); "
+          "no table written")
+    return ResultStore(STUDY, profile)
+
+
 def run_part(profile: str, p: dict, backend: str) -> ResultStore:
     """Train one part's rungs (rates bracketed), record the units; write `lm_parts` (every LM unit
-    recorded so far; `write_parts_table`); no other table is written."""
+    recorded so far; `write_parts_table`); no other table is written. The toy part: `run_toy_part`."""
+    if p["part"] == TOY_PART:
+        return run_toy_part(profile, p, backend)
     sweep = unit_sweep(profile, p)
     with sweep.lock():
         lm_sweep(sweep, p, part_sizes(p, p["part"]), backend)
