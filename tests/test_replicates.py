@@ -73,6 +73,7 @@ def test_resource_replicates_resume_and_reproduce(scratch_roots, one_thread, mon
     repro = store.read(S.REPRODUCTION_TABLE)  # the same check as a table, for the claims' seed noise
     assert list(repro.columns) == list(S.REPRODUCTION_COLUMNS) and repro["cell"].tolist() == ["depth/d16l1"]
     assert repro["diff"].abs().max() == pytest.approx(prov["reproduces"]["max_abs_diff"], abs=0)
+    assert "rows" not in prov["reproduces"] and prov["reproduces"]["pairs"] == len(repro)  # one copy: the table
     assert prov["tables"] == ["seeds", S.REPRODUCTION_TABLE]
     records = sorted((res / "resource" / "smoke" / "units" / "seeds").glob("*.json"))
     assert len(records) == 3 and all(p.stat().st_size < 4000 for p in records)  # small enough to commit
