@@ -166,3 +166,17 @@ def test_merging_tail_replicates_reproduce_the_stored_tail_fits(scratch_roots, o
     assert shown["stored"].notna().all()
     tables = {t: store.read(t) for t in store.tables()}
     assert np.isfinite(MC.CL.seed_noise(tables, "tail_A").sd) and np.isfinite(MC.CL.seed_noise(tables, "tail_A_slope").sd)
+
+
+@pytest.mark.parametrize("cell", ["related/tail", "related/d16l1"])
+def test_merging_cells_whose_base_is_missing_are_refused_before_compute(scratch_roots, monkeypatch, cell):
+    """A cell (a tail: every size of the stored run; a (pool, size): its size) whose testbed base the
+    stored run does not name is refused with the sizes missing, before any unit is built or trained."""
+    from scalinglaws.studies.merging import seeds as MS
+    res, _ = scratch_roots
+    _copy(res, "testbed", "merging")
+    real = MS.stored_bases
+    monkeypatch.setattr(MS, "stored_bases", lambda study, profile: {k: v for k, v in real(study, profile).items()
+                                                                     if k != "d16l1"})
+    with pytest.raises(ParameterError, match=r"no testbed base for \['d16l1'\]"):
+        R.plan("merging", "smoke", "0,1,2", cells=cell)

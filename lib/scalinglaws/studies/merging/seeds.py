@@ -82,19 +82,28 @@ def finetune_config(size: str, domain: str, base: str, params: dict, recipe: dic
             "data": D.checksums([domain], "finetune"), **{k: params[k] for k in U.SCHEDULE_KEYS}}
 
 
+def parse_cell(cell: str) -> tuple[str, str]:
+    """A cell's (pool, size); size is `TAIL` for a replicated tail ("<pool>/tail")."""
+    pool, size = cell.split("/")
+    return pool, size
+
+
 def units(profile: str, params: dict, cells: list[str], seeds: list[int]) -> list[Unit]:
     from scalinglaws.studies.merging import units as U
     from scalinglaws.studies.merging.config import METHOD_VARIANTS
     from scalinglaws.studies.merging.study import context_of
     bases, recipe = stored_bases("merging", profile), stored_recipe(profile)
+    # every base the cells need, checked once (a tail cell needs every size of the stored run)
+    needed = [s for c in cells for s in (params["sizes"] if parse_cell(c)[1] == TAIL else [parse_cell(c)[1]])]
+    missing = sorted(set(needed) - set(bases), key=needed.index)
+    if missing:
+        raise ParameterError(f"the stored merging run at {profile!r} names no testbed base for {missing}")
     out = []
     for c in cells:
-        pool, size = c.split("/")
+        pool, size = parse_cell(c)
         if size == TAIL:
             out += [tail_unit(profile, params, pool, bases, recipe, s) for s in seeds]
             continue
-        if size not in bases:
-            raise ParameterError(f"the stored merging run at {profile!r} names no testbed base for {size}")
         doms = params["pools"][pool]
         methods = {m: METHOD_VARIANTS[m] for m in MERGE_METHODS if m in params["methods"]}
         for s in seeds:
@@ -116,9 +125,6 @@ def tail_unit(profile: str, params: dict, pool: str, bases: dict, recipe: dict, 
     from scalinglaws.studies.merging.subsets import subset_key
     if TAIL_METHOD not in params["methods"]:
         raise ParameterError(f"the stored merging run has no {TAIL_METHOD!r} merges to replicate a tail of")
-    missing = [s for s in params["sizes"] if s not in bases]
-    if missing:
-        raise ParameterError(f"the stored merging run at {profile!r} names no testbed base for {missing}")
     doms, T = params["pools"][pool], context_of(params)
     reg, opts = METHOD_VARIANTS[TAIL_METHOD]
     return Unit("seeds", {
@@ -174,7 +180,7 @@ def replicate(config: dict) -> list[dict]:
     from scalinglaws.studies.merging import subsets as SU
     from scalinglaws.studies.merging import units as U
     from scalinglaws.studies.testbed.seeds import ensure_base
-    if TAIL in str(config.get("cell", "")).split("/"):
+    if parse_cell(config["cell"])[1] == TAIL:
         return replicate_tail(config)
     profile, size, pool, seed = config["profile"], config["size"], config["pool"], config["seed"]
     ensure_base(size, profile, config["base"])
