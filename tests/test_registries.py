@@ -178,10 +178,32 @@ def test_command_tables_are_recorded_by_their_commands_and_none_is_stale():
 def test_no_stored_command_table_predates_its_study_run():
     """A stored table whose command's record a rerun marked `before_run` (`ResultStore.write_run_provenance`)
     was made beside an earlier run: the command must be rerun before the results are committed."""
-    import json
+    from scalinglaws.core.paths import DATA_DIR
+    from scalinglaws.core.results import ResultStore
+    stores = [ResultStore(p.parent.parent.name, p.parent.name, root=DATA_DIR / "results")
+              for p in sorted((DATA_DIR / "results").glob("*/*/provenance.json"))]
+    assert len(stores) >= 12
+    stale = [f"{s.study}/{s.profile}: {name} (rerun `{cmd}`)" for s in stores for name, cmd in s.made_before_run().items()]
+    assert not stale, stale
+
+
+def test_a_rerun_marks_the_tables_it_did_not_remake(tmp_path):
+    """The check above on a doctored copy: a rerun of the testbed that writes its own tables only
+    carries the seeds record forward marked `before_run`, which `made_before_run` then names (with
+    the command to rerun) and the banner warns of."""
+    import shutil
 
     from scalinglaws.core.paths import DATA_DIR
-    stale = [f"{p.parent.relative_to(DATA_DIR)}: {name} (rerun `{e.get('command', '?')}`)"
-             for p in sorted((DATA_DIR / "results").glob("*/*/provenance.json"))
-             for name, e in json.loads(p.read_text()).get("derived", {}).items() if e.get("before_run")]
-    assert not stale, stale
+    from scalinglaws.core.results import ResultStore
+    shutil.copytree(DATA_DIR / "results" / "testbed" / "smoke", tmp_path / "testbed" / "smoke")
+    store = ResultStore("testbed", "smoke", root=tmp_path)
+    prov = store.provenance()
+    assert "seeds" in prov["derived"] and store.made_before_run() == {}
+    store.write("ladder", store.read("ladder"))  # the rerun rewrites its tables, not `seeds`
+    carried = store.write_run_provenance({**{k: v for k, v in prov.items() if k != "derived"}, "date": "2026-12-07"})
+    assert "seeds" in carried
+    assert store.made_before_run()["seeds"] == prov["derived"]["seeds"]["command"]
+    from scalinglaws.report import provenance_banner
+    banner = provenance_banner(ResultStore("testbed", "smoke", root=tmp_path))
+    made = next(line for line in banner.splitlines() if line.startswith("**Made beside an earlier run:**"))
+    assert ":class: warning" in banner and "`seeds` (`" in made

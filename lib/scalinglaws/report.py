@@ -72,12 +72,10 @@ def provenance_banner(store, others=(), notes=(), stale=()) -> str:
     study = store.dir.parent.name
     lines.append("Reproduce: " + "; ".join(f"`make reproduce STUDY={study} PROFILE={p}`" for p in PR.names())
                  + f" (`scripts/gpu_study.sh {study}` on a lent GPU machine).")
-    before_run = []
     for name, d in sorted(prov.get("derived", {}).items()):
         lines.append(f"Table `{name}` derived later from the stored tables (`{d.get('command', '')}`) at commit "
                      f"`{d.get('commit', 'unknown')}`, {str(d.get('date', '?'))[:10]}.")
-        if d.get("before_run"):  # `ResultStore.write_run_provenance` carried it through a rerun
-            before_run.append(f"`{name}` (`{d.get('command', '?')}`)")
+    before_run = [f"`{name}` (`{cmd}`)" for name, cmd in store.made_before_run().items()]
     if before_run:
         lines.append("**Made beside an earlier run:** " + ", ".join(before_run) + " predate the run above and were "
                      "not remade from its tables; rerun each command to bring it up to date.")

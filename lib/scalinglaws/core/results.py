@@ -280,6 +280,12 @@ class ResultStore:
                   f"`{carried[name].get('command', '?')}` to make it from this run's tables", file=sys.stderr)
         return sorted(carried)
 
+    def made_before_run(self) -> dict[str, str]:
+        """{table record: command to rerun} of the `derived` records `write_run_provenance` carried
+        through a rerun (marked `before_run`): tables made beside an earlier run, not from this one's."""
+        return {name: e.get("command", "?") for name, e in sorted(self.provenance().get("derived", {}).items())
+                if e.get("before_run")}
+
     def provenance(self) -> dict:
         _note_read(self.study)
         p = self.dir / "provenance.json"
