@@ -249,21 +249,27 @@ def _routing_beats_dense(tables: dict, loss: pd.DataFrame, L_se, router: str | N
                "nats/token")
     cid = "routing_beats_dense" if router is None else f"beats_dense_{router}"
     routed = loss[loss["router"] != "dense"] if router is None else loss[loss["router"] == router]
-    dense = loss[loss["router"] == "dense"].set_index("size")
-    gains = []
-    for size, g in routed.groupby("size"):
-        if size not in dense.index:
-            continue
-        top = g[g["experts"] == g["experts"].max()]
-        best = top.loc[top["L"].idxmin()]
-        se = math.hypot(_se(L_se, (size, 1, "dense")), _se(L_se, (size, int(best["experts"]), best["router"])))
-        gains.append((float(dense.loc[size, "L"] - best["L"]), se, f"{size} {best['router']} E={int(best['experts'])}"))
-    if not gains:
+    # per size, the lowest loss among the routed models at that size's largest E
+    best = [g[g["experts"] == g["experts"].max()].nsmallest(1, "L") for _, g in routed.groupby("size")]
+    gains = _gains_over_dense(loss, L_se, pd.concat(best) if best else routed)
+    if not len(gains):
         return CL.claim(cid, PAPER, text, measure, figure=FIG_LOSS, note="no routed model")
-    value, se, where = min(gains)
-    lo, hi = _interval(value, se)
+    worst = gains.loc[gains["gain"].idxmin()]
+    value, where = float(worst["gain"]), f"{worst['size']} {worst['router']} E={int(worst['experts'])}"
+    lo, hi = _interval(value, float(worst["se"]))
     return CL.judge(cid, PAPER, text, measure, value, lo, hi, CL.Above(0), interval=ANALYTIC,
                     seeds=_gain_seed_noise(tables, router), figure=FIG_LOSS, note=f"smallest gain at {where}")
+
+
+def _gains_over_dense(loss: pd.DataFrame, L_se, routed: pd.DataFrame) -> pd.DataFrame:
+    """One row per row of `routed` whose size has a dense model: gain = L(dense) - L(routed) at that
+    size (positive: routing helps) and `se`, the sampling SE of the difference (both losses' SEs)."""
+    dense = loss[loss["router"] == "dense"].set_index("size")["L"]
+    rows = [{"size": r.size, "N": int(r.N), "experts": int(r.experts), "router": r.router,
+             "gain": float(dense[r.size] - r.L),
+             "se": math.hypot(_se(L_se, (r.size, 1, "dense")), _se(L_se, (r.size, int(r.experts), r.router)))}
+            for r in routed.itertuples() if r.size in dense.index]
+    return pd.DataFrame(rows, columns=["size", "N", "experts", "router", "gain", "se"])
 
 
 CELL_E_MIN = 4  # issue 27 asks whether S-BASE beats dense "at E >= 4 at every size"
@@ -277,17 +283,13 @@ def router_vs_dense_cells(tables: dict, loss: pd.DataFrame, L_se, router: str, e
     seed noise when the caller has it already (`_gain_seed_noise(tables, router)` otherwise)."""
     from scalinglaws.core.seeds import with_seed_noise
     sd = (noise or _gain_seed_noise(tables, router)).sd
-    dense = loss[loss["router"] == "dense"].set_index("size")["L"]
+    cells = loss[(loss["router"] == router) & (loss["experts"] >= e_min)].sort_values(["N", "experts"])
     rows = []
-    for r in loss[(loss["router"] == router) & (loss["experts"] >= e_min)].sort_values(["N", "experts"]).itertuples():
-        if r.size not in dense.index:
-            continue
-        gain = float(dense[r.size] - r.L)
-        lo, hi = _interval(gain, math.hypot(_se(L_se, (r.size, 1, "dense")), _se(L_se, (r.size, int(r.experts), router))))
-        lo_s, hi_s = with_seed_noise(gain, lo, hi, sd)
+    for g in _gains_over_dense(loss, L_se, cells).to_dict("records"):
+        lo, hi = _interval(g["gain"], g.pop("se"))
+        lo_s, hi_s = with_seed_noise(g["gain"], lo, hi, sd)
         reading = "beats" if lo_s > 0 else "trails" if hi_s < 0 else "undecided"
-        rows.append({"size": r.size, "N": int(r.N), "experts": int(r.experts), "router": router, "gain": gain,
-                     "lo": lo, "hi": hi, "seed_sd": sd, "lo_seeds": lo_s, "hi_seeds": hi_s, "reading": reading})
+        rows.append({**g, "lo": lo, "hi": hi, "seed_sd": sd, "lo_seeds": lo_s, "hi_seeds": hi_s, "reading": reading})
     return pd.DataFrame(rows, columns=["size", "N", "experts", "router", "gain", "lo", "hi", "seed_sd", "lo_seeds",
                                        "hi_seeds", "reading"])
 
