@@ -180,3 +180,24 @@ def test_reader_script_tags_cells_and_is_idempotent(tmp_path):
     assert by_id["tab"]["metadata"]["tags"] == ["remove-input"]  # an author's own choice is kept
     before = path.read_text()
     assert not nbtools.reader(path) and path.read_text() == before  # idempotent
+
+
+def test_the_seed_replicates_paragraph_is_one_text_for_every_chapter(tmp_path):
+    """The six chapters show one paragraph (`report.seed_replicates_paragraph`), with the study's own
+    command and the seed-0 check of its stored `seeds_reproduction` (or that none is stored)."""
+    import shutil
+
+    from scalinglaws.core.paths import DATA_DIR
+    from scalinglaws.core.results import ResultStore
+    from scalinglaws.core.seeds import REPRODUCTION_TABLE, reproduction_sentence
+    from scalinglaws.report import seed_replicates_paragraph
+    store = ResultStore("testbed", "cpu", root=DATA_DIR / "results")
+    text = seed_replicates_paragraph(store)
+    assert text.startswith("**Training-seed replicates.**") and "`python -m scalinglaws seeds testbed`" in text
+    assert text.endswith(reproduction_sentence(store.read(REPRODUCTION_TABLE)))
+    shutil.copytree(DATA_DIR / "results" / "routing" / "cpu", tmp_path / "routing" / "cpu")
+    (tmp_path / "routing" / "cpu" / f"{REPRODUCTION_TABLE}.parquet").unlink()
+    bare = seed_replicates_paragraph(ResultStore("routing", "cpu", root=tmp_path))
+    assert "`python -m scalinglaws seeds routing`" in bare and bare.endswith(reproduction_sentence(None))
+    chapters = [p for p in (DATA_DIR.parent / "book").glob("*.ipynb") if "show_seed_replicates(store" in p.read_text()]
+    assert len(chapters) == 6 and not any("**Training-seed replicates.**" in p.read_text() for p in chapters)

@@ -29,13 +29,26 @@ def glue_text(name: str, value, fmt: str | None = None) -> None:
     glue(name, _Plain(format(value, fmt) if fmt else str(value)), display=False)
 
 
-def glue_seed_reproduction(store) -> str:
-    """Glue `seed_reproduction`: whether the stored run's own seed, retrained, gives its stored values
-    again (`core.seeds.reproduction_sentence` of the store's `seeds_reproduction`); returns the text."""
+def seed_replicates_paragraph(store) -> str:
+    """The chapters' one paragraph on a study's training-seed replicates (Markdown): the command that
+    makes them, what the table below it shows, and whether the stored run's own seed, retrained, gives
+    its stored values again (`core.seeds.reproduction_sentence` of the store's `seeds_reproduction`)."""
     from scalinglaws.core.seeds import REPRODUCTION_TABLE, reproduction_sentence
-    text = reproduction_sentence(store.read(REPRODUCTION_TABLE) if store.has(REPRODUCTION_TABLE) else None)
-    glue_text("seed_reproduction", text)
-    return text
+    check = reproduction_sentence(store.read(REPRODUCTION_TABLE) if store.has(REPRODUCTION_TABLE) else None)
+    return ("**Training-seed replicates.** The same configurations trained again from other seeds "
+            f"(`python -m scalinglaws seeds {store.study}`): per replicated cell and measure, the spread over "
+            "seeds beside the value the stored single-seed run measured (`stored`). The pooled SD is what widens "
+            "the intervals of the verdicts above; an empty table means no replicates are stored at this profile. "
+            + check)
+
+
+def show_seed_replicates(store, table):
+    """Display `seed_replicates_paragraph` and return `table` (the study's `seed_table`), so one
+    hidden-input cell of a chapter shows both."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(seed_replicates_paragraph(store)))
+    return table
 
 
 def provenance_banner(store, others=(), notes=(), stale=()) -> str:
