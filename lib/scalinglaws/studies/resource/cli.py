@@ -31,6 +31,8 @@ def show_parts(args) -> int:
           f"run's {a['testbed_flop_rate'] / 1e9:.1f} GFLOP/s (a core free)")
     toy_left = ("not priced (no stored run)" if toys["predicted_low_s"] < 0 else
                 f"~{toys['predicted_low_s']:.0f} s left at the stored run's {a['toy_s']:.0f} s for all")
-    print(f"toy networks ({toys['command']}): {toys['done'] or 'none'} of {toys['rungs']} recorded, {toy_left}; "
+    state = (f"all {toys['rungs']} recorded" if toys["done"] == toys["rungs"] else
+             f"{toys['done'] or 'none'} of {toys['rungs']} recorded, {toy_left}")
+    print(f"toy networks ({toys['command']}): {state}; "
           f"then the final run ({a['final_command']}) fits and writes every table, training whatever is not recorded")
     return 0
