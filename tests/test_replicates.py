@@ -180,3 +180,16 @@ def test_merging_cells_whose_base_is_missing_are_refused_before_compute(scratch_
                                                                      if k != "d16l1"})
     with pytest.raises(ParameterError, match=r"no testbed base for \['d16l1'\]"):
         R.plan("merging", "smoke", "0,1,2", cells=cell)
+
+
+def test_a_stored_run_made_before_a_parameter_existed_is_refused_by_name(scratch_roots):
+    """Replicates of a run stored by older code (its config lacks a parameter the study has now) are
+    refused with one line naming the parameter and the command to rerun, not a KeyError."""
+    res, _ = scratch_roots
+    _copy(res, "resource")
+    prov_path = res / "resource" / "smoke" / "provenance.json"
+    prov = json.loads(prov_path.read_text())
+    del prov["config"]["lm_min_steps"]
+    prov_path.write_text(json.dumps(prov))
+    with pytest.raises(ParameterError, match=r"predates parameters \['lm_min_steps'\].*make reproduce STUDY=resource"):
+        R.plan("resource", "smoke", "0,1,2")

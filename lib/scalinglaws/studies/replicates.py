@@ -99,7 +99,12 @@ def stored_params(study: str, profile: str) -> dict:
     if not prov or "config" not in prov:
         raise ParameterError(f"no complete run of {study!r} at profile {profile!r} under {store.dir} (no "
                              f"provenance.json); replicates vary the seed of a stored run: reproduce it first")
-    return get_study(study).validate(dict(prov["config"]))
+    mod = get_study(study)
+    missing = sorted(set(mod.PROFILES.get(profile, {})) - set(prov["config"]) - set(getattr(mod, "RUN_ONLY", ())))
+    if missing:  # a run stored by older code, before these parameters existed: its units are not today's
+        raise ParameterError(f"the stored {study} run at profile {profile!r} predates parameters {missing} "
+                             f"(made by older code): reproduce it first (make reproduce STUDY={study} PROFILE={profile})")
+    return mod.validate(dict(prov["config"]))
 
 
 def plan(study: str, profile: str, seeds=DEFAULT_SEEDS, cells=None):
