@@ -135,16 +135,8 @@ class _Killed(RuntimeError):
     pass
 
 
-def test_a_run_killed_midway_resumes_to_the_same_weights_bit_for_bit(tmp_path, monkeypatch):
-    """`train(resume=...)`: a run stopped after a few steps (the state saved after every step here)
-    and started again from its saved state ends with the weights, loss curve and optimiser state of a
-    run never stopped; the state is gone at the end; a state of other settings is refused."""
-    from scalinglaws import resume as RS
-    kw = {**KW, "tokens": 12 * 256}
-    ref_model = _model()
-    ref = train(ref_model, _stream(), seed=3, **kw)
-
-    state = tmp_path / "state"
+def _train_killed_after_six_steps(monkeypatch, state, kw):
+    """Train with `resume=state` (saved after every step) and kill the run as it samples its 7th batch."""
     calls = {"n": 0}
     real = WindowSampler.sample
 
@@ -158,6 +150,19 @@ def test_a_run_killed_midway_resumes_to_the_same_weights_bit_for_bit(tmp_path, m
     with pytest.raises(_Killed):
         train(_model(), _stream(), seed=3, resume=state, resume_every_s=0.0, **kw)
     monkeypatch.setattr(WindowSampler, "sample", real)
+
+
+def test_a_run_killed_midway_resumes_to_the_same_weights_bit_for_bit(tmp_path, monkeypatch):
+    """`train(resume=...)`: a run stopped after a few steps (the state saved after every step here)
+    and started again from its saved state ends with the weights, loss curve and optimiser state of a
+    run never stopped; the state is gone at the end; a state of other settings is refused."""
+    from scalinglaws import resume as RS
+    kw = {**KW, "tokens": 12 * 256}
+    ref_model = _model()
+    ref = train(ref_model, _stream(), seed=3, **kw)
+
+    state = tmp_path / "state"
+    _train_killed_after_six_steps(monkeypatch, state, kw)
     assert (state / RS.META).exists()
     import json
     assert json.loads((state / RS.META).read_text())["step"] == 6  # saved after each of the 6 steps done
@@ -185,19 +190,7 @@ def test_a_resumed_unit_records_the_time_its_killed_processes_spent(tmp_path, mo
     from scalinglaws.core.sweep import Sweep, Unit
     kw = {**KW, "tokens": 12 * 256}
     state = tmp_path / "state"
-    calls = {"n": 0}
-    real = WindowSampler.sample
-
-    def dies_at_seventh(self):
-        calls["n"] += 1
-        if calls["n"] == 7:
-            raise _Killed("killed")
-        return real(self)
-
-    monkeypatch.setattr(WindowSampler, "sample", dies_at_seventh)
-    with pytest.raises(_Killed):
-        train(_model(), _stream(), seed=3, resume=state, resume_every_s=0.0, **kw)
-    monkeypatch.setattr(WindowSampler, "sample", real)
+    _train_killed_after_six_steps(monkeypatch, state, kw)
     meta = json.loads((state / RS.META).read_text())
     meta["spent_s"] = 5000.0  # far above anything this test's process takes, so the credit is visible
     (state / RS.META).write_text(json.dumps(meta))
