@@ -75,6 +75,9 @@ def J(value, lo, hi, test, **kw):
     (CL.Below(0), -0.3, -0.1, "holds"), (CL.Below(0), 0.1, 0.3, "refuted"), (CL.Below(0), -0.1, 0.3, "inconclusive"),
     (CL.Contains(1.0), 0.9, 1.2, "holds"), (CL.Contains(1.0), 1.1, 1.2, "refuted"),
     (CL.Contains(1.0, 0.0), -0.1, 1.2, "inconclusive"),  # cannot tell "= 1" from "= 0"
+    # a rival prediction inside the interval: -1/2 cannot be told from -1/3; one outside leaves it standing
+    (CL.Contains(-0.5, 0.0, "", ((-1 / 3, "the other prediction"),)), -0.6, -0.2, "inconclusive"),
+    (CL.Contains(-0.5, 0.0, "", ((-1 / 3, "the other prediction"),)), -0.6, -0.4, "holds"),
     (CL.Within(0.5, 2.0), 0.6, 1.9, "holds"), (CL.Within(0.5, 2.0), 2.1, 3.0, "refuted"),
     (CL.Within(0.5, 2.0), 0.4, 1.0, "inconclusive"),
 ])

@@ -184,20 +184,23 @@ def collect(studies, root=None) -> tuple[pd.DataFrame, list[str]]:
 class Contains:
     """The claim names a value: holds when the interval contains `target`, refuted when it excludes
     it. With `alternative` (the value the claim must be told apart from, e.g. 0 for "loss scales
-    like N^-1" against "loss does not scale"), an interval containing both is inconclusive."""
+    like N^-1" against "loss does not scale"), an interval containing both is inconclusive; so is
+    one containing a rival of `rivals` ((value, what it is), e.g. the exponent a competing
+    prediction names): an interval that fits two predictions confirms neither."""
     target: float
     alternative: float | None = None
     alternative_is: str = ""
+    rivals: tuple = ()
 
     def decide(self, lo: float, hi: float) -> tuple[str, str]:
         t = self.target
         if not lo <= t <= hi:
             return "refuted", f"{t:g} outside the interval"
-        a = self.alternative
-        if a is not None and lo <= a <= hi:
-            what = f" ({self.alternative_is})" if self.alternative_is else ""
-            return "inconclusive", (f"the interval contains both {t:g} and {a:g}{what}: too wide to tell the claim "
-                                    "from its negation")
+        for a, what in ((self.alternative, self.alternative_is), *self.rivals):
+            if a is not None and lo <= a <= hi:
+                what = f" ({what})" if what else ""
+                return "inconclusive", (f"the interval contains both {t:g} and {a:g}{what}: too wide to tell the "
+                                        "claim from its negation")
         return "holds", f"{t:g} inside the interval"
 
     def describe(self) -> str:

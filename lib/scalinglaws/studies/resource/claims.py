@@ -10,7 +10,8 @@ by `core.claims.judge`:
                                 through the trust rule like every other
     chinchilla_one_third        alpha = 1/3 inside our refit of Epoch's Chinchilla alpha (reference data)
     lm_width / lm_depth         our LM ladders: exponent contains -1/2 (fixed depth) / -1/3 (depth ~ width),
-                                not 0; precondition: a ladder that falls with N at bracketed rates
+                                not 0 and not the other ladder's prediction; precondition: a ladder that
+                                falls with N at bracketed rates
     lm_depth_chinchilla         the depth ladder's exponent contains Chinchilla's -0.34
 
 Fits are re-judged by the current trust rule (`fitting.trust.rejudge`: an interval on a bound is
@@ -134,8 +135,12 @@ def _lm_rows(tables: dict, fits: pd.DataFrame) -> list[dict]:
                  f"Loss ~ N^-alpha with alpha = {HOFFMANN_ALPHA} (Chinchilla), on our depth ladder", -HOFFMANN_ALPHA)):
             if cid == "lm_depth_chinchilla" and ladder != "depth":
                 continue
+            # Song's prediction for one ladder must be told apart from the other ladder's: the point of the
+            # argument is that the exponent follows how depth scales (Chinchilla's claim has no such rival)
+            rivals = tuple((v, f"the {other} ladder's prediction") for other, (v, _) in LM_PREDICTIONS.items()
+                           if other != ladder) if paper == PAPER else ()
             rows.append(CL.judge(cid, paper, text, f"exponent of held-out loss vs non-embedding parameters, {ladder} "
-                                 "ladder", x["estimate"], x["lo"], x["hi"], CL.Contains(target, 0.0, NO_SCALING),
+                                 "ladder", x["estimate"], x["lo"], x["hi"], CL.Contains(target, 0.0, NO_SCALING, rivals),
                                  interval=BOOT, seeds=noise, figure=FIG_LM, fit=fit, preconditions=pre))
     return rows
 
