@@ -23,6 +23,8 @@ units' seconds).
 """
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from scalinglaws.core.results import ResultStore
@@ -76,7 +78,7 @@ def toy_row(profile: str, p: dict) -> dict:
     toys = units["single"] + units["composite"]
     recs = [sweep.load(u) for u in toys if sweep.done(u)]
     left = (len(toys) - len(recs)) / len(toys) * toy_seconds(profile)
-    left = round(left) if left == left else -1  # no stored run to price it by: -1, said by the CLI
+    left = -1 if math.isnan(left) else round(left)  # no stored run to price it by: -1, said by the CLI
     return {"part": S.TOY_PART, "rungs": f"{len(toys)} toy units", "done": f"{len(recs)} toy units" if recs else "",
             "spent_s": round(sum(r["wall_s"] for r in recs)), "predicted_low_s": left, "predicted_high_s": left,
             "testbed_low_s": left, "testbed_high_s": left,

@@ -509,13 +509,19 @@ def write_parts_table(profile: str, p: dict, command: str) -> ResultStore:
     return store
 
 
+def toy_sweeps(sweep: Sweep, units: dict, backend: str) -> tuple[list, list]:
+    """Train (or reuse) the toy networks' units of `plan`: the records of the single-subtask and the
+    composite units, the toy part's work and the first of the final run's."""
+    return (sweep.run(units["single"], _single_unit, backend=backend, desc="single subtask"),
+            sweep.run(units["composite"], _composite_unit, backend=backend, desc="composites"))
+
+
 def run_toy_part(profile: str, p: dict, backend: str) -> ResultStore:
     """Train the toy networks' units (`TOY_PART`) and record them; no table is written (the final run
     reads the records and fits)."""
     units, sweep = plan(p), unit_sweep(profile, p)
     with sweep.lock():
-        recs = [sweep.run(units[k], fn, backend=backend, desc=desc)
-                for k, fn, desc in (("single", _single_unit, "single subtask"), ("composite", _composite_unit, "composites"))]
+        recs = toy_sweeps(sweep, units, backend)
     n, wall = sum(map(len, recs)), sum(r["wall_s"] for rs in recs for r in rs)
     print(f"resource @ {profile}, part {TOY_PART}: {n} toy units recorded under {sweep.dir} ({wall:.0f} s of units); "
           "no table written")
@@ -550,8 +556,7 @@ def run(profile: str, backend: str = "local", **overrides) -> ResultStore:
     units = plan(p)
     t0 = time.perf_counter()
     sweep = unit_sweep(profile, p)
-    s_recs = sweep.run(units["single"], _single_unit, backend=backend, desc="single subtask")
-    c_recs = sweep.run(units["composite"], _composite_unit, backend=backend, desc="composites")
+    s_recs, c_recs = toy_sweeps(sweep, units, backend)
     l_recs, l_units, l_members = lm_sweep(sweep, p, part_sizes(p, None), backend)
     single = single_table(s_recs, units["single"])
     comp = composite_table(c_recs, units["composite"])
